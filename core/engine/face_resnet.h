@@ -1,0 +1,45 @@
+// The dlib face ResNet (the `anet_type` of dlib's dnn_face_recognition_ex): 150x150 RGB chip in,
+// 128-d embedding out. face_resnet.cc is the only translation unit that includes dlib/dnn.h.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <opencv2/core/mat.hpp>
+
+#include "absl/status/statusor.h"
+#include "core/engine/embedding.h"
+
+namespace fedface {
+
+// One float tensor of the tfjs model, already dequantized, in the manifest's order and layout
+// (conv filters HWIO, fc [256,128]).
+struct NamedTensor {
+  std::string name;
+  std::vector<int> shape;
+  std::vector<float> values;
+};
+
+// A loaded network. Not thread-safe: give each worker its own (Clone()).
+class FaceResNet {
+ public:
+  // Deserializes dlib-serialized weights. Fails with a clear reason on any malformed input.
+  static absl::StatusOr<std::unique_ptr<FaceResNet>> FromSerialized(std::string_view bytes);
+
+  // Builds the network from the tfjs tensors (face-api's face_recognition_model) and returns its
+  // dlib serialization. REQUIRES: the 117 tensors of face-api's manifest, by name.
+  static absl::StatusOr<std::string> SerializeFromTfjs(const std::vector<NamedTensor>& tensors);
+
+  virtual ~FaceResNet() = default;
+
+  // A deep copy that can run on another thread.
+  virtual std::unique_ptr<FaceResNet> Clone() const = 0;
+
+  // REQUIRES: every chip is kChipSize x kChipSize CV_8UC3 in RGB order.
+  // ENSURES: one embedding per chip, in order.
+  virtual std::vector<Embedding> Embed(const std::vector<cv::Mat>& chips) = 0;
+};
+
+}  // namespace fedface

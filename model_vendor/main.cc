@@ -1,0 +1,45 @@
+// model_vendor: the vendor's tools: keys, packages, registry, coordinator.
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/common/blas_info.h"
+#include "model_vendor/command.h"
+
+namespace {
+
+using fedface::vendor::Command;
+
+constexpr Command kCommands[] = {
+    {"keygen", "make the vendor's Ed25519 signing key pair", fedface::vendor::RunKeygen},
+    {"package", "convert face-api weights into a signed model package",
+     fedface::vendor::RunPackage},
+};
+
+void PrintUsage(std::ostream& out) {
+  out << "usage: model_vendor COMMAND [flags]   (model_vendor COMMAND --help for its flags)\n\n";
+  for (const Command& c : kCommands) out << "  " << c.name << "\t" << c.summary << "\n";
+  out << "\n  --version\tversion and the BLAS library in use\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    PrintUsage(argc < 2 ? std::cerr : std::cout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::cout << "model_vendor " << FEDFACE_VERSION << "\nBLAS: "
+              << fedface::LoadedBlasDescription() << "\n";
+    return 0;
+  }
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  for (const Command& c : kCommands) {
+    if (std::string(argv[1]) == c.name) return c.run(args);
+  }
+  std::cerr << "model_vendor: unknown command '" << argv[1] << "'\n";
+  PrintUsage(std::cerr);
+  return 2;
+}

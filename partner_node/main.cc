@@ -1,0 +1,47 @@
+// partner_node: everything a partner runs on its own machines.
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/common/blas_info.h"
+#include "partner_node/command.h"
+
+namespace {
+
+using fedface::partner::Command;
+
+constexpr Command kCommands[] = {
+    {"detect", "find faces and 68 landmarks in images", fedface::partner::RunDetect},
+    {"compare", "distance and match decision between the largest faces of two images",
+     fedface::partner::RunCompare},
+    {"evaluate", "verification report over a labelled pair list or a gallery folder",
+     fedface::partner::RunEvaluate},
+};
+
+void PrintUsage(std::ostream& out) {
+  out << "usage: partner_node COMMAND [flags]   (partner_node COMMAND --help for its flags)\n\n";
+  for (const Command& c : kCommands) out << "  " << c.name << "\t" << c.summary << "\n";
+  out << "\n  --version\tversion and the BLAS library in use\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    PrintUsage(argc < 2 ? std::cerr : std::cout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::cout << "partner_node " << FEDFACE_VERSION << "\nBLAS: "
+              << fedface::LoadedBlasDescription() << "\n";
+    return 0;
+  }
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  for (const Command& c : kCommands) {
+    if (std::string(argv[1]) == c.name) return c.run(args);
+  }
+  std::cerr << "partner_node: unknown command '" << argv[1] << "'\n";
+  PrintUsage(std::cerr);
+  return 2;
+}

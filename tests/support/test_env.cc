@@ -1,0 +1,43 @@
+#include "tests/support/test_env.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace fedface::testing {
+namespace {
+
+std::string ExistingDir(const std::string& path) {
+  std::error_code ec;
+  return (!path.empty() && std::filesystem::is_directory(path, ec)) ? path : "";
+}
+
+}  // namespace
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+std::string DatasetsDir() { return ExistingDir(Env("FEDFACE_DATASETS")); }
+
+std::string FaceApiDir() {
+  const std::string dir = ExistingDir(Env("FEDFACE_FACEAPI_DIR"));
+  return std::filesystem::exists(dir + "/.complete") ? dir : "";
+}
+
+std::string TestPackageDir() { return ExistingDir(Env("FEDFACE_TEST_PACKAGE")); }
+
+std::string TestVendorKey() {
+  const std::string key = Env("FEDFACE_TEST_VENDOR_KEY");
+  return std::filesystem::exists(key) ? key : "";
+}
+
+std::string MakeTempDir(const std::string& prefix) {
+  std::string base = Env("TEST_TMPDIR");
+  if (base.empty()) base = std::filesystem::temp_directory_path().string();
+  std::string templ = base + "/fedface-" + prefix + "-XXXXXX";
+  char* made = mkdtemp(templ.data());
+  return made ? std::string(made) : "";
+}
+
+}  // namespace fedface::testing
