@@ -1,14 +1,125 @@
-// model_vendor package: face-api tfjs weights -> signed fedface model package.
+// model_vendor package: face-api's tfjs weights -> dlib face ResNet -> signed model package, with
+// a self-test of reference chips embedded at packaging time.
+#include <filesystem>
 #include <iostream>
 
+#include "core/common/blas_info.h"
 #include "core/common/cli_args.h"
+#include "core/engine/face_engine.h"
+#include "core/package/ed25519.h"
+#include "core/package/package_writer.h"
+#include "core/package/tfjs_weights.h"
 #include "model_vendor/command.h"
 
 namespace fedface::vendor {
+namespace {
 
-int RunPackage(const std::vector<std::string>& args) {
-  std::cerr << "model_vendor package: not built yet\n";
+constexpr char kUsage[] = R"(usage: model_vendor package --faceapi DIR --version V --key KEY --out PKG
+                            [--model-id ID] [--threshold T] [--selftest-image FILE]...
+
+Converts face-api's tfjs face recognition weights (DIR/model/face_recognition_model*; DIR is what
+scripts/fetch_model.sh prints) into dlib's face ResNet and writes a signed package folder PKG:
+weights.dat, manifest.json, manifest.sig, selftest/chipN.png.
+
+  --faceapi DIR          face-api folder (model/ and demo/ inside)
+  --version V            package version, semver (e.g. 1.0.0)
+  --key KEY              vendor private key from `model_vendor keygen`
+  --out PKG              package folder to create (must not exist)
+  --model-id ID          model id (default dlib-face-resnet)
+  --threshold T          default same-person distance threshold (default 0.6)
+  --selftest-image FILE  photo whose largest face becomes a self-test chip (repeatable;
+                         default DIR/demo/sample1.jpg, sample2.jpg, sample3.jpg)
+)";
+
+constexpr char kNpmPackage[] = "@vladmandic/face-api@1.7.15";
+
+int Fail(const absl::Status& status) {
+  std::cerr << "model_vendor package: " << status.message() << "\n";
   return 1;
+}
+
+}  // namespace
+
+int RunPackage(const std::vector<std::string>& raw_args) {
+  absl::StatusOr<CliArgs> args =
+      CliArgs::Parse(raw_args, {"faceapi", "version", "key", "out", "model-id", "threshold",
+                                "selftest-image"},
+                     {"help"});
+  if (!args.ok()) {
+    std::cerr << "model_vendor package: " << args.status().message() << "\n" << kUsage;
+    return 2;
+  }
+  if (args->Has("help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  for (const char* required : {"faceapi", "version", "key", "out"}) {
+    if (!args->Has(required)) {
+      std::cerr << "model_vendor package: --" << required << " is required\n" << kUsage;
+      return 2;
+    }
+  }
+  const std::string faceapi = *args->Get("faceapi");
+  PackageFields fields;
+  fields.version = *args->Get("version");
+  fields.model_id = args->GetOr("model-id", fields.model_id);
+  if (auto t = args->Get("threshold")) {
+    char* end = nullptr;
+    fields.default_threshold = std::strtod(t->c_str(), &end);
+    if (end == t->c_str() || *end != '\0' || fields.default_threshold <= 0) {
+      std::cerr << "model_vendor package: --threshold must be a positive number\n";
+      return 2;
+    }
+  }
+
+  absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::LoadPem(*args->Get("key"));
+  if (!key.ok()) return Fail(key.status());
+  absl::StatusOr<TfjsWeights> tfjs = ReadTfjsRecognitionWeights(faceapi);
+  if (!tfjs.ok()) return Fail(tfjs.status());
+  fields.source = {kNpmPackage, tfjs->manifest_sha256, tfjs->bin_sha256};
+
+  absl::StatusOr<std::string> weights = FaceResNet::SerializeFromTfjs(tfjs->tensors);
+  if (!weights.ok()) return Fail(weights.status());
+  // Embed the self-test through the same deserialisation path the partner will use.
+  absl::StatusOr<std::unique_ptr<FaceResNet>> net = FaceResNet::FromSerialized(*weights);
+  if (!net.ok()) return Fail(net.status());
+
+  std::vector<std::string> images;
+  if (auto given = args->Get("selftest-image")) {
+    // CliArgs keeps the last value; collect all occurrences.
+    for (size_t i = 0; i < raw_args.size(); ++i) {
+      if (raw_args[i] == "--selftest-image" && i + 1 < raw_args.size()) images.push_back(raw_args[i + 1]);
+      if (raw_args[i].rfind("--selftest-image=", 0) == 0) images.push_back(raw_args[i].substr(17));
+    }
+  } else {
+    for (const char* s : {"sample1.jpg", "sample2.jpg", "sample3.jpg"}) {
+      images.push_back(faceapi + "/demo/" + s);
+    }
+  }
+
+  EngineOptions options;
+  options.detector.upsample = 0;
+  absl::StatusOr<std::unique_ptr<FaceEngine>> engine = FaceEngine::Create(options, std::move(*net));
+  if (!engine.ok()) return Fail(engine.status());
+  ProcessOptions process;
+  process.largest_face_only = true;
+  process.keep_chips = true;
+  std::vector<SelfTestChip> self_test;
+  for (ImageAnalysis& a : (*engine)->ProcessFiles(images, process)) {
+    if (!a.status.ok()) return Fail(a.status);
+    if (a.faces.empty()) {
+      return Fail(absl::InvalidArgumentError(a.source + ": no face found for the self-test"));
+    }
+    self_test.push_back({a.faces[0].chip, a.embeddings[0]});
+  }
+
+  absl::StatusOr<ModelManifest> manifest =
+      WriteModelPackage(*args->Get("out"), fields, *weights, self_test, *key);
+  if (!manifest.ok()) return Fail(manifest.status());
+  std::cout << "model_vendor package: wrote " << *args->Get("out") << " (" << manifest->model_id
+            << " " << manifest->version << ", " << manifest->weights.bytes << " weight bytes, "
+            << self_test.size() << " self-test chips, key " << manifest->signing_key_id << ")\n";
+  return 0;
 }
 
 }  // namespace fedface::vendor

@@ -26,7 +26,7 @@ std::string LoadedBlasDescription() {
   using CoreFn = char* (*)();
   auto config = reinterpret_cast<ConfigFn>(dlsym(RTLD_DEFAULT, "openblas_get_config"));
   if (config != nullptr) {
-    std::string out = std::string("OpenBLAS ") + config();
+    std::string out = config();
     if (auto core = reinterpret_cast<CoreFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"))) {
       out += std::string(" core=") + core();
     }

@@ -1,0 +1,72 @@
+#include "partner_node/local_cli/local_engine.h"
+
+#include <cstdlib>
+
+#include "core/package/package_verifier.h"
+
+namespace fedface::partner {
+
+const std::set<std::string>& EngineValueFlags() {
+  static const std::set<std::string> flags = {"model",   "vendor-key", "upsample",
+                                              "workers", "max-pixels", "max-side"};
+  return flags;
+}
+
+const std::set<std::string>& EngineSwitchFlags() {
+  static const std::set<std::string> flags = {"gray", "json", "help"};
+  return flags;
+}
+
+const char kEngineFlagsHelp[] = R"(engine flags:
+  --model PKG         signed model package folder (verified before use)
+  --vendor-key FILE   the vendor public key this partner pinned (default $FEDFACE_VENDOR_KEY)
+  --upsample N        HOG detector upsampling, face_recognition's meaning (default 1; 0..4)
+  --gray              detect on a grayscale copy (faster; default: dlib's colour gradients)
+  --max-side PX       downscale images whose longer side exceeds PX for detection only (0 = off)
+  --workers N         worker threads, one network each (default: one per CPU)
+  --max-pixels N      refuse images above N pixels before decoding (default 40000000)
+  --json              machine-readable output
+)";
+
+absl::StatusOr<LocalEngine> LoadLocalEngine(const CliArgs& args, bool need_model) {
+  EngineOptions options;
+  absl::StatusOr<long> upsample = args.GetInt("upsample", 1, 0, 4);
+  if (!upsample.ok()) return upsample.status();
+  absl::StatusOr<long> workers = args.GetInt("workers", 0, 0, 256);
+  if (!workers.ok()) return workers.status();
+  absl::StatusOr<long> max_side = args.GetInt("max-side", 0, 0, 1 << 16);
+  if (!max_side.ok()) return max_side.status();
+  absl::StatusOr<long> max_pixels =
+      args.GetInt("max-pixels", options.decode.max_pixels, 1, 1L << 40);
+  if (!max_pixels.ok()) return max_pixels.status();
+  options.detector.upsample = static_cast<int>(*upsample);
+  options.detector.grayscale = args.Has("gray");
+  options.detector.max_side = static_cast<int>(*max_side);
+  options.workers = static_cast<int>(*workers);
+  options.decode.max_pixels = *max_pixels;
+
+  LocalEngine out;
+  std::unique_ptr<FaceResNet> net;
+  if (auto model = args.Get("model")) {
+    std::string key = args.GetOr("vendor-key", "");
+    if (key.empty() && std::getenv("FEDFACE_VENDOR_KEY")) key = std::getenv("FEDFACE_VENDOR_KEY");
+    if (key.empty()) {
+      return absl::InvalidArgumentError(
+          "no pinned vendor key: give --vendor-key FILE or set FEDFACE_VENDOR_KEY");
+    }
+    absl::StatusOr<LoadedModel> loaded = LoadVerifiedModel(*model, key);
+    if (!loaded.ok()) return loaded.status();
+    net = std::move(loaded->net);
+    out.manifest = loaded->manifest;
+    out.has_model = true;
+    out.self_test_max_distance = loaded->self_test_max_distance;
+  } else if (need_model) {
+    return absl::InvalidArgumentError("--model PKG is required");
+  }
+  absl::StatusOr<std::unique_ptr<FaceEngine>> engine = FaceEngine::Create(options, std::move(net));
+  if (!engine.ok()) return engine.status();
+  out.engine = std::move(*engine);
+  return out;
+}
+
+}  // namespace fedface::partner

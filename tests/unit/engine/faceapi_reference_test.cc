@@ -1,0 +1,92 @@
+// The converted package against face-api.js's own reference descriptors (TensorFlow.js on the
+// same quantized weights), and face_recognition's same/different decisions at 0.6.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "core/engine/face_engine.h"
+#include "core/package/package_verifier.h"
+#include "tests/support/test_env.h"
+
+namespace fedface {
+namespace {
+
+class FaceApiReferenceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_ = testing::DatasetsDir();
+    if (data_.empty()) GTEST_SKIP() << "../shared/datasets is absent; skipping test";
+    if (testing::TestPackageDir().empty()) {
+      GTEST_SKIP() << "test package absent (run scripts/fetch_model.sh); skipping test";
+    }
+    auto model = LoadVerifiedModel(testing::TestPackageDir(), testing::TestVendorKey() + ".pub");
+    ASSERT_TRUE(model.ok()) << model.status();
+    net_ = std::move(model->net);
+  }
+
+  // face-api's chip: scale the longer side to 150, centre on a black 150x150 square.
+  static cv::Mat FaceApiChip(const cv::Mat& rgb) {
+    const double scale = 150.0 / std::max(rgb.cols, rgb.rows);
+    cv::Mat resized;
+    cv::resize(rgb, resized, cv::Size(std::lround(rgb.cols * scale), std::lround(rgb.rows * scale)),
+               0, 0, cv::INTER_LINEAR);
+    cv::Mat chip(150, 150, CV_8UC3, cv::Scalar(0, 0, 0));
+    resized.copyTo(chip(cv::Rect((150 - resized.cols) / 2, (150 - resized.rows) / 2, resized.cols,
+                                 resized.rows)));
+    return chip;
+  }
+
+  Embedding Reference(const std::string& json_file) {
+    std::ifstream in(data_ + "/faceapi-reference/" + json_file);
+    nlohmann::json j = nlohmann::json::parse(in);
+    Embedding e{};
+    EXPECT_EQ(j.size(), 128u);
+    for (int i = 0; i < 128; ++i) e[i] = j[i].get<float>();
+    return e;
+  }
+
+  std::string data_;
+  std::unique_ptr<FaceResNet> net_;
+};
+
+TEST_F(FaceApiReferenceTest, MatchesFaceApiDescriptorsWithinSixHundredths) {
+  for (const auto& [image, json] : {std::pair{"face1.png", "faceDescriptor1.json"},
+                                    std::pair{"face2.png", "faceDescriptor2.json"},
+                                    std::pair{"face_rectangular.png", "faceDescriptorRect.json"}}) {
+    absl::StatusOr<cv::Mat> rgb = DecodeImageFile(data_ + "/faceapi-reference/" + image);
+    ASSERT_TRUE(rgb.ok()) << rgb.status();
+    const Embedding ours = net_->Embed({FaceApiChip(*rgb)})[0];
+    const float distance = EuclideanDistance(ours, Reference(json));
+    std::cout << image << ": distance to face-api.js descriptor " << distance << "\n";
+    EXPECT_LT(distance, 0.06f) << image;
+  }
+}
+
+TEST_F(FaceApiReferenceTest, MakesFaceRecognitionsSameAndDifferentDecisions) {
+  EngineOptions options;
+  options.detector.upsample = 1;
+  auto engine = FaceEngine::Create(options, std::move(net_));
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  const std::string dir = data_ + "/face_recognition-tests/";
+  ProcessOptions process;
+  process.largest_face_only = true;
+  std::vector<ImageAnalysis> r = (*engine)->ProcessFiles(
+      {dir + "obama.jpg", dir + "obama2.jpg", dir + "obama3.jpg", dir + "biden.jpg"}, process);
+  for (const ImageAnalysis& a : r) {
+    ASSERT_TRUE(a.status.ok()) << a.status;
+    ASSERT_EQ(a.embeddings.size(), 1u) << a.source;
+  }
+  const float obama2 = EuclideanDistance(r[0].embeddings[0], r[1].embeddings[0]);
+  const float obama3 = EuclideanDistance(r[0].embeddings[0], r[2].embeddings[0]);
+  const float biden = EuclideanDistance(r[0].embeddings[0], r[3].embeddings[0]);
+  std::cout << "obama-obama2 " << obama2 << ", obama-obama3 " << obama3 << ", obama-biden " << biden
+            << "\n";
+  EXPECT_LE(obama2, 0.6f);
+  EXPECT_LE(obama3, 0.6f);
+  EXPECT_GT(biden, 0.6f);
+}
+
+}  // namespace
+}  // namespace fedface
