@@ -11,11 +11,29 @@ std::string ExistingDir(const std::string& path) {
   return (!path.empty() && std::filesystem::is_directory(path, ec)) ? path : "";
 }
 
+// Build-time defaults for the variables tests/CMakeLists.txt defines.
+const char* CompiledDefault(const std::string& name) {
+  static const std::pair<const char*, const char*> kDefaults[] = {
+      {"FEDFACE_SOURCE_DIR", DEFAULT_FEDFACE_SOURCE_DIR},
+      {"FEDFACE_BINARY_DIR", DEFAULT_FEDFACE_BINARY_DIR},
+      {"FEDFACE_DATASETS", DEFAULT_FEDFACE_DATASETS},
+      {"FEDFACE_FACEAPI_DIR", DEFAULT_FEDFACE_FACEAPI_DIR},
+      {"FEDFACE_TEST_PACKAGE", DEFAULT_FEDFACE_TEST_PACKAGE},
+      {"FEDFACE_TEST_VENDOR_KEY", DEFAULT_FEDFACE_TEST_VENDOR_KEY},
+      {"FEDFACE_PARTNER_NODE", DEFAULT_FEDFACE_PARTNER_NODE},
+      {"FEDFACE_MODEL_VENDOR", DEFAULT_FEDFACE_MODEL_VENDOR},
+  };
+  for (const auto& [key, value] : kDefaults) {
+    if (name == key) return value;
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string Env(const char* name) {
   const char* v = std::getenv(name);
-  return v ? v : "";
+  return v ? v : CompiledDefault(name);
 }
 
 std::string DatasetsDir() { return ExistingDir(Env("FEDFACE_DATASETS")); }

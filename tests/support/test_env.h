@@ -9,6 +9,7 @@
 namespace fedface::testing {
 
 // Value of the environment variable, or "" when unset.
+// Value of the environment variable, else its build-time default (see tests/CMakeLists.txt).
 std::string Env(const char* name);
 
 // ../shared/datasets, or "" when the folder is absent.

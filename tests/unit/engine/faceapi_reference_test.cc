@@ -26,15 +26,15 @@ class FaceApiReferenceTest : public ::testing::Test {
     net_ = std::move(model->net);
   }
 
-  // face-api's chip: scale the longer side to 150, centre on a black 150x150 square.
+  // face-api's chip: the image drawn (canvas drawImage, bilinear) at its exact fractional size
+  // with the longer side 150, centred on a black 150x150 square.
   static cv::Mat FaceApiChip(const cv::Mat& rgb) {
     const double scale = 150.0 / std::max(rgb.cols, rgb.rows);
-    cv::Mat resized;
-    cv::resize(rgb, resized, cv::Size(std::lround(rgb.cols * scale), std::lround(rgb.rows * scale)),
-               0, 0, cv::INTER_LINEAR);
-    cv::Mat chip(150, 150, CV_8UC3, cv::Scalar(0, 0, 0));
-    resized.copyTo(chip(cv::Rect((150 - resized.cols) / 2, (150 - resized.rows) / 2, resized.cols,
-                                 resized.rows)));
+    const cv::Mat place = (cv::Mat_<double>(2, 3) << scale, 0, (150 - rgb.cols * scale) / 2, 0,
+                           scale, (150 - rgb.rows * scale) / 2);
+    cv::Mat chip;
+    cv::warpAffine(rgb, chip, place, cv::Size(150, 150), cv::INTER_LINEAR, cv::BORDER_CONSTANT,
+                   cv::Scalar(0, 0, 0));
     return chip;
   }
 

@@ -21,8 +21,12 @@ cv::Mat TwoToneRgb() {
 
 std::string Encode(const cv::Mat& rgb_or_gray, const std::string& ext,
                    const std::vector<int>& params = {}) {
-  cv::Mat bgr = rgb_or_gray;
-  if (rgb_or_gray.channels() == 3) cv::cvtColor(rgb_or_gray, bgr, cv::COLOR_RGB2BGR);
+  cv::Mat bgr;  // a fresh buffer: converting into a Mat that shares the input would alter it
+  if (rgb_or_gray.channels() == 3) {
+    cv::cvtColor(rgb_or_gray, bgr, cv::COLOR_RGB2BGR);
+  } else {
+    bgr = rgb_or_gray;
+  }
   std::vector<uchar> buf;
   EXPECT_TRUE(cv::imencode(ext, bgr, buf, params)) << ext;
   return std::string(buf.begin(), buf.end());
