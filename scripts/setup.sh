@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config ninja-build git ca-certificates
   libdlib-dev libdlib-data
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
-  libopenblas0-pthread libopenblas-dev liblapack-dev
+  libopenblas0-pthread libopenblas-dev liblapack-dev libblas3
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev sqlite3 libssl-dev openssl

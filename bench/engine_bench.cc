@@ -1,0 +1,163 @@
+// Engine throughput, printed as figures (no wall-clock assertions anywhere):
+//   - HOG detection ms per image on the npm sample photos at upsample 0 and 1 (colour, grayscale,
+//     and grayscale on a copy downscaled to 960 px);
+//   - embedding faces/s with 1 and 2 workers on OpenBLAS;
+//   - the same 1-worker embedding on Debian's reference BLAS, run in a child process in this same
+//     run, reported as a ratio.
+// usage: engine_bench [--faceapi DIR] [--chips N] [--repeat N]
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+
+#include "core/common/blas_info.h"
+#include "core/common/cli_args.h"
+#include "core/engine/face_engine.h"
+#include "core/package/tfjs_weights.h"
+
+namespace fedface {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+std::unique_ptr<FaceResNet> LoadNet(const std::string& faceapi) {
+  auto tfjs = ReadTfjsRecognitionWeights(faceapi);
+  if (!tfjs.ok()) {
+    std::cerr << "engine_bench: " << tfjs.status().message() << "\n";
+    std::exit(1);
+  }
+  auto bytes = FaceResNet::SerializeFromTfjs(tfjs->tensors);
+  auto net = FaceResNet::FromSerialized(*bytes);
+  return std::move(*net);
+}
+
+// Faces per second embedding `chips` on an engine with `workers` workers (best of `repeat`).
+double EmbedRate(const std::string& faceapi, const std::vector<cv::Mat>& chips, int workers,
+                 int repeat) {
+  EngineOptions options;
+  options.workers = workers;
+  auto engine = FaceEngine::Create(options, LoadNet(faceapi));
+  (void)(*engine)->EmbedChips({chips.begin(), chips.begin() + std::min<size_t>(2, chips.size())});
+  double best = 0;
+  for (int r = 0; r < repeat; ++r) {
+    const auto start = Clock::now();
+    (void)(*engine)->EmbedChips(chips);
+    best = std::max(best, chips.size() / Seconds(start));
+  }
+  return best;
+}
+
+std::vector<cv::Mat> SampleChips(const std::string& faceapi, size_t count) {
+  EngineOptions options;
+  options.detector.upsample = 1;
+  auto engine = FaceEngine::Create(options, nullptr);
+  std::vector<std::string> photos;
+  for (int i = 1; i <= 6; ++i) photos.push_back(faceapi + "/demo/sample" + std::to_string(i) + ".jpg");
+  ProcessOptions process;
+  process.embed = false;
+  process.keep_chips = true;
+  std::vector<cv::Mat> chips;
+  for (const ImageAnalysis& a : (*engine)->ProcessFiles(photos, process)) {
+    for (const AnalyzedFace& f : a.faces) chips.push_back(f.chip);
+  }
+  if (chips.empty()) {
+    std::cerr << "engine_bench: no faces in the sample photos\n";
+    std::exit(1);
+  }
+  std::vector<cv::Mat> out;
+  for (size_t i = 0; i < count; ++i) out.push_back(chips[i % chips.size()]);
+  return out;
+}
+
+void BenchDetection(const std::string& faceapi, int repeat) {
+  std::vector<cv::Mat> photos;
+  for (int i = 1; i <= 6; ++i) {
+    photos.push_back(*DecodeImageFile(faceapi + "/demo/sample" + std::to_string(i) + ".jpg"));
+  }
+  std::cout << "HOG detection, 6 sample photos (~1920x1400), ms per image (median of " << repeat
+            << " runs), faces found:\n";
+  struct Variant {
+    const char* name;
+    bool gray;
+    int max_side;
+  };
+  for (int upsample : {0, 1}) {
+    for (const Variant v : {Variant{"colour", false, 0}, Variant{"gray", true, 0},
+                            Variant{"gray@960px", true, 960}}) {
+      DetectorOptions options{upsample, v.gray, v.max_side};
+      auto detector = MakeHogFaceDetector(options);
+      std::vector<double> runs;
+      size_t faces = 0;
+      for (int r = 0; r < repeat; ++r) {
+        faces = 0;
+        const auto start = Clock::now();
+        for (const cv::Mat& p : photos) faces += (*detector)->Detect(p).size();
+        runs.push_back(Seconds(start) * 1000 / photos.size());
+      }
+      std::sort(runs.begin(), runs.end());
+      std::cout << "  upsample " << upsample << "  " << std::setw(11) << v.name << "  "
+                << std::fixed << std::setprecision(1) << std::setw(7) << runs[runs.size() / 2]
+                << " ms  " << faces << " faces\n";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace fedface
+
+int main(int argc, char** argv) {
+  using namespace fedface;
+  auto args = CliArgs::Parse({argv + 1, argv + argc}, {"faceapi", "chips", "repeat"},
+                             {"embed-only"});
+  if (!args.ok()) {
+    std::cerr << "engine_bench: " << args.status().message() << "\n";
+    return 2;
+  }
+  std::string faceapi = args->GetOr("faceapi", "");
+  if (faceapi.empty()) {
+    const std::filesystem::path self = std::filesystem::canonical("/proc/self/exe");
+    faceapi = (self.parent_path().parent_path().parent_path() / ".cache/face-api-1.7.15").string();
+  }
+  const int chips = static_cast<int>(args->GetInt("chips", 64, 2, 10000).value_or(64));
+  const int repeat = static_cast<int>(args->GetInt("repeat", 3, 1, 100).value_or(3));
+  const std::vector<cv::Mat> sample = SampleChips(faceapi, chips);
+
+  if (args->Has("embed-only")) {  // child mode: one figure on whatever BLAS was loaded
+    std::cout << EmbedRate(faceapi, sample, 1, repeat) << "\n";
+    return 0;
+  }
+  std::cout << "BLAS: " << LoadedBlasDescription() << "\n";
+  BenchDetection(faceapi, repeat);
+  const double one = EmbedRate(faceapi, sample, 1, repeat);
+  const double two = EmbedRate(faceapi, sample, 2, repeat);
+  std::cout << std::fixed << std::setprecision(1) << "embedding " << chips << " chips:\n"
+            << "  1 worker   " << one << " faces/s (" << 1000 / one << " ms/face)\n"
+            << "  2 workers  " << two << " faces/s (" << two / one << "x)\n";
+
+  // The reference BLAS in a child process: LD_LIBRARY_PATH puts Debian's libblas.so.3 first.
+  const std::string reference = "/usr/lib/x86_64-linux-gnu/blas";
+  const int ref_chips = std::max(4, chips / 8);
+  const std::string cmd = "LD_LIBRARY_PATH=" + reference + " /proc/" + std::to_string(getpid()) +
+                          "/exe --embed-only --repeat 1 --chips " + std::to_string(ref_chips) +
+                          " --faceapi '" + faceapi + "'";
+  if (FILE* child = popen(cmd.c_str(), "r")) {
+    double ref_rate = 0;
+    if (fscanf(child, "%lf", &ref_rate) == 1 && ref_rate > 0) {
+      std::cout << "  reference BLAS, 1 worker  " << ref_rate << " faces/s (" << 1000 / ref_rate
+                << " ms/face): OpenBLAS is " << one / ref_rate << "x faster\n";
+    } else {
+      std::cout << "  reference BLAS: child run failed (is libblas3 installed?)\n";
+    }
+    pclose(child);
+  }
+  return 0;
+}
