@@ -18,5 +18,8 @@ struct Command {
 
 int RunKeygen(const std::vector<std::string>& args);
 int RunPackage(const std::vector<std::string>& args);
+int RunServe(const std::vector<std::string>& args);
+int RunRound(const std::vector<std::string>& args);
+int RunRounds(const std::vector<std::string>& args);
 
 }  // namespace fedface::vendor

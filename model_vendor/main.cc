@@ -15,6 +15,12 @@ constexpr Command kCommands[] = {
     {"keygen", "make the vendor's Ed25519 signing key pair", fedface::vendor::RunKeygen},
     {"package", "convert face-api weights into a signed model package",
      fedface::vendor::RunPackage},
+    {"serve", "serve the model registry to allowlisted partners (mutual TLS)",
+     fedface::vendor::RunServe},
+    {"round", "run an evaluation round across partners and write the pooled report",
+     fedface::vendor::RunRound},
+    {"rounds", "list recorded rounds or show one (rounds list | rounds show ID)",
+     fedface::vendor::RunRounds},
 };
 
 void PrintUsage(std::ostream& out) {

@@ -19,5 +19,8 @@ struct Command {
 int RunDetect(const std::vector<std::string>& args);
 int RunCompare(const std::vector<std::string>& args);
 int RunEvaluate(const std::vector<std::string>& args);
+int RunLedger(const std::vector<std::string>& args);
+int RunAudit(const std::vector<std::string>& args);
+int RunModels(const std::vector<std::string>& args);
 
 }  // namespace fedface::partner

@@ -17,6 +17,12 @@ constexpr Command kCommands[] = {
      fedface::partner::RunCompare},
     {"evaluate", "verification report over a labelled pair list or a gallery folder",
      fedface::partner::RunEvaluate},
+    {"ledger", "show or verify the egress ledger of messages sent to vendors",
+     fedface::partner::RunLedger},
+    {"audit", "check packet captures: nothing but allowlisted, ledgered gRPC messages left",
+     fedface::partner::RunAudit},
+    {"models", "pull, list and activate verified model versions (model cache)",
+     fedface::partner::RunModels},
 };
 
 void PrintUsage(std::ostream& out) {

@@ -62,7 +62,8 @@ TEST_F(FaceRecognitionOracleTest, FindsObamaAtUpsampleZeroWhereTheCnnDetectorDoe
                       boxes[0].bottom - boxes[0].top);
   const cv::Rect cnn(375, 154, 611 - 375, 390 - 154);
   const double iou = double((ours & cnn).area()) / (ours | cnn).area();
-  std::cout << "upsample 0 box " << ours << ", IoU with the CNN oracle " << iou << "\n";
+  std::cout << "upsample 0 box " << ours.x << "," << ours.y << " " << ours.width << "x" << ours.height
+            << ", IoU with the CNN oracle " << iou << "\n";
   EXPECT_GT(iou, 0.8);
   const FaceBox at_one = Detect("obama.jpg", 1)[0];
   EXPECT_NE(boxes[0].left, at_one.left);

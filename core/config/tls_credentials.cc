@@ -1,0 +1,123 @@
+#include "core/config/tls_credentials.h"
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "core/common/files.h"
+
+namespace fedface {
+namespace {
+
+constexpr uint64_t kMaxPemBytes = uint64_t{1} << 20;
+
+using BioPtr = std::unique_ptr<BIO, decltype(&BIO_free)>;
+using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
+using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
+
+BioPtr MemBio(const std::string& text) {
+  return BioPtr(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())), BIO_free);
+}
+
+std::string CommonName(X509* cert) {
+  char cn[256] = {0};
+  int n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn, sizeof(cn));
+  return n > 0 ? std::string(cn, static_cast<size_t>(n)) : std::string();
+}
+
+// Parses every certificate in `pem`; fails when there is none.
+absl::StatusOr<std::vector<X509Ptr>> ParseCertificates(const std::string& pem,
+                                                       const std::string& path) {
+  std::vector<X509Ptr> certs;
+  BioPtr bio = MemBio(pem);
+  while (true) {
+    X509* cert = PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr);
+    if (cert == nullptr) break;
+    certs.emplace_back(cert, X509_free);
+  }
+  ERR_clear_error();  // the loop ends on "no start line", which is not an error here
+  if (certs.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": no PEM certificate in the file"));
+  }
+  return certs;
+}
+
+absl::Status CheckValidity(X509* cert, const std::string& path) {
+  if (X509_cmp_current_time(X509_get0_notBefore(cert)) > 0) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": certificate is not valid yet"));
+  }
+  if (X509_cmp_current_time(X509_get0_notAfter(cert)) < 0) {
+    return absl::FailedPreconditionError(absl::StrCat(path, ": certificate has expired"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files) {
+  TlsMaterial out;
+  for (auto [path, dest] :
+       {std::pair{&files.ca_cert, &out.ca_pem}, std::pair{&files.cert, &out.cert_pem},
+        std::pair{&files.key, &out.key_pem}}) {
+    if (path->empty()) return absl::InvalidArgumentError("a TLS file path is empty");
+    absl::StatusOr<std::string> text = ReadFile(*path, kMaxPemBytes);
+    if (!text.ok()) return text.status();
+    *dest = *std::move(text);
+  }
+  absl::StatusOr<std::vector<X509Ptr>> ca = ParseCertificates(out.ca_pem, files.ca_cert);
+  if (!ca.ok()) return ca.status();
+  for (const X509Ptr& cert : *ca) {
+    if (absl::Status s = CheckValidity(cert.get(), files.ca_cert); !s.ok()) return s;
+  }
+  absl::StatusOr<std::vector<X509Ptr>> chain = ParseCertificates(out.cert_pem, files.cert);
+  if (!chain.ok()) return chain.status();
+  X509* leaf = chain->front().get();
+  if (absl::Status s = CheckValidity(leaf, files.cert); !s.ok()) return s;
+
+  BioPtr key_bio = MemBio(out.key_pem);
+  PkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);
+  ERR_clear_error();
+  if (key == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(files.key, ": not an unencrypted PEM private key"));
+  }
+  if (X509_check_private_key(leaf, key.get()) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(
+        absl::StrCat(files.key, ": does not match the certificate in ", files.cert));
+  }
+  out.subject_cn = CommonName(leaf);
+  return out;
+}
+
+std::shared_ptr<grpc::ServerCredentials> MutualTlsServerCredentials(const TlsMaterial& material) {
+  grpc::SslServerCredentialsOptions options(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  options.pem_root_certs = material.ca_pem;
+  options.pem_key_cert_pairs.push_back({material.key_pem, material.cert_pem});
+  return grpc::SslServerCredentials(options);
+}
+
+std::shared_ptr<grpc::ChannelCredentials> MutualTlsChannelCredentials(const TlsMaterial& material) {
+  grpc::SslCredentialsOptions options;
+  options.pem_root_certs = material.ca_pem;
+  options.pem_private_key = material.key_pem;
+  options.pem_cert_chain = material.cert_pem;
+  return grpc::SslCredentials(options);
+}
+
+std::string PeerCertificateName(const grpc::AuthContext& auth) {
+  if (!auth.IsPeerAuthenticated()) return "";
+  for (const char* property : {GRPC_X509_CN_PROPERTY_NAME, GRPC_X509_SAN_PROPERTY_NAME}) {
+    std::vector<grpc::string_ref> values = auth.FindPropertyValues(property);
+    if (!values.empty() && values.front().size() > 0) {
+      return std::string(values.front().data(), values.front().size());
+    }
+  }
+  return "";
+}
+
+}  // namespace fedface

@@ -1,0 +1,56 @@
+// Mutual-TLS credentials for the vendor <-> partner gRPC link, loaded from PEM files and checked
+// at start-up so that a wrong file is a clear error ("vendor.crt: certificate has expired",
+// "acme.key: does not match acme.crt") instead of an opaque handshake failure later.
+//
+// Both sides trust one CA (the vendor's PKI, scripts/make_certs.sh). The server REQUIRES a
+// client certificate and verifies it against the CA; the client presents its certificate and
+// verifies the server's certificate and name (gRPC's default host-name check against the target,
+// or `server_name` when set).
+//
+// Thread safety: free functions, no shared state.
+#pragma once
+
+#include <grpcpp/security/auth_context.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/security/server_credentials.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace fedface {
+
+// Paths of one side's PEM files.
+struct TlsFiles {
+  std::string ca_cert;  // the CA certificate(s) that must have signed the PEER's certificate
+  std::string cert;     // this side's certificate (chain)
+  std::string key;      // this side's private key (unencrypted PEM)
+};
+
+// The PEM text of one side, checked: each file exists and is at most 1 MiB, the CA file holds
+// at least one certificate, the key parses and matches the certificate, and the certificate is
+// within its validity period.
+struct TlsMaterial {
+  std::string ca_pem;
+  std::string cert_pem;
+  std::string key_pem;
+  std::string subject_cn;  // CN of this side's certificate, for log lines
+};
+
+// Reads and checks `files`; errors name the file and the reason.
+absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files);
+
+// Server side: TLS 1.2+ with a client certificate REQUIRED and verified against ca_pem.
+std::shared_ptr<grpc::ServerCredentials> MutualTlsServerCredentials(const TlsMaterial& material);
+
+// Client side: presents cert/key and verifies the server against ca_pem. The server's name is
+// checked against the channel's target host unless the caller overrides it with
+// grpc::ChannelArguments::SetSslTargetNameOverride.
+std::shared_ptr<grpc::ChannelCredentials> MutualTlsChannelCredentials(const TlsMaterial& material);
+
+// The verified peer's name: the CN of its certificate, or its first subject alternative name
+// when it has no CN. "" when the connection is not authenticated by a certificate.
+std::string PeerCertificateName(const grpc::AuthContext& auth);
+
+}  // namespace fedface

@@ -1,0 +1,116 @@
+// The round's results as the report shows them: one row per partner (the metrics its guard
+// released, each with a reason when withheld) and the POOLED row, computed by the vendor from
+// the sum of the contributing partners' genuine and impostor histograms:
+//
+//   pooled genuine  = sum over contributing partners of their genuine histograms (bin by bin)
+//   pooled impostor = sum of their impostor histograms
+//
+// Every bin of every histogram is over the same fixed edges (core/metrics/score_histogram.h), so
+// the pooled histograms are exactly the histograms of the union of all partners' comparisons
+// (with DP off; with DP on, the sum of their noisy versions). From them, with the same metric
+// library the partners use: the DET/ROC curve, FNMR at FMR 1e-2/1e-3/1e-4, EER, ROC AUC
+// (verification) or rank-1 rate and FNIR at FPIR 1e-2/1e-1 (identification), and the
+// recommended global threshold for the round's target FMR (federated threshold calibration).
+// The pooled row is withheld, with the reason, when the round's quorum is not met.
+//
+// Thread safety: pure functions over value types.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/metrics/score_histogram.h"
+#include "model_vendor/coordinator/round_record.h"
+
+namespace fedface::vendor {
+
+// One metric of one row. When !released, `value` and the rest are absent and `suppression` (a
+// code, see SuppressionCode, or vendor-side "quorum_not_met" / "not_pooled" /
+// "partner_did_not_answer") and `reason` (a sentence) say why.
+struct MetricCell {
+  std::string name;               // "fnmr_at_fmr", "eer", "roc_auc", "rank1_identification_rate",
+                                  // "fnir_at_fpir", "failure_to_enrol_rate", "throughput"
+  std::string label;              // for people: "FNMR @ FMR 1e-3"
+  std::optional<double> target;   // the FMR / FPIR target of *_at_* metrics
+  bool released = false;
+  std::optional<double> value;    // the rate (or embeddings per second for throughput)
+  std::optional<double> threshold;      // distance threshold behind it, when it has one
+  std::optional<double> achieved_rate;  // FMR / FPIR achieved at that threshold
+  std::string suppression = "none";
+  std::string reason;
+};
+
+// One point of a DET curve: the rates when deciding "match" below a bin edge.
+struct DetPoint {
+  double threshold;
+  double fmr;
+  double fnmr;
+};
+
+struct HistogramPair {
+  metrics::ScoreHistogram genuine;
+  metrics::ScoreHistogram impostor;
+};
+
+struct PartnerRow {
+  PartnerOutcome outcome;
+  std::vector<MetricCell> metrics;  // empty when the partner sent no release
+  std::optional<HistogramPair> histograms;  // both released
+  std::vector<DetPoint> det;                // from `histograms`; empty without them
+};
+
+struct RecommendedThresholdCell {
+  double target_fmr = 1e-3;
+  bool available = false;
+  std::optional<double> threshold;
+  std::optional<double> predicted_fmr;   // pooled FMR at that threshold
+  std::optional<double> predicted_fnmr;  // pooled FNMR at that threshold
+  std::string reason;                    // when !available
+};
+
+struct PooledRow {
+  bool available = false;
+  std::string reason;                 // when !available
+  std::vector<std::string> partners;  // names of the contributing partners
+  double genuine_total = 0;           // pooled histogram masses (noisy when DP is on)
+  double impostor_total = 0;
+  std::vector<MetricCell> metrics;
+  std::optional<HistogramPair> histograms;
+  std::vector<DetPoint> det;
+  RecommendedThresholdCell recommended;
+};
+
+struct RoundReport {
+  RoundRecord record;
+  std::string state;  // "complete" (quorum met), "quorum_not_met", "running"
+  int contributed = 0;
+  std::vector<PartnerRow> partners;
+  PooledRow pooled;
+};
+
+// Pools the contributing partners' histograms. REQUIRES every release in `record` passed
+// CheckRelease (the runner and the rounds store guarantee it).
+HistogramPair PoolHistograms(const std::vector<HistogramPair>& parts);
+
+// The DET curve of a histogram pair: one point per bin edge k = 0..kScoreBinCount ("match" =
+// bins below k), FMR and FNMR as shares of each side's total. Empty when a side is empty.
+std::vector<DetPoint> DetCurve(const HistogramPair& h);
+
+// The protocol's metrics computed from histograms (what the pooled row shows).
+std::vector<MetricCell> MetricsFromHistograms(fedface::v1::EvaluationProtocol protocol,
+                                              const HistogramPair& h);
+
+// The metrics of one partner's release, as the partner's guard released them.
+std::vector<MetricCell> MetricsFromRelease(const fedface::v1::EvaluationRelease& release);
+
+// The recommended threshold for `target_fmr` from the pooled impostor histogram.
+RecommendedThresholdCell RecommendFromPool(const HistogramPair& pooled, double target_fmr);
+
+// Everything the report shows.
+RoundReport BuildRoundReport(const RoundRecord& record);
+
+// Histograms of a release that passed CheckRelease and has both released; nullopt otherwise.
+std::optional<HistogramPair> HistogramsOf(const fedface::v1::EvaluationRelease& release);
+
+}  // namespace fedface::vendor

@@ -1,0 +1,230 @@
+#include "model_vendor/coordinator/release_check.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "core/metrics/score_histogram.h"
+
+namespace fedface::vendor {
+namespace {
+
+using fedface::v1::Suppression;
+
+// A value the partner sent, quotable in a report line: printable ASCII, at most 64 characters.
+std::string Quoted(const std::string& value) {
+  std::string out = "'";
+  for (char c : value.substr(0, 64)) out.push_back(c >= ' ' && c <= '~' ? c : '?');
+  return out + (value.size() > 64 ? "...'" : "'");
+}
+
+absl::Status Bad(const std::string& field, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat("release field ", field, ": ", why));
+}
+
+absl::Status CheckSuppression(Suppression s, const std::string& field) {
+  if (s == fedface::v1::SUPPRESSION_UNSPECIFIED || !fedface::v1::Suppression_IsValid(s)) {
+    return Bad(field, "no suppression state (released or why not)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRateValue(double v, const std::string& field) {
+  if (!std::isfinite(v) || v < 0 || v > 1) return Bad(field, absl::StrCat(v, " is not in [0, 1]"));
+  return absl::OkStatus();
+}
+
+absl::Status CheckFinite(double v, const std::string& field) {
+  if (!std::isfinite(v)) return Bad(field, "not a finite number");
+  return absl::OkStatus();
+}
+
+absl::Status CheckRate(const fedface::v1::Rate& r, const std::string& field) {
+  if (absl::Status s = CheckSuppression(r.suppression(), field); !s.ok()) return s;
+  if (r.suppression() == fedface::v1::SUPPRESSION_NONE) return CheckRateValue(r.value(), field);
+  return absl::OkStatus();
+}
+
+absl::Status CheckFnmr(const fedface::v1::FnmrAtFmr& m, const std::string& field) {
+  if (absl::Status s = CheckSuppression(m.suppression(), field); !s.ok()) return s;
+  if (m.suppression() != fedface::v1::SUPPRESSION_NONE) return absl::OkStatus();
+  for (auto [v, name] : {std::pair{m.fnmr(), ".fnmr"}, std::pair{m.fmr(), ".fmr"},
+                         std::pair{m.fmr_target(), ".fmr_target"}}) {
+    if (absl::Status s = CheckRateValue(v, field + name); !s.ok()) return s;
+  }
+  return CheckFinite(m.threshold(), field + ".threshold");
+}
+
+absl::Status CheckFnir(const fedface::v1::FnirAtFpir& m, const std::string& field) {
+  if (absl::Status s = CheckSuppression(m.suppression(), field); !s.ok()) return s;
+  if (m.suppression() != fedface::v1::SUPPRESSION_NONE) return absl::OkStatus();
+  for (auto [v, name] : {std::pair{m.fnir(), ".fnir"}, std::pair{m.fpir(), ".fpir"},
+                         std::pair{m.fpir_target(), ".fpir_target"}}) {
+    if (absl::Status s = CheckRateValue(v, field + name); !s.ok()) return s;
+  }
+  return CheckFinite(m.threshold(), field + ".threshold");
+}
+
+absl::Status CheckHistogram(const fedface::v1::ScoreHistogram& h, const std::string& field) {
+  if (absl::Status s = CheckSuppression(h.suppression(), field); !s.ok()) return s;
+  if (h.suppression() != fedface::v1::SUPPRESSION_NONE) {
+    if (h.counts_size() != 0) return Bad(field, "withheld but carries counts");
+    return absl::OkStatus();
+  }
+  if (h.counts_size() != metrics::kScoreBinCount) {
+    return Bad(field, absl::StrCat(h.counts_size(), " bins, the fixed edges have ",
+                                   metrics::kScoreBinCount));
+  }
+  for (int k = 0; k < h.counts_size(); ++k) {
+    if (!std::isfinite(h.counts(k)) || h.counts(k) < 0) {
+      return Bad(field, absl::StrCat("bin ", k, " holds ", h.counts(k)));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckBand(const fedface::v1::CountBand& b, const std::string& field) {
+  if (absl::Status s = CheckSuppression(b.suppression(), field); !s.ok()) return s;
+  if (b.suppression() == fedface::v1::SUPPRESSION_NONE && b.below() < b.at_least()) {
+    return Bad(field, "band ends before it starts");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status CheckRelease(const fedface::v1::EvaluationRelease& r, const RoundRequest& request) {
+  if (r.round_id() != request.round_id) {
+    return Bad("round_id", absl::StrCat(Quoted(r.round_id()), " answers another round"));
+  }
+  if (r.model_version() != request.model_version) {
+    return Bad("model_version", absl::StrCat(Quoted(r.model_version()), ", asked for '",
+                                             request.model_version, "'"));
+  }
+  if (r.protocol() != request.protocol) return Bad("protocol", "not the protocol asked for");
+  if (r.bin_edges_version() != static_cast<uint32_t>(metrics::kScoreBinEdgesVersion)) {
+    return Bad("bin_edges_version",
+               absl::StrCat(r.bin_edges_version(), ", this vendor pools version ",
+                            metrics::kScoreBinEdgesVersion));
+  }
+  const fedface::v1::Counts& c = r.counts();
+  for (auto [band, name] : {std::pair{&c.subjects(), "counts.subjects"},
+                            std::pair{&c.images(), "counts.images"},
+                            std::pair{&c.mated_comparisons(), "counts.mated_comparisons"},
+                            std::pair{&c.non_mated_comparisons(), "counts.non_mated_comparisons"}}) {
+    if (absl::Status s = CheckBand(*band, name); !s.ok()) return s;
+  }
+  if (absl::Status s = CheckRate(r.failure_to_enrol_rate(), "failure_to_enrol_rate"); !s.ok()) {
+    return s;
+  }
+  if (request.protocol == fedface::v1::EVALUATION_PROTOCOL_VERIFICATION) {
+    for (auto [m, name] : {std::pair{&r.fnmr_at_fmr_1e2(), "fnmr_at_fmr_1e2"},
+                           std::pair{&r.fnmr_at_fmr_1e3(), "fnmr_at_fmr_1e3"},
+                           std::pair{&r.fnmr_at_fmr_1e4(), "fnmr_at_fmr_1e4"}}) {
+      if (absl::Status s = CheckFnmr(*m, name); !s.ok()) return s;
+    }
+    if (absl::Status s = CheckSuppression(r.eer().suppression(), "eer"); !s.ok()) return s;
+    if (r.eer().suppression() == fedface::v1::SUPPRESSION_NONE) {
+      if (absl::Status s = CheckRateValue(r.eer().eer(), "eer.eer"); !s.ok()) return s;
+      if (absl::Status s = CheckFinite(r.eer().threshold(), "eer.threshold"); !s.ok()) return s;
+    }
+    if (absl::Status s = CheckRate(r.roc_auc(), "roc_auc"); !s.ok()) return s;
+  } else {
+    if (absl::Status s = CheckRate(r.rank1_identification_rate(), "rank1_identification_rate");
+        !s.ok()) {
+      return s;
+    }
+    for (auto [m, name] : {std::pair{&r.fnir_at_fpir_1e2(), "fnir_at_fpir_1e2"},
+                           std::pair{&r.fnir_at_fpir_1e1(), "fnir_at_fpir_1e1"}}) {
+      if (absl::Status s = CheckFnir(*m, name); !s.ok()) return s;
+    }
+  }
+  if (absl::Status s = CheckHistogram(r.genuine_histogram(), "genuine_histogram"); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckHistogram(r.impostor_histogram(), "impostor_histogram"); !s.ok()) {
+    return s;
+  }
+  if (r.has_throughput()) {
+    const auto& t = r.throughput();
+    if (absl::Status s = CheckSuppression(t.suppression(), "throughput"); !s.ok()) return s;
+    if (t.suppression() == fedface::v1::SUPPRESSION_NONE &&
+        (!std::isfinite(t.embeddings_per_second()) || t.embeddings_per_second() < 0)) {
+      return Bad("throughput.embeddings_per_second", "not a non-negative number");
+    }
+  }
+  if (!std::isfinite(r.privacy().epsilon()) || r.privacy().epsilon() < 0) {
+    return Bad("privacy.epsilon", "not a non-negative number");
+  }
+  return absl::OkStatus();
+}
+
+PartnerStatus ClassifyRelease(const fedface::v1::EvaluationRelease& release, std::string* reason) {
+  const auto& g = release.genuine_histogram();
+  const auto& i = release.impostor_histogram();
+  const auto side = [](const fedface::v1::ScoreHistogram& h) {
+    return h.suppression() == fedface::v1::SUPPRESSION_NONE;
+  };
+  if (release.counts().subjects().suppression() == fedface::v1::SUPPRESSION_COHORT_BELOW_K) {
+    *reason =
+        "withheld by the partner's k-minimum rule: its gallery has fewer than k subjects, so it "
+        "released nothing";
+    return PartnerStatus::kWithheld;
+  }
+  if (!side(g) || !side(i)) {
+    const bool genuine_missing = !side(g);
+    *reason = absl::StrCat(genuine_missing ? "genuine" : "impostor", " score histogram ",
+                           SuppressionReason(genuine_missing ? g.suppression() : i.suppression()));
+    return PartnerStatus::kWithheld;
+  }
+  double g_total = 0, i_total = 0;
+  for (double v : g.counts()) g_total += v;
+  for (double v : i.counts()) i_total += v;
+  if (!(g_total > 0) || !(i_total > 0)) {
+    *reason = absl::StrCat("released an empty ", g_total > 0 ? "impostor" : "genuine",
+                           " score histogram: nothing to pool");
+    return PartnerStatus::kWithheld;
+  }
+  reason->clear();
+  return PartnerStatus::kContributed;
+}
+
+std::string SuppressionReason(fedface::v1::Suppression suppression) {
+  switch (suppression) {
+    case fedface::v1::SUPPRESSION_NONE:
+      return "released";
+    case fedface::v1::SUPPRESSION_COHORT_BELOW_K:
+      return "withheld by the partner: fewer than k subjects behind it (k-minimum rule)";
+    case fedface::v1::SUPPRESSION_INSUFFICIENT_NON_MATED:
+      return "withheld: too few impostor comparisons to measure a rate this small (needs at "
+             "least 3/target)";
+    case fedface::v1::SUPPRESSION_NO_MATED:
+      return "withheld: no genuine comparisons";
+    case fedface::v1::SUPPRESSION_NOT_IN_PROTOCOL:
+      return "not part of this protocol";
+    case fedface::v1::SUPPRESSION_NOT_MEASURED:
+      return "not measured by the partner";
+    default:
+      return "withheld without a reason";
+  }
+}
+
+const char* SuppressionCode(fedface::v1::Suppression suppression) {
+  switch (suppression) {
+    case fedface::v1::SUPPRESSION_NONE:
+      return "none";
+    case fedface::v1::SUPPRESSION_COHORT_BELOW_K:
+      return "cohort_below_k";
+    case fedface::v1::SUPPRESSION_INSUFFICIENT_NON_MATED:
+      return "insufficient_non_mated";
+    case fedface::v1::SUPPRESSION_NO_MATED:
+      return "no_mated";
+    case fedface::v1::SUPPRESSION_NOT_IN_PROTOCOL:
+      return "not_in_protocol";
+    case fedface::v1::SUPPRESSION_NOT_MEASURED:
+      return "not_measured";
+    default:
+      return "unspecified";
+  }
+}
+
+}  // namespace fedface::vendor

@@ -1,0 +1,208 @@
+// `partner_node audit`: the traffic audit as a tool for a partner's security officer. Reads pcap
+// captures of the partner's link to the vendor and proves (or refutes) that nothing but
+// allowlisted gRPC messages, recorded in the egress ledger, crossed it.
+#include <fstream>
+#include <iostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/common/cli_args.h"
+#include "core/common/files.h"
+#include "partner_node/audit/audit_inputs.h"
+#include "partner_node/audit/traffic_audit.h"
+#include "partner_node/command.h"
+
+namespace fedface::partner {
+namespace {
+
+constexpr char kUsage[] =
+    "usage: partner_node audit --pcap FILE [--pcap FILE ...] (--port PORT | --partner-ip ADDR "
+    "...)\n"
+    "                          [--canaries FILE] [--embeddings-db PATH] [--ledger PATH] [--json]\n"
+    "\n"
+    "Audits packet captures (pcap/pcapng: Ethernet, Linux cooked 'tcpdump -i any', raw IP) of\n"
+    "the partner's plaintext link to the vendor. Exit 0: the capture shows nothing but known,\n"
+    "well-formed gRPC messages and no forbidden bytes; exit 1: violations (each listed with its\n"
+    "capture file, frame, connection, HTTP/2 stream and offset) or the audit could not run;\n"
+    "exit 2: usage error. Captures are read in the order given, as one capture.\n"
+    "\n"
+    "Who is the partner:\n"
+    "  --port PORT            the partner's vendor-facing listener; what it sends leaves the "
+    "partner\n"
+    "  --partner-ip ADDR      (repeatable) every byte sent from ADDR left the partner "
+    "(connections\n"
+    "                         it opens too); for captures on the partner's own link, not loopback\n"
+    "What must not leave (searched in every byte the partner sent, raw and decoded):\n"
+    "  --canaries FILE        canary tokens, one per line (at least 8 bytes each)\n"
+    "  --embeddings-db PATH   the gallery store: no 16-byte run of any stored embedding may leave\n"
+    "  --embeddings-sql SQL   query for --embeddings-db (last column: the bytes; first: a label)\n"
+    "                         default: SELECT 'embedding ' || id, vector FROM embeddings ORDER BY "
+    "id\n"
+    "  --embeddings-hex FILE  stored bytes as hex, one string per line\n"
+    "  --embeddings-f32 FILE  raw float32 embeddings, --embedding-dim values each (default 128)\n"
+    "  --no-image-signatures  do not search for JPEG/PNG/WebP/GIF/TIFF/BMP headers\n"
+    "What may leave:\n"
+    "  --allow-types FILE     full protobuf names allowed to leave, one per line; without it only\n"
+    "                         the declared type of each method is checked\n"
+    "  --ledger PATH          the partner's egress ledger (SQLite) or a JSON list of\n"
+    "                         {type, size, sha256}: the messages the partner sent as the server "
+    "on\n"
+    "                         --port must match it one-to-one and in order\n"
+    "  --ledger-from-seq N    ignore ledger entries before seq N (older than the capture)\n"
+    "  --descriptor-set FILE  extra services (protoc --include_imports --descriptor_set_out)\n"
+    "  --packages LIST        comma-separated protobuf packages whose services are known\n"
+    "                         (default fedface.v1)\n"
+    "Output:\n"
+    "  --json                 print the report as JSON instead of text\n"
+    "  --json-out FILE        also write the JSON report to FILE\n"
+    "  --max-violations N     list at most N violations (all are counted; default 500)\n";
+
+// Pulls every `--name VALUE` / `--name=VALUE` of a repeatable flag out of args.
+std::vector<std::string> TakeRepeated(std::vector<std::string>& args, const std::string& name) {
+  std::vector<std::string> values;
+  std::vector<std::string> rest;
+  const std::string flag = "--" + name;
+  for (size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == flag && i + 1 < args.size()) {
+      values.push_back(args[++i]);
+    } else if (args[i].rfind(flag + "=", 0) == 0) {
+      values.push_back(args[i].substr(flag.size() + 1));
+    } else {
+      rest.push_back(args[i]);
+    }
+  }
+  args.swap(rest);
+  return values;
+}
+
+absl::StatusOr<std::set<std::string>> LoadTypeList(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path, uint64_t{16} << 20);
+  if (!text.ok()) return text.status();
+  std::set<std::string> types;
+  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+    const std::string name(absl::StripAsciiWhitespace(line));
+    if (!name.empty() && name[0] != '#') types.insert(name);
+  }
+  return types;
+}
+
+int Fail(const absl::Status& status) {
+  std::cerr << "partner_node audit: " << status.message() << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int RunAudit(const std::vector<std::string>& raw_args) {
+  std::vector<std::string> rest = raw_args;
+  std::vector<std::string> pcaps = TakeRepeated(rest, "pcap");
+  const std::vector<std::string> ip_texts = TakeRepeated(rest, "partner-ip");
+  auto parsed =
+      CliArgs::Parse(rest,
+                     {"port", "canaries", "embeddings-db", "embeddings-sql", "embeddings-hex",
+                      "embeddings-f32", "embedding-dim", "allow-types", "ledger", "ledger-from-seq",
+                      "descriptor-set", "packages", "json-out", "max-violations"},
+                     {"json", "no-image-signatures", "help"});
+  if (!parsed.ok()) {
+    std::cerr << "partner_node audit: " << parsed.status().message() << "\n" << kUsage;
+    return 2;
+  }
+  const CliArgs& args = *parsed;
+  if (args.Has("help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  for (const std::string& p : args.positionals()) pcaps.push_back(p);
+  auto usage_error = [](const std::string& why) {
+    std::cerr << "partner_node audit: " << why << "\n" << kUsage;
+    return 2;
+  };
+  if (pcaps.empty()) return usage_error("give at least one --pcap FILE");
+  auto port = args.GetInt("port", 0, 0, 65535);
+  auto dim = args.GetInt("embedding-dim", 128, 4, 1 << 20);
+  auto from_seq = args.GetInt("ledger-from-seq", 1, 1, INT64_MAX);
+  auto max_violations = args.GetInt("max-violations", 500, 1, 1 << 30);
+  for (const auto* v : {&port, &dim, &from_seq, &max_violations}) {
+    if (!v->ok()) return usage_error(std::string(v->status().message()));
+  }
+  audit::AuditOptions options;
+  options.partner_port = static_cast<uint16_t>(*port);
+  for (const std::string& text : ip_texts) {
+    auto ip = audit::IpAddress::Parse(text);
+    if (!ip.ok()) return usage_error(absl::StrCat("--partner-ip: ", ip.status().message()));
+    options.partner_ips.push_back(*ip);
+  }
+  if (options.partner_port == 0 && options.partner_ips.empty()) {
+    return usage_error("give the partner's --port PORT and/or --partner-ip ADDR");
+  }
+  options.max_listed_violations = static_cast<size_t>(*max_violations);
+
+  audit::LeakPatterns patterns;
+  patterns.set_image_signatures(!args.Has("no-image-signatures"));
+  if (auto path = args.Get("canaries")) {
+    auto tokens = audit::LoadCanaries(*path);
+    if (!tokens.ok()) return Fail(tokens.status());
+    for (const std::string& t : *tokens) {
+      if (absl::Status s = patterns.AddCanary(t); !s.ok()) {
+        return Fail(absl::InvalidArgumentError(absl::StrCat(*path, ": ", s.message())));
+      }
+    }
+  }
+  std::vector<absl::StatusOr<std::vector<audit::StoredBytes>>> stored;
+  if (auto path = args.Get("embeddings-db")) {
+    stored.push_back(audit::LoadStoredBytesFromSqlite(
+        *path, args.GetOr("embeddings-sql", audit::kGalleryEmbeddingsQuery)));
+  }
+  if (auto path = args.Get("embeddings-hex"))
+    stored.push_back(audit::LoadStoredBytesHexList(*path));
+  if (auto path = args.Get("embeddings-f32")) {
+    stored.push_back(audit::LoadStoredBytesRaw(*path, static_cast<size_t>(*dim) * 4));
+  }
+  for (auto& list : stored) {
+    if (!list.ok()) return Fail(list.status());
+    for (audit::StoredBytes& s : *list) {
+      if (absl::Status st = patterns.AddStoredBytes(s.bytes, s.label); !st.ok()) return Fail(st);
+    }
+  }
+  patterns.Seal();
+  options.patterns = &patterns;
+
+  std::vector<std::string> packages = audit::GrpcMethodCatalog::DefaultPackages();
+  if (auto list = args.Get("packages")) {
+    packages = absl::StrSplit(*list, ',', absl::SkipEmpty());
+  }
+  auto catalog = audit::GrpcMethodCatalog::FromLinkedProtos(packages);
+  if (auto path = args.Get("descriptor-set")) {
+    if (absl::Status s = catalog->AddDescriptorSet(*path, packages); !s.ok()) return Fail(s);
+  }
+  if (catalog->methods().empty()) {
+    return Fail(absl::FailedPreconditionError(
+        "no gRPC service of the given packages is known to this build; give --descriptor-set"));
+  }
+  options.catalog = catalog.get();
+  if (auto path = args.Get("allow-types")) {
+    auto types = LoadTypeList(*path);
+    if (!types.ok()) return Fail(types.status());
+    options.allowed_types = std::move(*types);
+  }
+  if (auto path = args.Get("ledger")) {
+    auto ledger = audit::LoadLedger(*path, *from_seq);
+    if (!ledger.ok()) return Fail(ledger.status());
+    options.ledger = std::move(*ledger);
+  }
+
+  auto report = audit::AuditCaptures(pcaps, options);
+  if (!report.ok()) return Fail(report.status());
+  const std::string json = audit::FormatAuditJson(*report);
+  if (auto path = args.Get("json-out")) {
+    if (absl::Status s = WriteFileAtomically(*path, json); !s.ok()) return Fail(s);
+  }
+  std::cout << (args.Has("json") ? json : audit::FormatAuditText(*report));
+  return report->passed() ? 0 : 1;
+}
+
+}  // namespace fedface::partner

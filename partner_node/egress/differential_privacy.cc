@@ -1,0 +1,259 @@
+#include "partner_node/egress/differential_privacy.h"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <mutex>
+#include <set>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace fedface::partner {
+namespace {
+
+// SplitMix64 finaliser: a fixed, platform-independent mixing of 64-bit values, so that a plan
+// depends on (seed, keys) only and is the same on every machine and run.
+uint64_t Mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+uint64_t Hash(uint64_t seed, uint64_t a, uint64_t b = 0, uint64_t c = 0) {
+  return Mix(Mix(Mix(Mix(seed) ^ a) ^ b) ^ c);
+}
+
+// Domain tags keep the different uses of the seed independent.
+constexpr uint64_t kTagMated = 0x6d61746564ULL;  // "mated"
+constexpr uint64_t kTagRound = 0x726f756e64ULL;  // "round"
+constexpr uint64_t kTagImage = 0x696d616765ULL;  // "image"
+constexpr uint64_t kTagProbe = 0x70726f6265ULL;  // "probe"
+
+double RoundToHundredths(double x) { return std::round(x * 100.0) / 100.0; }
+
+class SecureNoiseSource : public NoiseSource {
+ public:
+  double Uniform01() override {
+    uint64_t bits = 0;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // RAND_bytes only fails when the CSPRNG cannot be seeded; never fall back to weak noise.
+      if (RAND_bytes(reinterpret_cast<unsigned char*>(&bits), sizeof(bits)) != 1) std::abort();
+    }
+    return (static_cast<double>(bits >> 12) + 0.5) * 0x1.0p-52;
+  }
+
+ private:
+  std::mutex mu_;
+};
+
+// At most c distinct pairs (i < j) of n images, chosen by a seeded order.
+std::vector<std::pair<int, int>> ChooseOwnPairs(int n, int c, uint64_t seed, int64_t subject) {
+  std::vector<std::pair<int, int>> chosen;
+  if (n < 2) return chosen;
+  const uint64_t pair_count = static_cast<uint64_t>(n) * static_cast<uint64_t>(n - 1) / 2;
+  if (pair_count <= 4096) {
+    std::vector<std::pair<uint64_t, std::pair<int, int>>> ranked;
+    for (int i = 0; i < n; ++i) {
+      for (int j = i + 1; j < n; ++j) {
+        ranked.push_back({Hash(seed ^ kTagMated, static_cast<uint64_t>(subject),
+                               static_cast<uint64_t>(i), static_cast<uint64_t>(j)),
+                          {i, j}});
+      }
+    }
+    std::sort(ranked.begin(), ranked.end());
+    for (std::size_t k = 0; k < ranked.size() && chosen.size() < static_cast<std::size_t>(c); ++k) {
+      chosen.push_back(ranked[k].second);
+    }
+    return chosen;
+  }
+  // Many images: draw pairs from a seeded stream until c distinct ones (c << pair_count).
+  std::set<std::pair<int, int>> seen;
+  for (uint64_t draw = 0; chosen.size() < static_cast<std::size_t>(c); ++draw) {
+    const uint64_t h = Hash(seed ^ kTagMated, static_cast<uint64_t>(subject), draw);
+    int i = static_cast<int>(h % static_cast<uint64_t>(n));
+    int j = static_cast<int>((h >> 32) % static_cast<uint64_t>(n));
+    if (i == j) continue;
+    if (i > j) std::swap(i, j);
+    if (seen.insert({i, j}).second) chosen.push_back({i, j});
+  }
+  return chosen;
+}
+
+absl::Status CheckBound(std::span<const AttributedScore> side, int c, const char* name,
+                        metrics::ScoreHistogram& histogram) {
+  std::map<int64_t, int> per_subject;
+  for (std::size_t k = 0; k < side.size(); ++k) {
+    const AttributedScore& s = side[k];
+    if (std::isnan(s.distance)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("contribution-bounded histograms: ", name, " entry #", k, " is NaN"));
+    }
+    const bool over = ++per_subject[s.subject_x] > c ||
+                      (s.subject_y != s.subject_x && ++per_subject[s.subject_y] > c);
+    if (over) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("contribution-bounded histograms: a subject is behind more than ", c, " ",
+                       name, " entries"));
+    }
+    histogram.Add(s.distance);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::unique_ptr<NoiseSource> MakeSecureNoiseSource() {
+  return std::make_unique<SecureNoiseSource>();
+}
+
+double SeededNoiseSource::Uniform01() {
+  return (static_cast<double>(rng_() >> 12) + 0.5) * 0x1.0p-52;
+}
+
+double SampleLaplace(double scale, NoiseSource& noise) {
+  // Inverse CDF; u is never 0 or 1, so both logarithms are finite.
+  const double u = noise.Uniform01();
+  if (u < 0.5) return scale * std::log(2.0 * u);
+  return -scale * std::log(2.0 * (1.0 - u));
+}
+
+ComparisonPlan PlanVerificationComparisons(std::span<const SubjectImages> subjects, int c,
+                                           uint64_t seed) {
+  ComparisonPlan plan;
+  plan.contribution_bound = c;
+  for (const SubjectImages& s : subjects) {
+    for (const auto& [i, j] : ChooseOwnPairs(s.images, c, seed, s.subject)) {
+      plan.mated.push_back(AttributedComparison{s.subject, i, s.subject, j});
+    }
+  }
+  // c rounds; in each, subjects sorted by a seeded hash of their key are paired off in order, so
+  // every subject gains at most one partner per round. Depends on the keys and the seed only.
+  std::vector<std::size_t> order(subjects.size());
+  std::set<std::pair<int64_t, int64_t>> taken;
+  for (int round = 0; round < c; ++round) {
+    for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+    auto key = [&](std::size_t k) {
+      return Hash(seed ^ kTagRound, static_cast<uint64_t>(round),
+                  static_cast<uint64_t>(subjects[k].subject));
+    };
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      const uint64_t ka = key(a), kb = key(b);
+      return ka != kb ? ka < kb : subjects[a].subject < subjects[b].subject;
+    });
+    for (std::size_t k = 0; k + 1 < order.size(); k += 2) {
+      const SubjectImages& a = subjects[order[k]];
+      const SubjectImages& b = subjects[order[k + 1]];
+      const auto pair_key = std::minmax(a.subject, b.subject);
+      if (!taken.insert(pair_key).second) continue;  // met in an earlier round
+      // A subject without usable images keeps its slot (so others' pairs do not depend on its
+      // data) but yields no comparison.
+      if (a.images <= 0 || b.images <= 0) continue;
+      const uint64_t h = Hash(seed ^ kTagImage, static_cast<uint64_t>(pair_key.first),
+                              static_cast<uint64_t>(pair_key.second));
+      plan.non_mated.push_back(AttributedComparison{
+          a.subject, static_cast<int>(h % static_cast<uint64_t>(a.images)), b.subject,
+          static_cast<int>((h >> 32) % static_cast<uint64_t>(b.images))});
+    }
+  }
+  return plan;
+}
+
+std::vector<AttributedComparison> PlanBoundedProbes(std::span<const SubjectImages> subjects, int c,
+                                                    uint64_t seed) {
+  std::vector<AttributedComparison> probes;
+  for (const SubjectImages& s : subjects) {
+    std::vector<std::pair<uint64_t, int>> ranked;
+    for (int i = 0; i < s.images; ++i) {
+      ranked.push_back(
+          {Hash(seed ^ kTagProbe, static_cast<uint64_t>(s.subject), static_cast<uint64_t>(i)), i});
+    }
+    std::sort(ranked.begin(), ranked.end());
+    for (std::size_t k = 0; k < ranked.size() && k < static_cast<std::size_t>(c); ++k) {
+      probes.push_back(
+          AttributedComparison{s.subject, ranked[k].second, s.subject, ranked[k].second});
+    }
+  }
+  return probes;
+}
+
+absl::StatusOr<ContributionBoundedHistograms> ContributionBoundedHistograms::Build(
+    int contribution_bound, std::span<const AttributedScore> genuine,
+    std::span<const AttributedScore> impostor) {
+  if (contribution_bound < 1) {
+    return absl::InvalidArgumentError("contribution-bounded histograms: the bound must be >= 1");
+  }
+  ContributionBoundedHistograms h;
+  h.contribution_bound_ = contribution_bound;
+  if (absl::Status s = CheckBound(genuine, contribution_bound, "genuine", h.genuine_); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = CheckBound(impostor, contribution_bound, "impostor", h.impostor_); !s.ok()) {
+    return s;
+  }
+  return h;
+}
+
+double HistogramLaplaceScale(int contribution_bound, double epsilon) {
+  return 4.0 * static_cast<double>(contribution_bound) / epsilon;
+}
+
+std::vector<double> ConsistentCounts(std::span<const double> noisy) {
+  if (noisy.empty()) return {};
+  // Cumulative counts, then the closest nondecreasing sequence (pool-adjacent-violators).
+  std::vector<double> value;
+  std::vector<std::size_t> width;
+  double sum = 0;
+  for (double v : noisy) {
+    sum += v;
+    value.push_back(sum);
+    width.push_back(1);
+    while (value.size() > 1 && value[value.size() - 2] > value.back()) {
+      const double v2 = value.back();
+      const std::size_t w2 = width.back();
+      value.pop_back();
+      width.pop_back();
+      value.back() =
+          (value.back() * static_cast<double>(width.back()) + v2 * static_cast<double>(w2)) /
+          static_cast<double>(width.back() + w2);
+      width.back() += w2;
+    }
+  }
+  const double total = std::max(0.0, value.back());
+  std::vector<double> counts;
+  counts.reserve(noisy.size());
+  double previous = 0;
+  for (std::size_t block = 0; block < value.size(); ++block) {
+    const double cumulative = std::clamp(value[block], 0.0, total);
+    for (std::size_t k = 0; k < width[block]; ++k) {
+      counts.push_back(std::max(0.0, cumulative - previous));
+      previous = std::max(previous, cumulative);
+    }
+  }
+  return counts;
+}
+
+NoisyHistograms AddLaplaceNoise(const ContributionBoundedHistograms& bounded, double epsilon,
+                                NoiseSource& noise) {
+  NoisyHistograms out;
+  out.epsilon = epsilon;
+  out.laplace_scale = HistogramLaplaceScale(bounded.contribution_bound(), epsilon);
+  auto noisy = [&](const metrics::ScoreHistogram& h) {
+    std::vector<double> raw(h.counts());
+    for (double& v : raw) v += SampleLaplace(out.laplace_scale, noise);
+    std::vector<double> counts = ConsistentCounts(raw);
+    for (double& v : counts) v = RoundToHundredths(v);
+    // Lengths are the fixed bin count by construction; FromCounts cannot fail here.
+    return *metrics::ScoreHistogram::FromCounts(counts);
+  };
+  out.genuine = noisy(bounded.genuine());
+  out.impostor = noisy(bounded.impostor());
+  return out;
+}
+
+}  // namespace fedface::partner

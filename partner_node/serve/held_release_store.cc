@@ -1,0 +1,211 @@
+#include "partner_node/serve/held_release_store.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "partner_node/gallery/sqlite_db.h"
+
+namespace fedface::partner {
+namespace {
+
+// PRAGMA application_id "FFHR": another SQLite file (budget, ledger, gallery) is refused.
+constexpr int kHeldApplicationId = 0x46464852;
+constexpr int kHeldSchemaVersion = 1;
+constexpr double kNanoPerEpsilon = 1e9;
+
+constexpr char kSchema[] = R"sql(
+CREATE TABLE held_releases (
+  id              INTEGER PRIMARY KEY AUTOINCREMENT,
+  vendor          TEXT NOT NULL,
+  round_id        TEXT NOT NULL,
+  request_sha256  TEXT NOT NULL,
+  summary         TEXT NOT NULL,
+  epsilon_nano    INTEGER NOT NULL CHECK (epsilon_nano >= 0),
+  release         BLOB NOT NULL,
+  state           TEXT NOT NULL CHECK (state IN ('held', 'approved', 'sent', 'declined')),
+  held_utc        TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  decided_utc     TEXT,
+  sent_utc        TEXT,
+  UNIQUE (vendor, round_id)
+);
+)sql";
+
+constexpr char kColumns[] =
+    "id, vendor, round_id, request_sha256, summary, epsilon_nano, release, state, held_utc, "
+    "decided_utc, sent_utc";
+
+HeldState StateFrom(const std::string& s) {
+  if (s == "approved") return HeldState::kApproved;
+  if (s == "sent") return HeldState::kSent;
+  if (s == "declined") return HeldState::kDeclined;
+  return HeldState::kHeld;
+}
+
+HeldRelease RowOf(const sqlite::Statement& q) {
+  HeldRelease r;
+  r.id = q.Int(0);
+  r.vendor = q.Text(1);
+  r.round_id = q.Text(2);
+  r.request_sha256 = q.Text(3);
+  r.summary = q.Text(4);
+  r.epsilon = static_cast<double>(q.Int(5)) / kNanoPerEpsilon;
+  r.release_bytes = std::string(q.Blob(6));
+  r.state = StateFrom(q.Text(7));
+  r.held_utc = q.Text(8);
+  r.decided_utc = q.OptionalText(9).value_or("");
+  r.sent_utc = q.OptionalText(10).value_or("");
+  return r;
+}
+
+}  // namespace
+
+const char* HeldStateName(HeldState state) {
+  switch (state) {
+    case HeldState::kHeld:
+      return "held";
+    case HeldState::kApproved:
+      return "approved";
+    case HeldState::kSent:
+      return "sent";
+    case HeldState::kDeclined:
+      return "declined";
+  }
+  return "held";
+}
+
+absl::StatusOr<std::unique_ptr<HeldReleaseStore>> HeldReleaseStore::Open(const std::string& path,
+                                                                        OpenMode mode) {
+  sqlite::OpenOptions options;
+  options.create_if_missing = mode == OpenMode::kCreateIfMissing;
+  absl::StatusOr<sqlite3*> db = sqlite::Open(path, options);
+  if (!db.ok()) return db.status();
+  if (absl::Status s =
+          sqlite::EnsureSchema(*db, kHeldApplicationId, kHeldSchemaVersion, kSchema,
+                               "a held-releases store", mode == OpenMode::kCreateIfMissing);
+      !s.ok()) {
+    sqlite::Close(*db);
+    return s;
+  }
+  return std::unique_ptr<HeldReleaseStore>(new HeldReleaseStore(path, *db));
+}
+
+HeldReleaseStore::~HeldReleaseStore() { sqlite::Close(db_); }
+
+absl::StatusOr<std::optional<HeldRelease>> HeldReleaseStore::FindWhere(std::string_view where,
+                                                                      std::string_view a,
+                                                                      std::string_view b,
+                                                                      int64_t id) const {
+  absl::StatusOr<sqlite::Statement> q = sqlite::Statement::Prepare(
+      db_, absl::StrCat("SELECT ", kColumns, " FROM held_releases WHERE ", where));
+  if (!q.ok()) return q.status();
+  if (id > 0) {
+    q->Bind(1, id);
+  } else {
+    q->Bind(1, a).Bind(2, b);
+  }
+  absl::StatusOr<bool> row = q->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<HeldRelease>();
+  return std::optional<HeldRelease>(RowOf(*q));
+}
+
+absl::StatusOr<std::optional<HeldRelease>> HeldReleaseStore::Find(std::string_view vendor,
+                                                                 std::string_view round_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return FindWhere("vendor = ?1 AND round_id = ?2", vendor, round_id, 0);
+}
+
+absl::StatusOr<std::optional<HeldRelease>> HeldReleaseStore::Get(int64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (id <= 0) return std::optional<HeldRelease>();
+  return FindWhere("id = ?1", "", "", id);
+}
+
+absl::StatusOr<std::vector<HeldRelease>> HeldReleaseStore::List() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<sqlite::Statement> q = sqlite::Statement::Prepare(
+      db_, absl::StrCat("SELECT ", kColumns, " FROM held_releases ORDER BY id"));
+  if (!q.ok()) return q.status();
+  std::vector<HeldRelease> out;
+  while (true) {
+    absl::StatusOr<bool> row = q->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back(RowOf(*q));
+  }
+  return out;
+}
+
+absl::StatusOr<HeldRelease> HeldReleaseStore::Hold(const HeldRelease& release) {
+  if (!(release.epsilon >= 0) || !std::isfinite(release.epsilon)) {
+    return absl::InvalidArgumentError("held release: epsilon must be finite and >= 0");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<std::unique_ptr<sqlite::Transaction>> tx = sqlite::Transaction::Begin(db_);
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<std::optional<HeldRelease>> existing =
+      FindWhere("vendor = ?1 AND round_id = ?2", release.vendor, release.round_id, 0);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    if ((*existing)->request_sha256 == release.request_sha256) return **existing;
+    return absl::AlreadyExistsError(
+        absl::StrCat("round_id '", release.round_id,
+                     "' was already used by this vendor for a different request"));
+  }
+  absl::StatusOr<sqlite::Statement> insert = sqlite::Statement::Prepare(
+      db_,
+      "INSERT INTO held_releases (vendor, round_id, request_sha256, summary, epsilon_nano, "
+      "release, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'held')");
+  if (!insert.ok()) return insert.status();
+  insert->Bind(1, release.vendor)
+      .Bind(2, release.round_id)
+      .Bind(3, release.request_sha256)
+      .Bind(4, release.summary)
+      .Bind(5, static_cast<int64_t>(std::llround(release.epsilon * kNanoPerEpsilon)))
+      .BindBlob(6, release.release_bytes.data(), release.release_bytes.size());
+  if (absl::Status s = insert->Run(); !s.ok()) return s;
+  absl::StatusOr<std::optional<HeldRelease>> stored =
+      FindWhere("vendor = ?1 AND round_id = ?2", release.vendor, release.round_id, 0);
+  if (!stored.ok()) return stored.status();
+  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
+  if (!stored->has_value()) return absl::InternalError(absl::StrCat(path_, ": held row vanished"));
+  return **stored;
+}
+
+absl::Status HeldReleaseStore::Transition(int64_t id, std::string_view to,
+                                          std::string_view allowed_from,
+                                          std::string_view time_column) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<std::unique_ptr<sqlite::Transaction>> tx = sqlite::Transaction::Begin(db_);
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<std::optional<HeldRelease>> row = FindWhere("id = ?1", "", "", id);
+  if (!row.ok()) return row.status();
+  if (!row->has_value()) return absl::NotFoundError(absl::StrCat("no held release with id ", id));
+  const std::string state = HeldStateName((*row)->state);
+  if (state == to) return absl::OkStatus();
+  if (allowed_from.find(absl::StrCat(",", state, ",")) == std::string_view::npos) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("release ", id, " is ", state, "; it cannot become ", to));
+  }
+  absl::StatusOr<sqlite::Statement> update = sqlite::Statement::Prepare(
+      db_, absl::StrCat("UPDATE held_releases SET state = ?1, ", time_column,
+                        " = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?2"));
+  if (!update.ok()) return update.status();
+  update->Bind(1, to).Bind(2, id);
+  if (absl::Status s = update->Run(); !s.ok()) return s;
+  return (*tx)->Commit();
+}
+
+absl::Status HeldReleaseStore::MarkApproved(int64_t id) {
+  return Transition(id, "approved", ",held,", "decided_utc");
+}
+
+absl::Status HeldReleaseStore::MarkDeclined(int64_t id) {
+  return Transition(id, "declined", ",held,", "decided_utc");
+}
+
+absl::Status HeldReleaseStore::MarkSent(int64_t id) {
+  return Transition(id, "sent", ",held,approved,", "sent_utc");
+}
+
+}  // namespace fedface::partner

@@ -1,0 +1,227 @@
+#include "partner_node/serve/serve_config.h"
+
+#include <cmath>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "partner_node/egress/egress_ledger.h"
+#include "partner_node/model_cache/partner_config.h"
+
+namespace fedface::partner {
+namespace {
+
+absl::StatusOr<double> ReadEpsilon(const Config& config, const char* key, bool allow_zero) {
+  const std::string text = config.GetString(key);
+  double value = 0;
+  if (!absl::SimpleAtod(text, &value) || !std::isfinite(value) || value < 0 ||
+      (!allow_zero && value == 0)) {
+    return absl::InvalidArgumentError(absl::StrCat(config.source(), ": ", key, ": expected a number ",
+                                                   allow_zero ? ">= 0" : "> 0", ", got '", text,
+                                                   "'"));
+  }
+  return value;
+}
+
+}  // namespace
+
+std::vector<ConfigKey> ServeConfigKeys() {
+  using T = ConfigValueType;
+  return {
+      {.path = "vendor_api.listen",
+       .type = T::kString,
+       .default_value = "127.0.0.1:7543",
+       .doc = "host:port of the vendor-facing listener (fedface.v1.EvaluationService only). "
+              "Port 0 picks a free port; `serve` prints the address it bound."},
+      {.path = "vendor_api.tls",
+       .type = T::kBool,
+       .default_value = "true",
+       .doc = "Mutual TLS on the vendor-facing listener. `false` (plaintext, for traffic-audit "
+              "tests on a private link) is honoured only when written in the file, and logged "
+              "loudly at start-up."},
+      {.path = "vendor_api.ca_cert",
+       .type = T::kFile,
+       .doc = "CA certificate that signed the vendor's client certificate; a client without a "
+              "certificate from this CA fails the TLS handshake. Required when tls is on."},
+      {.path = "vendor_api.cert",
+       .type = T::kFile,
+       .doc = "This partner's server certificate for the vendor-facing listener; its names "
+              "must include the host the vendor connects to. Required when tls is on."},
+      {.path = "vendor_api.key",
+       .type = T::kFile,
+       .doc = "Private key of vendor_api.cert; checked against it at start-up."},
+      {.path = "vendor_api.allowed_vendors",
+       .type = T::kStringList,
+       .default_value = "[]",
+       .doc = "Vendor names (CN of the vendor's client certificate) allowed to call the "
+              "evaluation service; any other is refused with PERMISSION_DENIED. With tls off it "
+              "must name exactly one vendor, whom every plaintext caller is taken to be."},
+      {.path = "vendor_api.max_concurrent_evaluations",
+       .type = T::kInt,
+       .default_value = "2",
+       .doc = "Evaluations run at once; further requests wait in a queue of the same size, "
+              "then are refused with UNAVAILABLE.",
+       .min = 1,
+       .max = 64},
+      {.path = "local_api.listen",
+       .type = T::kString,
+       .default_value = "127.0.0.1:7544",
+       .doc = "Address of the local match API for the partner's own applications: host:port "
+              "(plaintext; keep it on loopback or a private network) or unix:/path/to.sock. "
+              "Must differ from vendor_api.listen."},
+      {.path = "local_api.max_message_bytes",
+       .type = T::kInt,
+       .default_value = "16777216",
+       .doc = "Largest request or response on the local listener (an image to enrol or match).",
+       .min = 4096,
+       .max = 268435456},
+      {.path = "egress.k_minimum",
+       .type = T::kInt,
+       .default_value = "10",
+       .doc = "k: nothing is released from a cohort of fewer than k subjects.",
+       .min = 2,
+       .max = 1000000},
+      {.path = "egress.differential_privacy",
+       .type = T::kBool,
+       .default_value = "true",
+       .doc = "Laplace noise on contribution-bounded histograms, charged to the vendor's "
+              "privacy budget; every released metric is derived from the noisy histograms."},
+      {.path = "egress.epsilon_per_release",
+       .type = T::kString,
+       .default_value = "1.0",
+       .doc = "Epsilon of one release (a number > 0); charged once per round_id."},
+      {.path = "egress.contribution_bound",
+       .type = T::kInt,
+       .default_value = "10",
+       .doc = "c: at most c comparisons (or searches) per subject in each histogram when "
+              "differential privacy is on.",
+       .min = 1,
+       .max = 100000},
+      {.path = "egress.epsilon_budget",
+       .type = T::kString,
+       .default_value = "10",
+       .doc = "Total epsilon each vendor may spend (a number >= 0), kept in egress.budget_path "
+              "across restarts; a request that would overspend is refused with "
+              "RESOURCE_EXHAUSTED."},
+      {.path = "egress.budget_path",
+       .type = T::kPath,
+       .default_value = "privacy_budget.db",
+       .doc = "SQLite file of the per-vendor privacy budget and of every release sent (so that "
+              "a repeated round_id gets the same bytes)."},
+      {.path = "egress.require_approval",
+       .type = T::kBool,
+       .default_value = "false",
+       .doc = "Hold every new release until a person runs `partner_node releases approve ID`; "
+              "the vendor's retry with the same round_id then receives it."},
+      {.path = "egress.held_releases_path",
+       .type = T::kPath,
+       .default_value = "held_releases.db",
+       .doc = "SQLite file of releases held for approval (approval mode)."},
+      {.path = "evaluation.max_comparisons",
+       .type = T::kInt,
+       .default_value = "20000000",
+       .doc = "Most mated or non-mated comparisons one request may run; a request for all "
+              "non-mated pairs of a larger gallery is refused (ask for a sample).",
+       .min = 1,
+       .max = int64_t{1} << 40},
+      {.path = "evaluation.identification_holdout_percent",
+       .type = T::kInt,
+       .default_value = "30",
+       .doc = "Share of subjects (seeded choice) left out of the identification gallery to "
+              "make non-mated searches.",
+       .min = 5,
+       .max = 95},
+      {.path = "evaluation.allow_model_switch",
+       .type = T::kBool,
+       .default_value = "true",
+       .doc = "Let a vendor round that names another model version pull, verify and activate "
+              "it (the gallery is then re-embedded). false: such rounds are refused."},
+  };
+}
+
+absl::StatusOr<VendorApiSettings> VendorApiSettingsFrom(const Config& config) {
+  VendorApiSettings s;
+  s.listen = config.GetString("vendor_api.listen");
+  // Plaintext only when the file itself says so: a default can never turn TLS off.
+  s.tls = !(config.IsSet("vendor_api.tls") && !config.GetBool("vendor_api.tls"));
+  for (const std::string& v : config.GetStringList("vendor_api.allowed_vendors")) {
+    if (absl::Status st = CheckVendorIdentity(v); !st.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(config.source(),
+                                                     ": vendor_api.allowed_vendors: '", v,
+                                                     "': ", st.message()));
+    }
+    s.allowed_vendors.insert(v);
+  }
+  if (s.allowed_vendors.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source(), ": vendor_api.allowed_vendors is empty; no vendor could connect"));
+  }
+  if (s.tls) {
+    for (const char* key : {"vendor_api.ca_cert", "vendor_api.cert", "vendor_api.key"}) {
+      if (!config.IsSet(key)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(config.source(), ": ", key, " is required while vendor_api.tls is on"));
+      }
+    }
+    s.tls_files = {config.GetPath("vendor_api.ca_cert"), config.GetPath("vendor_api.cert"),
+                   config.GetPath("vendor_api.key")};
+  } else if (s.allowed_vendors.size() != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source(),
+        ": vendor_api.tls is false, so vendor_api.allowed_vendors must name exactly one vendor "
+        "(plaintext callers cannot be told apart)"));
+  }
+  s.max_concurrent_evaluations =
+      static_cast<int>(config.GetInt("vendor_api.max_concurrent_evaluations"));
+  return s;
+}
+
+LocalApiSettings LocalApiSettingsFrom(const Config& config) {
+  LocalApiSettings s;
+  s.listen = config.GetString("local_api.listen");
+  s.max_message_bytes = static_cast<int>(config.GetInt("local_api.max_message_bytes"));
+  return s;
+}
+
+absl::StatusOr<EgressSettings> EgressSettingsFrom(const Config& config) {
+  EgressSettings s;
+  s.guard.k_minimum = static_cast<int>(config.GetInt("egress.k_minimum"));
+  s.guard.dp.enabled = config.GetBool("egress.differential_privacy");
+  absl::StatusOr<double> eps = ReadEpsilon(config, "egress.epsilon_per_release", false);
+  if (!eps.ok()) return eps.status();
+  s.guard.dp.epsilon_per_release = *eps;
+  s.guard.dp.contribution_bound = static_cast<int>(config.GetInt("egress.contribution_bound"));
+  absl::StatusOr<double> budget = ReadEpsilon(config, "egress.epsilon_budget", true);
+  if (!budget.ok()) return budget.status();
+  s.epsilon_budget = *budget;
+  s.budget_path = config.GetPath("egress.budget_path");
+  s.held_releases_path = config.GetPath("egress.held_releases_path");
+  s.require_approval = config.GetBool("egress.require_approval");
+  return s;
+}
+
+EvaluationSettings EvaluationSettingsFrom(const Config& config) {
+  EvaluationSettings s;
+  s.max_comparisons = static_cast<uint64_t>(config.GetInt("evaluation.max_comparisons"));
+  s.identification_holdout_percent =
+      static_cast<int>(config.GetInt("evaluation.identification_holdout_percent"));
+  s.allow_model_switch = config.GetBool("evaluation.allow_model_switch");
+  return s;
+}
+
+std::string LedgerPathFrom(const Config& config) { return config.GetPath(kLedgerPathConfigKey); }
+
+absl::StatusOr<std::string> GalleryPathFrom(const Config& config) {
+  // The gallery store's key belongs to the enrolment component; read whichever it declared.
+  const ConfigSchema schema = PartnerConfigSchema();
+  for (const char* key : {"gallery.db", "gallery.path", "gallery.store"}) {
+    const ConfigKey* k = schema.Find(key);
+    if (k != nullptr && k->type != ConfigValueType::kString && k->type != ConfigValueType::kInt &&
+        k->type != ConfigValueType::kBool && k->type != ConfigValueType::kStringList) {
+      return config.GetPath(key);
+    }
+  }
+  return absl::FailedPreconditionError(
+      "partner_node configuration declares no gallery store path key (gallery.*)");
+}
+
+}  // namespace fedface::partner

@@ -1,0 +1,105 @@
+#include "partner_node/serve/serving_model.h"
+
+#include <chrono>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "core/package/ed25519.h"
+#include "core/package/package_verifier.h"
+#include "partner_node/model_cache/model_cache.h"
+#include "partner_node/model_cache/model_puller.h"
+
+namespace fedface::partner {
+
+absl::StatusOr<double> MeasureEmbeddingThroughput(FaceEngine& engine,
+                                                  const std::string& package_dir,
+                                                  const std::string& signing_key_path,
+                                                  int min_chips) {
+  absl::StatusOr<Ed25519PublicKey> key = Ed25519PublicKey::LoadPem(signing_key_path);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<VerifiedPackage> package = VerifyModelPackage(package_dir, *key);
+  if (!package.ok()) return package.status();
+  if (package->chips.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(package_dir, ": no self-test chips"));
+  }
+  std::vector<cv::Mat> chips;
+  while (static_cast<int>(chips.size()) < min_chips) {
+    for (const cv::Mat& chip : package->chips) chips.push_back(chip);
+  }
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<std::vector<Embedding>> embedded = engine.EmbedChips(chips);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!embedded.ok()) return embedded.status();
+  if (!(seconds > 0)) return absl::InternalError("throughput: no time elapsed");
+  return static_cast<double>(embedded->size()) / seconds;
+}
+
+absl::StatusOr<std::unique_ptr<ServingModel>> ServingModel::Open(
+    const Config& config, const EngineOptions& engine_options, std::ostream* log) {
+  std::unique_ptr<ServingModel> model(new ServingModel(config, engine_options, log));
+  absl::StatusOr<std::shared_ptr<const LoadedServingModel>> loaded = model->LoadActive();
+  if (!loaded.ok()) return loaded.status();
+  model->current_ = *std::move(loaded);
+  return model;
+}
+
+std::shared_ptr<const LoadedServingModel> ServingModel::current() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return current_;
+}
+
+absl::StatusOr<std::shared_ptr<const LoadedServingModel>> ServingModel::LoadActive() {
+  absl::StatusOr<Ed25519PublicKey> key =
+      Ed25519PublicKey::LoadPem(config_.GetPath("vendor.signing_key"));
+  if (!key.ok()) return key.status();
+  absl::StatusOr<ModelCache> cache = ModelCache::Open(config_.GetPath("model_cache.dir"));
+  if (!cache.ok()) return cache.status();
+  absl::StatusOr<LoadedModel> loaded = cache->LoadActive(*key);
+  if (!loaded.ok()) return loaded.status();
+  auto out = std::make_shared<LoadedServingModel>();
+  out->version = loaded->manifest.version;
+  out->manifest = loaded->manifest;
+  absl::StatusOr<std::unique_ptr<FaceEngine>> engine =
+      FaceEngine::Create(engine_options_, std::move(loaded->net));
+  if (!engine.ok()) return engine.status();
+  out->engine = std::move(*engine);
+  absl::StatusOr<double> rate =
+      MeasureEmbeddingThroughput(*out->engine, cache->VersionDir(out->version),
+                                 config_.GetPath("vendor.signing_key"),
+                                 4 * out->engine->workers());
+  if (rate.ok()) {
+    out->embeddings_per_second = *rate;
+  } else if (log_ != nullptr) {
+    *log_ << "partner_node serve: throughput not measured: " << rate.status().message()
+          << std::endl;
+  }
+  return std::shared_ptr<const LoadedServingModel>(std::move(out));
+}
+
+absl::StatusOr<std::shared_ptr<const LoadedServingModel>> ServingModel::Ensure(
+    const std::string& version) {
+  std::lock_guard<std::mutex> switching(switch_mu_);
+  std::shared_ptr<const LoadedServingModel> now = current();
+  if (now && now->version == version) return now;
+  std::ostringstream progress;
+  absl::StatusOr<PullResult> pulled = PullModel(config_, PullRequest{version}, &progress);
+  if (!pulled.ok()) return pulled.status();
+  absl::StatusOr<std::shared_ptr<const LoadedServingModel>> loaded = LoadActive();
+  if (!loaded.ok()) return loaded.status();
+  if ((*loaded)->version != version) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model cache: active version is ", (*loaded)->version, " after activating ", version,
+        " (changed by another process?)"));
+  }
+  if (log_ != nullptr) {
+    *log_ << "partner_node serve: model switched from " << (now ? now->version : "none") << " to "
+          << version << (pulled->downloaded ? " (downloaded)" : " (already installed)")
+          << std::endl;
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  current_ = *loaded;
+  return current_;
+}
+
+}  // namespace fedface::partner

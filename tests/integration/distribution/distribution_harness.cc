@@ -1,0 +1,170 @@
+#include "tests/integration/distribution/distribution_harness.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "core/common/files.h"
+#include "core/package/model_manifest.h"
+#include "tests/support/test_env.h"
+
+extern char** environ;
+
+namespace fedface::testing {
+namespace fs = std::filesystem;
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::string& stdout_path,
+                           const std::string& stderr_path) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, stdout_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  std::vector<char*> args;
+  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  if (posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ) != 0) pid_ = -1;
+  posix_spawn_file_actions_destroy(&actions);
+}
+
+ChildProcess::~ChildProcess() {
+  if (Running()) {
+    ::kill(pid_, SIGKILL);
+    Wait(absl::Seconds(30));
+  }
+}
+
+bool ChildProcess::Running() {
+  if (pid_ <= 0 || status_ != -1) return false;
+  int status = 0;
+  if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+    status_ = status;
+    return false;
+  }
+  return true;
+}
+
+int ChildProcess::Wait(absl::Duration timeout) {
+  const absl::Time end = absl::Now() + timeout;
+  while (Running()) {
+    if (absl::Now() > end) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, &status_, 0);
+      return -1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (pid_ <= 0) return -1;
+  if (WIFEXITED(status_)) return WEXITSTATUS(status_);
+  if (WIFSIGNALED(status_)) return 128 + WTERMSIG(status_);
+  return -1;
+}
+
+void ChildProcess::Signal(int signal_number) {
+  if (Running()) ::kill(pid_, signal_number);
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& work_dir) {
+  static int counter = 0;
+  const std::string base = absl::StrCat(work_dir, "/run-", ::getpid(), "-", ++counter);
+  ProcessResult result;
+  {
+    ChildProcess child(argv, base + ".out", base + ".err");
+    result.exit_code = child.Wait(absl::Minutes(5));
+  }
+  result.out = ReadText(base + ".out");
+  result.err = ReadText(base + ".err");
+  return result;
+}
+
+VendorServer::VendorServer(const std::string& config, const std::string& work_dir,
+                           const std::string& tag)
+    : out_path_(absl::StrCat(work_dir, "/vendor-", tag, ".out")),
+      err_path_(absl::StrCat(work_dir, "/vendor-", tag, ".err")),
+      process_({ModelVendorBinary(), "serve", "--config", config}, out_path_, err_path_) {}
+
+bool VendorServer::WaitReady() {
+  static const std::regex kListening("listening on [^ ]*:([0-9]+)");
+  const absl::Time end = absl::Now() + absl::Seconds(60);
+  while (absl::Now() < end) {
+    std::smatch m;
+    const std::string out = ReadText(out_path_);
+    if (std::regex_search(out, m, kListening)) {
+      port_ = std::stoi(m[1]);
+      return true;
+    }
+    if (!process_.Running()) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+std::string ModelVendorBinary() { return Env("FEDFACE_MODEL_VENDOR"); }
+std::string PartnerNodeBinary() { return Env("FEDFACE_PARTNER_NODE"); }
+std::string MakeCertsScript() { return Env("FEDFACE_SOURCE_DIR") + "/scripts/make_certs.sh"; }
+
+bool MakeCertificates(const std::string& out, const std::vector<std::string>& partners) {
+  std::vector<std::string> argv = {"/bin/bash", MakeCertsScript(), out};
+  argv.insert(argv.end(), partners.begin(), partners.end());
+  return RunProcess(argv, fs::temp_directory_path().string()).exit_code == 0;
+}
+
+bool PublishCopy(const std::string& src, const std::string& dst, const std::string& version,
+                 const Ed25519PrivateKey* key) {
+  std::error_code ec;
+  fs::copy(src, dst, fs::copy_options::recursive, ec);
+  if (ec) return false;
+  if (version.empty()) return true;
+  absl::StatusOr<std::string> bytes = ReadFile(dst + "/" + kManifestFile);
+  if (!bytes.ok()) return false;
+  absl::StatusOr<ModelManifest> manifest = ParseManifest(*bytes, dst);
+  if (!manifest.ok() || key == nullptr) return false;
+  manifest->version = version;
+  manifest->signing_key_id = key->key_id();
+  const std::string json = SerializeManifest(*manifest);
+  absl::StatusOr<std::string> sig = key->Sign(json);
+  if (!sig.ok()) return false;
+  return WriteFileAtomically(dst + "/" + kManifestFile, json).ok() &&
+         WriteFileAtomically(dst + "/" + kSignatureFile, *sig).ok();
+}
+
+std::string VendorConfigYaml(const std::string& pki, const std::string& registry,
+                             const std::string& listen, const std::string& extra_registry_keys) {
+  return absl::StrCat("server:\n  listen: \"", listen, "\"\n  ca_cert: ", pki,
+                      "/ca.crt\n  cert: ", pki, "/vendor.crt\n  key: ", pki,
+                      "/vendor.key\n  partners: [acme, globex]\nregistry:\n  dir: ", registry, "\n",
+                      extra_registry_keys);
+}
+
+std::string PartnerConfigYaml(const std::string& address, const std::string& pki,
+                              const std::string& partner, const std::string& signing_key_pub,
+                              const std::string& cache_dir) {
+  return absl::StrCat(
+      "vendor:\n  address: \"", address, "\"\n  ca_cert: ", pki, "/ca.crt\n  client_cert: ", pki,
+      "/partners/", partner, ".crt\n  client_key: ", pki, "/partners/", partner,
+      ".key\n  signing_key: ", signing_key_pub, "\nmodel_cache:\n  dir: ", cache_dir, "\n");
+}
+
+}  // namespace fedface::testing

@@ -1,0 +1,90 @@
+// Real processes for the distribution tests: model_vendor serve and partner_node models, run
+// from the binaries ctest names (FEDFACE_MODEL_VENDOR, FEDFACE_PARTNER_NODE), with certificates
+// from scripts/make_certs.sh and packages derived from the fixture's signed test package.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "core/package/ed25519.h"
+
+namespace fedface::testing {
+
+// A child process with stdout/stderr redirected to files. Killed (SIGKILL) when destroyed.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::string& stdout_path,
+               const std::string& stderr_path);
+  ~ChildProcess();
+  ChildProcess(const ChildProcess&) = delete;
+  ChildProcess& operator=(const ChildProcess&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool Running();
+  // Waits for the exit; returns the exit code, 128+signal when killed, -1 on timeout (the
+  // process is then killed).
+  int Wait(absl::Duration timeout);
+  void Signal(int signal_number);
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+};
+
+struct ProcessResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs argv to completion (timeout 5 minutes) and returns its exit code and output.
+ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& work_dir);
+
+std::string ReadText(const std::string& path);  // "" when absent
+void WriteText(const std::string& path, const std::string& text);
+
+// `model_vendor serve --config CONFIG`, waited for until it prints its listening address.
+class VendorServer {
+ public:
+  // `tag` names the log files (work_dir/vendor-TAG.{out,err}).
+  VendorServer(const std::string& config, const std::string& work_dir, const std::string& tag);
+  // True once the server printed its address (within 60 s); false when it exited or hung.
+  bool WaitReady();
+  int port() const { return port_; }
+  std::string log() const { return ReadText(err_path_); }
+  void Kill9() {
+    process_.Signal(9);
+    process_.Wait(absl::Seconds(30));
+  }
+  ChildProcess& process() { return process_; }
+
+ private:
+  std::string out_path_, err_path_;
+  ChildProcess process_;
+  int port_ = 0;
+};
+
+// The binaries under test and the PKI script.
+std::string ModelVendorBinary();
+std::string PartnerNodeBinary();
+std::string MakeCertsScript();
+
+// Runs scripts/make_certs.sh OUT partners...; true on success.
+bool MakeCertificates(const std::string& out, const std::vector<std::string>& partners);
+
+// Copies a package folder to `dst` and, when `version` is not empty, rewrites its manifest with
+// that version and signs it with `key` (so the copy is a valid package of another version).
+bool PublishCopy(const std::string& src, const std::string& dst, const std::string& version,
+                 const Ed25519PrivateKey* key);
+
+// Vendor and partner configuration text for a test world.
+std::string VendorConfigYaml(const std::string& pki, const std::string& registry,
+                             const std::string& listen, const std::string& extra_registry_keys);
+std::string PartnerConfigYaml(const std::string& address, const std::string& pki,
+                              const std::string& partner, const std::string& signing_key_pub,
+                              const std::string& cache_dir);
+
+}  // namespace fedface::testing

@@ -1,0 +1,106 @@
+// The fixture's real package (face-api weights converted by `model_vendor package`) against the
+// real dlib network: load, self-test, and refusals that only the real network can show.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+
+#include "core/package/package_verifier.h"
+#include "core/package/package_writer.h"
+#include "tests/support/test_env.h"
+#include "tests/unit/package/package_test_helpers.h"
+
+namespace fedface {
+namespace {
+
+using ::fedface::testing::CopyPackage;
+using ::fedface::testing::EditAndResign;
+using ::fedface::testing::MakeTempDir;
+using ::fedface::testing::TestPackageDir;
+using ::fedface::testing::TestVendorKey;
+using ::testing::HasSubstr;
+
+class PackageSelfTestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    package_ = TestPackageDir();
+    FEDFACE_SKIP_IF_MISSING(package_, "signed test package (fixture_signed_package)");
+    key_path_ = TestVendorKey();
+    FEDFACE_SKIP_IF_MISSING(key_path_, "test vendor key");
+  }
+  std::string package_, key_path_;
+};
+
+TEST_F(PackageSelfTestTest, LoadsTheSignedPackageAndPassesItsSelfTest) {
+  auto loaded = LoadVerifiedModel(package_, key_path_ + ".pub");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_NE(loaded->net, nullptr);
+  EXPECT_EQ(loaded->manifest.architecture, kArchitectureDlibFaceResnetV1);
+  EXPECT_GE(loaded->manifest.self_test.cases.size(), 1u);
+  EXPECT_LE(loaded->self_test_max_distance, loaded->manifest.self_test.tolerance);
+  std::cout << "self-test: " << loaded->manifest.self_test.cases.size() << " chips, max distance "
+            << loaded->self_test_max_distance << " (tolerance "
+            << loaded->manifest.self_test.tolerance << ")\n";
+
+  // The chips are real faces: distinct people embed far apart, so the self-test can tell
+  // a wrong network from a right one.
+  auto verified = VerifyModelPackage(package_, *Ed25519PublicKey::LoadPem(key_path_ + ".pub"));
+  ASSERT_TRUE(verified.ok());
+  const auto& cases = verified->manifest.self_test.cases;
+  for (size_t i = 1; i < cases.size(); ++i) {
+    EXPECT_GT(EuclideanDistance(cases[0].embedding, cases[i].embedding), 0.1f);
+  }
+}
+
+TEST_F(PackageSelfTestTest, RefusesSignedPackageWhoseStoredEmbeddingsAreWrong) {
+  auto key = Ed25519PrivateKey::LoadPem(key_path_);
+  ASSERT_TRUE(key.ok()) << key.status();
+  const std::string copy = CopyPackage(package_, MakeTempDir("selftest-wrong"));
+  EditAndResign(copy, *key, [](nlohmann::json& j) {
+    double v = j["self_test"]["cases"][0]["embedding"][3].get<double>();
+    j["self_test"]["cases"][0]["embedding"][3] = v + 0.01;
+  });
+  auto loaded = LoadVerifiedModel(copy, key->public_key());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(loaded.status().message(), HasSubstr("self-test failed: selftest/chip0.png embeds"));
+  EXPECT_THAT(loaded.status().message(), HasSubstr("from the packaged embedding (tolerance"));
+}
+
+TEST_F(PackageSelfTestTest, RefusesSignedWeightsOfAnotherNetwork) {
+  // Validly signed weights that are a real dlib network but with one layer's weights perturbed:
+  // only the self-test can catch this.
+  auto key = Ed25519PrivateKey::LoadPem(key_path_);
+  ASSERT_TRUE(key.ok());
+  auto verified = VerifyModelPackage(package_, key->public_key());
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  std::string weights = verified->weights;
+  // Flip a low mantissa bit in many floats near the end (the fc layer's region).
+  for (size_t i = weights.size() - 40000; i < weights.size() - 8; i += 97) weights[i] ^= 0x10;
+  auto net = FaceResNet::FromSerialized(weights);
+  if (!net.ok()) GTEST_SKIP() << "perturbed weights no longer deserialize: " << net.status();
+  float max_distance = 0.f;
+  absl::Status st = RunSelfTest(*verified, **net, &max_distance);
+  EXPECT_FALSE(st.ok());
+  EXPECT_GT(max_distance, verified->manifest.self_test.tolerance);
+}
+
+TEST_F(PackageSelfTestTest, RefusesSignedWeightsThatAreNotADlibNetwork) {
+  auto key = Ed25519PrivateKey::LoadPem(key_path_);
+  ASSERT_TRUE(key.ok());
+  auto verified = VerifyModelPackage(package_, key->public_key());
+  ASSERT_TRUE(verified.ok());
+  std::vector<SelfTestChip> chips;
+  for (size_t i = 0; i < verified->chips.size(); ++i) {
+    chips.push_back({verified->chips[i], verified->manifest.self_test.cases[i].embedding});
+  }
+  const std::string dir = MakeTempDir("selftest-garbage") + "/pkg";
+  PackageFields fields = fedface::testing::TestFields();
+  ASSERT_TRUE(WriteModelPackage(dir, fields, std::string(5000, 'z'), chips, *key).ok());
+  auto loaded = LoadVerifiedModel(dir, key->public_key());
+  EXPECT_FALSE(loaded.ok());
+  EXPECT_THAT(loaded.status().message(), HasSubstr(dir + "/weights.dat: "));
+}
+
+}  // namespace
+}  // namespace fedface
