@@ -5,12 +5,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-
-bash scripts/setup.sh
-bash scripts/fetch_model.sh >/dev/null
+bash scripts/build.sh
 build=${FEDFACE_BUILD_DIR:-$root/build}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)"
 if [ ! -d ../shared/datasets ]; then
   echo "test: ../shared/datasets is absent; tests that need real face sets will skip"
 fi
