@@ -22,5 +22,10 @@ int RunEvaluate(const std::vector<std::string>& args);
 int RunLedger(const std::vector<std::string>& args);
 int RunAudit(const std::vector<std::string>& args);
 int RunModels(const std::vector<std::string>& args);
+int RunEnroll(const std::vector<std::string>& args);
+int RunLocalApi(const std::vector<std::string>& args);
+int RunServe(const std::vector<std::string>& args);
+int RunReleases(const std::vector<std::string>& args);
+int RunEvaluateRelease(const std::vector<std::string>& args);
 
 }  // namespace fedface::partner

@@ -23,6 +23,16 @@ constexpr Command kCommands[] = {
      fedface::partner::RunAudit},
     {"models", "pull, list and activate verified model versions (model cache)",
      fedface::partner::RunModels},
+    {"enroll", "enrol a gallery folder DIR/<subject>/<images> incrementally (gallery store)",
+     fedface::partner::RunEnroll},
+    {"local-api", "serve only the local match API (enrol, verify, identify) on local_api.listen",
+     fedface::partner::RunLocalApi},
+    {"serve", "run the vendor-facing evaluation service and the local match API",
+     fedface::partner::RunServe},
+    {"releases", "list, show, approve or decline releases held for approval",
+     fedface::partner::RunReleases},
+    {"evaluate-release", "preview the release a vendor round would receive (nothing sent)",
+     fedface::partner::RunEvaluateRelease},
 };
 
 void PrintUsage(std::ostream& out) {

@@ -112,8 +112,8 @@ std::vector<DetPoint> DetCurve(const HistogramPair& h) {
     const double threshold = k <= metrics::kScoreRegularBins
                                  ? metrics::kScoreBinEdges[static_cast<std::size_t>(k)]
                                  : metrics::kScoreBinEdges.back() + metrics::kScoreBinWidth;
-    points.push_back(DetPoint{threshold, std::min(1.0, i_below / it),
-                              std::max(0.0, (gt - g_below) / gt)});
+    points.push_back(
+        DetPoint{threshold, std::min(1.0, i_below / it), std::max(0.0, (gt - g_below) / gt)});
     if (k < metrics::kScoreBinCount) {
       g_below += h.genuine.count(k);
       i_below += h.impostor.count(k);
@@ -122,8 +122,7 @@ std::vector<DetPoint> DetCurve(const HistogramPair& h) {
   return points;
 }
 
-std::vector<MetricCell> MetricsFromHistograms(EvaluationProtocol protocol,
-                                              const HistogramPair& h) {
+std::vector<MetricCell> MetricsFromHistograms(EvaluationProtocol protocol, const HistogramPair& h) {
   std::vector<MetricCell> cells;
   for (const Slot& slot : SlotsFor(protocol)) {
     MetricCell c = Cell(slot);
@@ -224,16 +223,17 @@ RecommendedThresholdCell RecommendFromPool(const HistogramPair& pooled, double t
   cell.target_fmr = target_fmr;
   const metrics::RecommendedThreshold r = metrics::RecommendThreshold(pooled.impostor, target_fmr);
   if (r.availability != metrics::Availability::kAvailable || !r.threshold) {
-    cell.reason = absl::StrCat("too few impostor comparisons: calibrating for FMR ",
-                               TargetText(target_fmr), " needs at least ",
-                               metrics::MinimumTrialsFor(target_fmr), ", the pool has ",
-                               Count(pooled.impostor.total()));
+    cell.reason =
+        absl::StrCat("too few impostor comparisons: calibrating for FMR ", TargetText(target_fmr),
+                     " needs at least ", metrics::MinimumTrialsFor(target_fmr), ", the pool has ",
+                     Count(pooled.impostor.total()));
     return cell;
   }
   cell.available = true;
   cell.threshold = r.threshold;
   cell.predicted_fmr = r.fmr;
-  const metrics::ErrorRates at = metrics::ErrorRatesAt(pooled.genuine, pooled.impostor, *r.threshold);
+  const metrics::ErrorRates at =
+      metrics::ErrorRatesAt(pooled.genuine, pooled.impostor, *r.threshold);
   if (at.fnmr) cell.predicted_fnmr = at.fnmr;
   return cell;
 }

@@ -29,12 +29,12 @@ namespace fedface::vendor {
 // code, see SuppressionCode, or vendor-side "quorum_not_met" / "not_pooled" /
 // "partner_did_not_answer") and `reason` (a sentence) say why.
 struct MetricCell {
-  std::string name;               // "fnmr_at_fmr", "eer", "roc_auc", "rank1_identification_rate",
-                                  // "fnir_at_fpir", "failure_to_enrol_rate", "throughput"
-  std::string label;              // for people: "FNMR @ FMR 1e-3"
-  std::optional<double> target;   // the FMR / FPIR target of *_at_* metrics
+  std::string name;              // "fnmr_at_fmr", "eer", "roc_auc", "rank1_identification_rate",
+                                 // "fnir_at_fpir", "failure_to_enrol_rate", "throughput"
+  std::string label;             // for people: "FNMR @ FMR 1e-3"
+  std::optional<double> target;  // the FMR / FPIR target of *_at_* metrics
   bool released = false;
-  std::optional<double> value;    // the rate (or embeddings per second for throughput)
+  std::optional<double> value;          // the rate (or embeddings per second for throughput)
   std::optional<double> threshold;      // distance threshold behind it, when it has one
   std::optional<double> achieved_rate;  // FMR / FPIR achieved at that threshold
   std::string suppression = "none";
@@ -55,7 +55,7 @@ struct HistogramPair {
 
 struct PartnerRow {
   PartnerOutcome outcome;
-  std::vector<MetricCell> metrics;  // empty when the partner sent no release
+  std::vector<MetricCell> metrics;          // empty when the partner sent no release
   std::optional<HistogramPair> histograms;  // both released
   std::vector<DetPoint> det;                // from `histograms`; empty without them
 };

@@ -107,10 +107,10 @@ absl::Status CheckRelease(const fedface::v1::EvaluationRelease& r, const RoundRe
                             metrics::kScoreBinEdgesVersion));
   }
   const fedface::v1::Counts& c = r.counts();
-  for (auto [band, name] : {std::pair{&c.subjects(), "counts.subjects"},
-                            std::pair{&c.images(), "counts.images"},
-                            std::pair{&c.mated_comparisons(), "counts.mated_comparisons"},
-                            std::pair{&c.non_mated_comparisons(), "counts.non_mated_comparisons"}}) {
+  for (auto [band, name] :
+       {std::pair{&c.subjects(), "counts.subjects"}, std::pair{&c.images(), "counts.images"},
+        std::pair{&c.mated_comparisons(), "counts.mated_comparisons"},
+        std::pair{&c.non_mated_comparisons(), "counts.non_mated_comparisons"}}) {
     if (absl::Status s = CheckBand(*band, name); !s.ok()) return s;
   }
   if (absl::Status s = CheckRate(r.failure_to_enrol_rate(), "failure_to_enrol_rate"); !s.ok()) {

@@ -86,9 +86,10 @@ std::string StatusSentence(const PartnerOutcome& o) {
     case PartnerStatus::kContributed:
       return "Took part: its results are included in the pooled figures.";
     case PartnerStatus::kWithheld:
-      return absl::StrCat("Answered, but its privacy rules withheld its results, so it is not "
-                          "in the pooled figures. Reason: ",
-                          E(o.reason));
+      return absl::StrCat(
+          "Answered, but its privacy rules withheld its results, so it is not "
+          "in the pooled figures. Reason: ",
+          E(o.reason));
     case PartnerStatus::kRefused:
       return absl::StrCat("Declined the request. ", E(o.reason));
     case PartnerStatus::kUnreachable:
@@ -146,12 +147,14 @@ std::string Glance(const RoundReport& r) {
   if (r.state == "complete") {
     out += "The round is <b>complete</b>.</p>\n";
   } else if (r.state == "quorum_not_met") {
-    out += "<b>Too few partners contributed</b>, so no pooled figures are given: a pooled "
-           "result from fewer partners than agreed would not represent the industry.</p>\n";
+    out +=
+        "<b>Too few partners contributed</b>, so no pooled figures are given: a pooled "
+        "result from fewer partners than agreed would not represent the industry.</p>\n";
   } else {
-    out += "The round is <b>still running or was interrupted</b>; run it again with the same "
-           "round id to finish it (partners that already answered send the same result again "
-           "at no privacy cost).</p>\n";
+    out +=
+        "The round is <b>still running or was interrupted</b>; run it again with the same "
+        "round id to finish it (partners that already answered send the same result again "
+        "at no privacy cost).</p>\n";
   }
   if (rt.available) {
     absl::StrAppend(
@@ -190,12 +193,11 @@ std::string ParticipationSection(const RoundReport& r) {
       "<th>Attempts</th><th>Time</th></tr>\n";
   for (const PartnerRow& row : r.partners) {
     const PartnerOutcome& o = row.outcome;
-    absl::StrAppend(&out, "<tr><td><b>", E(o.partner.name), "</b><br><span class=\"small\">",
-                    E(o.partner.address), "</span></td><td>", StatusBadge(o.status), "</td><td>",
-                    StatusSentence(o), "</td><td class=\"num\">", o.attempts,
-                    "</td><td class=\"num\">",
-                    absl::StrFormat("%.1f s", static_cast<double>(o.elapsed_ms) / 1000.0),
-                    "</td></tr>\n");
+    absl::StrAppend(
+        &out, "<tr><td><b>", E(o.partner.name), "</b><br><span class=\"small\">",
+        E(o.partner.address), "</span></td><td>", StatusBadge(o.status), "</td><td>",
+        StatusSentence(o), "</td><td class=\"num\">", o.attempts, "</td><td class=\"num\">",
+        absl::StrFormat("%.1f s", static_cast<double>(o.elapsed_ms) / 1000.0), "</td></tr>\n");
   }
   return out + "</table>\n";
 }
@@ -219,15 +221,14 @@ std::string ResultsSection(const RoundReport& r) {
       "notes say why.</p>\n<table>\n<tr><th>Partner</th>");
   for (const MetricCell& c : r.pooled.metrics) absl::StrAppend(&out, "<th>", E(c.label), "</th>");
   out += "</tr>\n";
-  absl::StrAppend(&out, "<tr class=\"pooled\"><td>All partners (pooled)<br><span class=\"small\">",
-                  r.pooled.available
-                      ? absl::StrCat(r.pooled.partners.size(), " partner(s), ",
-                                     absl::StrFormat("%.0f", r.pooled.genuine_total),
-                                     " genuine and ",
-                                     absl::StrFormat("%.0f", r.pooled.impostor_total),
-                                     " impostor comparisons")
-                      : "not available",
-                  "</span></td>");
+  absl::StrAppend(
+      &out, "<tr class=\"pooled\"><td>All partners (pooled)<br><span class=\"small\">",
+      r.pooled.available
+          ? absl::StrCat(r.pooled.partners.size(), " partner(s), ",
+                         absl::StrFormat("%.0f", r.pooled.genuine_total), " genuine and ",
+                         absl::StrFormat("%.0f", r.pooled.impostor_total), " impostor comparisons")
+          : "not available",
+      "</span></td>");
   for (const MetricCell& c : r.pooled.metrics) out += MetricCellHtml(c, &notes);
   out += "</tr>\n";
   for (const PartnerRow& row : r.partners) {
@@ -237,6 +238,21 @@ std::string ResultsSection(const RoundReport& r) {
     out += "</tr>\n";
   }
   out += "</table>\n";
+  int noisy = 0;
+  for (const PartnerRow& row : r.partners) {
+    if (row.outcome.status == PartnerStatus::kContributed && row.outcome.release &&
+        row.outcome.release->privacy().differential_privacy()) {
+      ++noisy;
+    }
+  }
+  if (noisy > 0 && r.pooled.available) {
+    absl::StrAppend(&out, "<p class=\"explain\"><b>Note:</b> ", noisy, " of the ",
+                    r.pooled.partners.size(),
+                    " pooled partners added differential-privacy noise to their histograms. "
+                    "The noise is small per bin but never negative once released, so with few "
+                    "comparisons it can add false matches at short distances and make the pooled "
+                    "rates at the strictest targets look worse than they are.</p>\n");
+  }
   if (!r.pooled.recommended.available && r.pooled.available) {
     notes.Mark(absl::StrCat("Recommended threshold: ", r.pooled.recommended.reason));
   }
@@ -296,8 +312,8 @@ std::string HistogramSection(const RoundReport& r) {
   const std::optional<double> threshold = r.pooled.recommended.threshold;
   if (r.pooled.available && r.pooled.histograms) {
     out += "<h3>All partners (pooled)</h3>\n";
-    out += HistogramChartSvg(r.pooled.histograms->genuine, r.pooled.histograms->impostor,
-                             threshold, false);
+    out += HistogramChartSvg(r.pooled.histograms->genuine, r.pooled.histograms->impostor, threshold,
+                             false);
   }
   out += "<div class=\"grid\">\n";
   for (const PartnerRow& row : r.partners) {
@@ -416,9 +432,8 @@ person took part; epsilon measures how much is revealed (smaller is more private
 
 std::string RoundReportHtml(const RoundReport& r) {
   const RoundRecord& rec = r.record;
-  const std::string title =
-      absl::StrCat("Evaluation round ", rec.request.round_id, " - model ",
-                   rec.request.model_version);
+  const std::string title = absl::StrCat("Evaluation round ", rec.request.round_id, " - model ",
+                                         rec.request.model_version);
   std::string out = absl::StrCat(
       "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"

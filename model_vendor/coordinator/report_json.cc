@@ -64,18 +64,15 @@ Json ReleaseJson(const fedface::v1::EvaluationRelease& r) {
   const fedface::v1::Counts& c = r.counts();
   return Json{
       {"bin_edges_version", r.bin_edges_version()},
-      {"counts",
-       Json{{"subjects", BandJson(c.subjects())},
-            {"images", BandJson(c.images())},
-            {"mated_comparisons", BandJson(c.mated_comparisons())},
-            {"non_mated_comparisons", BandJson(c.non_mated_comparisons())}}},
-      {"privacy",
-       Json{{"differential_privacy", r.privacy().differential_privacy()},
-            {"epsilon", r.privacy().epsilon()},
-            {"contribution_bound", r.privacy().contribution_bound()}}},
-      {"histograms",
-       Json{{"genuine", ReleasedHistogramJson(r.genuine_histogram())},
-            {"impostor", ReleasedHistogramJson(r.impostor_histogram())}}},
+      {"counts", Json{{"subjects", BandJson(c.subjects())},
+                      {"images", BandJson(c.images())},
+                      {"mated_comparisons", BandJson(c.mated_comparisons())},
+                      {"non_mated_comparisons", BandJson(c.non_mated_comparisons())}}},
+      {"privacy", Json{{"differential_privacy", r.privacy().differential_privacy()},
+                       {"epsilon", r.privacy().epsilon()},
+                       {"contribution_bound", r.privacy().contribution_bound()}}},
+      {"histograms", Json{{"genuine", ReleasedHistogramJson(r.genuine_histogram())},
+                          {"impostor", ReleasedHistogramJson(r.impostor_histogram())}}},
   };
 }
 
@@ -106,13 +103,12 @@ std::string RoundReportJson(const RoundReport& report) {
       {"genuine_total", p.genuine_total},
       {"impostor_total", p.impostor_total},
       {"metrics", MetricsJson(p.metrics)},
-      {"recommended_threshold",
-       Json{{"target_fmr", rt.target_fmr},
-            {"available", rt.available},
-            {"threshold", Optional(rt.threshold)},
-            {"predicted_fmr", Optional(rt.predicted_fmr)},
-            {"predicted_fnmr", Optional(rt.predicted_fnmr)},
-            {"reason", rt.available ? Json(nullptr) : Json(rt.reason)}}},
+      {"recommended_threshold", Json{{"target_fmr", rt.target_fmr},
+                                     {"available", rt.available},
+                                     {"threshold", Optional(rt.threshold)},
+                                     {"predicted_fmr", Optional(rt.predicted_fmr)},
+                                     {"predicted_fnmr", Optional(rt.predicted_fnmr)},
+                                     {"reason", rt.available ? Json(nullptr) : Json(rt.reason)}}},
       {"histograms", p.histograms ? Json{{"genuine", CountsArray(p.histograms->genuine)},
                                          {"impostor", CountsArray(p.histograms->impostor)}}
                                   : Json(nullptr)},
@@ -126,41 +122,38 @@ std::string RoundReportJson(const RoundReport& report) {
     request_bytes += o.egress.request_bytes;
     messages += o.egress.messages_received;
     bytes += o.egress.bytes_received;
-    partners.push_back(Json{
-        {"name", o.partner.name},
-        {"address", o.partner.address},
-        {"certificate_name", o.partner.certificate_name},
-        {"status", PartnerStatusName(o.status)},
-        {"in_pool", o.status == PartnerStatus::kContributed && row.histograms.has_value()},
-        {"reason", TextOrNull(o.reason)},
-        {"grpc_code", o.grpc_code},
-        {"attempts", o.attempts},
-        {"elapsed_ms", o.elapsed_ms},
-        {"egress",
-         Json{{"requests_sent", o.egress.requests_sent},
-              {"request_bytes", o.egress.request_bytes},
-              {"messages_received", o.egress.messages_received},
-              {"bytes_received", o.egress.bytes_received}}},
-        {"metrics", MetricsJson(row.metrics)},
-        {"release", o.release ? ReleaseJson(*o.release) : Json(nullptr)},
-        {"det", DetJson(row.det)}});
+    partners.push_back(
+        Json{{"name", o.partner.name},
+             {"address", o.partner.address},
+             {"certificate_name", o.partner.certificate_name},
+             {"status", PartnerStatusName(o.status)},
+             {"in_pool", o.status == PartnerStatus::kContributed && row.histograms.has_value()},
+             {"reason", TextOrNull(o.reason)},
+             {"grpc_code", o.grpc_code},
+             {"attempts", o.attempts},
+             {"elapsed_ms", o.elapsed_ms},
+             {"egress", Json{{"requests_sent", o.egress.requests_sent},
+                             {"request_bytes", o.egress.request_bytes},
+                             {"messages_received", o.egress.messages_received},
+                             {"bytes_received", o.egress.bytes_received}}},
+             {"metrics", MetricsJson(row.metrics)},
+             {"release", o.release ? ReleaseJson(*o.release) : Json(nullptr)},
+             {"det", DetJson(row.det)}});
   }
 
   Json doc{{"schema_version", kReportSchemaVersion},
            {"generated_by", absl::StrCat("model_vendor ", FEDFACE_VERSION)},
            {"round", round},
-           {"score_bins",
-            Json{{"edges_version", metrics::kScoreBinEdgesVersion},
-                 {"bin_count", metrics::kScoreBinCount},
-                 {"bin_width", metrics::kScoreBinWidth},
-                 {"overflow_from", metrics::kScoreBinEdges.back()}}},
+           {"score_bins", Json{{"edges_version", metrics::kScoreBinEdgesVersion},
+                               {"bin_count", metrics::kScoreBinCount},
+                               {"bin_width", metrics::kScoreBinWidth},
+                               {"overflow_from", metrics::kScoreBinEdges.back()}}},
            {"pooled", pooled},
            {"partners", partners},
-           {"egress_summary",
-            Json{{"requests_sent", requests},
-                 {"request_bytes", request_bytes},
-                 {"messages_received", messages},
-                 {"bytes_received", bytes}}}};
+           {"egress_summary", Json{{"requests_sent", requests},
+                                   {"request_bytes", request_bytes},
+                                   {"messages_received", messages},
+                                   {"bytes_received", bytes}}}};
   // Replace, never throw: a reason may quote bytes a partner sent.
   return doc.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }

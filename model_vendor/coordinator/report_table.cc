@@ -16,9 +16,8 @@ std::string Value(const MetricCell& c) {
 }
 
 std::string StateLine(const RoundReport& r) {
-  const std::string counts =
-      absl::StrCat(r.contributed, " of ", r.record.outcomes.size(),
-                   " partners contributed (quorum ", r.record.quorum, ")");
+  const std::string counts = absl::StrCat(r.contributed, " of ", r.record.outcomes.size(),
+                                          " partners contributed (quorum ", r.record.quorum, ")");
   if (r.state == "complete") return absl::StrCat("complete: ", counts);
   if (r.state == "quorum_not_met") return absl::StrCat("QUORUM NOT MET: ", counts);
   return absl::StrCat("running: ", counts);
@@ -46,10 +45,9 @@ class Notes {
 
 std::string RoundReportTable(const RoundReport& report) {
   const RoundRecord& rec = report.record;
-  std::string out = absl::StrCat("Evaluation round ", rec.request.round_id, ": model ",
-                                 rec.request.model_version, ", ",
-                                 ProtocolName(rec.request.protocol), "\n",
-                                 "State: ", StateLine(report), "\n\n");
+  std::string out = absl::StrCat(
+      "Evaluation round ", rec.request.round_id, ": model ", rec.request.model_version, ", ",
+      ProtocolName(rec.request.protocol), "\n", "State: ", StateLine(report), "\n\n");
 
   // Header and rows as cells, then padded to column widths.
   std::vector<std::vector<std::string>> rows;
@@ -68,8 +66,8 @@ std::string RoundReportTable(const RoundReport& report) {
       } else if (collapse_reason) {
         cells.push_back("-");
       } else {
-        cells.push_back(absl::StrCat("-[", notes.Mark(absl::StrCat(who, " ", c.label), c.reason),
-                                     "]"));
+        cells.push_back(
+            absl::StrCat("-[", notes.Mark(absl::StrCat(who, " ", c.label), c.reason), "]"));
       }
     }
     return cells;
@@ -78,9 +76,9 @@ std::string RoundReportTable(const RoundReport& report) {
   {
     const PooledRow& p = report.pooled;
     std::vector<std::string> row = {"POOLED"};
-    row.push_back(p.available ? absl::StrCat(p.partners.size(), " partner",
-                                             p.partners.size() == 1 ? "" : "s")
-                              : absl::StrCat("withheld[", notes.Mark("POOLED", p.reason), "]"));
+    row.push_back(
+        p.available ? absl::StrCat(p.partners.size(), " partner", p.partners.size() == 1 ? "" : "s")
+                    : absl::StrCat("withheld[", notes.Mark("POOLED", p.reason), "]"));
     for (const std::string& c : cells_of("POOLED", p.metrics, !p.available)) row.push_back(c);
     row.push_back("");
     rows.push_back(row);
@@ -94,7 +92,8 @@ std::string RoundReportTable(const RoundReport& report) {
     for (const std::string& c : cells_of(o.partner.name, pr.metrics, !o.release.has_value())) {
       row.push_back(c);
     }
-    row.push_back(absl::StrCat(o.egress.messages_received, " msg, ", o.egress.bytes_received, " B"));
+    row.push_back(
+        absl::StrCat(o.egress.messages_received, " msg, ", o.egress.bytes_received, " B"));
     rows.push_back(row);
   }
 
@@ -119,10 +118,11 @@ std::string RoundReportTable(const RoundReport& report) {
   out += "\n";
   if (rt.available) {
     absl::StrAppend(&out, "Recommended global threshold for ", rate, " ",
-                    absl::StrFormat("%g", rt.target_fmr), ": distance <= ",
-                    absl::StrFormat("%.2f", *rt.threshold), " (pooled ", rate, " ",
-                    absl::StrFormat("%.5f", rt.predicted_fmr.value_or(0)));
-    if (rt.predicted_fnmr) absl::StrAppend(&out, ", ", miss, " ", absl::StrFormat("%.4f", *rt.predicted_fnmr));
+                    absl::StrFormat("%g", rt.target_fmr),
+                    ": distance <= ", absl::StrFormat("%.2f", *rt.threshold), " (pooled ", rate,
+                    " ", absl::StrFormat("%.5f", rt.predicted_fmr.value_or(0)));
+    if (rt.predicted_fnmr)
+      absl::StrAppend(&out, ", ", miss, " ", absl::StrFormat("%.4f", *rt.predicted_fnmr));
     out += ")\n";
   } else {
     absl::StrAppend(&out, "Recommended global threshold for ", rate, " ",

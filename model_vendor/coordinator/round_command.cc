@@ -3,13 +3,13 @@
 // partners, stores it, writes DIR/report.json and DIR/report.html and prints the table.
 // Exit code: 0 when the quorum was met, 1 when not (the report says why) or on an error, 2 on
 // a usage error.
+#include <grpcpp/security/credentials.h>
+
 #include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <grpcpp/security/credentials.h>
 
 #include "absl/strings/str_cat.h"
 #include "core/common/cli_args.h"
@@ -70,9 +70,8 @@ absl::Status CheckModelVersion(const std::string& v) {
 }  // namespace
 
 int RunRound(const std::vector<std::string>& args) {
-  absl::StatusOr<CliArgs> cli =
-      CliArgs::Parse(args, {"config", "model", "protocol", "out", "round-id"},
-                     {"help", "plaintext"});
+  absl::StatusOr<CliArgs> cli = CliArgs::Parse(
+      args, {"config", "model", "protocol", "out", "round-id"}, {"help", "plaintext"});
   if (!cli.ok()) {
     std::cerr << "model_vendor round: " << cli.status().message() << "\n";
     return 2;
@@ -83,7 +82,8 @@ int RunRound(const std::vector<std::string>& args) {
   }
   std::string usage_error;
   for (const char* flag : {"config", "model", "protocol", "out"}) {
-    if (!cli->Has(flag) && usage_error.empty()) usage_error = absl::StrCat("--", flag, " is required");
+    if (!cli->Has(flag) && usage_error.empty())
+      usage_error = absl::StrCat("--", flag, " is required");
   }
   if (usage_error.empty() && !cli->positionals().empty()) {
     usage_error = "unexpected argument " + cli->positionals().front();
@@ -125,8 +125,8 @@ int RunRound(const std::vector<std::string>& args) {
   if (cli->Has("plaintext")) {
     for (const PartnerEndpoint& p : settings->partners) {
       if (!IsLoopbackAddress(p.address)) {
-        std::cerr << "model_vendor round: --plaintext is for local audits only; partner "
-                  << p.name << " is at " << p.address << ", not a loopback address\n";
+        std::cerr << "model_vendor round: --plaintext is for local audits only; partner " << p.name
+                  << " is at " << p.address << ", not a loopback address\n";
         return 1;
       }
     }
@@ -172,15 +172,14 @@ int RunRound(const std::vector<std::string>& args) {
 
   RoundRunner runner(credentials, settings->policy, &std::cerr);
   absl::Status store_status;
-  record.outcomes = runner.Run(
-      record.request, settings->partners, [&](const PartnerOutcome& o) {
-        int position = 0;
-        while (settings->partners[static_cast<std::size_t>(position)].name != o.partner.name) {
-          ++position;
-        }
-        absl::Status s = (*store)->SaveOutcome(round_id, position, o);
-        if (!s.ok() && store_status.ok()) store_status = s;
-      });
+  record.outcomes = runner.Run(record.request, settings->partners, [&](const PartnerOutcome& o) {
+    int position = 0;
+    while (settings->partners[static_cast<std::size_t>(position)].name != o.partner.name) {
+      ++position;
+    }
+    absl::Status s = (*store)->SaveOutcome(round_id, position, o);
+    if (!s.ok() && store_status.ok()) store_status = s;
+  });
   record.finished_at = FormatUtc(absl::Now());
   if (store_status.ok()) store_status = (*store)->FinishRound(round_id, record.finished_at);
   if (!store_status.ok()) {

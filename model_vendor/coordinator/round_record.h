@@ -73,9 +73,9 @@ struct RoundRecord {
   RoundRequest request;
   int quorum = 1;
   double target_fmr = 1e-3;
-  std::string started_at;   // RFC 3339, UTC
-  std::string finished_at;  // "" while running
-  int runs = 1;             // how many times this round id was run (re-runs replay)
+  std::string started_at;                // RFC 3339, UTC
+  std::string finished_at;               // "" while running
+  int runs = 1;                          // how many times this round id was run (re-runs replay)
   std::vector<PartnerOutcome> outcomes;  // in config order
 };
 

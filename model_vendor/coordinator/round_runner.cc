@@ -72,12 +72,21 @@ void SetFailure(const grpc::Status& status, int attempts, absl::Duration call_de
                 PartnerOutcome* out) {
   const std::string text = PartnerText(status.error_message());
   const std::string tries = attempts == 1 ? "1 attempt" : absl::StrCat(attempts, " attempts");
+  if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+      status.error_message().find("larger than max") != std::string::npos) {
+    // gRPC's own limit on what we accept (kMaxReleaseBytes), not the partner's budget.
+    out->status = PartnerStatus::kFailed;
+    out->reason = absl::StrCat("failed: the partner's answer exceeds the ", kMaxReleaseBytes / 1024,
+                               " KiB a release may take (", text, ")");
+    return;
+  }
   switch (status.error_code()) {
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       out->status = PartnerStatus::kRefused;
-      out->reason = absl::StrCat("refused: the vendor's privacy budget at this partner cannot pay "
-                                 "for this release (RESOURCE_EXHAUSTED: ",
-                                 text, ")");
+      out->reason = absl::StrCat(
+          "refused: the vendor's privacy budget at this partner cannot pay "
+          "for this release (RESOURCE_EXHAUSTED: ",
+          text, ")");
       return;
     case grpc::StatusCode::PERMISSION_DENIED:
     case grpc::StatusCode::UNAUTHENTICATED:
@@ -93,7 +102,14 @@ void SetFailure(const grpc::Status& status, int attempts, absl::Duration call_de
       return;
     case grpc::StatusCode::FAILED_PRECONDITION:
       out->status = PartnerStatus::kRefused;
-      out->reason = absl::StrCat("refused: ", text, " (FAILED_PRECONDITION)");
+      if (status.error_message().rfind("held for approval", 0) == 0) {
+        // The partner's approval mode: a person there must approve the release first.
+        out->reason = absl::StrCat("not yet released: ", text,
+                                   "; run the round again with the same --round-id once the "
+                                   "partner approved it");
+      } else {
+        out->reason = absl::StrCat("refused: ", text, " (FAILED_PRECONDITION)");
+      }
       return;
     case grpc::StatusCode::UNAVAILABLE:
       out->status = PartnerStatus::kUnreachable;
@@ -120,8 +136,8 @@ double Jitter() {
 
 }  // namespace
 
-RoundRunner::RoundRunner(std::shared_ptr<grpc::ChannelCredentials> credentials,
-                         RoundPolicy policy, std::ostream* log)
+RoundRunner::RoundRunner(std::shared_ptr<grpc::ChannelCredentials> credentials, RoundPolicy policy,
+                         std::ostream* log)
     : credentials_(std::move(credentials)), policy_(policy), log_(log) {}
 
 void RoundRunner::Log(const std::string& line) {
@@ -153,8 +169,8 @@ std::vector<PartnerOutcome> RoundRunner::Run(
   return outcomes;
 }
 
-PartnerOutcome RoundRunner::AskPartner(const RoundRequest& request,
-                                       const PartnerEndpoint& partner, absl::Time round_end) {
+PartnerOutcome RoundRunner::AskPartner(const RoundRequest& request, const PartnerEndpoint& partner,
+                                       absl::Time round_end) {
   PartnerOutcome out;
   out.partner = partner;
   const fedface::v1::RunEvaluationRequest wire = ToWireRequest(request);
@@ -187,8 +203,8 @@ PartnerOutcome RoundRunner::AskPartner(const RoundRequest& request,
       out.elapsed_ms = absl::ToInt64Milliseconds(absl::Now() - start);
       if (absl::Status s = CheckRelease(release, request); !s.ok()) {
         out.status = PartnerStatus::kFailed;
-        out.reason = absl::StrCat("failed: the partner's release does not check out: ",
-                                  s.message());
+        out.reason =
+            absl::StrCat("failed: the partner's release does not check out: ", s.message());
         return out;
       }
       out.status = ClassifyRelease(release, &out.reason);

@@ -50,9 +50,9 @@ absl::StatusOr<PartnerEndpoint> ParsePartnerEntry(const std::string& entry) {
   const std::vector<std::string> fields =
       absl::StrSplit(entry, absl::ByAnyChar(" \t"), absl::SkipEmpty());
   const auto bad = [&](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "coordinator.partners entry '", entry, "': ", why,
-        " (expected 'NAME HOST:PORT [CERTIFICATE_NAME]')"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("coordinator.partners entry '", entry, "': ", why,
+                     " (expected 'NAME HOST:PORT [CERTIFICATE_NAME]')"));
   };
   if (fields.size() < 2 || fields.size() > 3) {
     return bad(absl::StrCat(fields.size(), " field(s)"));

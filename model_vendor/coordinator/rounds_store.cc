@@ -127,7 +127,8 @@ absl::StatusOr<std::unique_ptr<RoundsStore>> RoundsStore::Open(const std::string
       SQLITE_OK) {
     std::string message = db ? sqlite3_errmsg(db) : "out of memory";
     sqlite3_close(db);
-    return absl::UnavailableError(absl::StrCat(path, ": cannot open the rounds database: ", message));
+    return absl::UnavailableError(
+        absl::StrCat(path, ": cannot open the rounds database: ", message));
   }
   std::unique_ptr<RoundsStore> store(new RoundsStore(db, path));
   sqlite3_busy_timeout(db, 10000);
@@ -187,8 +188,8 @@ absl::StatusOr<int> RoundsStore::BeginRound(const RoundRecord& round) {
       const auto differs = [&](const char* field, const std::string& stored,
                                const std::string& now) {
         return absl::FailedPreconditionError(absl::StrCat(
-            "round ", r.round_id, " was run with ", field, " ", stored, "; this run asks for ",
-            now, " (a round id names one request: use a new round id)"));
+            "round ", r.round_id, " was run with ", field, " ", stored, "; this run asks for ", now,
+            " (a round id names one request: use a new round id)"));
       };
       if (q.Text(0) != r.model_version) {
         return fail(differs("model version", q.Text(0), r.model_version));
@@ -261,7 +262,8 @@ absl::Status RoundsStore::SaveOutcome(const std::string& round_id, int position,
     s.BindNull(15);
   }
   s.Step();
-  if (!s.ok()) return Error(absl::StrCat("saving partner ", o.partner.name, " of round ", round_id));
+  if (!s.ok())
+    return Error(absl::StrCat("saving partner ", o.partner.name, " of round ", round_id));
   return absl::OkStatus();
 }
 

@@ -93,23 +93,23 @@ std::string DetChartSvg(const std::vector<DetSeries>& series, std::optional<doub
     return kTop + (kYMax - std::min(l, kYMax)) / (kYMax - kYMin) * ph;
   };
   std::string svg = absl::StrCat(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"", kW, "\" height=\"",
-      kH, "\" viewBox=\"0 0 ", kW, " ", kH, "\" role=\"img\" aria-label=\"DET curves\">\n",
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"", kW, "\" height=\"", kH,
+      "\" viewBox=\"0 0 ", kW, " ", kH, "\" role=\"img\" aria-label=\"DET curves\">\n",
       "<rect x=\"", kLeft, "\" y=\"", kTop, "\" width=\"", pw, "\" height=\"", ph,
       "\" fill=\"#fbfbfb\" stroke=\"#999\"/>\n");
   for (int d = static_cast<int>(kXMin); d <= static_cast<int>(kXMax); ++d) {
     const double px = x(std::pow(10.0, d));
-    absl::StrAppend(&svg, "<line x1=\"", Num(px), "\" y1=\"", kTop, "\" x2=\"", Num(px),
-                    "\" y2=\"", kTop + ph, "\" stroke=\"#ddd\"/>\n", "<text x=\"", Num(px),
-                    "\" y=\"", kTop + ph + 18, "\" text-anchor=\"middle\" class=\"tick\">",
+    absl::StrAppend(&svg, "<line x1=\"", Num(px), "\" y1=\"", kTop, "\" x2=\"", Num(px), "\" y2=\"",
+                    kTop + ph, "\" stroke=\"#ddd\"/>\n", "<text x=\"", Num(px), "\" y=\"",
+                    kTop + ph + 18, "\" text-anchor=\"middle\" class=\"tick\">",
                     HtmlEscape(OneIn(d)), "</text>\n");
   }
   for (int d = static_cast<int>(kYMin); d <= static_cast<int>(kYMax); ++d) {
     const double py = y(std::pow(10.0, d));
     absl::StrAppend(&svg, "<line x1=\"", kLeft, "\" y1=\"", Num(py), "\" x2=\"", kLeft + pw,
                     "\" y2=\"", Num(py), "\" stroke=\"#ddd\"/>\n", "<text x=\"", kLeft - 8,
-                    "\" y=\"", Num(py + 4), "\" text-anchor=\"end\" class=\"tick\">",
-                    Percent(d), "</text>\n");
+                    "\" y=\"", Num(py + 4), "\" text-anchor=\"end\" class=\"tick\">", Percent(d),
+                    "</text>\n");
   }
   absl::StrAppend(&svg, "<text x=\"", Num(kLeft + pw / 2), "\" y=\"", kH - 28,
                   "\" text-anchor=\"middle\" class=\"axis\">", HtmlEscape(x_label), "</text>\n",
@@ -118,10 +118,9 @@ std::string DetChartSvg(const std::vector<DetSeries>& series, std::optional<doub
                   Num(kTop + ph / 2), ")\">", HtmlEscape(y_label), "</text>\n");
   if (target_fmr) {
     const double px = x(*target_fmr);
-    absl::StrAppend(&svg, "<line x1=\"", Num(px), "\" y1=\"", kTop, "\" x2=\"", Num(px),
-                    "\" y2=\"", kTop + ph,
-                    "\" stroke=\"#555\" stroke-dasharray=\"5 4\"/>\n<text x=\"", Num(px + 4),
-                    "\" y=\"", kTop + 14, "\" class=\"tick\">target</text>\n");
+    absl::StrAppend(&svg, "<line x1=\"", Num(px), "\" y1=\"", kTop, "\" x2=\"", Num(px), "\" y2=\"",
+                    kTop + ph, "\" stroke=\"#555\" stroke-dasharray=\"5 4\"/>\n<text x=\"",
+                    Num(px + 4), "\" y=\"", kTop + 14, "\" class=\"tick\">target</text>\n");
   }
   int legend_row = 0;
   for (std::size_t s = 0; s < series.size(); ++s) {
@@ -170,18 +169,17 @@ std::string HistogramChartSvg(const metrics::ScoreHistogram& genuine,
   if (!(peak > 0)) peak = 1;
   const auto y = [&](double share) { return kTop + ph - share / peak * ph; };
   const auto bin_left = [&](int k) {
-    return k < metrics::kScoreRegularBins ? metrics::kScoreBinEdges[static_cast<std::size_t>(k)]
-                                          : metrics::kScoreBinEdges.back() +
-                                                metrics::kScoreBinWidth;
+    return k < metrics::kScoreRegularBins
+               ? metrics::kScoreBinEdges[static_cast<std::size_t>(k)]
+               : metrics::kScoreBinEdges.back() + metrics::kScoreBinWidth;
   };
   const auto bin_right = [&](int k) {
-    return k < metrics::kScoreRegularBins
-               ? metrics::kScoreBinEdges[static_cast<std::size_t>(k) + 1]
-               : x_max;
+    return k < metrics::kScoreRegularBins ? metrics::kScoreBinEdges[static_cast<std::size_t>(k) + 1]
+                                          : x_max;
   };
   std::string svg = absl::StrCat(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"", kW, "\" height=\"",
-      kH, "\" viewBox=\"0 0 ", kW, " ", kH,
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"", kW, "\" height=\"", kH,
+      "\" viewBox=\"0 0 ", kW, " ", kH,
       "\" role=\"img\" aria-label=\"score histograms\">\n<rect x=\"", kLeft, "\" y=\"", kTop,
       "\" width=\"", pw, "\" height=\"", ph, "\" fill=\"#fbfbfb\" stroke=\"#999\"/>\n");
   for (double d = 0; d <= 2.0001; d += 0.25) {
@@ -190,7 +188,7 @@ std::string HistogramChartSvg(const metrics::ScoreHistogram& genuine,
     absl::StrAppend(&svg, "<line x1=\"", Num(x(d)), "\" y1=\"", kTop, "\" x2=\"", Num(x(d)),
                     "\" y2=\"", kTop + ph, "\" stroke=\"#e4e4e4\"/>\n<text x=\"", Num(x(d)),
                     "\" y=\"", kTop + ph + 14, "\" text-anchor=\"middle\" class=\"tick\">",
-                    absl::StrFormat("%.2g", d), "</text>\n");
+                    absl::StrFormat("%g", d), "</text>\n");
   }
   absl::StrAppend(&svg, "<text x=\"", Num(x((bin_left(bins - 1) + x_max) / 2)), "\" y=\"",
                   kTop + ph + 14, "\" text-anchor=\"middle\" class=\"tick\">2+</text>\n");
@@ -211,27 +209,32 @@ std::string HistogramChartSvg(const metrics::ScoreHistogram& genuine,
                       Num(x(bin_right(k))), ",", Num(y(share)));
     }
     absl::StrAppend(&path, " L", Num(x(x_max)), ",", Num(y(0)), " Z");
-    return absl::StrCat("<path d=\"", path, "\" fill=\"", colour, "\" fill-opacity=\"0.35\" "
-                        "stroke=\"", colour, "\" stroke-width=\"1.2\"/>\n");
+    return absl::StrCat("<path d=\"", path, "\" fill=\"", colour,
+                        "\" fill-opacity=\"0.35\" "
+                        "stroke=\"",
+                        colour, "\" stroke-width=\"1.2\"/>\n");
   };
   svg += area(impostor, it, "#d62728");
   svg += area(genuine, gt, "#2ca02c");
   if (threshold) {
     const double px = x(*threshold);
-    absl::StrAppend(&svg, "<line x1=\"", Num(px), "\" y1=\"", kTop, "\" x2=\"", Num(px),
-                    "\" y2=\"", kTop + ph, "\" stroke=\"#111\" stroke-width=\"2\" "
-                    "stroke-dasharray=\"6 3\"/>\n<text x=\"", Num(px + 4), "\" y=\"", kTop + 12,
-                    "\" class=\"tick\">threshold ", absl::StrFormat("%.2f", *threshold),
-                    "</text>\n");
+    absl::StrAppend(&svg, "<line x1=\"", Num(px), "\" y1=\"", kTop, "\" x2=\"", Num(px), "\" y2=\"",
+                    kTop + ph,
+                    "\" stroke=\"#111\" stroke-width=\"2\" "
+                    "stroke-dasharray=\"6 3\"/>\n<text x=\"",
+                    Num(px + 4), "\" y=\"", kTop + 12, "\" class=\"tick\">threshold ",
+                    absl::StrFormat("%.2f", *threshold), "</text>\n");
   }
   const double lx = kLeft + pw - (compact ? 120 : 170);
   absl::StrAppend(&svg, "<rect x=\"", lx, "\" y=\"", kTop + 6,
                   "\" width=\"12\" height=\"10\" fill=\"#2ca02c\" fill-opacity=\"0.5\"/>"
-                  "<text x=\"", lx + 16, "\" y=\"", kTop + 15, "\" class=\"legend\">same person",
+                  "<text x=\"",
+                  lx + 16, "\" y=\"", kTop + 15, "\" class=\"legend\">same person",
                   gt > 0 ? "" : " (none)", "</text>\n<rect x=\"", lx, "\" y=\"", kTop + 22,
                   "\" width=\"12\" height=\"10\" fill=\"#d62728\" fill-opacity=\"0.5\"/>"
-                  "<text x=\"", lx + 16, "\" y=\"", kTop + 31,
-                  "\" class=\"legend\">different people", it > 0 ? "" : " (none)", "</text>\n");
+                  "<text x=\"",
+                  lx + 16, "\" y=\"", kTop + 31, "\" class=\"legend\">different people",
+                  it > 0 ? "" : " (none)", "</text>\n");
   svg += "</svg>\n";
   return svg;
 }
@@ -241,14 +244,14 @@ std::string EgressBarsSvg(const std::vector<std::pair<std::string, int64_t>>& by
   const double kH = kTop * 2 + kRow * static_cast<double>(std::max<std::size_t>(bytes.size(), 1));
   int64_t peak = 1;
   for (const auto& [name, b] : bytes) peak = std::max(peak, b);
-  std::string svg = absl::StrCat(
-      "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"", kW, "\" height=\"",
-      kH, "\" viewBox=\"0 0 ", kW, " ", kH,
-      "\" role=\"img\" aria-label=\"bytes received per partner\">\n");
+  std::string svg =
+      absl::StrCat("<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"", kW,
+                   "\" height=\"", kH, "\" viewBox=\"0 0 ", kW, " ", kH,
+                   "\" role=\"img\" aria-label=\"bytes received per partner\">\n");
   for (std::size_t i = 0; i < bytes.size(); ++i) {
     const double top = kTop + kRow * static_cast<double>(i);
-    const double w = (kW - kLeft - kRight) * static_cast<double>(bytes[i].second) /
-                     static_cast<double>(peak);
+    const double w =
+        (kW - kLeft - kRight) * static_cast<double>(bytes[i].second) / static_cast<double>(peak);
     absl::StrAppend(&svg, "<text x=\"", kLeft - 8, "\" y=\"", Num(top + 16),
                     "\" text-anchor=\"end\" class=\"legend\">", HtmlEscape(bytes[i].first),
                     "</text>\n<rect x=\"", kLeft, "\" y=\"", Num(top + 4), "\" width=\"", Num(w),

@@ -124,11 +124,9 @@ void LeakScanner::Flush() {
   ScanUpTo(window_.size());
   window_.clear();
   next_ = 0;
-  last_stored_index_ = -1;
 }
 
 std::vector<LeakFinding> LeakScanner::TakeFindings() {
-  last_stored_index_ = -1;
   std::vector<LeakFinding> out;
   out.swap(findings_);
   return out;

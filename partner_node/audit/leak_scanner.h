@@ -121,13 +121,10 @@ class LeakScanner {
   const LeakPatterns* const patterns_;
   std::string window_;  // bytes [window_offset_, window_offset_ + window_.size())
   uint64_t window_offset_ = 0;
-  size_t next_ = 0;     // first position of window_ not scanned yet
-  size_t history_ = 0;  // bytes before next_ that are valid look-behind
+  size_t next_ = 0;  // first position of window_ not scanned yet
   std::vector<LeakFinding> findings_;
   uint64_t dropped_ = 0;
   uint64_t scanned_ = 0;
-  // The last stored-bytes finding, extended while later anchors continue the same run.
-  int last_stored_index_ = -1;
 };
 
 // Scans one complete buffer (offsets from 0).

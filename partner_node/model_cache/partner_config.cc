@@ -2,6 +2,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/package/model_manifest.h"
+#include "partner_node/egress/egress_ledger.h"
+#include "partner_node/enroll/gallery_config_keys.h"
+#include "partner_node/local_api/local_api_config_keys.h"
+#include "partner_node/serve/serve_config.h"
 
 namespace fedface::partner {
 
@@ -78,6 +82,11 @@ std::vector<ConfigKey> ModelCacheConfigKeys() {
 ConfigSchema PartnerConfigSchema() {
   ConfigSchema schema("partner_node configuration", VendorLinkConfigKeys());
   schema.Add(ModelCacheConfigKeys());
+  schema.Add(ServeConfigKeys());
+  schema.Add(EgressLedgerConfigKeys());
+  schema.Add(GalleryConfigKeys());
+  schema.Add(EngineConfigKeys());
+  schema.Add(LocalApiConfigKeys());
   return schema;
 }
 

@@ -20,31 +20,24 @@ absl::Status LocalFailure(const EvaluationJobContext& c, const std::string& step
   return absl::InternalError(absl::StrCat("evaluation failed on the partner's side while ", step));
 }
 
-// Re-embeds what the gallery holds under another model. REQUIRES the exclusive model lock.
-absl::Status RefreshGallery(const EvaluationJobContext& context, const LoadedServingModel& model) {
-  absl::StatusOr<GalleryCounts> counts = context.gallery->Counts(model.version);
-  if (!counts.ok()) return LocalFailure(context, "reading the gallery store", counts.status());
-  if (counts->stale_images == 0) return absl::OkStatus();
-  if (!context.refresh_gallery) {
-    Log(context, absl::StrCat("gallery: ", counts->stale_images,
-                              " image(s) recorded under another model than ", model.version,
-                              "; run `partner_node enroll` with this model"));
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the partner's gallery is not embedded with model version ", model.version,
-        " yet; the partner must re-enrol it before this evaluation can run"));
-  }
-  Log(context, absl::StrCat("gallery: re-embedding ", counts->stale_images, " image(s) with model ",
-                            model.version));
-  if (absl::Status s = context.refresh_gallery(model); !s.ok()) {
-    Log(context, absl::StrCat("gallery re-embedding failed: ", s.ToString()));
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the partner's gallery could not be re-embedded with model version ", model.version));
-  }
-  return absl::OkStatus();
+absl::Status NotEmbedded(const std::string& version) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("the partner's gallery is not embedded with model version ", version,
+                   " yet; the partner must re-enrol it before this evaluation can run"));
 }
 
-// Switches to `version` and brings the gallery to it. REQUIRES the exclusive model lock.
+// Switches to `version` (when allowed and the gallery can follow) and brings the local API and
+// the gallery to it. REQUIRES the exclusive model lock.
 absl::Status SwitchModel(const EvaluationJobContext& context, const std::string& version) {
+  absl::StatusOr<GalleryCounts> counts = context.gallery->Counts(version);
+  if (!counts.ok()) return LocalFailure(context, "reading the gallery store", counts.status());
+  const bool reembed_needed = counts->stale_images > 0;
+  if (reembed_needed && !(context.follow_model && context.can_reembed)) {
+    Log(context, absl::StrCat("gallery: ", counts->stale_images,
+                              " image(s) recorded under another model than ", version,
+                              " and no gallery.dir to re-embed from; run `partner_node enroll`"));
+    return NotEmbedded(version);
+  }
   std::shared_ptr<const LoadedServingModel> model = context.model->current();
   if (!model || model->version != version) {
     if (!context.allow_model_switch) {
@@ -55,8 +48,8 @@ absl::Status SwitchModel(const EvaluationJobContext& context, const std::string&
     absl::StatusOr<std::shared_ptr<const LoadedServingModel>> switched =
         context.model->Ensure(version);
     if (!switched.ok()) {
-      Log(context, absl::StrCat("cannot make model ", version,
-                                " active: ", switched.status().message()));
+      Log(context,
+          absl::StrCat("cannot make model ", version, " active: ", switched.status().message()));
       return absl::FailedPreconditionError(absl::StrCat(
           "model version ", version,
           " could not be pulled, verified and activated on this partner (the partner's log says "
@@ -64,7 +57,14 @@ absl::Status SwitchModel(const EvaluationJobContext& context, const std::string&
     }
     model = *std::move(switched);
   }
-  return RefreshGallery(context, *model);
+  if (context.follow_model) {
+    if (absl::Status s = context.follow_model(model); !s.ok()) {
+      Log(context, absl::StrCat("following model ", version, ": ", s.ToString()));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the partner's gallery could not be re-embedded with model version ", version));
+    }
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -76,11 +76,12 @@ absl::StatusOr<EvaluationAggregate> EvaluateOnPartner(
   std::shared_lock<std::shared_mutex> reading(*context.model_lock);
   // 1. The model and the gallery: when either is not at `version`, switch under the exclusive
   // lock, then read under the shared lock again (another job may switch in between: retry).
+  bool followed = false;  // this job brought the node to `version` (stale uploads may remain)
   for (int attempt = 0;; ++attempt) {
     std::shared_ptr<const LoadedServingModel> model = context.model->current();
     absl::StatusOr<GalleryCounts> counts = context.gallery->Counts(version);
     if (!counts.ok()) return LocalFailure(context, "reading the gallery store", counts.status());
-    if (model && model->version == version && counts->stale_images == 0) break;
+    if (model && model->version == version && (counts->stale_images == 0 || followed)) break;
     if (attempt == 3) {
       return absl::UnavailableError(
           "the partner is switching between model versions for other rounds; retry later");
@@ -90,6 +91,7 @@ absl::StatusOr<EvaluationAggregate> EvaluateOnPartner(
       std::unique_lock<std::shared_mutex> switching(*context.model_lock);
       if (absl::Status s = SwitchModel(context, version); !s.ok()) return s;
     }
+    followed = true;
     reading.lock();
     if (interrupted) {
       if (absl::Status s = interrupted(); !s.ok()) return s;

@@ -24,17 +24,19 @@
 
 namespace fedface::partner {
 
-// Re-embeds every image of the gallery that is recorded under another model version with the
-// given (loaded) model. Wired to the enrolment component; empty when the node cannot.
-using GalleryRefresh = std::function<absl::Status(const LoadedServingModel& model)>;
+// Moves the node's other users of the model (the local match API) to `model` and re-embeds,
+// when the node can, what the gallery holds under other versions. Idempotent. Called with the
+// exclusive model lock held.
+using ModelFollower = std::function<absl::Status(std::shared_ptr<const LoadedServingModel> model)>;
 
 struct EvaluationJobContext {
-  ServingModel* model = nullptr;      // required
-  GalleryStore* gallery = nullptr;    // required
+  ServingModel* model = nullptr;    // required
+  GalleryStore* gallery = nullptr;  // required
   EvaluationSettings evaluation;
-  int contribution_bound = 0;         // c when differential privacy is on, else 0
-  bool allow_model_switch = false;    // false also for previews: they change nothing
-  GalleryRefresh refresh_gallery;     // may be empty
+  int contribution_bound = 0;       // c when differential privacy is on, else 0
+  bool allow_model_switch = false;  // false also for previews: they change nothing
+  ModelFollower follow_model;       // may be empty (previews)
+  bool can_reembed = false;         // follow_model re-embeds gallery images (gallery.dir set)
   // Held shared while a job reads the model and the gallery, exclusively while a job switches
   // the model and re-embeds the gallery, so no job evaluates a gallery being re-embedded.
   std::shared_mutex* model_lock = nullptr;  // required

@@ -1,5 +1,7 @@
 #include "partner_node/serve/evaluation_protocols.h"
 
+#include <faiss/IndexFlat.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -14,7 +16,6 @@
 #include "absl/strings/str_cat.h"
 #include "core/metrics/identification_metrics.h"
 #include "partner_node/egress/differential_privacy.h"
-#include "partner_node/gallery/face_index.h"
 
 namespace fedface::partner {
 namespace {
@@ -38,8 +39,8 @@ uint64_t Mix(uint64_t a, uint64_t b) {
 // Uniform integer in [0, n) without modulo bias; the same on every platform (unlike
 // std::uniform_int_distribution, whose algorithm is the library's choice).
 uint64_t UniformBelow(std::mt19937_64& rng, uint64_t n) {
-  const uint64_t limit = std::numeric_limits<uint64_t>::max() -
-                         std::numeric_limits<uint64_t>::max() % n;
+  const uint64_t limit =
+      std::numeric_limits<uint64_t>::max() - std::numeric_limits<uint64_t>::max() % n;
   uint64_t x;
   do {
     x = rng();
@@ -63,9 +64,9 @@ class Poller {
 };
 
 absl::Status TooLarge(const char* what, uint64_t limit) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      "the request needs more ", what, " than this partner runs per request (", limit,
-      "); ask for a smaller non_mated_sample_size"));
+  return absl::FailedPreconditionError(absl::StrCat("the request needs more ", what,
+                                                    " than this partner runs per request (", limit,
+                                                    "); ask for a smaller non_mated_sample_size"));
 }
 
 double Distance(const Embedding& a, const Embedding& b) {
@@ -113,14 +114,16 @@ absl::StatusOr<EvaluationAggregate> VerificationExact(const EvaluationCohort& co
     begin.push_back(image.size());
   }
   const uint64_t n = image.size();
-  std::vector<bool> mated_subject(cohort.subjects.size()), non_mated_subject(cohort.subjects.size());
+  std::vector<bool> mated_subject(cohort.subjects.size()),
+      non_mated_subject(cohort.subjects.size());
 
   uint64_t mated_total = 0;
   for (size_t s = 0; s < cohort.subjects.size(); ++s) {
     const uint64_t k = begin[s + 1] - begin[s];
     mated_total += k > 1 ? k * (k - 1) / 2 : 0;
   }
-  if (mated_total > options.max_comparisons) return TooLarge("mated comparisons", options.max_comparisons);
+  if (mated_total > options.max_comparisons)
+    return TooLarge("mated comparisons", options.max_comparisons);
   for (size_t s = 0; s < cohort.subjects.size(); ++s) {
     for (uint64_t i = begin[s]; i < begin[s + 1]; ++i) {
       for (uint64_t j = i + 1; j < begin[s + 1]; ++j) {
@@ -212,7 +215,8 @@ absl::StatusOr<EvaluationAggregate> VerificationBounded(const EvaluationCohort& 
     const std::vector<Embedding>& images = cohort.subjects[it->second].images;
     return i >= 0 && static_cast<size_t>(i) < images.size() ? &images[i] : nullptr;
   };
-  std::vector<bool> mated_subject(cohort.subjects.size()), non_mated_subject(cohort.subjects.size());
+  std::vector<bool> mated_subject(cohort.subjects.size()),
+      non_mated_subject(cohort.subjects.size());
   auto score = [&](const std::vector<AttributedComparison>& plan_side,
                    std::vector<bool>& involved) -> absl::StatusOr<std::vector<AttributedScore>> {
     std::vector<AttributedScore> out;
@@ -282,24 +286,17 @@ absl::StatusOr<EvaluationAggregate> Identification(const EvaluationCohort& cohor
   for (size_t k = 0; k < holdout; ++k) held_out[order[k]] = true;
 
   // The gallery: one seeded image per remaining subject.
-  FaceIndex gallery(cohort.model_version);
-  GalleryChange enrol;
+  std::vector<size_t> gallery_subject;  // gallery row -> cohort subject
+  std::vector<float> gallery;           // rows of kEmbeddingDim
   std::vector<int> enrolled_image(n, -1);
   for (size_t s = 0; s < n; ++s) {
     const CohortSubject& subject = cohort.subjects[s];
     if (held_out[s] || subject.images.empty()) continue;
-    enrolled_image[s] = static_cast<int>(Mix(options.seed ^ kTagEnrol,
-                                             static_cast<uint64_t>(subject.key)) %
-                                         subject.images.size());
-    StoredEmbedding e;
-    e.id = static_cast<int64_t>(s) + 1;
-    e.subject_id = subject.key;
-    e.model_version = cohort.model_version;
-    e.embedding = subject.images[static_cast<size_t>(enrolled_image[s])];
-    enrol.added.push_back(e);
-  }
-  if (absl::Status st = gallery.Apply(enrol); !st.ok()) {
-    return absl::InternalError(absl::StrCat("evaluation: building the 1:N gallery: ", st.message()));
+    enrolled_image[s] = static_cast<int>(
+        Mix(options.seed ^ kTagEnrol, static_cast<uint64_t>(subject.key)) % subject.images.size());
+    const Embedding& e = subject.images[static_cast<size_t>(enrolled_image[s])];
+    gallery.insert(gallery.end(), e.begin(), e.end());
+    gallery_subject.push_back(s);
   }
 
   // The searches: a gallery subject's other images (mated), a held-out subject's images
@@ -343,44 +340,65 @@ absl::StatusOr<EvaluationAggregate> Identification(const EvaluationCohort& cohor
     return TooLarge("non-mated searches", options.max_comparisons);
   }
 
-  // Rank-1 searches: the nearest gallery subject and its distance, or none for an empty gallery.
-  auto nearest = [&](const Search& q) -> absl::StatusOr<std::optional<FaceCandidate>> {
-    if (absl::Status st = poll.Step(); !st.ok()) return st;
-    if (gallery.size() == 0) return std::optional<FaceCandidate>();
-    absl::StatusOr<std::vector<FaceCandidate>> found =
-        gallery.Search(cohort.subjects[q.subject].images[static_cast<size_t>(q.image)], 1);
-    if (!found.ok()) return absl::InternalError(found.status().message());
-    if (found->empty()) return std::optional<FaceCandidate>();
-    return std::optional<FaceCandidate>(found->front());
-  };
+  // Rank-1 searches, all in one exact FAISS call (one parallel region, BLAS for large batches);
+  // the winner's distance is then recomputed exactly, so bins do not depend on FAISS rounding.
+  if (absl::Status st = poll.Now(); !st.ok()) return st;
+  std::vector<Search> searches = mated_searches;
+  searches.insert(searches.end(), non_mated_searches.begin(), non_mated_searches.end());
+  std::vector<int64_t> nearest(searches.size(), -1);  // gallery row, -1: empty gallery
+  if (!gallery_subject.empty() && !searches.empty()) {
+    std::vector<float> probes;
+    probes.reserve(searches.size() * kEmbeddingDim);
+    for (const Search& q : searches) {
+      const Embedding& e = cohort.subjects[q.subject].images[static_cast<size_t>(q.image)];
+      probes.insert(probes.end(), e.begin(), e.end());
+    }
+    std::vector<float> distances(searches.size());
+    std::vector<faiss::Index::idx_t> labels(searches.size());
+    try {
+      faiss::IndexFlatL2 index(kEmbeddingDim);
+      index.add(static_cast<faiss::Index::idx_t>(gallery_subject.size()), gallery.data());
+      index.search(static_cast<faiss::Index::idx_t>(searches.size()), probes.data(), 1,
+                   distances.data(), labels.data());
+    } catch (const std::exception& e) {
+      return absl::InternalError(absl::StrCat("evaluation: 1:N search failed: ", e.what()));
+    }
+    for (size_t i = 0; i < searches.size(); ++i) nearest[i] = labels[i];
+  }
+  if (absl::Status st = poll.Now(); !st.ok()) return st;
+
   std::vector<metrics::MatedSearch> mated;
   std::vector<metrics::NonMatedSearch> non_mated;
   std::vector<AttributedScore> genuine_scores, impostor_scores;
   std::vector<bool> mated_subject(n), non_mated_subject(n);
-  for (const Search& q : mated_searches) {
-    absl::StatusOr<std::optional<FaceCandidate>> top = nearest(q);
-    if (!top.ok()) return top.status();
+  for (size_t i = 0; i < searches.size(); ++i) {
+    const Search& q = searches[i];
     const int64_t key = cohort.subjects[q.subject].key;
-    metrics::MatedSearch m;
-    if (top->has_value() && (*top)->subject_id == key) {
-      m.mate_rank = 1;
-      m.mate_distance = (*top)->distance;
+    std::optional<double> best;
+    bool mate_first = false;
+    if (nearest[i] >= 0 && static_cast<size_t>(nearest[i]) < gallery_subject.size()) {
+      const size_t winner = gallery_subject[static_cast<size_t>(nearest[i])];
+      best = Distance(cohort.subjects[q.subject].images[static_cast<size_t>(q.image)],
+                      cohort.subjects[winner].images[static_cast<size_t>(enrolled_image[winner])]);
+      mate_first = winner == q.subject;
     }
-    mated.push_back(m);
-    genuine_scores.push_back(AttributedScore{key, key, m.mate_rank ? m.mate_distance : kMiss});
-    mated_subject[q.subject] = true;
+    if (i < mated_searches.size()) {
+      metrics::MatedSearch m;
+      if (mate_first) {
+        m.mate_rank = 1;
+        m.mate_distance = *best;
+      }
+      mated.push_back(m);
+      genuine_scores.push_back(AttributedScore{key, key, m.mate_rank ? m.mate_distance : kMiss});
+      mated_subject[q.subject] = true;
+    } else {
+      metrics::NonMatedSearch m;
+      m.best_distance = best;
+      non_mated.push_back(m);
+      impostor_scores.push_back(AttributedScore{key, key, best.value_or(kMiss)});
+      non_mated_subject[q.subject] = true;
+    }
   }
-  for (const Search& q : non_mated_searches) {
-    absl::StatusOr<std::optional<FaceCandidate>> top = nearest(q);
-    if (!top.ok()) return top.status();
-    const int64_t key = cohort.subjects[q.subject].key;
-    metrics::NonMatedSearch m;
-    if (top->has_value()) m.best_distance = (*top)->distance;
-    non_mated.push_back(m);
-    impostor_scores.push_back(AttributedScore{key, key, m.best_distance.value_or(kMiss)});
-    non_mated_subject[q.subject] = true;
-  }
-  if (absl::Status st = poll.Now(); !st.ok()) return st;
 
   if (options.contribution_bound > 0) {
     absl::StatusOr<ContributionBoundedHistograms> bounded = ContributionBoundedHistograms::Build(

@@ -17,7 +17,8 @@
 //   - every other subject enrols ONE image (seeded choice) into the gallery; its other images
 //     are mated searches;
 //   - DP on: at most c searches per subject (PlanBoundedProbes), else all of them;
-//   - each search is an exact nearest-neighbour search (FaceIndex, FAISS) over the gallery; the
+//   - each search is an exact nearest-neighbour search (FAISS IndexFlatL2, all searches in one
+//     batch) over the gallery; the
 //     genuine histogram gets the mate's distance for rank-1 hits and +inf for misses, the
 //     impostor histogram the best candidate's distance (metrics::Rank1MateHistogram,
 //     BestCandidateHistogram).

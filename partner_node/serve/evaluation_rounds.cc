@@ -30,9 +30,10 @@ const char* ProtocolName(fedface::v1::EvaluationProtocol p) {
 int64_t Nano(double epsilon) { return std::llround(epsilon * 1e9); }
 
 absl::Status HeldStatus(const HeldRelease& held) {
-  return absl::FailedPreconditionError(absl::StrCat(
-      kHeldForApproval, " (id ", held.id, "): the partner reviews each release before it is "
-      "sent; retry this round_id later"));
+  return absl::FailedPreconditionError(
+      absl::StrCat(kHeldForApproval, " (id ", held.id,
+                   "): the partner reviews each release before it is "
+                   "sent; retry this round_id later"));
 }
 
 }  // namespace
@@ -58,8 +59,9 @@ void EvaluationRounds::Log(const std::string& line) { ServeLog(log_, line); }
 absl::StatusOr<std::string> EvaluationRounds::Sent(std::string_view vendor,
                                                    const RunEvaluationRequest& request,
                                                    std::string bytes, const char* how) {
-  Log(absl::StrCat("round ", request.round_id(), " vendor=", vendor, " ", RoundSummary(request),
-                   ": ", how, " ", bytes.size(), " bytes sha256=", Sha256Hex(bytes)));
+  Log(absl::StrCat("round ", request.round_id(), " vendor=", std::string(vendor), " ",
+                   RoundSummary(request), ": ", how, " ", bytes.size(),
+                   " bytes sha256=", Sha256Hex(bytes)));
   return bytes;
 }
 
@@ -78,8 +80,8 @@ absl::StatusOr<std::string> EvaluationRounds::Answer(
     const std::function<absl::Status()>& interrupted) {
   const auto start = std::chrono::steady_clock::now();
   auto refused = [&](const absl::Status& s) {
-    Log(absl::StrCat("round ", request.round_id(), " vendor=", vendor, ": refused: ",
-                     s.ToString()));
+    Log(absl::StrCat("round ", request.round_id(), " vendor=", std::string(vendor),
+                     ": refused: ", s.ToString()));
     return s;
   };
   if (absl::Status s = CheckRequest(request); !s.ok()) return refused(s);
@@ -180,10 +182,12 @@ absl::StatusOr<std::string> EvaluationRounds::Answer(
     Log(absl::StrCat("held releases: ", held.status().ToString()));
     return absl::InternalError("the partner could not hold the release for approval");
   }
-  Log(absl::StrCat("round ", request.round_id(), " vendor=", vendor, ": release ", held->id,
-                   " held for approval (", held->release_bytes.size(), " bytes sha256=",
-                   Sha256Hex(held->release_bytes), "); approve with `partner_node releases "
-                   "approve ", held->id, "`"));
+  Log(absl::StrCat("round ", request.round_id(), " vendor=", std::string(vendor), ": release ",
+                   held->id, " held for approval (", held->release_bytes.size(),
+                   " bytes sha256=", Sha256Hex(held->release_bytes),
+                   "); approve with `partner_node releases "
+                   "approve ",
+                   held->id, "`"));
   return HeldStatus(*held);
 }
 

@@ -74,7 +74,7 @@ const char* HeldStateName(HeldState state) {
 }
 
 absl::StatusOr<std::unique_ptr<HeldReleaseStore>> HeldReleaseStore::Open(const std::string& path,
-                                                                        OpenMode mode) {
+                                                                         OpenMode mode) {
   sqlite::OpenOptions options;
   options.create_if_missing = mode == OpenMode::kCreateIfMissing;
   absl::StatusOr<sqlite3*> db = sqlite::Open(path, options);
@@ -92,11 +92,11 @@ absl::StatusOr<std::unique_ptr<HeldReleaseStore>> HeldReleaseStore::Open(const s
 HeldReleaseStore::~HeldReleaseStore() { sqlite::Close(db_); }
 
 absl::StatusOr<std::optional<HeldRelease>> HeldReleaseStore::FindWhere(std::string_view where,
-                                                                      std::string_view a,
-                                                                      std::string_view b,
-                                                                      int64_t id) const {
+                                                                       std::string_view a,
+                                                                       std::string_view b,
+                                                                       int64_t id) const {
   absl::StatusOr<sqlite::Statement> q = sqlite::Statement::Prepare(
-      db_, absl::StrCat("SELECT ", kColumns, " FROM held_releases WHERE ", where));
+      db_, absl::StrCat("SELECT ", kColumns, " FROM held_releases WHERE ", std::string(where)));
   if (!q.ok()) return q.status();
   if (id > 0) {
     q->Bind(1, id);
@@ -110,7 +110,7 @@ absl::StatusOr<std::optional<HeldRelease>> HeldReleaseStore::FindWhere(std::stri
 }
 
 absl::StatusOr<std::optional<HeldRelease>> HeldReleaseStore::Find(std::string_view vendor,
-                                                                 std::string_view round_id) const {
+                                                                  std::string_view round_id) const {
   std::lock_guard<std::mutex> lock(mu_);
   return FindWhere("vendor = ?1 AND round_id = ?2", vendor, round_id, 0);
 }
@@ -185,10 +185,10 @@ absl::Status HeldReleaseStore::Transition(int64_t id, std::string_view to,
   if (state == to) return absl::OkStatus();
   if (allowed_from.find(absl::StrCat(",", state, ",")) == std::string_view::npos) {
     return absl::FailedPreconditionError(
-        absl::StrCat("release ", id, " is ", state, "; it cannot become ", to));
+        absl::StrCat("release ", id, " is ", state, "; it cannot become ", std::string(to)));
   }
   absl::StatusOr<sqlite::Statement> update = sqlite::Statement::Prepare(
-      db_, absl::StrCat("UPDATE held_releases SET state = ?1, ", time_column,
+      db_, absl::StrCat("UPDATE held_releases SET state = ?1, ", std::string(time_column),
                         " = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?2"));
   if (!update.ok()) return update.status();
   update->Bind(1, to).Bind(2, id);

@@ -5,7 +5,6 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "partner_node/egress/egress_ledger.h"
-#include "partner_node/model_cache/partner_config.h"
 
 namespace fedface::partner {
 namespace {
@@ -15,9 +14,9 @@ absl::StatusOr<double> ReadEpsilon(const Config& config, const char* key, bool a
   double value = 0;
   if (!absl::SimpleAtod(text, &value) || !std::isfinite(value) || value < 0 ||
       (!allow_zero && value == 0)) {
-    return absl::InvalidArgumentError(absl::StrCat(config.source(), ": ", key, ": expected a number ",
-                                                   allow_zero ? ">= 0" : "> 0", ", got '", text,
-                                                   "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(config.source(), ": ", key, ": expected a number ",
+                     allow_zero ? ">= 0" : "> 0", ", got '", text, "'"));
   }
   return value;
 }
@@ -71,7 +70,8 @@ std::vector<ConfigKey> ServeConfigKeys() {
       {.path = "local_api.max_message_bytes",
        .type = T::kInt,
        .default_value = "16777216",
-       .doc = "Largest request or response on the local listener (an image to enrol or match).",
+       .doc = "Largest image the local match API accepts (the listener's message limit adds "
+              "room for the other fields of a request).",
        .min = 4096,
        .max = 268435456},
       {.path = "egress.k_minimum",
@@ -145,9 +145,8 @@ absl::StatusOr<VendorApiSettings> VendorApiSettingsFrom(const Config& config) {
   s.tls = !(config.IsSet("vendor_api.tls") && !config.GetBool("vendor_api.tls"));
   for (const std::string& v : config.GetStringList("vendor_api.allowed_vendors")) {
     if (absl::Status st = CheckVendorIdentity(v); !st.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(config.source(),
-                                                     ": vendor_api.allowed_vendors: '", v,
-                                                     "': ", st.message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(config.source(), ": vendor_api.allowed_vendors: '", v, "': ", st.message()));
     }
     s.allowed_vendors.insert(v);
   }
@@ -210,18 +209,6 @@ EvaluationSettings EvaluationSettingsFrom(const Config& config) {
 
 std::string LedgerPathFrom(const Config& config) { return config.GetPath(kLedgerPathConfigKey); }
 
-absl::StatusOr<std::string> GalleryPathFrom(const Config& config) {
-  // The gallery store's key belongs to the enrolment component; read whichever it declared.
-  const ConfigSchema schema = PartnerConfigSchema();
-  for (const char* key : {"gallery.db", "gallery.path", "gallery.store"}) {
-    const ConfigKey* k = schema.Find(key);
-    if (k != nullptr && k->type != ConfigValueType::kString && k->type != ConfigValueType::kInt &&
-        k->type != ConfigValueType::kBool && k->type != ConfigValueType::kStringList) {
-      return config.GetPath(key);
-    }
-  }
-  return absl::FailedPreconditionError(
-      "partner_node configuration declares no gallery store path key (gallery.*)");
-}
+std::string GalleryPathFrom(const Config& config) { return config.GetPath("gallery.db"); }
 
 }  // namespace fedface::partner

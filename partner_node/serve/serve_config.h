@@ -61,8 +61,8 @@ LocalApiSettings LocalApiSettingsFrom(const Config& config);
 absl::StatusOr<EgressSettings> EgressSettingsFrom(const Config& config);
 EvaluationSettings EvaluationSettingsFrom(const Config& config);
 
-// The ledger file (ledger.path) and the gallery store file of the partner configuration.
+// The ledger file (ledger.path) and the gallery store file (gallery.db) of the configuration.
 std::string LedgerPathFrom(const Config& config);
-absl::StatusOr<std::string> GalleryPathFrom(const Config& config);
+std::string GalleryPathFrom(const Config& config);
 
 }  // namespace fedface::partner

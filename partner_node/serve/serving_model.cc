@@ -8,6 +8,7 @@
 #include "core/package/package_verifier.h"
 #include "partner_node/model_cache/model_cache.h"
 #include "partner_node/model_cache/model_puller.h"
+#include "partner_node/serve/serve_log.h"
 
 namespace fedface::partner {
 
@@ -66,13 +67,11 @@ absl::StatusOr<std::shared_ptr<const LoadedServingModel>> ServingModel::LoadActi
   out->engine = std::move(*engine);
   absl::StatusOr<double> rate =
       MeasureEmbeddingThroughput(*out->engine, cache->VersionDir(out->version),
-                                 config_.GetPath("vendor.signing_key"),
-                                 4 * out->engine->workers());
+                                 config_.GetPath("vendor.signing_key"), 4 * out->engine->workers());
   if (rate.ok()) {
     out->embeddings_per_second = *rate;
-  } else if (log_ != nullptr) {
-    *log_ << "partner_node serve: throughput not measured: " << rate.status().message()
-          << std::endl;
+  } else {
+    ServeLog(log_, absl::StrCat("throughput not measured: ", rate.status().message()));
   }
   return std::shared_ptr<const LoadedServingModel>(std::move(out));
 }
@@ -88,15 +87,13 @@ absl::StatusOr<std::shared_ptr<const LoadedServingModel>> ServingModel::Ensure(
   absl::StatusOr<std::shared_ptr<const LoadedServingModel>> loaded = LoadActive();
   if (!loaded.ok()) return loaded.status();
   if ((*loaded)->version != version) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "model cache: active version is ", (*loaded)->version, " after activating ", version,
-        " (changed by another process?)"));
+    return absl::FailedPreconditionError(absl::StrCat("model cache: active version is ",
+                                                      (*loaded)->version, " after activating ",
+                                                      version, " (changed by another process?)"));
   }
-  if (log_ != nullptr) {
-    *log_ << "partner_node serve: model switched from " << (now ? now->version : "none") << " to "
-          << version << (pulled->downloaded ? " (downloaded)" : " (already installed)")
-          << std::endl;
-  }
+  ServeLog(log_, absl::StrCat("model switched from ", now ? now->version : "none", " to ", version,
+                              pulled->downloaded ? " (downloaded, " : " (installed, ",
+                              "verified against the pinned key, activated)"));
   std::lock_guard<std::mutex> lock(mu_);
   current_ = *loaded;
   return current_;

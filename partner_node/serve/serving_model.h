@@ -62,7 +62,8 @@ class ServingModel {
 
 // Embeds the package's self-test chips (repeated to at least `min_chips`) on all the engine's
 // workers and returns embeddings per second. Fails when the engine has no network.
-absl::StatusOr<double> MeasureEmbeddingThroughput(FaceEngine& engine, const std::string& package_dir,
+absl::StatusOr<double> MeasureEmbeddingThroughput(FaceEngine& engine,
+                                                  const std::string& package_dir,
                                                   const std::string& signing_key_path,
                                                   int min_chips);
 

@@ -1,0 +1,181 @@
+// `partner_node enroll --config FILE [--gallery DIR]`: incremental enrolment of a gallery folder
+// into the gallery store with the active model; `--failures` lists the failures to enrol.
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/common/cli_args.h"
+#include "core/config/config_file.h"
+#include "partner_node/command.h"
+#include "partner_node/enroll/enroll_config.h"
+#include "partner_node/enroll/enroll_progress.h"
+#include "partner_node/enroll/enroller.h"
+#include "partner_node/enroll/gallery_writer.h"
+#include "partner_node/gallery/gallery_store.h"
+#include "partner_node/model_cache/partner_config.h"
+
+namespace fedface::partner {
+namespace {
+
+constexpr size_t kProblemsShown = 20;
+
+void PrintEnrollHelp(std::ostream& out) {
+  out << "usage: partner_node enroll --config FILE [--gallery DIR] [--retry-failures]\n"
+         "       partner_node enroll --config FILE --failures\n\n"
+         "Enrols the folder tree DIR/<subject>/<images> (default: gallery.dir) into the gallery\n"
+         "store (gallery.db) with the model cache's active model, incrementally: files already\n"
+         "recorded with the same content for the active model are skipped; new and changed\n"
+         "files are embedded (largest face of each image) on all engine workers and committed\n"
+         "in batches; files gone from the folder are removed from the store; after a model\n"
+         "change every file is embedded again. Killed at any moment, a run loses nothing it\n"
+         "committed and the next run resumes where it stopped.\n\n"
+         "  --config FILE     the partner's YAML configuration below (required)\n"
+         "  --gallery DIR     the folder to enrol (overrides gallery.dir)\n"
+         "  --retry-failures  also retry files that failed to enrol with the same content\n"
+         "  --failures        list the failures to enrol of the active model, with reasons\n"
+         "  --help            this text\n\n"
+         "Progress goes to stderr (a bar on a terminal), the summary line to stdout.\n"
+         "Exit codes: 0 done (failures to enrol are counted, not errors), 1 the run failed,\n"
+         "2 usage error.\n\n"
+      << PartnerConfigSchema().HelpText();
+}
+
+int ListFailures(const Config& config) {
+  absl::StatusOr<std::string> version = ActiveModelVersion(config);
+  if (!version.ok()) {
+    std::cerr << "enroll: " << version.status().message() << std::endl;
+    return 1;
+  }
+  if (version->empty()) {
+    std::cerr << "enroll: no active model in " << config.GetPath("model_cache.dir")
+              << "; run `partner_node models pull`" << std::endl;
+    return 1;
+  }
+  const std::string db = config.GetPath("gallery.db");
+  std::error_code ec;
+  if (!std::filesystem::exists(db, ec)) {
+    std::cout << "no gallery store at " << db << " yet: 0 failures to enrol" << std::endl;
+    return 0;
+  }
+  absl::StatusOr<std::unique_ptr<GalleryStore>> store = GalleryStore::Open(db);
+  absl::StatusOr<std::vector<ImageRecord>> failures =
+      store.ok() ? (*store)->Failures(*version)
+                 : absl::StatusOr<std::vector<ImageRecord>>(store.status());
+  if (!failures.ok()) {
+    std::cerr << "enroll: " << failures.status().message() << std::endl;
+    return 1;
+  }
+  std::cout << failures->size() << " failures to enrol under model " << *version << "\n";
+  for (const ImageRecord& r : *failures) {
+    std::cout << r.relative_path.value_or(absl::StrCat(r.subject, "/<local API upload>")) << "\t"
+              << r.failure_reason << "\n";
+  }
+  std::cout.flush();
+  return 0;
+}
+
+int Enroll(const Config& config, const std::string& config_path, const std::string& gallery,
+           bool retry_failures) {
+  absl::StatusOr<ActiveModelEngine> model = LoadActiveModelEngine(config);
+  if (!model.ok()) {
+    std::cerr << "enroll: " << model.status().message() << std::endl;
+    return 1;
+  }
+  const std::string db = config.GetPath("gallery.db");
+  absl::StatusOr<std::unique_ptr<GalleryStore>> store = GalleryStore::Open(db);
+  if (!store.ok()) {
+    std::cerr << "enroll: " << store.status().message() << std::endl;
+    return 1;
+  }
+  const std::string version = model->manifest.version;
+  std::cerr << "enroll: model " << version << " (self-test max distance "
+            << model->self_test_max_distance << "), " << model->engine->workers()
+            << " workers, gallery " << gallery << ", store " << db << std::endl;
+
+  GalleryWriter writer(**store, /*index=*/nullptr);
+  Enroller enroller(*model->engine, writer, version);
+  EnrollOptions options;
+  options.commit_batch_images = static_cast<int>(config.GetInt("gallery.commit_batch_images"));
+  options.retry_failures = retry_failures;
+  EnrollProgressPrinter printer(std::cerr, ::isatty(STDERR_FILENO) == 1);
+  absl::StatusOr<EnrollSummary> summary = enroller.EnrollFolder(
+      gallery, options, [&printer](const EnrollProgress& p) { printer.Report(p); });
+  printer.Finish();
+  if (!summary.ok()) {
+    std::cerr << "enroll: " << summary.status().message()
+              << "; batches committed before the error are kept, run again to resume" << std::endl;
+    return 1;
+  }
+  const EnrollSummary& s = *summary;
+  for (size_t i = 0; i < s.problems.size() && i < kProblemsShown; ++i) {
+    std::cerr << "enroll: not enrolled: " << s.problems[i] << "\n";
+  }
+  if (s.problems.size() > kProblemsShown) {
+    std::cerr << "enroll: ... and " << s.problems.size() - kProblemsShown << " more not enrolled\n";
+  }
+  if (s.failed > 0) {
+    std::cerr << "enroll: " << s.failed << " failures to enrol; list them with `partner_node "
+              << "enroll --config " << config_path << " --failures`\n";
+  }
+  if (s.stale_uploads > 0) {
+    std::cerr << "enroll: " << s.stale_uploads << " images enrolled through the local API "
+              << "under another model version must be enrolled again through the API\n";
+  }
+  char rate[96];
+  std::snprintf(rate, sizeof(rate), "%.2f s, %.2f images/s", s.embed_seconds, s.ImagesPerSecond());
+  std::cout << "enroll: model " << version << ": " << s.files << " files: " << s.new_files
+            << " new, " << s.changed_files << " changed, " << s.reembedded << " re-embedded, "
+            << s.unchanged << " unchanged, " << s.removed << " removed; " << s.enrolled
+            << " enrolled, " << s.failed << " failed, " << s.unreadable << " unreadable; "
+            << s.processed << " images in " << rate << std::endl;
+  return 0;
+}
+
+}  // namespace
+
+int RunEnroll(const std::vector<std::string>& args) {
+  absl::StatusOr<CliArgs> cli =
+      CliArgs::Parse(args, {"config", "gallery"}, {"help", "failures", "retry-failures"});
+  if (!cli.ok()) {
+    std::cerr << "enroll: " << cli.status().message() << "\n";
+    return 2;
+  }
+  if (cli->Has("help")) {
+    PrintEnrollHelp(std::cout);
+    return 0;
+  }
+  if (!cli->positionals().empty()) {
+    std::cerr << "enroll: unexpected argument '" << cli->positionals()[0] << "'\n";
+    return 2;
+  }
+  if (cli->Has("failures") && (cli->Has("gallery") || cli->Has("retry-failures"))) {
+    std::cerr << "enroll: --failures lists; it takes no --gallery or --retry-failures\n";
+    return 2;
+  }
+  absl::StatusOr<std::string> config_path = cli->Require("config");
+  if (!config_path.ok()) {
+    std::cerr << "enroll: " << config_path.status().message() << "\n";
+    return 2;
+  }
+  absl::StatusOr<Config> config = Config::Load(*config_path, PartnerConfigSchema());
+  if (!config.ok()) {
+    std::cerr << "enroll: " << config.status().message() << std::endl;
+    return 1;
+  }
+  if (cli->Has("failures")) return ListFailures(*config);
+  const std::string gallery = cli->GetOr("gallery", config->GetPath("gallery.dir"));
+  if (gallery.empty()) {
+    std::cerr << "enroll: no gallery folder: give --gallery DIR or set gallery.dir in "
+              << *config_path << "\n";
+    return 2;
+  }
+  return Enroll(*config, *config_path, gallery, cli->Has("retry-failures"));
+}
+
+}  // namespace fedface::partner

@@ -1,0 +1,47 @@
+#include "partner_node/enroll/enroll_config.h"
+
+#include "absl/strings/str_cat.h"
+#include "core/package/ed25519.h"
+#include "partner_node/model_cache/model_cache.h"
+
+namespace fedface::partner {
+
+// engine.max_pixels' default is written out in gallery_config_keys.h (kept free of engine headers
+// so that the configuration schema compiles without them); it must stay the decoder's default.
+static_assert(kDefaultMaxPixels == DecodeLimits{}.max_pixels);
+
+EngineOptions EngineOptionsFromConfig(const Config& config) {
+  EngineOptions options;
+  options.workers = static_cast<int>(config.GetInt("engine.workers"));
+  options.detector.upsample = static_cast<int>(config.GetInt("engine.upsample"));
+  options.detector.grayscale = config.GetBool("engine.grayscale");
+  options.detector.max_side = static_cast<int>(config.GetInt("engine.max_side"));
+  options.decode.max_pixels = config.GetInt("engine.max_pixels");
+  return options;
+}
+
+absl::StatusOr<std::string> ActiveModelVersion(const Config& config) {
+  absl::StatusOr<ModelCache> cache = ModelCache::Open(config.GetPath("model_cache.dir"));
+  if (!cache.ok()) return cache.status();
+  return cache->ActiveVersion();
+}
+
+absl::StatusOr<ActiveModelEngine> LoadActiveModelEngine(const Config& config) {
+  absl::StatusOr<Ed25519PublicKey> pinned_key =
+      Ed25519PublicKey::LoadPem(config.GetPath("vendor.signing_key"));
+  if (!pinned_key.ok()) return pinned_key.status();
+  absl::StatusOr<ModelCache> cache = ModelCache::Open(config.GetPath("model_cache.dir"));
+  if (!cache.ok()) return cache.status();
+  absl::StatusOr<LoadedModel> model = cache->LoadActive(*pinned_key);
+  if (!model.ok()) return model.status();
+  absl::StatusOr<std::unique_ptr<FaceEngine>> engine =
+      FaceEngine::Create(EngineOptionsFromConfig(config), std::move(model->net));
+  if (!engine.ok()) return engine.status();
+  ActiveModelEngine out;
+  out.engine = std::move(*engine);
+  out.manifest = std::move(model->manifest);
+  out.self_test_max_distance = model->self_test_max_distance;
+  return out;
+}
+
+}  // namespace fedface::partner

@@ -1,0 +1,290 @@
+#include "partner_node/enroll/enroller.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+#include <unordered_set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "core/common/sha256.h"
+#include "partner_node/enroll/gallery_folder.h"
+
+namespace fedface::partner {
+namespace {
+
+// Paths per ProcessFiles call: large enough that the idle tail at the end of a chunk is
+// negligible, small enough that a store error stops the run soon.
+constexpr size_t kChunkFiles = 512;
+constexpr absl::Duration kProgressInterval = absl::Milliseconds(100);
+
+struct WorkItem {
+  const GalleryFile* file;
+  std::string content_sha256;
+};
+
+// The reason stored for a failure to enrol, without the path the engine put in front of it
+// (the store keeps the relative path beside it).
+std::string FailureReason(const ImageAnalysis& analysis, const std::string& path) {
+  if (!analysis.status.ok()) {
+    std::string message(analysis.status.message());
+    if (absl::StartsWith(message, path + ": ")) message.erase(0, path.size() + 2);
+    return message.empty() ? "cannot decode the image" : message;
+  }
+  if (analysis.faces.empty()) return "no face found";
+  return "embedding missing for the detected face";
+}
+
+// Outcomes flow from the engine's workers to one committer thread.
+class BatchCommitter {
+ public:
+  BatchCommitter(GalleryWriter& writer, const EnrollOptions& options, int64_t total,
+                 const std::function<void(const EnrollProgress&)>& progress)
+      : writer_(writer), options_(options), progress_(progress), start_(absl::Now()) {
+    state_.total = total;
+    state_.phase = EnrollPhase::kEmbedding;
+    thread_ = std::thread([this] { Run(); });
+  }
+
+  // Called from worker threads.
+  void Add(ImageOutcome outcome) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++state_.done;
+    if (outcome.failure_reason) {
+      ++state_.failed;
+    } else {
+      ++enrolled_;
+    }
+    if (pending_.empty()) first_pending_ = absl::Now();
+    pending_.push_back(std::move(outcome));
+    if (static_cast<int>(pending_.size()) >= options_.commit_batch_images) cv_.notify_one();
+  }
+
+  absl::Status error() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return error_;
+  }
+
+  // Commits what is left, stops the thread and returns the first store error.
+  absl::Status Finish(int64_t* enrolled, int64_t* failed) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      finishing_ = true;
+    }
+    cv_.notify_one();
+    thread_.join();
+    *enrolled = enrolled_;
+    *failed = state_.failed;
+    state_.seconds = absl::ToDoubleSeconds(absl::Now() - start_);
+    if (progress_) progress_(state_);
+    return error_;
+  }
+
+ private:
+  void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    absl::Time last_report = absl::InfinitePast();
+    while (true) {
+      cv_.wait_for(lock, absl::ToChronoMilliseconds(kProgressInterval), [&] {
+        return finishing_ || static_cast<int>(pending_.size()) >= options_.commit_batch_images;
+      });
+      const absl::Time now = absl::Now();
+      const bool due =
+          !pending_.empty() &&
+          (finishing_ || static_cast<int>(pending_.size()) >= options_.commit_batch_images ||
+           now - first_pending_ >= options_.max_commit_delay);
+      if (due) {
+        const size_t n =
+            std::min(pending_.size(), static_cast<size_t>(options_.commit_batch_images));
+        std::vector<ImageOutcome> batch(std::make_move_iterator(pending_.begin()),
+                                        std::make_move_iterator(pending_.begin() + n));
+        pending_.erase(pending_.begin(), pending_.begin() + n);
+        if (!pending_.empty()) first_pending_ = now;
+        const bool write = error_.ok();
+        lock.unlock();
+        absl::Status s = write ? writer_.Commit(batch).status() : absl::OkStatus();
+        lock.lock();
+        if (!s.ok() && error_.ok()) error_ = s;
+        if (write && s.ok()) state_.committed += static_cast<int64_t>(n);
+      }
+      if (progress_ && now - last_report >= kProgressInterval) {
+        last_report = now;
+        EnrollProgress snapshot = state_;
+        snapshot.seconds = absl::ToDoubleSeconds(now - start_);
+        lock.unlock();
+        progress_(snapshot);
+        lock.lock();
+      }
+      if (finishing_ && pending_.empty()) return;
+    }
+  }
+
+  GalleryWriter& writer_;
+  const EnrollOptions& options_;
+  const std::function<void(const EnrollProgress&)>& progress_;
+  const absl::Time start_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<ImageOutcome> pending_;
+  absl::Time first_pending_;
+  bool finishing_ = false;
+  EnrollProgress state_;
+  int64_t enrolled_ = 0;
+  absl::Status error_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+double EnrollSummary::ImagesPerSecond() const {
+  return processed > 0 && embed_seconds > 0 ? static_cast<double>(processed) / embed_seconds : 0;
+}
+
+Enroller::Enroller(FaceEngine& engine, GalleryWriter& writer, std::string model_version)
+    : engine_(engine), writer_(writer), model_version_(std::move(model_version)) {}
+
+absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
+    const std::string& root, const EnrollOptions& options,
+    const std::function<void(const EnrollProgress&)>& progress) {
+  if (options.commit_batch_images < 1) {
+    return absl::InvalidArgumentError("commit_batch_images must be at least 1");
+  }
+  const absl::Time run_start = absl::Now();
+  EnrollSummary summary;
+  summary.model_version = model_version_;
+  absl::StatusOr<GalleryFolder> folder = ListGalleryFolder(root);
+  if (!folder.ok()) return folder.status();
+  summary.files = static_cast<int64_t>(folder->files.size());
+  summary.problems = folder->skipped;
+
+  GalleryStore& store = writer_.store();
+  absl::StatusOr<std::vector<std::string>> known = store.FilePaths();
+  if (!known.ok()) return known.status();
+  absl::StatusOr<std::vector<ImageRecord>> stale = store.StaleImages(model_version_);
+  if (!stale.ok()) return stale.status();
+  std::unordered_set<std::string> stale_paths;
+  for (const ImageRecord& r : *stale) {
+    if (r.relative_path) {
+      stale_paths.insert(*r.relative_path);
+    } else {
+      ++summary.stale_uploads;
+    }
+  }
+  std::unordered_set<std::string> failed_paths;
+  if (options.retry_failures) {
+    absl::StatusOr<std::vector<ImageRecord>> failures = store.Failures(model_version_);
+    if (!failures.ok()) return failures.status();
+    for (const ImageRecord& r : *failures) {
+      if (r.relative_path) failed_paths.insert(*r.relative_path);
+    }
+  }
+
+  // Files gone from the folder. A subject folder that could not be listed hides its files; they
+  // are not gone. An empty listing against a non-empty store is far more likely an unmounted or
+  // wrong folder than a wish to remove everything, so it is refused.
+  if (folder->files.empty() && !known->empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        folder->root, ": no image files, but the store holds ", known->size(),
+        " enrolled from a gallery folder; refusing to remove them all (is this the right folder? "
+        "to start over, remove ",
+        store.path(), ")"));
+  }
+  std::unordered_set<std::string> present;
+  for (const GalleryFile& f : folder->files) present.insert(f.relative_path);
+  std::unordered_set<std::string> unlisted(folder->unlisted_subjects.begin(),
+                                           folder->unlisted_subjects.end());
+  std::vector<std::string> gone;
+  for (const std::string& p : *known) {
+    const std::string subject = p.substr(0, p.find('/'));
+    if (!present.count(p) && !unlisted.count(subject)) gone.push_back(p);
+  }
+  if (!gone.empty()) {
+    absl::StatusOr<GalleryChange> removed = writer_.RemoveFiles(gone);
+    if (!removed.ok()) return removed.status();
+    summary.removed = static_cast<int64_t>(gone.size());
+  }
+  const std::unordered_set<std::string> known_paths(known->begin(), known->end());
+
+  // Step 1 and 3: hash and classify.
+  std::vector<WorkItem> work;
+  EnrollProgress checking;
+  checking.phase = EnrollPhase::kChecking;
+  checking.total = summary.files;
+  absl::Time last_report = absl::InfinitePast();
+  for (const GalleryFile& file : folder->files) {
+    ++checking.done;
+    if (progress && absl::Now() - last_report >= kProgressInterval) {
+      last_report = absl::Now();
+      checking.seconds = absl::ToDoubleSeconds(last_report - run_start);
+      progress(checking);
+    }
+    absl::StatusOr<std::string> sha = Sha256HexOfFile(file.path);
+    if (!sha.ok()) {
+      ++summary.unreadable;
+      summary.problems.push_back(
+          absl::StrCat(file.relative_path, ": cannot read: ", sha.status().message()));
+      continue;
+    }
+    absl::StatusOr<bool> current = store.IsCurrentFile(file.relative_path, *sha, model_version_);
+    if (!current.ok()) return current.status();
+    const bool retry = *current && failed_paths.count(file.relative_path) > 0;
+    if (*current && !retry) {
+      ++summary.unchanged;
+      continue;
+    }
+    if (retry) {
+      ++summary.changed_files;
+    } else if (stale_paths.count(file.relative_path)) {
+      ++summary.reembedded;
+    } else if (known_paths.count(file.relative_path)) {
+      ++summary.changed_files;
+    } else {
+      ++summary.new_files;
+    }
+    work.push_back({&file, std::move(*sha)});
+  }
+  if (progress) {
+    checking.seconds = absl::ToDoubleSeconds(absl::Now() - run_start);
+    progress(checking);
+  }
+  summary.processed = static_cast<int64_t>(work.size());
+
+  // Step 3 and 4: embed on all workers, commit in batches.
+  const absl::Time embed_start = absl::Now();
+  absl::Status status;
+  if (!work.empty()) {
+    BatchCommitter committer(writer_, options, summary.processed, progress);
+    ProcessOptions process;
+    process.largest_face_only = true;
+    process.embed = true;
+    for (size_t begin = 0; begin < work.size() && committer.error().ok(); begin += kChunkFiles) {
+      const size_t end = std::min(work.size(), begin + kChunkFiles);
+      std::vector<std::string> paths;
+      paths.reserve(end - begin);
+      for (size_t i = begin; i < end; ++i) paths.push_back(work[i].file->path);
+      engine_.ProcessFiles(paths, process, [&](size_t i, ImageAnalysis&& analysis) {
+        const WorkItem& item = work[begin + i];
+        ImageOutcome outcome;
+        outcome.subject = item.file->subject;
+        outcome.content_sha256 = item.content_sha256;
+        outcome.relative_path = item.file->relative_path;
+        outcome.model_version = model_version_;
+        if (analysis.status.ok() && !analysis.faces.empty() &&
+            analysis.embeddings.size() == analysis.faces.size()) {
+          outcome.faces = std::move(analysis.embeddings);
+        } else {
+          outcome.failure_reason = FailureReason(analysis, item.file->path);
+        }
+        committer.Add(std::move(outcome));
+      });
+    }
+    status = committer.Finish(&summary.enrolled, &summary.failed);
+  }
+  summary.embed_seconds = absl::ToDoubleSeconds(absl::Now() - embed_start);
+  summary.seconds = absl::ToDoubleSeconds(absl::Now() - run_start);
+  if (!status.ok()) return status;
+  return summary;
+}
+
+}  // namespace fedface::partner

@@ -1,0 +1,78 @@
+// The configuration keys of the partner's gallery (gallery.*) and face engine (engine.*), declared
+// in a header without engine dependencies so that PartnerConfigSchema() (and every test of the
+// schema) compiles without OpenCV, dlib or gRPC. What the keys build is in enroll_config.h.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/config/config_schema.h"
+
+namespace fedface::partner {
+
+// DecodeLimits{}.max_pixels (checked by a static_assert in enroll_config.cc).
+inline constexpr int64_t kDefaultMaxPixels = 40'000'000;
+
+// gallery.db, gallery.dir, gallery.commit_batch_images.
+inline std::vector<ConfigKey> GalleryConfigKeys() {
+  using T = ConfigValueType;
+  return {
+      {.path = "gallery.db",
+       .type = T::kPath,
+       .default_value = "gallery.db",
+       .doc = "The gallery store: an SQLite database (WAL) of subjects, image hashes, failures to "
+              "enrol and embeddings. Created when absent. Never leaves the partner."},
+      {.path = "gallery.dir",
+       .type = T::kPath,
+       .doc = "Folder tree DIR/<subject>/<images> that `partner_node enroll` reads when no "
+              "--gallery is given."},
+      {.path = "gallery.commit_batch_images",
+       .type = T::kInt,
+       .default_value = "32",
+       .doc = "Images per store transaction during `enroll` (a kill loses at most this many "
+              "images of work, never a committed one).",
+       .min = 1,
+       .max = 4096},
+  };
+}
+
+// engine.workers, engine.upsample, engine.grayscale, engine.max_side, engine.max_pixels.
+inline std::vector<ConfigKey> EngineConfigKeys() {
+  using T = ConfigValueType;
+  return {
+      {.path = "engine.workers",
+       .type = T::kInt,
+       .default_value = "0",
+       .doc = "Face engine worker threads, each with its own detector and network. 0: one per "
+              "CPU.",
+       .min = 0,
+       .max = 256},
+      {.path = "engine.upsample",
+       .type = T::kInt,
+       .default_value = "1",
+       .doc = "HOG detector upsampling (face_recognition's meaning): each step finds smaller "
+              "faces and costs about 4x.",
+       .min = 0,
+       .max = 4},
+      {.path = "engine.grayscale",
+       .type = T::kBool,
+       .default_value = "false",
+       .doc = "Detect on a grayscale copy (faster) instead of dlib's colour gradients."},
+      {.path = "engine.max_side",
+       .type = T::kInt,
+       .default_value = "0",
+       .doc = "Downscale images whose longer side exceeds this many pixels for detection only "
+              "(boxes are mapped back). 0: off.",
+       .min = 0,
+       .max = 65536},
+      {.path = "engine.max_pixels",
+       .type = T::kInt,
+       .default_value = std::to_string(kDefaultMaxPixels),
+       .doc = "Images with more pixels are refused from their header, before decoding.",
+       .min = 1,
+       .max = int64_t{1} << 40},
+  };
+}
+
+}  // namespace fedface::partner

@@ -1,0 +1,32 @@
+#include "partner_node/enroll/gallery_writer.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace fedface::partner {
+
+absl::StatusOr<GalleryChange> GalleryWriter::FollowInIndex(absl::StatusOr<GalleryChange> change) {
+  if (!change.ok() || index_ == nullptr) return change;
+  if (absl::Status s = index_->Apply(*change); !s.ok()) {
+    return absl::InternalError(absl::StrCat(
+        store_.path(), ": committed, but the search index did not follow: ", s.message()));
+  }
+  return change;
+}
+
+absl::StatusOr<GalleryChange> GalleryWriter::Commit(const std::vector<ImageOutcome>& batch) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return FollowInIndex(store_.CommitBatch(batch));
+}
+
+absl::StatusOr<GalleryChange> GalleryWriter::RemoveFiles(
+    const std::vector<std::string>& relative_paths) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return FollowInIndex(store_.RemoveFiles(relative_paths));
+}
+
+absl::StatusOr<GalleryChange> GalleryWriter::DeleteSubject(std::string_view subject) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return FollowInIndex(store_.DeleteSubject(subject));
+}
+
+}  // namespace fedface::partner

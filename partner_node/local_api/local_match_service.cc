@@ -1,0 +1,210 @@
+#include "partner_node/local_api/local_match_service.h"
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "core/common/sha256.h"
+#include "partner_node/enroll/subject_name.h"
+
+namespace fedface::partner {
+namespace {
+
+// Room for the subject and the protobuf framing beside an image at the limit.
+constexpr int kMessageSlackBytes = 64 << 10;
+constexpr int kMaxTopKBound = 10000;
+
+// Errors in reading or writing the store are the server's problem, whatever SQLite called them.
+absl::Status StoreError(const absl::Status& s) {
+  return absl::InternalError(absl::StrCat("gallery store: ", s.message()));
+}
+
+}  // namespace
+
+struct LocalMatchService::Probe {
+  Embedding embedding{};
+  int faces_detected = 0;
+};
+
+absl::StatusOr<std::unique_ptr<LocalMatchService>> LocalMatchService::Create(
+    FaceEngine& engine, GalleryWriter& writer, LocalMatchOptions options) {
+  if (options.model_version.empty()) {
+    return absl::InvalidArgumentError("local match API: no model version");
+  }
+  if (writer.index() == nullptr || writer.index()->model_version() != options.model_version) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("local match API: the search index must hold model ", options.model_version));
+  }
+  if (!std::isfinite(options.threshold) || options.threshold <= 0) {
+    return absl::InvalidArgumentError("local match API: the threshold must be finite and > 0");
+  }
+  if (options.limits.max_image_bytes < 1 ||
+      options.limits.max_image_bytes > std::numeric_limits<int>::max() - kMessageSlackBytes) {
+    return absl::InvalidArgumentError("local match API: max_image_bytes out of range");
+  }
+  if (options.limits.max_top_k < 1 || options.limits.max_top_k > kMaxTopKBound) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("local match API: max_top_k must be 1..", kMaxTopKBound));
+  }
+  return std::unique_ptr<LocalMatchService>(
+      new LocalMatchService(engine, writer, std::move(options)));
+}
+
+int LocalMatchService::MaxReceiveMessageBytes() const {
+  return static_cast<int>(options_.limits.max_image_bytes) + kMessageSlackBytes;
+}
+
+absl::StatusOr<LocalMatchService::Probe> LocalMatchService::Analyze(const std::string& image,
+                                                                    bool count_all_faces) {
+  if (image.empty()) return absl::InvalidArgumentError("image is empty");
+  if (static_cast<int64_t>(image.size()) > options_.limits.max_image_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "image is ", image.size(), " bytes, above the limit of ", options_.limits.max_image_bytes));
+  }
+  ProcessOptions process;
+  // Enrolment reports how many faces the image held, so it analyses them all and keeps the
+  // largest; a probe needs only the largest.
+  process.largest_face_only = !count_all_faces;
+  process.embed = true;
+  ImageAnalysis analysis = engine_.ProcessBytes(image, process, "image");
+  if (!analysis.status.ok()) {
+    const absl::StatusCode code = analysis.status.code();
+    if (code == absl::StatusCode::kInvalidArgument ||
+        code == absl::StatusCode::kResourceExhausted) {
+      return analysis.status;
+    }
+    return absl::InternalError(absl::StrCat("face engine: ", analysis.status.message()));
+  }
+  if (analysis.faces.empty()) return absl::InvalidArgumentError("no face found in the image");
+  if (analysis.embeddings.size() != analysis.faces.size()) {
+    return absl::InternalError("face engine returned no embedding for a detected face");
+  }
+  // The engine's own rule for "largest" (first of equal areas), so an enrolment through the API
+  // stores the same face as `partner_node enroll` does for the same file.
+  const auto largest = std::max_element(
+      analysis.faces.begin(), analysis.faces.end(),
+      [](const AnalyzedFace& a, const AnalyzedFace& b) { return a.box.Area() < b.box.Area(); });
+  Probe probe;
+  probe.embedding = analysis.embeddings[largest - analysis.faces.begin()];
+  probe.faces_detected = static_cast<int>(analysis.faces.size());
+  return probe;
+}
+
+grpc::Status LocalMatchService::Finish(const char* method, grpc::ServerContext* context,
+                                       absl::Time start, const absl::Status& status) {
+  if (options_.log_requests) {
+    std::cerr << absl::StrFormat("local-api: %s %s %.1f ms peer=%s\n", method,
+                                 absl::StatusCodeToString(status.code()),
+                                 absl::ToDoubleMilliseconds(absl::Now() - start), context->peer());
+  }
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+grpc::Status LocalMatchService::Enroll(grpc::ServerContext* context,
+                                       const fedface::v1::LocalEnrollRequest* request,
+                                       fedface::v1::LocalEnrollResponse* response) {
+  const absl::Time start = absl::Now();
+  auto run = [&]() -> absl::Status {
+    if (absl::Status s = ValidateSubjectName(request->subject()); !s.ok()) return s;
+    absl::StatusOr<Probe> probe = Analyze(request->image(), /*count_all_faces=*/true);
+    if (!probe.ok()) return probe.status();
+    if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
+    ImageOutcome outcome;
+    outcome.subject = request->subject();
+    outcome.content_sha256 = Sha256Hex(request->image());
+    outcome.model_version = options_.model_version;
+    outcome.faces = {probe->embedding};
+    absl::StatusOr<GalleryChange> change = writer_.Commit({outcome});
+    if (!change.ok()) return StoreError(change.status());
+    if (change->added.empty()) return absl::InternalError("gallery store added no embedding");
+    response->set_image_id(change->added.front().image_id);
+    response->set_faces_detected(probe->faces_detected);
+    response->set_faces_enrolled(1);
+    response->set_model_version(options_.model_version);
+    return absl::OkStatus();
+  };
+  return Finish("Enroll", context, start, run());
+}
+
+grpc::Status LocalMatchService::Verify(grpc::ServerContext* context,
+                                       const fedface::v1::LocalVerifyRequest* request,
+                                       fedface::v1::LocalVerifyResponse* response) {
+  const absl::Time start = absl::Now();
+  auto run = [&]() -> absl::Status {
+    if (absl::Status s = ValidateSubjectName(request->subject()); !s.ok()) return s;
+    if (static_cast<int64_t>(request->image().size()) > options_.limits.max_image_bytes) {
+      return Analyze(request->image(), false).status();  // the size error, before any lookup
+    }
+    absl::StatusOr<std::vector<StoredEmbedding>> enrolled =
+        writer_.store().SubjectEmbeddings(request->subject(), options_.model_version);
+    if (!enrolled.ok()) return StoreError(enrolled.status());
+    if (enrolled->empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("subject not enrolled for model ", options_.model_version));
+    }
+    absl::StatusOr<Probe> probe = Analyze(request->image(), /*count_all_faces=*/false);
+    if (!probe.ok()) return probe.status();
+    float best = std::numeric_limits<float>::infinity();
+    for (const StoredEmbedding& e : *enrolled) {
+      best = std::min(best, EuclideanDistance(probe->embedding, e.embedding));
+    }
+    response->set_match(best <= options_.threshold);
+    response->set_distance(best);
+    response->set_threshold(options_.threshold);
+    response->set_compared_faces(static_cast<int32_t>(enrolled->size()));
+    response->set_model_version(options_.model_version);
+    return absl::OkStatus();
+  };
+  return Finish("Verify", context, start, run());
+}
+
+grpc::Status LocalMatchService::Identify(grpc::ServerContext* context,
+                                         const fedface::v1::LocalIdentifyRequest* request,
+                                         fedface::v1::LocalIdentifyResponse* response) {
+  const absl::Time start = absl::Now();
+  auto run = [&]() -> absl::Status {
+    if (request->top_k() < 1 || request->top_k() > options_.limits.max_top_k) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("top_k must be 1..", options_.limits.max_top_k));
+    }
+    absl::StatusOr<Probe> probe = Analyze(request->image(), /*count_all_faces=*/false);
+    if (!probe.ok()) return probe.status();
+    FaceIndex& index = *writer_.index();
+    absl::StatusOr<std::vector<FaceCandidate>> found =
+        index.Search(probe->embedding, request->top_k());
+    if (!found.ok()) return absl::InternalError(absl::StrCat("search: ", found.status().message()));
+    for (const FaceCandidate& c : *found) {
+      fedface::v1::LocalMatchCandidate* out = response->add_candidates();
+      out->set_subject(c.subject);
+      out->set_distance(c.distance);
+      out->set_match(c.distance <= options_.threshold);
+    }
+    response->set_threshold(options_.threshold);
+    response->set_model_version(options_.model_version);
+    response->set_gallery_faces(index.size());
+    return absl::OkStatus();
+  };
+  return Finish("Identify", context, start, run());
+}
+
+grpc::Status LocalMatchService::DeleteSubject(grpc::ServerContext* context,
+                                              const fedface::v1::LocalDeleteSubjectRequest* request,
+                                              fedface::v1::LocalDeleteSubjectResponse* response) {
+  const absl::Time start = absl::Now();
+  auto run = [&]() -> absl::Status {
+    if (absl::Status s = ValidateSubjectName(request->subject()); !s.ok()) return s;
+    absl::StatusOr<GalleryChange> change = writer_.DeleteSubject(request->subject());
+    if (absl::IsNotFound(change.status())) return absl::NotFoundError("subject not enrolled");
+    if (!change.ok()) return StoreError(change.status());
+    response->set_removed_faces(static_cast<int64_t>(change->removed_embedding_ids.size()));
+    return absl::OkStatus();
+  };
+  return Finish("DeleteSubject", context, start, run());
+}
+
+}  // namespace fedface::partner

@@ -1,0 +1,82 @@
+// The local match API (proto/fedface/v1/local_match.proto) over the partner's gallery: Enroll,
+// Verify, Identify and DeleteSubject for the partner's own applications. Register it ONLY on the
+// local listener (StartLocalApiListener); the vendor-facing server must never carry it.
+//
+// What it guarantees:
+//   - every request is checked before any work: subject names (ValidateSubjectName), image size
+//     (limits.max_image_bytes, RESOURCE_EXHAUSTED), top_k (1..limits.max_top_k); a corrupt image
+//     or one without a face is INVALID_ARGUMENT, an unknown subject NOT_FOUND; errors never echo
+//     the subject name or image bytes;
+//   - the largest face of an image is used (enrolment and probes alike);
+//   - writes go through the GalleryWriter, so the store and the FAISS index stay equal;
+//   - only embeddings of `model_version` are compared; Identify is exact (FaceIndex::Search).
+//
+// Thread safety: all methods may run concurrently (gRPC's sync server threads); engine work
+// borrows the engine's workers, so at most engine.workers() images are analysed at once.
+#pragma once
+
+#include <grpcpp/server_context.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/engine/face_engine.h"
+#include "fedface/v1/local_match.grpc.pb.h"
+#include "partner_node/enroll/gallery_writer.h"
+
+namespace fedface::partner {
+
+struct LocalMatchLimits {
+  int64_t max_image_bytes = int64_t{16} << 20;  // 16 MiB
+  int max_top_k = 100;                          // 1 .. 10000 (FaceIndex's bound)
+};
+
+struct LocalMatchOptions {
+  std::string model_version;  // the version the engine embeds with and the index holds
+  float threshold = 0.6f;     // a comparison matches when distance <= threshold
+  LocalMatchLimits limits;
+  bool log_requests = false;  // one line per request on stderr: method, status code, time
+};
+
+class LocalMatchService final : public fedface::v1::LocalMatch::Service {
+ public:
+  // REQUIRES: `engine` embeds (has a network) for options.model_version; writer.index() is set and
+  // holds options.model_version; threshold finite and > 0; limits in range. Fails with
+  // InvalidArgument otherwise. `engine` and `writer` must outlive the service.
+  static absl::StatusOr<std::unique_ptr<LocalMatchService>> Create(FaceEngine& engine,
+                                                                   GalleryWriter& writer,
+                                                                   LocalMatchOptions options);
+
+  // The largest gRPC message the listener must accept: an image at the limit plus the other
+  // fields (StartLocalApiListener sets it).
+  int MaxReceiveMessageBytes() const;
+  const LocalMatchOptions& options() const { return options_; }
+
+  grpc::Status Enroll(grpc::ServerContext* context, const fedface::v1::LocalEnrollRequest* request,
+                      fedface::v1::LocalEnrollResponse* response) override;
+  grpc::Status Verify(grpc::ServerContext* context, const fedface::v1::LocalVerifyRequest* request,
+                      fedface::v1::LocalVerifyResponse* response) override;
+  grpc::Status Identify(grpc::ServerContext* context,
+                        const fedface::v1::LocalIdentifyRequest* request,
+                        fedface::v1::LocalIdentifyResponse* response) override;
+  grpc::Status DeleteSubject(grpc::ServerContext* context,
+                             const fedface::v1::LocalDeleteSubjectRequest* request,
+                             fedface::v1::LocalDeleteSubjectResponse* response) override;
+
+ private:
+  struct Probe;
+  LocalMatchService(FaceEngine& engine, GalleryWriter& writer, LocalMatchOptions options)
+      : engine_(engine), writer_(writer), options_(std::move(options)) {}
+  // Size check, decode, detect, embed the largest face.
+  absl::StatusOr<Probe> Analyze(const std::string& image, bool count_all_faces);
+  grpc::Status Finish(const char* method, grpc::ServerContext* context, absl::Time start,
+                      const absl::Status& status);
+
+  FaceEngine& engine_;
+  GalleryWriter& writer_;
+  const LocalMatchOptions options_;
+};
+
+}  // namespace fedface::partner

@@ -1,0 +1,86 @@
+#include "partner_node/serve/local_api_stack.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "partner_node/enroll/enroller.h"
+#include "partner_node/serve/serve_log.h"
+
+namespace fedface::partner {
+
+absl::StatusOr<std::unique_ptr<LocalApiStack>> LocalApiStack::Start(
+    const Config& config, std::shared_ptr<const LoadedServingModel> model, std::ostream* log) {
+  std::unique_ptr<LocalApiStack> stack(new LocalApiStack(config, log));
+  if (config.IsSet("gallery.dir")) stack->gallery_dir_ = config.GetPath("gallery.dir");
+  const std::string listen = config.GetString("local_api.listen");
+  if (absl::Status s = ValidateLocalListenAddress(listen); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(stack->mu_);
+  if (absl::Status s = stack->Open(std::move(model), listen); !s.ok()) return s;
+  return stack;
+}
+
+LocalApiStack::~LocalApiStack() {
+  Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+}
+
+absl::Status LocalApiStack::Open(std::shared_ptr<const LoadedServingModel> model,
+                                 const std::string& listen) {
+  absl::StatusOr<std::unique_ptr<LiveGallery>> gallery =
+      LiveGallery::Open(config_.GetPath("gallery.db"), model->version);
+  if (!gallery.ok()) return gallery.status();
+  absl::StatusOr<LocalMatchOptions> options = LocalMatchOptionsFromConfig(config_, model->manifest);
+  if (!options.ok()) return options.status();
+  absl::StatusOr<std::unique_ptr<LocalMatchService>> service =
+      LocalMatchService::Create(*model->engine, (*gallery)->writer(), *options);
+  if (!service.ok()) return service.status();
+  absl::StatusOr<LocalApiListener> listener = StartLocalApiListener(listen, **service);
+  if (!listener.ok()) return listener.status();
+  model_ = std::move(model);
+  gallery_ = *std::move(gallery);
+  service_ = *std::move(service);
+  server_ = std::move(listener->server);
+  address_ = listener->address;
+  return absl::OkStatus();
+}
+
+absl::Status LocalApiStack::Reembed() {
+  if (gallery_dir_.empty() || reembedded_) return absl::OkStatus();
+  EnrollOptions options;
+  options.commit_batch_images = static_cast<int>(config_.GetInt("gallery.commit_batch_images"));
+  Enroller enroller(*model_->engine, gallery_->writer(), model_->version);
+  absl::StatusOr<EnrollSummary> summary = enroller.EnrollFolder(gallery_dir_, options);
+  if (!summary.ok()) return summary.status();
+  reembedded_ = true;
+  ServeLog(log_, absl::StrFormat(
+                     "gallery re-embedded with model %s: %d image(s) processed, %d enrolled, %d "
+                     "failed to enrol, %d removed, %d local-API upload(s) left stale, %.1f s",
+                     model_->version, summary->processed, summary->enrolled, summary->failed,
+                     summary->removed, summary->stale_uploads, summary->seconds));
+  return absl::OkStatus();
+}
+
+absl::Status LocalApiStack::Follow(std::shared_ptr<const LoadedServingModel> model) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (model_ && model_->version == model->version) return Reembed();
+  ServeLog(log_, absl::StrCat("local API: moving from model ", model_ ? model_->version : "none",
+                              " to ", model->version, "; the local listener restarts"));
+  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  server_.reset();
+  service_.reset();
+  gallery_.reset();
+  model_.reset();
+  reembedded_ = false;
+  absl::Status opened = Open(model, address_);
+  if (!opened.ok()) {
+    ServeLog(log_,
+             absl::StrCat("local API: cannot restart on ", address_, ": ", opened.ToString()));
+    return opened;
+  }
+  return Reembed();
+}
+
+void LocalApiStack::Shutdown(std::chrono::system_clock::time_point deadline) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (server_) server_->Shutdown(deadline);
+}
+
+}  // namespace fedface::partner

@@ -1,0 +1,509 @@
+#include "tests/audit/federation/audit_world.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <regex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "fedface/v1/evaluation.pb.h"
+#include "fedface/v1/model_registry.pb.h"
+#include "tests/support/test_env.h"
+
+namespace fedface::audit_test {
+namespace fs = std::filesystem;
+
+using partner::audit::AuditOptions;
+using partner::audit::AuditReport;
+using partner::audit::GrpcMethodCatalog;
+using partner::audit::IpAddress;
+using partner::audit::LeakPatterns;
+using testing::ChildProcess;
+using testing::ProcessResult;
+using testing::ReadText;
+using testing::RunProcess;
+using testing::WriteText;
+
+namespace {
+
+// In the namespaces mode every partner has its own address, so all listen on the product's
+// default vendor-facing port.
+constexpr int kNamespaceVendorPort = 7543;
+constexpr char kModelVersion[] = "1.0.0";
+
+std::string Tail(const std::string& text, size_t n = 2000) {
+  return text.size() <= n ? text : "..." + text.substr(text.size() - n);
+}
+
+std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<std::string>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+double SecondsSince(absl::Time start) { return absl::ToDoubleSeconds(absl::Now() - start); }
+
+// A certificate signed by pki/ca.{crt,key} (openssl): CN=`cn`, extended key usage `usage`
+// ("serverAuth" / "clientAuth") and the subjectAltName list (may be empty). "" on success.
+std::string IssueCertificate(const std::string& pki, const std::string& base, const std::string& cn,
+                             const std::string& usage, const std::string& alt_names) {
+  WriteText(
+      base + ".ext",
+      absl::StrCat("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                   "extendedKeyUsage=",
+                   usage, "\n",
+                   alt_names.empty() ? "" : absl::StrCat("subjectAltName=", alt_names, "\n")));
+  const std::string script = absl::StrCat(
+      "set -e; umask 077; openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '",
+      base, ".key'; openssl req -new -key '", base, ".key' -subj '/O=fedface audit test/CN=", cn,
+      "' -out '", base, ".csr'; openssl x509 -req -in '", base, ".csr' -CA '", pki,
+      "/ca.crt' -CAkey '", pki, "/ca.key' -CAcreateserial -CAserial '", pki,
+      "/ca.srl' -days 30 -sha256 -extfile '", base, ".ext' -out '", base, ".crt'; chmod 644 '",
+      base, ".crt'");
+  const ProcessResult r = RunProcess({"/bin/sh", "-c", script}, fs::path(base).parent_path());
+  return r.exit_code == 0 ? "" : "openssl failed for " + cn + ": " + Tail(r.err, 500);
+}
+
+// Waits until `path` (a child's stdout) matches `pattern`; returns group 1, or "" when the
+// process exited or the time ran out.
+std::string WaitForLine(ChildProcess& process, const std::string& path, const std::regex& pattern,
+                        absl::Duration timeout) {
+  const absl::Time end = absl::Now() + timeout;
+  while (absl::Now() < end) {
+    std::smatch m;
+    const std::string text = ReadText(path);
+    if (std::regex_search(text, m, pattern)) return m[1];
+    if (!process.Running()) return "";
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return "";
+}
+
+std::string Unhex(const std::string& hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string LeakyPartnerNodeBinary() {
+  const std::string env = testing::Env("FEDFACE_PARTNER_NODE_LEAKY");
+  return env.empty() ? FEDFACE_PARTNER_NODE_LEAKY_PATH : env;
+}
+
+std::string MakeDemoGalleriesBinary() {
+  const std::string env = testing::Env("FEDFACE_MAKE_DEMO_GALLERIES");
+  return env.empty() ? FEDFACE_MAKE_DEMO_GALLERIES_PATH : env;
+}
+
+AuditWorld::~AuditWorld() {
+  for (auto& [n, p] : partners_) {
+    if (p.serve && p.serve->Running()) {
+      p.serve->Signal(SIGTERM);
+      p.serve->Wait(absl::Seconds(20));
+    }
+    p.capture.reset();
+    p.relay.reset();
+  }
+  partners_.clear();
+  if (registry_ && registry_->Running()) {
+    registry_->Signal(SIGTERM);
+    registry_->Wait(absl::Seconds(20));
+  }
+  registry_.reset();
+  network_.reset();  // last: nothing runs in the namespaces any more
+}
+
+std::string AuditWorld::PcapPath(int n) const {
+  return absl::StrCat(dir_, "/pcaps/", phase_.name, "-", PartnerName(n), ".pcap");
+}
+
+int AuditWorld::VendorPort(int n) const {
+  const auto it = partners_.find(n);
+  return it == partners_.end() ? 0 : it->second.vendor_port;
+}
+
+std::string AuditWorld::Prepare(const WorldOptions& options) {
+  options_ = options;
+  fs::create_directories(dir_ + "/pcaps");
+  const absl::Time start = absl::Now();
+  if (testing::TestPackageDir().empty() || testing::TestVendorKey().empty()) {
+    return "the fixture's signed package is absent";
+  }
+  // FEDFACE_AUDIT_LOOPBACK=1 runs the loopback mode even where namespaces could be made.
+  absl::StatusOr<std::unique_ptr<AuditNetwork>> made =
+      testing::Env("FEDFACE_AUDIT_LOOPBACK").empty()
+          ? AuditNetwork::CreateNamespaces(options.partners, dir_)
+          : absl::UnavailableError("FEDFACE_AUDIT_LOOPBACK is set");
+  std::string mode_note;
+  if (made.ok()) {
+    network_ = *std::move(made);
+  } else {
+    network_ = AuditNetwork::Loopback();
+    mode_note = absl::StrCat(" (namespaces unavailable: ", made.status().message(), ")");
+  }
+  preparation_summary_ = absl::StrCat("mode: ", network_->Describe(), mode_note, "\n");
+
+  // Galleries: every face of the sample photos is a subject, dealt round-robin to partners.
+  std::vector<std::string> names;
+  for (int n = 1; n <= options.partners; ++n) names.push_back(PartnerName(n));
+  const std::string photos = testing::FaceApiDir() + "/demo";
+  std::vector<std::string> argv = {MakeDemoGalleriesBinary(),
+                                   "--out",
+                                   dir_ + "/galleries",
+                                   "--partners",
+                                   absl::StrJoin(names, ","),
+                                   "--captures",
+                                   std::to_string(options.captures_per_subject),
+                                   "--canaries",
+                                   dir_ + "/canaries.txt"};
+  for (int i = 1; i <= 6; ++i) argv.push_back(absl::StrCat(photos, "/sample", i, ".jpg"));
+  const absl::Time galleries_start = absl::Now();
+  const ProcessResult galleries = RunProcess(argv, dir_);
+  if (galleries.exit_code != 0) return "make_demo_galleries failed: " + Tail(galleries.err);
+  canaries_path_ = dir_ + "/canaries.txt";
+  for (int n = 1; n <= options.partners; ++n) {
+    int subjects = 0;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(dir_ + "/galleries/" + PartnerName(n), ec)) {
+      subjects += e.is_directory() ? 1 : 0;
+    }
+    if (subjects < options.k_minimum) {
+      return absl::StrCat(PartnerName(n), " has ", subjects,
+                          " subjects, fewer than k=", options.k_minimum);
+    }
+    absl::StrAppend(&preparation_summary_, PartnerName(n), ": ", subjects, " subjects x ",
+                    options.captures_per_subject, " captures; ");
+  }
+  absl::StrAppendFormat(&preparation_summary_, "galleries %.1f s\n", SecondsSince(galleries_start));
+
+  if (std::string e = MakePki(); !e.empty()) return e;
+  if (std::string e = StartRegistry(); !e.empty()) return e;
+  for (int n = 1; n <= options.partners; ++n) {
+    if (std::string e = PreparePartner(n); !e.empty()) return PartnerName(n) + ": " + e;
+  }
+  // Enrolment of all partners at once (each its own process, as on separate machines).
+  const absl::Time enrol_start = absl::Now();
+  std::vector<std::unique_ptr<ChildProcess>> enrolments;
+  for (int n = 1; n <= options.partners; ++n) {
+    enrolments.push_back(std::make_unique<ChildProcess>(
+        Concat(network_->InPartner(n), {testing::PartnerNodeBinary(), "enroll", "--config",
+                                        PartnerDir(n) + "/partner-enroll.yaml", "--gallery",
+                                        dir_ + "/galleries/" + PartnerName(n)}),
+        PartnerDir(n) + "/enroll.out", PartnerDir(n) + "/enroll.err"));
+  }
+  for (int n = 1; n <= options.partners; ++n) {
+    if (enrolments[n - 1]->Wait(absl::Minutes(10)) != 0) {
+      return absl::StrCat(
+          PartnerName(n), ": enroll failed: ",
+          Tail(ReadText(PartnerDir(n) + "/enroll.out") + ReadText(PartnerDir(n) + "/enroll.err")));
+    }
+    absl::StrAppend(&preparation_summary_, PartnerName(n),
+                    " enroll: ", Tail(ReadText(PartnerDir(n) + "/enroll.out"), 300));
+  }
+  absl::StrAppendFormat(&preparation_summary_, "enrolment %.1f s; preparation %.1f s\n",
+                        SecondsSince(enrol_start), SecondsSince(start));
+  return "";
+}
+
+std::string AuditWorld::MakePki() {
+  pki_ = dir_ + "/pki";
+  std::vector<std::string> names;
+  for (int n = 1; n <= options_.partners; ++n) names.push_back(PartnerName(n));
+  if (!testing::MakeCertificates(pki_, names)) return "scripts/make_certs.sh failed";
+  // What the evaluation link needs besides: the vendor's client certificate and each partner's
+  // server certificate (names: localhost, 127.0.0.1 and its namespace address).
+  fs::create_directories(pki_ + "/evaluation");
+  if (std::string e = IssueCertificate(pki_, pki_ + "/evaluation/vendor-client", kVendorIdentity,
+                                       "clientAuth", "");
+      !e.empty()) {
+    return e;
+  }
+  for (int n = 1; n <= options_.partners; ++n) {
+    if (std::string e = IssueCertificate(
+            pki_, pki_ + "/evaluation/" + PartnerName(n), PartnerName(n) + ".partners.test",
+            "serverAuth",
+            absl::StrCat("DNS:localhost,IP:127.0.0.1,IP:", absl::StrCat("10.231.", n, ".2")));
+        !e.empty()) {
+      return e;
+    }
+  }
+  return "";
+}
+
+std::string AuditWorld::StartRegistry() {
+  const std::string registry = dir_ + "/registry";
+  fs::create_directories(registry);
+  if (!testing::PublishCopy(testing::TestPackageDir(), registry + "/" + kModelVersion, "",
+                            nullptr)) {
+    return "cannot publish the test package";
+  }
+  std::vector<std::string> names;
+  for (int n = 1; n <= options_.partners; ++n) names.push_back(PartnerName(n));
+  // Namespaces mode: the vendor's namespace holds only its loopback and its ends of the partner
+  // links, so listening on all of its addresses reaches every partner and nothing else.
+  WriteText(
+      dir_ + "/vendor.yaml",
+      absl::StrCat("server:\n  listen: \"", network_->namespaces() ? "0.0.0.0:0" : "127.0.0.1:0",
+                   "\"\n  ca_cert: ", pki_, "/ca.crt\n  cert: ", pki_, "/vendor.crt\n  key: ", pki_,
+                   "/vendor.key\n  partners: [", absl::StrJoin(names, ", "),
+                   "]\nregistry:\n  dir: ", registry, "\n"));
+  const std::string out = dir_ + "/vendor-registry.out";
+  registry_ = std::make_unique<ChildProcess>(
+      Concat(network_->InVendor(),
+             {testing::ModelVendorBinary(), "serve", "--config", dir_ + "/vendor.yaml"}),
+      out, dir_ + "/vendor-registry.err");
+  static const std::regex kListening("listening on [^ ]*:([0-9]+)");
+  const std::string port = WaitForLine(*registry_, out, kListening, absl::Seconds(60));
+  if (port.empty()) {
+    return "model_vendor serve did not start: " + Tail(ReadText(dir_ + "/vendor-registry.err"));
+  }
+  registry_port_ = std::stoi(port);
+  return "";
+}
+
+std::string AuditWorld::WritePartnerConfig(int n, bool tls, int port) const {
+  const std::string d = PartnerDir(n);
+  const std::string name = PartnerName(n);
+  std::string yaml = absl::StrCat(
+      "vendor:\n  address: \"", network_->VendorIpFacing(n), ":", registry_port_, "\"\n",
+      network_->namespaces() ? "  server_name: \"localhost\"\n" : "", "  ca_cert: ", pki_,
+      "/ca.crt\n  client_cert: ", pki_, "/partners/", name, ".crt\n  client_key: ", pki_,
+      "/partners/", name, ".key\n  signing_key: ", testing::TestVendorKey(),
+      ".pub\nmodel_cache:\n  dir: ", d, "/models\ngallery:\n  db: ", d,
+      "/gallery.db\nengine:\n  workers: 1\nvendor_api:\n  listen: \"", network_->PartnerIp(n), ":",
+      port, "\"\n  tls: ", tls ? "true" : "false", "\n");
+  if (tls) {
+    absl::StrAppend(&yaml, "  ca_cert: ", pki_, "/ca.crt\n  cert: ", pki_, "/evaluation/", name,
+                    ".crt\n  key: ", pki_, "/evaluation/", name, ".key\n");
+  }
+  // A short Unix socket path (sun_path holds 108 bytes; the artefact folder is deep).
+  absl::StrAppend(&yaml, "  allowed_vendors: [", kVendorIdentity,
+                  "]\nlocal_api:\n  listen: \"unix:/tmp/", "fedface-audit-", getpid(), "-", name,
+                  ".sock\"\negress:\n  k_minimum: ", options_.k_minimum,
+                  "\n  differential_privacy: ", options_.differential_privacy ? "true" : "false",
+                  "\n  budget_path: ", d, "/privacy_budget.db\n  held_releases_path: ", d,
+                  "/held_releases.db\nledger:\n  path: ", d, "/egress_ledger.db\n");
+  return yaml;
+}
+
+std::string AuditWorld::PreparePartner(int n) {
+  const std::string d = PartnerDir(n);
+  fs::create_directories(d);
+  const std::string config = d + "/partner-enroll.yaml";
+  WriteText(config, WritePartnerConfig(n, /*tls=*/false, 0));
+  const absl::Time start = absl::Now();
+  const ProcessResult pull =
+      RunProcess(Concat(network_->InPartner(n), {testing::PartnerNodeBinary(), "models", "pull",
+                                                 "--config", config, "--version", kModelVersion}),
+                 d);
+  if (pull.exit_code != 0) return "models pull failed: " + Tail(pull.out + pull.err);
+  absl::StrAppendFormat(&preparation_summary_, "%s models pull %.1f s; ", PartnerName(n),
+                        SecondsSince(start));
+  return "";
+}
+
+std::string AuditWorld::StartPhase(const PhaseOptions& phase) {
+  phase_ = phase;
+  summaries_.clear();
+  static const std::regex kListening("vendor API on [^ ]*:([0-9]+)");
+  for (int n = 1; n <= options_.partners; ++n) {
+    Partner& p = partners_[n];
+    const std::string d = PartnerDir(n);
+    const std::string tag = absl::StrCat("serve-", phase.name);
+    const int port = network_->namespaces() ? kNamespaceVendorPort : 0;
+    const std::string config = absl::StrCat(d, "/partner-", phase.name, ".yaml");
+    WriteText(config, WritePartnerConfig(n, phase.tls, port));
+    // Namespaces: capture from before the partner starts, every packet on its only link.
+    if (network_->namespaces()) {
+      absl::StatusOr<std::unique_ptr<PacketCapture>> capture = PacketCapture::Start(
+          network_->InPartner(n), network_->PartnerInterface(n), PcapPath(n), "");
+      if (!capture.ok()) {
+        capture_unavailable_ = std::string(capture.status().message());
+        return capture_unavailable_;
+      }
+      p.capture = *std::move(capture);
+    }
+    std::vector<std::string> argv = network_->InPartner(n);
+    if (phase.leaky_partners.count(n)) {
+      argv.push_back("/usr/bin/env");
+      argv.push_back("FEDFACE_LEAKY_GALLERY_DB=" + GalleryDb(n));
+      argv.push_back(LeakyPartnerNodeBinary());
+    } else {
+      argv.push_back(testing::PartnerNodeBinary());
+    }
+    for (const char* a : {"serve", "--config"}) argv.push_back(a);
+    argv.push_back(config);
+    const std::string out = absl::StrCat(d, "/", tag, ".out");
+    p.serve = std::make_unique<ChildProcess>(argv, out, absl::StrCat(d, "/", tag, ".err"));
+    const std::string bound = WaitForLine(*p.serve, out, kListening, absl::Seconds(120));
+    if (bound.empty()) {
+      return absl::StrCat(PartnerName(n), ": serve did not start: ",
+                          Tail(ReadText(absl::StrCat(d, "/", tag, ".err"))));
+    }
+    p.vendor_port = std::stoi(bound);
+    // Loopback: the port is known now; capture what is sent from / to it (nothing was before).
+    if (!network_->namespaces()) {
+      absl::StatusOr<std::unique_ptr<PacketCapture>> capture =
+          PacketCapture::Start({}, "lo", PcapPath(n), absl::StrCat("tcp port ", p.vendor_port));
+      if (!capture.ok()) {
+        capture_unavailable_ = std::string(capture.status().message());
+        return capture_unavailable_;
+      }
+      p.capture = *std::move(capture);
+    } else if (!p.relay) {
+      absl::StatusOr<std::unique_ptr<TcpRelay>> relay = TcpRelay::Start(
+          network_->vendor_namespace(), network_->PartnerIp(n), kNamespaceVendorPort);
+      if (!relay.ok()) return std::string(relay.status().message());
+      p.relay = *std::move(relay);
+    }
+  }
+  return "";
+}
+
+std::string AuditWorld::StopPhase() {
+  std::string problems;
+  for (auto& [n, p] : partners_) {
+    if (p.serve) {
+      p.serve->Signal(SIGTERM);
+      const int code = p.serve->Wait(absl::Seconds(30));
+      if (code != 0) absl::StrAppend(&problems, PartnerName(n), " serve ended with ", code, "; ");
+      p.serve.reset();
+    }
+    if (p.capture) {
+      absl::StatusOr<CaptureSummary> summary = p.capture->Stop();
+      p.capture.reset();
+      if (!summary.ok()) {
+        absl::StrAppend(&problems, PartnerName(n), ": ", summary.status().message(), "; ");
+        summaries_.push_back({});
+      } else {
+        summaries_.push_back(*summary);
+      }
+    }
+  }
+  return problems;
+}
+
+std::string AuditWorld::WriteCoordinatorConfig(const std::string& tag) const {
+  std::string yaml = ReadText(dir_ + "/vendor.yaml");
+  absl::StrAppend(&yaml, "coordinator:\n  partners:\n");
+  for (const auto& [n, p] : partners_) {
+    // Namespaces: through the relay on the vendor's loopback (see tcp_relay.h).
+    const int port = p.relay ? p.relay->port() : p.vendor_port;
+    absl::StrAppend(&yaml, "    - \"", PartnerName(n), " 127.0.0.1:", port, "\"\n");
+  }
+  absl::StrAppend(&yaml, "  client_cert: ", pki_,
+                  "/evaluation/vendor-client.crt\n  client_key: ", pki_,
+                  "/evaluation/vendor-client.key\n  quorum: ", partners_.size(),
+                  "\n  call_deadline_seconds: 300\n  round_deadline_seconds: 600\n"
+                  "  max_attempts: 2\n  initial_backoff_ms: 200\n  max_backoff_ms: 500\n"
+                  "  rounds_db: ",
+                  dir_, "/rounds.db\n");
+  const std::string path = absl::StrCat(dir_, "/round-", tag, "/coordinator.yaml");
+  WriteText(path, yaml);
+  return path;
+}
+
+ProcessResult AuditWorld::RunRound(const std::string& round_id, bool plaintext,
+                                   const std::string& tag) {
+  const std::string round_dir = absl::StrCat(dir_, "/round-", tag);
+  fs::create_directories(round_dir);
+  std::vector<std::string> argv =
+      Concat(network_->InVendor(),
+             {testing::ModelVendorBinary(), "round", "--config", WriteCoordinatorConfig(tag),
+              "--model", kModelVersion, "--protocol", "verification", "--out",
+              round_dir + "/report", "--round-id", round_id});
+  if (plaintext) argv.push_back("--plaintext");
+  ProcessResult r = RunProcess(argv, round_dir);
+  WriteText(round_dir + "/round.out", r.out);
+  WriteText(round_dir + "/round.err", r.err);
+  return r;
+}
+
+absl::StatusOr<AuditReport> AuditWorld::AuditPartner(int n, int64_t ledger_from_seq) {
+  LeakPatterns patterns;
+  absl::StatusOr<std::vector<std::string>> canaries = partner::audit::LoadCanaries(canaries_path_);
+  if (!canaries.ok()) return canaries.status();
+  for (const std::string& token : *canaries) {
+    if (absl::Status s = patterns.AddCanary(token); !s.ok()) return s;
+  }
+  // Every form the gallery store keeps of a face: the embeddings (128 float32) and the
+  // images' content digests (as hex text and as raw bytes).
+  absl::StatusOr<std::vector<partner::audit::StoredBytes>> embeddings =
+      partner::audit::LoadStoredBytesFromSqlite(GalleryDb(n),
+                                                partner::audit::kGalleryEmbeddingsQuery);
+  if (!embeddings.ok()) return embeddings.status();
+  for (partner::audit::StoredBytes& e : *embeddings) {
+    if (absl::Status s = patterns.AddStoredBytes(e.bytes, e.label); !s.ok()) return s;
+  }
+  absl::StatusOr<std::vector<partner::audit::StoredBytes>> digests =
+      partner::audit::LoadStoredBytesFromSqlite(
+          GalleryDb(n), "SELECT 'image ' || id || ' sha256', content_sha256 FROM images");
+  if (!digests.ok()) return digests.status();
+  for (partner::audit::StoredBytes& d : *digests) {
+    if (absl::Status s = patterns.AddCanary(d.bytes); !s.ok()) return s;
+    if (absl::Status s = patterns.AddStoredBytes(Unhex(d.bytes), d.label); !s.ok()) return s;
+  }
+  patterns.set_image_signatures(true);
+  patterns.Seal();
+
+  // The catalog is built from the descriptors linked into this binary: touch the vendor link's
+  // files so the linker keeps them (nothing else here refers to them).
+  (void)fedface::v1::EvaluationRelease::descriptor();
+  (void)fedface::v1::ListModelsResponse::descriptor();
+  std::unique_ptr<GrpcMethodCatalog> catalog = GrpcMethodCatalog::FromLinkedProtos({"fedface.v1"});
+  if (catalog->Find("/fedface.v1.EvaluationService/RunEvaluation") == nullptr) {
+    return absl::InternalError("the audit catalog does not know EvaluationService");
+  }
+  AuditOptions options;
+  options.partner_port = static_cast<uint16_t>(VendorPort(n));
+  if (network_->namespaces()) {
+    absl::StatusOr<IpAddress> ip = IpAddress::Parse(network_->PartnerIp(n));
+    if (!ip.ok()) return ip.status();
+    options.partner_ips.push_back(*ip);
+  }
+  options.patterns = &patterns;
+  options.catalog = catalog.get();
+  options.allowed_types = std::set<std::string>{kReleaseType};
+  absl::StatusOr<partner::audit::LoadedLedger> ledger =
+      partner::audit::LoadLedger(LedgerPath(n), ledger_from_seq);
+  if (!ledger.ok()) return ledger.status();
+  options.ledger = *std::move(ledger);
+  return partner::audit::AuditCaptures({PcapPath(n)}, options);
+}
+
+ProcessResult AuditWorld::AuditPartnerWithTool(int n, int64_t ledger_from_seq) {
+  WriteText(dir_ + "/allowed_types.txt", absl::StrCat(kReleaseType, "\n"));
+  std::vector<std::string> argv = {"/usr/bin/env",
+                                   "FEDFACE_PARTNER_NODE=" + testing::PartnerNodeBinary(),
+                                   "/bin/bash",
+                                   testing::Env("FEDFACE_SOURCE_DIR") + "/scripts/audit.sh",
+                                   "--pcap",
+                                   PcapPath(n),
+                                   "--port",
+                                   std::to_string(VendorPort(n)),
+                                   "--canaries",
+                                   canaries_path_,
+                                   "--embeddings-db",
+                                   GalleryDb(n),
+                                   "--ledger",
+                                   LedgerPath(n),
+                                   "--ledger-from-seq",
+                                   std::to_string(ledger_from_seq),
+                                   "--allow-types",
+                                   dir_ + "/allowed_types.txt"};
+  if (network_->namespaces()) {
+    argv.push_back("--partner-ip");
+    argv.push_back(network_->PartnerIp(n));
+  }
+  return RunProcess(argv, dir_);
+}
+
+}  // namespace fedface::audit_test

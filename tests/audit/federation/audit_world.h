@@ -1,0 +1,132 @@
+// The audited federation: a vendor (model registry + coordinator) and partners as real
+// processes, every partner's traffic captured and audited. Steps:
+//   Prepare()        the network (namespaces or loopback, audit_network.h), partner galleries
+//                    from the npm sample photos with canaries (make_demo_galleries --canaries),
+//                    the PKI, the registry with the fixture's signed package as 1.0.0, and per
+//                    partner `models pull` + `enroll` (before any capture: the registry link is
+//                    always mutual TLS and is not what the audit is about);
+//   StartPhase()     per partner: tcpdump on what leaves it, then `partner_node serve` (or the
+//                    test-only `partner_node_leaky`) with the vendor link in plaintext (audit) or
+//                    mutual TLS (production);
+//   RunRound()       `model_vendor round` from the vendor's side;
+//   StopPhase()      stops the partners (SIGTERM) and the captures;
+//   AuditPartner()   the traffic audit (partner_node/audit/traffic_audit.h) of one partner's
+//                    capture against the canaries, the exact bytes its gallery store keeps
+//                    (embeddings; image digests), the allowlist and its egress ledger.
+// Everything stays under the world's folder (pcaps, logs, configs, reports) as test artefacts.
+//
+// Thread safety: one thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "partner_node/audit/audit_inputs.h"
+#include "partner_node/audit/traffic_audit.h"
+#include "tests/audit/federation/audit_network.h"
+#include "tests/audit/federation/packet_capture.h"
+#include "tests/audit/federation/tcp_relay.h"
+#include "tests/integration/distribution/distribution_harness.h"
+
+namespace fedface::audit_test {
+
+// The only message type a partner may send the vendor.
+inline constexpr char kReleaseType[] = "fedface.v1.EvaluationRelease";
+// The vendor identity partners allow (CN of the coordinator's client certificate).
+inline constexpr char kVendorIdentity[] = "fedface-vendor";
+
+struct WorldOptions {
+  int partners = 3;
+  // k-minimum of every partner. The sample-photo galleries are small (a handful of subjects per
+  // partner), so k is set low enough for them to release: 5 here, 10 is the product default.
+  int k_minimum = 5;
+  // egress.differential_privacy (the product default is on). Off where a test compares release
+  // sizes: noise can zero a value, and proto3 then leaves its field out.
+  bool differential_privacy = true;
+  int captures_per_subject = 4;
+};
+
+struct PhaseOptions {
+  std::string name;              // names the pcaps and logs: "plaintext", "tls", ...
+  bool tls = false;              // vendor_api.tls of every partner
+  std::set<int> leaky_partners;  // 1-based: run as partner_node_leaky
+};
+
+class AuditWorld {
+ public:
+  explicit AuditWorld(std::string dir) : dir_(std::move(dir)) {}
+  ~AuditWorld();  // stops every process, then deletes the namespaces
+  AuditWorld(const AuditWorld&) = delete;
+  AuditWorld& operator=(const AuditWorld&) = delete;
+
+  // "" on success, else what failed (with a log's tail). Skip-worthy problems (no tcpdump) are
+  // reported by CaptureUnavailable() after StartPhase.
+  std::string Prepare(const WorldOptions& options);
+  std::string StartPhase(const PhaseOptions& phase);
+  // Stops partners and captures; "" on success. Each partner's capture summary is kept.
+  std::string StopPhase();
+
+  // `model_vendor round` over every partner: verification, model 1.0.0, the given round id;
+  // --plaintext when `plaintext`. Report and logs under dir/round-TAG/.
+  testing::ProcessResult RunRound(const std::string& round_id, bool plaintext,
+                                  const std::string& tag);
+
+  // The audit of partner n's capture of the last phase, against ledger entries from
+  // `ledger_from_seq` on.
+  absl::StatusOr<partner::audit::AuditReport> AuditPartner(int n, int64_t ledger_from_seq);
+  // The same audit through the user tool (scripts/audit.sh -> partner_node audit).
+  testing::ProcessResult AuditPartnerWithTool(int n, int64_t ledger_from_seq);
+
+  const AuditNetwork& network() const { return *network_; }
+  int partners() const { return options_.partners; }
+  std::string PartnerName(int n) const { return "p" + std::to_string(n); }
+  std::string PartnerDir(int n) const { return dir_ + "/" + PartnerName(n); }
+  std::string GalleryDb(int n) const { return PartnerDir(n) + "/gallery.db"; }
+  std::string LedgerPath(int n) const { return PartnerDir(n) + "/egress_ledger.db"; }
+  std::string PcapPath(int n) const;  // of the current / last phase
+  int VendorPort(int n) const;        // partner n's vendor-facing port
+  const std::string& canaries_path() const { return canaries_path_; }
+  const std::string& dir() const { return dir_; }
+  const std::vector<CaptureSummary>& capture_summaries() const { return summaries_; }
+  // Set when tcpdump could not capture here (the caller skips).
+  const std::string& capture_unavailable() const { return capture_unavailable_; }
+  // What Prepare measured, for the test's printout.
+  const std::string& preparation_summary() const { return preparation_summary_; }
+
+ private:
+  struct Partner {
+    std::unique_ptr<testing::ChildProcess> serve;
+    std::unique_ptr<PacketCapture> capture;
+    std::unique_ptr<TcpRelay> relay;  // namespaces mode: vendor-side loopback -> partner
+    int vendor_port = 0;
+  };
+  std::string WritePartnerConfig(int n, bool tls, int port) const;
+  std::string WriteCoordinatorConfig(const std::string& tag) const;
+  std::string MakePki();
+  std::string StartRegistry();
+  std::string PreparePartner(int n);
+
+  std::string dir_;
+  WorldOptions options_;
+  std::unique_ptr<AuditNetwork> network_;
+  std::string pki_;
+  std::string canaries_path_;
+  std::unique_ptr<testing::ChildProcess> registry_;
+  int registry_port_ = 0;
+  std::map<int, Partner> partners_;
+  PhaseOptions phase_;
+  std::vector<CaptureSummary> summaries_;
+  std::string capture_unavailable_;
+  std::string preparation_summary_;
+};
+
+// Binaries the world runs (compiled in by tests/audit/federation/CMakeLists.txt; the
+// environment variables FEDFACE_PARTNER_NODE_LEAKY / FEDFACE_MAKE_DEMO_GALLERIES override).
+std::string LeakyPartnerNodeBinary();
+std::string MakeDemoGalleriesBinary();
+
+}  // namespace fedface::audit_test

@@ -1,0 +1,333 @@
+// The proof of the boundary rule from the wire (issue 6): a vendor and three partners run as
+// separate processes, each partner in its own network namespace when the test runs as root with
+// `ip` (else on loopback; the test prints which), every packet leaving a partner is captured,
+// one evaluation round runs, and each partner's capture is audited: no canary (planted in every
+// image, subject folder name and file name), no 16-byte run of any stored embedding (or image
+// digest), no image signature, every message an allowlisted type, and the messages equal the
+// partner's egress ledger one-to-one. A negative control proves the audit can fail; a third test
+// shows production mode (mutual TLS) carries the same messages and refuses plaintext.
+//
+// The galleries are the npm sample photos' faces with synthetic captures: a handful of subjects
+// per partner, so every partner runs with k-minimum 5 (the product default is 10) to release.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "partner_node/audit/audit_inputs.h"
+#include "partner_node/audit/traffic_audit.h"
+#include "tests/audit/federation/audit_world.h"
+#include "tests/support/test_env.h"
+
+namespace fedface::audit_test {
+namespace {
+
+namespace fs = std::filesystem;
+using partner::audit::AuditReport;
+using partner::audit::FormatAuditText;
+using partner::audit::ViolationKind;
+using testing::ProcessResult;
+
+// A fresh artefact folder: BUILD/test_artifacts/audit_federation/NAME-PID.
+std::string ArtifactDir(const std::string& name) {
+  const std::string build = testing::Env("FEDFACE_BINARY_DIR");
+  if (build.empty()) return testing::MakeTempDir("audit-" + name);
+  const std::string dir =
+      absl::StrCat(build, "/test_artifacts/audit_federation/", name, "-", getpid());
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+  fs::create_directories(dir, ec);
+  return dir;
+}
+
+#define SKIP_WITHOUT_INPUTS()                                                      \
+  do {                                                                             \
+    FEDFACE_SKIP_IF_MISSING(testing::TestPackageDir(), "the signed test package"); \
+    FEDFACE_SKIP_IF_MISSING(testing::FaceApiDir(), "the face-api sample photos");  \
+  } while (0)
+
+// Starts a phase; skips the test when tcpdump cannot capture here.
+#define START_PHASE_OR_SKIP(world, ...)                                    \
+  do {                                                                     \
+    const std::string problem = (world).StartPhase(__VA_ARGS__);           \
+    if (!(world).capture_unavailable().empty()) {                          \
+      GTEST_SKIP() << "cannot capture: " << (world).capture_unavailable(); \
+    }                                                                      \
+    ASSERT_EQ(problem, "");                                                \
+  } while (0)
+
+int CountKind(const AuditReport& r, ViolationKind kind) {
+  const auto it = r.violations_by_kind.find(partner::audit::ViolationKindName(kind));
+  return it == r.violations_by_kind.end() ? 0 : static_cast<int>(it->second);
+}
+
+// The audit of partner n, with the time it took including loading the canaries, the gallery's
+// stored bytes and the ledger (printed by PrintAudit).
+double last_audit_seconds = 0;
+absl::StatusOr<AuditReport> TimedAudit(AuditWorld& world, int n, int64_t ledger_from_seq) {
+  const absl::Time start = absl::Now();
+  absl::StatusOr<AuditReport> report = world.AuditPartner(n, ledger_from_seq);
+  last_audit_seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  return report;
+}
+
+// One line per partner: the verdict, the bytes that left it in the round and what was checked.
+void PrintAudit(AuditWorld& world, int n, const std::string& phase, const AuditReport& r) {
+  std::string messages;
+  for (const auto& m : r.sent)
+    absl::StrAppend(&messages, messages.empty() ? "" : ", ", m.type, " ", m.size, " B");
+  std::cout << absl::StrFormat(
+                   "[audit %s] %s: %s; %d bytes of TCP payload left the partner in the round "
+                   "(%d gRPC message(s): %s), %d bytes reached it, %d connection(s), %d frames; "
+                   "checked %d canaries, %d stored byte strings, ledger %d/%d matched; "
+                   "audit %.3f s (%.3f s with loading its inputs)",
+                   phase, world.PartnerName(n), r.passed() ? "PASS" : "FAIL", r.bytes_left_partner,
+                   r.sent.size(), messages.empty() ? "none" : messages, r.bytes_reached_partner,
+                   r.connections.size(), r.frames, r.canaries, r.stored_patterns, r.ledger_matched,
+                   r.ledger_entries.value_or(0), r.seconds, last_audit_seconds)
+            << std::endl;
+  testing::WriteText(absl::StrCat(world.dir(), "/audit-", phase, "-", world.PartnerName(n), ".txt"),
+                     FormatAuditText(r));
+  testing::WriteText(
+      absl::StrCat(world.dir(), "/audit-", phase, "-", world.PartnerName(n), ".json"),
+      partner::audit::FormatAuditJson(r));
+}
+
+void PrintCaptures(const AuditWorld& world, const std::string& phase) {
+  for (size_t i = 0; i < world.capture_summaries().size(); ++i) {
+    const CaptureSummary& s = world.capture_summaries()[i];
+    std::cout << "[audit " << phase << "] p" << i + 1 << " capture: " << s.captured
+              << " packets captured, " << s.dropped_by_kernel << " dropped by kernel" << std::endl;
+    EXPECT_EQ(s.dropped_by_kernel, 0) << s.text;
+  }
+}
+
+// Ledger entries of partner n from `from_seq` on (type, size).
+std::vector<partner::audit::LedgerRecord> LedgerEntries(AuditWorld& world, int n,
+                                                        int64_t from_seq) {
+  absl::StatusOr<partner::audit::LoadedLedger> ledger =
+      partner::audit::LoadLedger(world.LedgerPath(n), from_seq);
+  EXPECT_TRUE(ledger.ok()) << ledger.status();
+  return ledger.ok() ? ledger->records : std::vector<partner::audit::LedgerRecord>{};
+}
+
+TEST(FederationAuditTest, NothingButLedgeredAllowlistedAggregatesLeavesAnyPartnerInARound) {
+  SKIP_WITHOUT_INPUTS();
+  AuditWorld world(ArtifactDir("clean_round"));
+  ASSERT_EQ(world.Prepare(WorldOptions{}), "");
+  std::cout << world.preparation_summary() << std::flush;
+  START_PHASE_OR_SKIP(world, PhaseOptions{.name = "plaintext"});
+
+  const ProcessResult round = world.RunRound("audit-clean-round", /*plaintext=*/true, "clean");
+  std::cout << round.out << std::flush;
+  // Every partner answered with a release. (Whether the vendor can pool them is its own policy:
+  // with differential privacy on, the product default, galleries this small may release a
+  // genuine histogram emptied by the noise, which the coordinator then leaves out.)
+  EXPECT_NE(
+      round.out.find(absl::StrCat("Received from partners: ", world.partners(), " message(s)")),
+      std::string::npos)
+      << round.out << round.err;
+  ASSERT_EQ(world.StopPhase(), "");
+  PrintCaptures(world, "plaintext");
+
+  for (int n = 1; n <= world.partners(); ++n) {
+    absl::StatusOr<AuditReport> report = TimedAudit(world, n, /*ledger_from_seq=*/1);
+    ASSERT_TRUE(report.ok()) << report.status();
+    PrintAudit(world, n, "plaintext", *report);
+    EXPECT_TRUE(report->passed()) << FormatAuditText(*report);
+    // The audit looked for something real: every canary and every stored embedding.
+    EXPECT_GT(report->canaries, 100u);
+    EXPECT_GT(report->stored_patterns, 10u);
+    // Exactly one release left, as the ledger recorded it, on the vendor-facing port.
+    ASSERT_EQ(report->sent.size(), 1u) << FormatAuditText(*report);
+    EXPECT_EQ(report->sent[0].type, kReleaseType);
+    EXPECT_TRUE(report->sent[0].ledger_scope);
+    EXPECT_EQ(report->ledger_entries.value_or(0), 1u);
+    EXPECT_EQ(report->ledger_matched, 1u);
+    EXPECT_GT(report->bytes_left_partner, report->sent[0].size);
+  }
+  // The same verdict from the security officer's tool.
+  const ProcessResult tool = world.AuditPartnerWithTool(1, 1);
+  EXPECT_EQ(tool.exit_code, 0) << tool.out << tool.err;
+}
+
+TEST(FederationAuditTest, AuditFailsAndNamesTheEmbeddingWhenOnePartnerLeaksOne) {
+  SKIP_WITHOUT_INPUTS();
+  AuditWorld world(ArtifactDir("leaky_partner"));
+  ASSERT_EQ(world.Prepare(WorldOptions{}), "");
+  std::cout << world.preparation_summary() << std::flush;
+  constexpr int kLeaky = 2;
+  START_PHASE_OR_SKIP(world, PhaseOptions{.name = "leaky", .leaky_partners = {kLeaky}});
+
+  const ProcessResult round = world.RunRound("audit-leaky-round", /*plaintext=*/true, "leaky");
+  std::cout << round.out << std::flush;
+  ASSERT_EQ(world.StopPhase(), "");
+  PrintCaptures(world, "leaky");
+  // The fault fired: the leaky build says which embedding it appended.
+  const std::string leaky_log = testing::ReadText(world.PartnerDir(kLeaky) + "/serve-leaky.err");
+  ASSERT_NE(leaky_log.find("partner_node_leaky: appended"), std::string::npos) << leaky_log;
+
+  // The embedding it sent: the first one of its gallery store.
+  absl::StatusOr<std::vector<partner::audit::StoredBytes>> first =
+      partner::audit::LoadStoredBytesFromSqlite(
+          world.GalleryDb(kLeaky),
+          "SELECT 'embedding ' || id, vector FROM embeddings ORDER BY id LIMIT 1");
+  ASSERT_TRUE(first.ok() && first->size() == 1u) << first.status();
+  const std::string label = first->front().label;
+
+  for (int n = 1; n <= world.partners(); ++n) {
+    absl::StatusOr<AuditReport> report = TimedAudit(world, n, 1);
+    ASSERT_TRUE(report.ok()) << report.status();
+    PrintAudit(world, n, "leaky", *report);
+    if (n != kLeaky) {
+      // The audit is specific: the honest partners still pass.
+      EXPECT_TRUE(report->passed()) << FormatAuditText(*report);
+      continue;
+    }
+    EXPECT_FALSE(report->passed());
+    bool named = false;
+    for (const auto& v : report->violations) {
+      if (v.kind == ViolationKind::kStoredBytes) {
+        std::cout << "[audit leaky] " << world.PartnerName(n) << " violation: " << v.detail << " ("
+                  << v.where.pcap << " frame " << v.where.frame << ")" << std::endl;
+        named = named || v.detail.find("of " + label + " (") != std::string::npos;
+      }
+    }
+    EXPECT_TRUE(named) << "no stored-bytes violation names " << label << "\n"
+                       << FormatAuditText(*report);
+    // The bytes on the wire are not the bytes the guard ledgered, and carry an unknown field.
+    EXPECT_GT(CountKind(*report, ViolationKind::kLedgerMismatch), 0) << FormatAuditText(*report);
+    EXPECT_GT(CountKind(*report, ViolationKind::kUndecodableMessage), 0)
+        << FormatAuditText(*report);
+  }
+  const ProcessResult tool = world.AuditPartnerWithTool(kLeaky, 1);
+  EXPECT_EQ(tool.exit_code, 1) << tool.out << tool.err;
+  EXPECT_NE(tool.out.find(label), std::string::npos) << tool.out;
+}
+
+// Sends an HTTP/2 client preface and an empty SETTINGS frame in plaintext to `ip:port` and
+// returns what came back within 5 s ("" when the peer closed without a word). Runs in the
+// vendor's namespace when there is one.
+std::string PlaintextHttp2Probe(const AuditWorld& world, const std::string& ip, int port) {
+  std::string reply;
+  const absl::Status joined = RunInNamespace(world.network().vendor_namespace(), [&] {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
+    if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+      reply = "<connect failed>";
+      close(fd);
+      return;
+    }
+    std::string hello = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    hello.append("\x00\x00\x00\x04\x00\x00\x00\x00\x00", 9);  // SETTINGS, no parameters
+    (void)!send(fd, hello.data(), hello.size(), MSG_NOSIGNAL);
+    char buf[4096];
+    pollfd pfd{fd, POLLIN, 0};
+    while (poll(&pfd, 1, 5000) > 0) {
+      const ssize_t n = recv(fd, buf, sizeof(buf), 0);
+      if (n <= 0) break;
+      reply.append(buf, static_cast<size_t>(n));
+    }
+    close(fd);
+  });
+  EXPECT_TRUE(joined.ok()) << joined;
+  return reply;
+}
+
+TEST(FederationAuditTest, ProductionModeSendsTheSameMessagesUnderTlsAndRefusesPlaintext) {
+  SKIP_WITHOUT_INPUTS();
+  AuditWorld world(ArtifactDir("production_tls"));
+  // No noise: the plaintext and the TLS release then differ only in their values' bytes, never
+  // in which fields are present, so their sizes must be equal.
+  WorldOptions options;
+  options.differential_privacy = false;
+  ASSERT_EQ(world.Prepare(options), "");
+  std::cout << world.preparation_summary() << std::flush;
+
+  // The shape to compare with: an audited plaintext round.
+  START_PHASE_OR_SKIP(world, PhaseOptions{.name = "plaintext"});
+  ProcessResult round = world.RunRound("audit-plaintext-round", /*plaintext=*/true, "plaintext");
+  std::cout << round.out << std::flush;
+  EXPECT_EQ(round.exit_code, 0) << round.err;
+  ASSERT_EQ(world.StopPhase(), "");
+  PrintCaptures(world, "plaintext");
+  std::vector<std::vector<partner::audit::LedgerRecord>> plaintext_entries;
+  for (int n = 1; n <= world.partners(); ++n) {
+    absl::StatusOr<AuditReport> report = TimedAudit(world, n, 1);
+    ASSERT_TRUE(report.ok()) << report.status();
+    PrintAudit(world, n, "plaintext", *report);
+    EXPECT_TRUE(report->passed()) << FormatAuditText(*report);
+    plaintext_entries.push_back(LedgerEntries(world, n, 1));
+  }
+
+  // Production: mutual TLS on every partner's vendor-facing listener. A round id of the same
+  // length, so that the releases' sizes are comparable byte for byte.
+  START_PHASE_OR_SKIP(world, PhaseOptions{.name = "tls", .tls = true});
+  round = world.RunRound("audit-mutualtls-round", /*plaintext=*/false, "tls");
+  std::cout << round.out << std::flush;
+  EXPECT_EQ(round.exit_code, 0) << round.err;
+
+  // A plaintext HTTP/2 client gets nothing from the TLS port: not at the HTTP/2 level...
+  for (int n = 1; n <= world.partners(); ++n) {
+    const std::string reply =
+        PlaintextHttp2Probe(world, world.network().PartnerIp(n), world.VendorPort(n));
+    // An HTTP/2 server would answer with its SETTINGS frame (type 4 in the 4th header byte).
+    const bool http2_settings = reply.size() >= 9 && reply[3] == '\x04';
+    EXPECT_FALSE(http2_settings) << world.PartnerName(n) << " answered plaintext HTTP/2";
+    EXPECT_EQ(reply.find("HTTP/2"), std::string::npos);
+    std::cout << "[audit tls] " << world.PartnerName(n) << ": a plaintext HTTP/2 client got "
+              << reply.size() << " bytes back and the connection closed" << std::endl;
+  }
+  // ... nor as the vendor's own coordinator forced into plaintext: the round fails.
+  const ProcessResult refused =
+      world.RunRound("audit-refused-plain-rnd", /*plaintext=*/true, "tls-refused");
+  std::cout << refused.out << std::flush;
+  EXPECT_NE(refused.exit_code, 0) << refused.out << refused.err;
+  ASSERT_EQ(world.StopPhase(), "");
+  PrintCaptures(world, "tls");
+
+  for (int n = 1; n <= world.partners(); ++n) {
+    // Same number of messages, same types, same sizes as in plaintext; the refused plaintext
+    // round left no entry.
+    const std::vector<partner::audit::LedgerRecord> tls_entries =
+        LedgerEntries(world, n, static_cast<int64_t>(plaintext_entries[n - 1].size()) + 1);
+    ASSERT_EQ(tls_entries.size(), plaintext_entries[n - 1].size()) << world.PartnerName(n);
+    for (size_t i = 0; i < tls_entries.size(); ++i) {
+      EXPECT_EQ(tls_entries[i].message_type, plaintext_entries[n - 1][i].message_type);
+      EXPECT_EQ(tls_entries[i].size_bytes, plaintext_entries[n - 1][i].size_bytes);
+      EXPECT_NE(tls_entries[i].sha256, plaintext_entries[n - 1][i].sha256);  // another round
+      std::cout << "[audit tls] " << world.PartnerName(n)
+                << " ledger: " << tls_entries[i].message_type << " " << tls_entries[i].size_bytes
+                << " B under TLS, " << plaintext_entries[n - 1][i].size_bytes << " B in plaintext"
+                << std::endl;
+    }
+    // The audit cannot look inside TLS, and says so instead of passing.
+    absl::StatusOr<AuditReport> report =
+        TimedAudit(world, n, static_cast<int64_t>(plaintext_entries[n - 1].size()) + 1);
+    ASSERT_TRUE(report.ok()) << report.status();
+    PrintAudit(world, n, "tls", *report);
+    EXPECT_FALSE(report->passed());
+    EXPECT_GT(CountKind(*report, ViolationKind::kHttp2), 0) << FormatAuditText(*report);
+    EXPECT_NE(FormatAuditText(*report).find("TLS"), std::string::npos);
+    EXPECT_TRUE(report->sent.empty());  // nothing decodable left the partner
+    EXPECT_GT(report->bytes_left_partner, static_cast<uint64_t>(tls_entries[0].size_bytes));
+    std::cout << "[audit tls] " << world.PartnerName(n)
+              << ": FAIL is the expected verdict: the audit refuses to vouch for encrypted "
+                 "traffic it cannot read"
+              << std::endl;
+  }
+}
+
+}  // namespace
+}  // namespace fedface::audit_test

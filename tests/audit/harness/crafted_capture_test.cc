@@ -1,0 +1,400 @@
+// The audit over captures built byte by byte: TCP reassembly (reordering, duplicates, wrapped
+// sequence numbers, gaps, retransmissions that differ), the link types and IP versions, and the
+// HTTP/2 / gRPC problems that real peers rarely produce.
+#include <gtest/gtest.h>
+#include <pcap/pcap.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <random>
+
+#include "audit_probe.pb.h"
+#include "partner_node/audit/traffic_audit.h"
+#include "tests/audit/harness/pcap_craft.h"
+#include "tests/support/test_env.h"
+
+namespace fedface::audit_test {
+namespace {
+
+using partner::audit::AuditCaptures;
+using partner::audit::AuditOptions;
+using partner::audit::AuditReport;
+using partner::audit::FormatAuditText;
+using partner::audit::GrpcMethodCatalog;
+using partner::audit::IpAddress;
+using partner::audit::LeakPatterns;
+using partner::audit::ViolationKind;
+
+constexpr char kCanary[] = "CANARY-d41d8cd98f00b204";
+constexpr char kEchoPath[] = "/fedface.audittest.AuditProbe/Echo";
+constexpr uint16_t kPartnerPort = 50051;
+
+Endpoint MakeEndpoint(const char* ip, uint16_t port) {
+  Endpoint e;
+  e.ip = *IpAddress::Parse(ip);
+  e.port = port;
+  return e;
+}
+
+std::string Request() {
+  audittest::ProbeRequest request;
+  request.set_note(std::string(300, 'n'));  // long enough for the client's sequence to wrap
+  return request.SerializeAsString();
+}
+
+std::string Reply(const std::string& label) {
+  audittest::ProbeReply reply;
+  reply.set_sequence(7);
+  reply.set_payload(std::string(200, 'p'));
+  reply.set_label(label);
+  return reply.SerializeAsString();
+}
+
+class CraftedCaptureTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = testing::MakeTempDir("crafted-audit");
+    ASSERT_FALSE(dir_.empty());
+    catalog_ = GrpcMethodCatalog::FromLinkedProtos({"fedface.audittest"});
+    ASSERT_NE(catalog_->Find(kEchoPath), nullptr);
+    ASSERT_TRUE(patterns_.AddCanary(kCanary).ok());
+    patterns_.Seal();
+  }
+
+  AuditReport Audit(const PcapCrafter& pcap, const std::string& name) {
+    const std::string path = dir_ + "/" + name + ".pcap";
+    EXPECT_TRUE(pcap.Write(path).ok());
+    return AuditFile(path);
+  }
+
+  AuditReport AuditFile(const std::string& path) {
+    AuditOptions options;
+    options.partner_port = kPartnerPort;
+    options.patterns = &patterns_;
+    options.catalog = catalog_.get();
+    options.allowed_types = std::set<std::string>{"fedface.audittest.ProbeReply"};
+    auto report = AuditCaptures({path}, options);
+    EXPECT_TRUE(report.ok()) << report.status();
+    return report.ok() ? *report : AuditReport{};
+  }
+
+  static int Count(const AuditReport& r, ViolationKind kind) {
+    return static_cast<int>(std::count_if(r.violations.begin(), r.violations.end(),
+                                          [&](const auto& v) { return v.kind == kind; }));
+  }
+
+  std::string dir_;
+  std::unique_ptr<GrpcMethodCatalog> catalog_;
+  LeakPatterns patterns_;
+  const Endpoint vendor_ = MakeEndpoint("127.0.0.1", 41000);
+  const Endpoint partner_ = MakeEndpoint("127.0.0.1", kPartnerPort);
+};
+
+struct LinkCase {
+  int linktype;
+  const char* client_ip;
+  const char* server_ip;
+};
+
+void PrintTo(const LinkCase& c, std::ostream* os) {
+  *os << "link type " << c.linktype << ", " << c.client_ip << " -> " << c.server_ip;
+}
+
+class LinkTypeTest : public CraftedCaptureTest, public ::testing::WithParamInterface<LinkCase> {};
+
+TEST_P(LinkTypeTest, ReassemblesShuffledAndDuplicatedSegmentsAndFindsASplitCanary) {
+  const LinkCase& c = GetParam();
+  const Endpoint vendor = MakeEndpoint(c.client_ip, 41000);
+  const Endpoint partner = MakeEndpoint(c.server_ip, kPartnerPort);
+  const Http2Exchange x = MakeUnaryExchange(kEchoPath, Request(), Reply(kCanary));
+  // Pieces of 7 bytes split the canary; shuffle them and send some twice.
+  std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 50);
+  std::vector<TcpPiece> server = CutIntoPieces(false, x.server_bytes, 7);
+  std::mt19937 rng(42);
+  std::shuffle(server.begin() + 1, server.end(), rng);
+  std::vector<TcpPiece> client = pieces;
+  std::shuffle(client.begin() + 1, client.end(), rng);
+  pieces = client;
+  for (size_t i = 0; i < server.size(); ++i) {
+    pieces.push_back(server[i]);
+    if (i % 5 == 0) pieces.push_back(server[i]);  // an identical retransmission
+  }
+  PcapCrafter pcap(c.linktype);
+  AddConnection(pcap, vendor, partner, pieces, x.client_bytes.size(), x.server_bytes.size());
+  const AuditReport r = Audit(pcap, "shuffled");
+
+  ASSERT_EQ(r.connections.size(), 1u) << FormatAuditText(r);
+  const auto& conn = r.connections[0];
+  EXPECT_TRUE(conn.partner_is_server);
+  EXPECT_EQ(conn.messages[0], 1u);  // the request, decoded
+  EXPECT_EQ(conn.messages[1], 1u);  // the reply, decoded
+  EXPECT_GT(conn.tcp[1].reordered_segments, 0u);
+  EXPECT_GT(conn.tcp[1].duplicate_bytes, 0u);
+  EXPECT_EQ(conn.tcp[0].gaps + conn.tcp[1].gaps, 0u);
+  EXPECT_EQ(r.bytes_left_partner, x.server_bytes.size());
+  EXPECT_EQ(r.bytes_reached_partner, x.client_bytes.size());
+  ASSERT_EQ(r.sent.size(), 1u);
+  EXPECT_EQ(r.sent[0].type, "fedface.audittest.ProbeReply");
+  // The canary was never whole in any one segment: only reassembly finds it, and it is
+  // reported once, at the message that carried it.
+  EXPECT_EQ(r.violation_count, 1u) << FormatAuditText(r);
+  ASSERT_EQ(Count(r, ViolationKind::kCanary), 1) << FormatAuditText(r);
+  EXPECT_EQ(r.violations[0].where.http2_stream, 1u);
+  EXPECT_EQ(r.violations[0].where.message_index, 0);
+  EXPECT_TRUE(r.violations[0].where.from_partner);
+  EXPECT_GT(r.violations[0].where.frame, 3u);
+}
+
+std::string LinkCaseName(const ::testing::TestParamInfo<LinkCase>& info) {
+  static const char* const kNames[] = {"Ethernet", "LinuxCooked", "LinuxCookedV2", "RawIp"};
+  return std::string(kNames[info.index]) + (info.param.client_ip[0] == '1' ? "V4" : "V6");
+}
+
+INSTANTIATE_TEST_SUITE_P(LinkTypes, LinkTypeTest,
+                         ::testing::Values(LinkCase{DLT_EN10MB, "127.0.0.1", "127.0.0.1"},
+                                           LinkCase{DLT_LINUX_SLL, "::1", "::1"},
+                                           LinkCase{DLT_LINUX_SLL2, "10.0.0.2", "10.0.0.1"},
+                                           LinkCase{DLT_RAW, "fd00::2", "fd00::1"}),
+                         LinkCaseName);
+
+TEST_F(CraftedCaptureTest, CleanCraftedExchangePasses) {
+  const Http2Exchange x = MakeUnaryExchange(kEchoPath, Request(), Reply("fine"));
+  std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
+  for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 100)) pieces.push_back(p);
+  PcapCrafter pcap(DLT_EN10MB);
+  AddConnection(pcap, vendor_, partner_, pieces, x.client_bytes.size(), x.server_bytes.size());
+  const AuditReport r = Audit(pcap, "clean");
+  EXPECT_TRUE(r.passed()) << FormatAuditText(r);
+  EXPECT_EQ(r.sent.size(), 1u);
+}
+
+TEST_F(CraftedCaptureTest, HeaderBlocksSplitIntoContinuationFramesAreDecodedAndScanned) {
+  // nghttp2's encoder Huffman-codes the trailer: the canary is not in the raw bytes, only in
+  // the decoded header, which spans a HEADERS and several CONTINUATION frames.
+  const std::string message = std::string("failed on /gallery/") + kCanary + "/img.jpg";
+  const Http2Exchange x = MakeUnaryExchange(kEchoPath, Request(), Reply("fine"), message, 5);
+  ASSERT_EQ(x.server_bytes.find(kCanary), std::string::npos);
+  std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
+  for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 100)) pieces.push_back(p);
+  PcapCrafter pcap(DLT_EN10MB);
+  AddConnection(pcap, vendor_, partner_, pieces, x.client_bytes.size(), x.server_bytes.size());
+  const AuditReport r = Audit(pcap, "continuation");
+  ASSERT_EQ(r.connections.size(), 1u);
+  EXPECT_EQ(r.connections[0].rpcs.count(kEchoPath), 1u) << FormatAuditText(r);
+  EXPECT_EQ(r.sent.size(), 1u);
+  ASSERT_EQ(r.violation_count, 1u) << FormatAuditText(r);
+  EXPECT_EQ(r.violations[0].kind, ViolationKind::kCanary);
+  EXPECT_NE(r.violations[0].detail.find("grpc-message"), std::string::npos);
+}
+
+TEST_F(CraftedCaptureTest, ConnectionSplitAcrossTwoCaptureFilesIsFollowed) {
+  const Http2Exchange x = MakeUnaryExchange(kEchoPath, Request(), Reply(kCanary));
+  std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 40);
+  for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 9)) pieces.push_back(p);
+  PcapCrafter pcap(DLT_EN10MB);
+  AddConnection(pcap, vendor_, partner_, pieces, x.client_bytes.size(), x.server_bytes.size());
+  // Cut where the canary is half in each file (as `tcpdump -C` rotation would).
+  const std::string a = dir_ + "/rotated0.pcap";
+  const std::string b = dir_ + "/rotated1.pcap";
+  const size_t cut = pcap.size() - 12;
+  ASSERT_TRUE(pcap.Write(a, 0, cut).ok());
+  ASSERT_TRUE(pcap.Write(b, cut).ok());
+  AuditOptions options;
+  options.partner_port = kPartnerPort;
+  options.patterns = &patterns_;
+  options.catalog = catalog_.get();
+  auto r = AuditCaptures({a, b}, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->connections.size(), 1u) << FormatAuditText(*r);
+  EXPECT_EQ(r->sent.size(), 1u);
+  EXPECT_EQ(r->sent[0].pcap, b);  // completed in the second file
+  ASSERT_EQ(r->violation_count, 1u) << FormatAuditText(*r);
+  EXPECT_EQ(r->violations[0].kind, ViolationKind::kCanary);
+}
+
+TEST_F(CraftedCaptureTest, MissingSegmentIsReportedAsAGapAtItsOffset) {
+  const Http2Exchange x = MakeUnaryExchange(kEchoPath, Request(), Reply("fine"));
+  std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
+  std::vector<TcpPiece> server = CutIntoPieces(false, x.server_bytes, 20);
+  const uint64_t dropped_offset = server[3].offset;
+  server.erase(server.begin() + 3);
+  for (TcpPiece& p : server) pieces.push_back(p);
+  PcapCrafter pcap(DLT_EN10MB);
+  AddConnection(pcap, vendor_, partner_, pieces, x.client_bytes.size(), x.server_bytes.size());
+  const AuditReport r = Audit(pcap, "gap");
+  EXPECT_FALSE(r.passed());
+  ASSERT_GE(Count(r, ViolationKind::kIncomplete), 1) << FormatAuditText(r);
+  const auto gap = std::find_if(r.violations.begin(), r.violations.end(), [](const auto& v) {
+    return v.kind == ViolationKind::kIncomplete && v.detail.find("missing") != std::string::npos;
+  });
+  ASSERT_NE(gap, r.violations.end()) << FormatAuditText(r);
+  EXPECT_EQ(gap->where.stream_offset, dropped_offset);
+  EXPECT_TRUE(gap->where.from_partner);
+  EXPECT_EQ(r.connections[0].tcp[1].gap_bytes, 20u);
+}
+
+TEST_F(CraftedCaptureTest, RetransmissionWithDifferentBytesIsReportedAndScanned) {
+  const Http2Exchange x = MakeUnaryExchange(kEchoPath, Request(), Reply("fine"));
+  std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
+  std::vector<TcpPiece> server = CutIntoPieces(false, x.server_bytes, 60);
+  for (TcpPiece& p : server) pieces.push_back(p);
+  TcpPiece evil = server[2];
+  evil.bytes.replace(10, sizeof(kCanary) - 1, kCanary);  // same place, other content
+  pieces.push_back(evil);
+  PcapCrafter pcap(DLT_EN10MB);
+  AddConnection(pcap, vendor_, partner_, pieces, x.client_bytes.size(), x.server_bytes.size());
+  const AuditReport r = Audit(pcap, "conflict");
+  EXPECT_EQ(Count(r, ViolationKind::kRetransmissionMismatch), 1) << FormatAuditText(r);
+  ASSERT_EQ(Count(r, ViolationKind::kCanary), 1) << FormatAuditText(r);
+  const auto canary = std::find_if(r.violations.begin(), r.violations.end(),
+                                   [](const auto& v) { return v.kind == ViolationKind::kCanary; });
+  EXPECT_NE(canary->detail.find("retransmitted"), std::string::npos);
+  EXPECT_EQ(canary->where.stream_offset, evil.offset + 10);
+}
+
+TEST_F(CraftedCaptureTest, CaptureThatStartedMidStreamIsNotTrusted) {
+  const Http2Exchange x = MakeUnaryExchange(kEchoPath, Request(), Reply("fine"));
+  PcapCrafter pcap(DLT_EN10MB);
+  // No handshake, and the first 40 bytes of each side are missing.
+  pcap.AddTcp(vendor_, partner_, 1000 + 40, 5000, partner::audit::kTcpAck,
+              std::string_view(x.client_bytes).substr(40));
+  pcap.AddTcp(partner_, vendor_, 5000 + 40, 1000, partner::audit::kTcpAck,
+              std::string_view(x.server_bytes).substr(40));
+  const AuditReport r = Audit(pcap, "midstream");
+  EXPECT_FALSE(r.passed());
+  EXPECT_EQ(Count(r, ViolationKind::kIncomplete), 2) << FormatAuditText(r);
+  EXPECT_NE(r.violations[0].detail.find("start of the TCP stream was not captured"),
+            std::string::npos)
+      << FormatAuditText(r);
+}
+
+TEST_F(CraftedCaptureTest, TlsTrafficIsNamedAndFailsTheAudit) {
+  std::string hello("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 11);
+  hello += std::string(160, 'r');
+  std::vector<TcpPiece> pieces = CutIntoPieces(true, hello, 200);
+  std::string server_hello("\x16\x03\x03\x00\x5a\x02\x00\x00\x56\x03\x03", 11);
+  server_hello += std::string(80, 's');
+  for (TcpPiece& p : CutIntoPieces(false, server_hello, 200)) pieces.push_back(p);
+  PcapCrafter pcap(DLT_EN10MB);
+  AddConnection(pcap, vendor_, partner_, pieces, hello.size(), server_hello.size());
+  const AuditReport r = Audit(pcap, "tls");
+  EXPECT_EQ(Count(r, ViolationKind::kHttp2), 2) << FormatAuditText(r);
+  EXPECT_NE(r.violations[0].detail.find("TLS"), std::string::npos) << FormatAuditText(r);
+}
+
+TEST_F(CraftedCaptureTest, CompressedMessageCannotBeInspected) {
+  Http2Exchange x = MakeUnaryExchange(kEchoPath, Request(), Reply("fine"));
+  const std::string plain = GrpcFramed(Reply("fine"));
+  const std::string compressed = GrpcFramed(Reply("fine"), 1);
+  x.server_bytes.replace(x.server_bytes.find(plain), plain.size(), compressed);
+  std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
+  for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 100)) pieces.push_back(p);
+  PcapCrafter pcap(DLT_EN10MB);
+  AddConnection(pcap, vendor_, partner_, pieces, x.client_bytes.size(), x.server_bytes.size());
+  const AuditReport r = Audit(pcap, "compressed");
+  EXPECT_EQ(Count(r, ViolationKind::kCompressedMessage), 1) << FormatAuditText(r);
+}
+
+TEST_F(CraftedCaptureTest, UnknownFieldsAndGarbageDoNotPassAsTheDeclaredType) {
+  std::string with_extra = Reply("fine");
+  with_extra += std::string("\x9a\x06\x05hello", 8);  // field 99, length-delimited
+  for (const std::string& reply : {with_extra, std::string("\xff\xff\xff\xff", 4)}) {
+    const Http2Exchange x = MakeUnaryExchange(kEchoPath, Request(), reply);
+    std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
+    for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 100)) pieces.push_back(p);
+    PcapCrafter pcap(DLT_EN10MB);
+    AddConnection(pcap, vendor_, partner_, pieces, x.client_bytes.size(), x.server_bytes.size());
+    const AuditReport r = Audit(pcap, "undecodable");
+    ASSERT_EQ(Count(r, ViolationKind::kUndecodableMessage), 1) << FormatAuditText(r);
+    const std::string& detail = r.violations[0].detail;
+    if (reply == with_extra) {
+      EXPECT_NE(detail.find("unknown field 99"), std::string::npos) << detail;
+    } else {
+      EXPECT_NE(detail.find("do not parse as fedface.audittest.ProbeReply"), std::string::npos)
+          << detail;
+    }
+  }
+}
+
+TEST_F(CraftedCaptureTest, TruncatedCaptureFileIsReported) {
+  const Http2Exchange x = MakeUnaryExchange(kEchoPath, Request(), Reply("fine"));
+  std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
+  for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 100)) pieces.push_back(p);
+  PcapCrafter pcap(DLT_EN10MB);
+  AddConnection(pcap, vendor_, partner_, pieces, x.client_bytes.size(), x.server_bytes.size());
+  const std::string path = dir_ + "/truncated.pcap";
+  ASSERT_TRUE(pcap.Write(path).ok());
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 30);
+  const AuditReport r = AuditFile(path);
+  EXPECT_GE(Count(r, ViolationKind::kCaptureDamaged), 1) << FormatAuditText(r);
+}
+
+TEST_F(CraftedCaptureTest, WithItsAddressEverythingThePartnerSendsIsAudited) {
+  // The partner (10.0.0.1) opens a connection to the vendor's registry, as a model pull does:
+  // its requests left it; the vendor's replies (even a JPEG) did not.
+  const Endpoint partner = MakeEndpoint("10.0.0.1", 40123);
+  const Endpoint registry = MakeEndpoint("10.0.0.9", 7443);
+  audittest::ProbeRequest request;
+  request.set_note(std::string("pull for ") + kCanary);
+  audittest::ProbeReply reply;
+  reply.set_payload(std::string("\xFF\xD8\xFF\xE0 a jpeg from the vendor", 26));
+  const Http2Exchange x =
+      MakeUnaryExchange(kEchoPath, request.SerializeAsString(), reply.SerializeAsString());
+  std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
+  for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 100)) pieces.push_back(p);
+  PcapCrafter pcap(DLT_EN10MB);
+  AddConnection(pcap, partner, registry, pieces, x.client_bytes.size(), x.server_bytes.size());
+  pcap.AddUdp(MakeEndpoint("10.0.0.1", 5353), MakeEndpoint("10.0.0.255", 5353), "a datagram");
+  pcap.AddUdp(MakeEndpoint("10.0.0.7", 5353), MakeEndpoint("10.0.0.255", 5353), "not ours");
+  const std::string path = dir_ + "/partner-ip.pcap";
+  ASSERT_TRUE(pcap.Write(path).ok());
+
+  AuditOptions options;
+  options.partner_port = kPartnerPort;
+  options.partner_ips = {*IpAddress::Parse("10.0.0.1")};
+  options.patterns = &patterns_;
+  options.catalog = catalog_.get();
+  options.allowed_types = std::set<std::string>{"fedface.audittest.ProbeReply"};
+  options.ledger = partner::audit::LoadedLedger{};  // empty: client calls are not ledgered
+  auto r = AuditCaptures({path}, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->connections.size(), 1u);
+  EXPECT_TRUE(r->connections[0].partner_is_client);
+  EXPECT_EQ(r->bytes_left_partner, x.client_bytes.size() + 10);
+  ASSERT_EQ(r->sent.size(), 1u);
+  EXPECT_EQ(r->sent[0].type, "fedface.audittest.ProbeRequest");
+  EXPECT_FALSE(r->sent[0].ledger_scope);
+  EXPECT_EQ(Count(*r, ViolationKind::kCanary), 1) << FormatAuditText(*r);
+  EXPECT_EQ(Count(*r, ViolationKind::kTypeNotAllowed), 1) << FormatAuditText(*r);
+  EXPECT_EQ(Count(*r, ViolationKind::kUnaudited), 1) << FormatAuditText(*r);  // our datagram
+  EXPECT_EQ(Count(*r, ViolationKind::kImageSignature), 0) << FormatAuditText(*r);
+  EXPECT_EQ(Count(*r, ViolationKind::kLedgerMismatch), 0) << FormatAuditText(*r);
+  EXPECT_EQ(r->violation_count, 3u) << FormatAuditText(*r);
+}
+
+TEST_F(CraftedCaptureTest, CaptureWithoutThePartnersTrafficFails) {
+  const Http2Exchange x = MakeUnaryExchange(kEchoPath, Request(), Reply("fine"));
+  std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
+  for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 100)) pieces.push_back(p);
+  PcapCrafter pcap(DLT_EN10MB);
+  AddConnection(pcap, vendor_, MakeEndpoint("127.0.0.1", 9999), pieces, x.client_bytes.size(),
+                x.server_bytes.size());
+  const AuditReport r = Audit(pcap, "elsewhere");
+  EXPECT_EQ(r.violation_count, 1u) << FormatAuditText(r);
+  EXPECT_EQ(Count(r, ViolationKind::kNoPartnerTraffic), 1) << FormatAuditText(r);
+  EXPECT_EQ(r.foreign_connections, 1u);
+}
+
+TEST_F(CraftedCaptureTest, MissingCaptureFileIsAnErrorNamingIt) {
+  AuditOptions options;
+  options.partner_port = kPartnerPort;
+  options.patterns = &patterns_;
+  options.catalog = catalog_.get();
+  auto report = AuditCaptures({dir_ + "/absent.pcap"}, options);
+  ASSERT_FALSE(report.ok());
+  EXPECT_NE(report.status().message().find("absent.pcap"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fedface::audit_test

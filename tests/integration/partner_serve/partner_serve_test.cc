@@ -1,0 +1,529 @@
+// `partner_node serve` between real processes over loopback: a vendor-side client (raw gRPC, so
+// the test holds the exact bytes that crossed the wire) against the partner's vendor-facing
+// listener, the partner's own stores read back afterwards, and `partner_node releases` /
+// `evaluate-release` run as the partner's operator would.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <future>
+#include <iostream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/common/sha256.h"
+#include "core/package/ed25519.h"
+#include "fedface/v1/evaluation.pb.h"
+#include "fedface/v1/local_match.grpc.pb.h"
+#include "partner_node/egress/egress_guard.h"
+#include "partner_node/egress/egress_ledger.h"
+#include "partner_node/egress/privacy_budget.h"
+#include "partner_node/serve/held_release_store.h"
+#include "tests/integration/partner_serve/serve_harness.h"
+#include "tests/support/test_env.h"
+
+namespace fedface::testing {
+namespace {
+
+namespace fs = std::filesystem;
+using fedface::v1::EvaluationRelease;
+using fedface::v1::RunEvaluationRequest;
+
+RunEvaluationRequest Request(
+    const std::string& round,
+    fedface::v1::EvaluationProtocol protocol = fedface::v1::EVALUATION_PROTOCOL_VERIFICATION,
+    uint64_t seed = 7) {
+  RunEvaluationRequest r;
+  r.set_round_id(round);
+  r.set_model_version("1.0.0");
+  r.set_protocol(protocol);
+  r.set_seed(seed);
+  return r;
+}
+
+std::vector<partner::LedgerEntry> LedgerEntries(const std::string& path) {
+  if (!fs::exists(path)) return {};
+  auto ledger = partner::EgressLedger::Open(path, partner::EgressLedger::OpenMode::kMustExist);
+  if (!ledger.ok()) {
+    ADD_FAILURE() << ledger.status();
+    return {};
+  }
+  absl::StatusOr<std::vector<partner::LedgerEntry>> entries = (*ledger)->Entries();
+  EXPECT_TRUE(entries.ok()) << entries.status();
+  return entries.ok() ? *entries : std::vector<partner::LedgerEntry>{};
+}
+
+double Spent(const std::string& budget_path, const std::string& vendor) {
+  if (!fs::exists(budget_path)) return 0;
+  auto budget = partner::PrivacyBudget::Open(budget_path, 1000);
+  if (!budget.ok()) return -1;
+  absl::StatusOr<double> spent = (*budget)->Spent(vendor);
+  return spent.ok() ? *spent : -1;
+}
+
+// A started partner for one test; skips when the suite's data is missing.
+#define START_PARTNER(server, world, tag)                                      \
+  PartnerServer server(world, tag);                                            \
+  ASSERT_TRUE(server.WaitReady()) << "serve did not start:\n" << server.log(); \
+  do {                                                                         \
+  } while (0)
+
+class PartnerServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const ServeFixture& f = GetServeFixture();
+    if (!f.skip_reason.empty()) GTEST_SKIP() << f.skip_reason;
+    ASSERT_TRUE(f.error.empty()) << f.error;
+    pki_ = f.pki;
+  }
+  std::shared_ptr<grpc::Channel> Vendor(int port) {
+    return VendorChannel(pki_, port, "fedface-vendor");
+  }
+  std::string pki_;
+};
+
+TEST_F(PartnerServeTest, ReleasesAnAllowlistedEvaluationWhoseLedgerDigestIsTheWireBytes) {
+  const PartnerWorld world = MakePartnerWorld("release", PartnerSettings{});
+  START_PARTNER(server, world, "release");
+  EXPECT_NE(server.startup_line().find("BLAS"), std::string::npos) << server.startup_line();
+  EXPECT_NE(server.startup_line().find("model 1.0.0"), std::string::npos);
+
+  const auto start = std::chrono::steady_clock::now();
+  const RawReply reply =
+      CallRaw(Vendor(server.vendor_port()), kRunEvaluation, Request("r-1").SerializeAsString());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message() << "\n" << server.log();
+  std::cout << "[ measured ] verification round (80 images, DP on): " << seconds << " s, "
+            << reply.bytes.size() << " bytes on the wire" << std::endl;
+
+  EvaluationRelease release;
+  ASSERT_TRUE(release.ParseFromString(reply.bytes));
+  EXPECT_TRUE(partner::CheckAllowlisted(release, {partner::kEvaluationReleaseType}).ok());
+  EXPECT_EQ(release.round_id(), "r-1");
+  EXPECT_EQ(release.model_version(), "1.0.0");
+  EXPECT_EQ(release.counts().subjects().suppression(), fedface::v1::SUPPRESSION_NONE);
+  EXPECT_EQ(release.counts().subjects().at_least(), 10u);  // 16 subjects: band [10, 20)
+  EXPECT_EQ(release.counts().subjects().below(), 20u);
+  EXPECT_EQ(release.genuine_histogram().counts_size(), 201);
+  EXPECT_TRUE(release.privacy().differential_privacy());
+  EXPECT_EQ(release.privacy().epsilon(), 1.0);
+  EXPECT_EQ(release.privacy().contribution_bound(), 10u);
+  EXPECT_EQ(release.throughput().suppression(), fedface::v1::SUPPRESSION_NONE);
+  EXPECT_GT(release.throughput().embeddings_per_second(), 0);
+
+  // The ledger recorded exactly these bytes.
+  std::vector<partner::LedgerEntry> entries = LedgerEntries(world.ledger);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].message_sha256, Sha256Hex(reply.bytes));
+  EXPECT_EQ(entries[0].size_bytes, static_cast<int64_t>(reply.bytes.size()));
+  EXPECT_EQ(entries[0].vendor, "fedface-vendor");
+  EXPECT_EQ(entries[0].message_type, partner::kEvaluationReleaseType);
+  EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 1.0);
+  EXPECT_EQ(server.Stop(), 0) << server.log();
+}
+
+TEST_F(PartnerServeTest, RepeatedRoundIdGetsIdenticalBytesAndIsChargedOnce) {
+  const PartnerWorld world = MakePartnerWorld("replay", PartnerSettings{});
+  START_PARTNER(server, world, "replay");
+  auto vendor = Vendor(server.vendor_port());
+  const std::string request = Request("r-again").SerializeAsString();
+  const RawReply first = CallRaw(vendor, kRunEvaluation, request);
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  const RawReply second = CallRaw(vendor, kRunEvaluation, request);
+  ASSERT_TRUE(second.status.ok()) << second.status.error_message();
+  EXPECT_EQ(first.bytes, second.bytes) << "a replay must not carry fresh noise";
+  EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 1.0);
+  const std::vector<partner::LedgerEntry> entries = LedgerEntries(world.ledger);
+  ASSERT_EQ(entries.size(), 2u) << "every send is recorded";
+  EXPECT_EQ(entries[0].message_sha256, entries[1].message_sha256);
+
+  // The same round_id for another request is refused.
+  const RawReply other = CallRaw(
+      vendor, kRunEvaluation,
+      Request("r-again", fedface::v1::EVALUATION_PROTOCOL_VERIFICATION, 8).SerializeAsString());
+  EXPECT_EQ(other.status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
+}
+
+TEST_F(PartnerServeTest, ConcurrentIdenticalRequestsShareOneEvaluationAndOneCharge) {
+  const PartnerWorld world = MakePartnerWorld("concurrent", PartnerSettings{});
+  START_PARTNER(server, world, "concurrent");
+  const std::string request = Request("r-together").SerializeAsString();
+  std::vector<std::future<RawReply>> calls;
+  for (int i = 0; i < 3; ++i) {
+    calls.push_back(std::async(std::launch::async, [&] {
+      return CallRaw(Vendor(server.vendor_port()), kRunEvaluation, request);
+    }));
+  }
+  std::vector<RawReply> replies;
+  for (auto& c : calls) replies.push_back(c.get());
+  for (const RawReply& r : replies) {
+    ASSERT_TRUE(r.status.ok()) << r.status.error_message();
+    EXPECT_EQ(r.bytes, replies[0].bytes);
+  }
+  EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 1.0);
+  const std::vector<partner::LedgerEntry> entries = LedgerEntries(world.ledger);
+  ASSERT_EQ(entries.size(), 3u);
+  for (const auto& e : entries) EXPECT_EQ(e.message_sha256, Sha256Hex(replies[0].bytes));
+}
+
+TEST_F(PartnerServeTest, SuppressesEveryValueOfAGalleryBelowKMinimum) {
+  PartnerSettings settings;
+  settings.k_minimum = 20;  // the gallery has 16 subjects
+  const PartnerWorld world = MakePartnerWorld("below-k", settings);
+  START_PARTNER(server, world, "below-k");
+  const RawReply reply =
+      CallRaw(Vendor(server.vendor_port()), kRunEvaluation, Request("r-small").SerializeAsString());
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  EvaluationRelease release;
+  ASSERT_TRUE(release.ParseFromString(reply.bytes));
+  EXPECT_EQ(release.counts().subjects().suppression(), fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+  EXPECT_EQ(release.counts().subjects().at_least(), 0u);
+  EXPECT_EQ(release.genuine_histogram().suppression(), fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+  EXPECT_EQ(release.genuine_histogram().counts_size(), 0);
+  EXPECT_EQ(release.impostor_histogram().counts_size(), 0);
+  EXPECT_EQ(release.eer().suppression(), fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+  EXPECT_EQ(release.fnmr_at_fmr_1e2().suppression(), fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+  EXPECT_EQ(release.throughput().suppression(), fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+  ASSERT_EQ(LedgerEntries(world.ledger).size(), 1u);
+}
+
+TEST_F(PartnerServeTest, IdentificationReleasesRankOneAndWithholdsASideBelowK) {
+  PartnerSettings settings;
+  settings.differential_privacy = false;
+  // 16 subjects, 30% held out: 11 gallery subjects (mated side >= 10), 5 held out (< 10).
+  const PartnerWorld world = MakePartnerWorld("identification", settings);
+  START_PARTNER(server, world, "identification");
+  const auto start = std::chrono::steady_clock::now();
+  const RawReply reply =
+      CallRaw(Vendor(server.vendor_port()), kRunEvaluation,
+              Request("r-1n", fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION).SerializeAsString());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message() << server.log();
+  std::cout << "[ measured ] identification round (DP off): " << seconds << " s, "
+            << reply.bytes.size() << " bytes on the wire" << std::endl;
+  EvaluationRelease release;
+  ASSERT_TRUE(release.ParseFromString(reply.bytes));
+  EXPECT_EQ(release.protocol(), fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION);
+  EXPECT_FALSE(release.privacy().differential_privacy());
+  ASSERT_EQ(release.rank1_identification_rate().suppression(), fedface::v1::SUPPRESSION_NONE);
+  EXPECT_GE(release.rank1_identification_rate().value(), 0.5);  // real faces, one image each
+  EXPECT_LE(release.rank1_identification_rate().value(), 1.0);
+  EXPECT_EQ(release.genuine_histogram().counts_size(), 201);
+  EXPECT_EQ(release.impostor_histogram().suppression(), fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+  EXPECT_EQ(release.fnir_at_fpir_1e1().suppression(), fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+  EXPECT_EQ(release.eer().suppression(), fedface::v1::SUPPRESSION_NOT_IN_PROTOCOL);
+  const std::vector<partner::LedgerEntry> entries = LedgerEntries(world.ledger);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].message_sha256, Sha256Hex(reply.bytes));
+}
+
+TEST_F(PartnerServeTest, BudgetRefusalSurvivesARestart) {
+  PartnerSettings settings;
+  settings.epsilon_budget = "1";  // one release of epsilon 1
+  const PartnerWorld world = MakePartnerWorld("budget", settings);
+  std::string first_bytes;
+  {
+    START_PARTNER(server, world, "budget-1");
+    auto vendor = Vendor(server.vendor_port());
+    const RawReply first = CallRaw(vendor, kRunEvaluation, Request("r-1").SerializeAsString());
+    ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+    first_bytes = first.bytes;
+    const RawReply second = CallRaw(vendor, kRunEvaluation, Request("r-2").SerializeAsString());
+    EXPECT_EQ(second.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_TRUE(absl::StrContains(second.status.error_message(), "privacy budget exhausted"))
+        << second.status.error_message();
+    EXPECT_EQ(server.Stop(), 0) << "SIGTERM stops serve gracefully\n" << server.log();
+  }
+  START_PARTNER(server, world, "budget-2");
+  auto vendor = Vendor(server.vendor_port());
+  const RawReply third = CallRaw(vendor, kRunEvaluation, Request("r-3").SerializeAsString());
+  EXPECT_EQ(third.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << third.status.error_message();
+  // The release already paid for is still answered, byte for byte.
+  const RawReply replay = CallRaw(vendor, kRunEvaluation, Request("r-1").SerializeAsString());
+  ASSERT_TRUE(replay.status.ok()) << replay.status.error_message();
+  EXPECT_EQ(replay.bytes, first_bytes);
+  EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 1.0);
+}
+
+TEST_F(PartnerServeTest, VendorPortOffersOnlyTheEvaluationService) {
+  const PartnerWorld world = MakePartnerWorld("separation", PartnerSettings{});
+  START_PARTNER(server, world, "separation");
+  auto vendor = Vendor(server.vendor_port());
+  const google::protobuf::ServiceDescriptor* local_api =
+      fedface::v1::LocalEnrollRequest::descriptor()->file()->FindServiceByName("LocalMatch");
+  ASSERT_NE(local_api, nullptr);
+  ASSERT_GT(local_api->method_count(), 0);
+  for (int i = 0; i < local_api->method_count(); ++i) {
+    const std::string method =
+        absl::StrCat("/", local_api->full_name(), "/", local_api->method(i)->name());
+    const RawReply reply = CallRaw(vendor, method, "");
+    EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << method;
+  }
+  for (const char* method : {"/grpc.health.v1.Health/Check",
+                             "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                             "/fedface.v1.ModelRegistry/ListModels"}) {
+    EXPECT_EQ(CallRaw(vendor, method, "").status.error_code(), grpc::StatusCode::UNIMPLEMENTED)
+        << method;
+  }
+  // The local listener is the other way round: the local API answers there (an empty image is
+  // refused by the service itself), the evaluation service does not exist there.
+  auto local = grpc::CreateChannel(server.local_address(), grpc::InsecureChannelCredentials());
+  const std::string identify = absl::StrCat("/", local_api->full_name(), "/Identify");
+  const RawReply local_reply = CallRaw(local, identify, "");
+  EXPECT_NE(local_reply.status.error_code(), grpc::StatusCode::UNIMPLEMENTED)
+      << local_reply.status.error_message();
+  EXPECT_EQ(
+      CallRaw(local, kRunEvaluation, Request("r-local").SerializeAsString()).status.error_code(),
+      grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+}
+
+TEST_F(PartnerServeTest, RefusesCallersWithoutAnAllowedCertificate) {
+  const PartnerWorld world = MakePartnerWorld("auth", PartnerSettings{});
+  START_PARTNER(server, world, "auth");
+  const std::string request = Request("r-auth").SerializeAsString();
+  const RawReply no_cert =
+      CallRaw(VendorChannel(pki_, server.vendor_port(), ""), kRunEvaluation, request, 20);
+  EXPECT_EQ(no_cert.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << no_cert.status.error_message();
+  const RawReply plaintext =
+      CallRaw(VendorChannel(pki_, server.vendor_port(), "", true), kRunEvaluation, request, 20);
+  EXPECT_EQ(plaintext.status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  const RawReply intruder =
+      CallRaw(VendorChannel(pki_, server.vendor_port(), "intruder"), kRunEvaluation, request, 20);
+  EXPECT_EQ(intruder.status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << intruder.status.error_message();
+  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+  EXPECT_DOUBLE_EQ(Spent(world.budget, "intruder"), 0);
+  EXPECT_NE(server.log().find("intruder"), std::string::npos) << "refusals are logged";
+}
+
+TEST_F(PartnerServeTest, RefusesOversizedAndMalformedRequests) {
+  const PartnerWorld world = MakePartnerWorld("limits", PartnerSettings{});
+  START_PARTNER(server, world, "limits");
+  auto vendor = Vendor(server.vendor_port());
+  const RawReply big = CallRaw(vendor, kRunEvaluation, std::string(100 << 10, 'x'));
+  EXPECT_EQ(big.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  const RawReply garbage = CallRaw(vendor, kRunEvaluation, std::string("\xff\xff\xff", 3));
+  EXPECT_EQ(garbage.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  RunEvaluationRequest bad = Request("../etc/passwd");
+  EXPECT_EQ(CallRaw(vendor, kRunEvaluation, bad.SerializeAsString()).status.error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+}
+
+TEST_F(PartnerServeTest, RefusesAModelVersionItCannotActivate) {
+  const PartnerWorld world = MakePartnerWorld("no-model", PartnerSettings{});
+  START_PARTNER(server, world, "no-model");
+  RunEvaluationRequest request = Request("r-v9");
+  request.set_model_version("9.9.9");
+  const RawReply reply =
+      CallRaw(Vendor(server.vendor_port()), kRunEvaluation, request.SerializeAsString());
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(reply.status.error_message(), "could not be pulled"))
+      << reply.status.error_message();
+  EXPECT_FALSE(absl::StrContains(reply.status.error_message(), world.dir))
+      << "local paths stay in the partner's log";
+  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+  EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 0);
+}
+
+TEST_F(PartnerServeTest, RefusesAnotherModelVersionWhenSwitchingIsOff) {
+  PartnerSettings settings;
+  settings.allow_model_switch = false;
+  const PartnerWorld world = MakePartnerWorld("no-switch", settings);
+  START_PARTNER(server, world, "no-switch");
+  RunEvaluationRequest request = Request("r-v2");
+  request.set_model_version("2.0.0");
+  const RawReply reply =
+      CallRaw(Vendor(server.vendor_port()), kRunEvaluation, request.SerializeAsString());
+  EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(reply.status.error_message(), "does not switch models"))
+      << reply.status.error_message();
+}
+
+TEST_F(PartnerServeTest, PullsVerifiesAndActivatesTheRequestedModelThenReembedsTheGallery) {
+  // The vendor's registry publishes the same weights, signed, as version 2.0.0.
+  const ServeFixture& f = GetServeFixture();
+  const std::string vendor_dir = MakeTempDir("switch-vendor");
+  absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::LoadPem(f.vendor_key);
+  ASSERT_TRUE(key.ok()) << key.status();
+  fs::create_directories(vendor_dir + "/registry");
+  ASSERT_TRUE(PublishCopy(TestPackageDir(), vendor_dir + "/registry/2.0.0", "2.0.0", &*key));
+  WriteText(vendor_dir + "/vendor.yaml",
+            VendorConfigYaml(f.pki, vendor_dir + "/registry", "127.0.0.1:0", ""));
+  VendorServer registry(vendor_dir + "/vendor.yaml", vendor_dir, "registry");
+  ASSERT_TRUE(registry.WaitReady()) << registry.log();
+
+  PartnerSettings settings;
+  settings.registry_address = absl::StrCat("127.0.0.1:", registry.port());
+  const std::string cache_dir = MakeTempDir("switch-cache");
+  settings.cache = CopyOfModelCache(cache_dir);
+  ASSERT_FALSE(settings.cache.empty());
+  const PartnerWorld world = MakePartnerWorld("switch", settings);
+  START_PARTNER(server, world, "switch");
+  const std::string local_before = server.local_address();
+
+  RunEvaluationRequest request = Request("r-v2");
+  request.set_model_version("2.0.0");
+  // A vendor that gives up after 3 s: the switch (pull, verify, re-embed) takes longer, so the
+  // round is abandoned before anything is charged or sent...
+  const RawReply impatient =
+      CallRaw(Vendor(server.vendor_port()), kRunEvaluation, request.SerializeAsString(), 3);
+  EXPECT_EQ(impatient.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  const absl::Time give_up = absl::Now() + absl::Minutes(5);
+  while (!absl::StrContains(server.log(), "every caller of this round gave up") &&
+         absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(200));
+  }
+  ASSERT_TRUE(absl::StrContains(server.log(), "every caller of this round gave up"))
+      << server.log();
+  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+  EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 0);
+  // ...but the switch itself is done, so the retry is answered at once.
+  const auto start = std::chrono::steady_clock::now();
+  const RawReply reply =
+      CallRaw(Vendor(server.vendor_port()), kRunEvaluation, request.SerializeAsString());
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message() << "\n" << server.log();
+  std::cout << "[ measured ] retry after the model switch: " << seconds << " s; serve's log:\n"
+            << server.log() << std::endl;
+  EvaluationRelease release;
+  ASSERT_TRUE(release.ParseFromString(reply.bytes));
+  EXPECT_EQ(release.model_version(), "2.0.0");
+  EXPECT_EQ(release.counts().subjects().suppression(), fedface::v1::SUPPRESSION_NONE);
+  EXPECT_EQ(ReadText(settings.cache + "/active"), "2.0.0\n");
+  EXPECT_TRUE(absl::StrContains(server.log(), "gallery re-embedded with model 2.0.0"))
+      << server.log();
+  // The local API followed the model, on the same address.
+  auto local = grpc::CreateChannel(local_before, grpc::InsecureChannelCredentials());
+  const RawReply identify = CallRaw(local, "/fedface.v1.LocalMatch/Identify", "");
+  EXPECT_NE(identify.status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_NE(identify.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << identify.status.error_message();
+  EXPECT_EQ(server.Stop(), 0);
+  if (HasFailure()) std::cout << "serve's log:\n" << server.log() << std::endl;
+}
+
+TEST_F(PartnerServeTest, ApprovalModeHoldsTheReleaseUntilAPersonApprovesIt) {
+  PartnerSettings settings;
+  settings.require_approval = true;
+  const PartnerWorld world = MakePartnerWorld("approval", settings);
+  START_PARTNER(server, world, "approval");
+  auto vendor = Vendor(server.vendor_port());
+  const std::string request = Request("r-held").SerializeAsString();
+  const RawReply held = CallRaw(vendor, kRunEvaluation, request);
+  EXPECT_EQ(held.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(absl::StrContains(held.status.error_message(), "held for approval (id 1)"))
+      << held.status.error_message();
+  EXPECT_EQ(CallRaw(vendor, kRunEvaluation, request).status.error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_TRUE(LedgerEntries(world.ledger).empty()) << "nothing was sent";
+  EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 0) << "nothing was charged";
+
+  const std::string node = PartnerNodeBinary();
+  ProcessResult list = RunProcess({node, "releases", "list", "--config", world.config}, world.dir);
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_TRUE(absl::StrContains(list.out, "held")) << list.out;
+  EXPECT_TRUE(absl::StrContains(list.out, "r-held")) << list.out;
+  ProcessResult show =
+      RunProcess({node, "releases", "show", "1", "--config", world.config}, world.dir);
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_TRUE(absl::StrContains(show.out, "round_id: \"r-held\"")) << show.out;
+
+  ProcessResult approve =
+      RunProcess({node, "releases", "approve", "1", "--config", world.config}, world.dir);
+  ASSERT_EQ(approve.exit_code, 0) << approve.err;
+  EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 1.0);
+
+  const RawReply sent = CallRaw(vendor, kRunEvaluation, request);
+  ASSERT_TRUE(sent.status.ok()) << sent.status.error_message();
+  // Exactly the bytes the person approved, recorded once in the ledger.
+  auto store =
+      partner::HeldReleaseStore::Open(world.held, partner::HeldReleaseStore::OpenMode::kMustExist);
+  ASSERT_TRUE(store.ok());
+  absl::StatusOr<std::optional<partner::HeldRelease>> row = (*store)->Get(1);
+  ASSERT_TRUE(row.ok() && row->has_value());
+  EXPECT_EQ(sent.bytes, (*row)->release_bytes);
+  EXPECT_EQ((*row)->state, partner::HeldState::kSent);
+  EXPECT_TRUE(absl::StrContains(show.out, Sha256Hex(sent.bytes))) << "show printed the digest";
+  const std::vector<partner::LedgerEntry> entries = LedgerEntries(world.ledger);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].message_sha256, Sha256Hex(sent.bytes));
+  list = RunProcess({node, "releases", "list", "--config", world.config}, world.dir);
+  EXPECT_TRUE(absl::StrContains(list.out, "sent")) << list.out;
+
+  // A declined release is never sent.
+  const std::string other = Request("r-declined").SerializeAsString();
+  EXPECT_EQ(CallRaw(vendor, kRunEvaluation, other).status.error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  ProcessResult decline =
+      RunProcess({node, "releases", "decline", "2", "--config", world.config}, world.dir);
+  ASSERT_EQ(decline.exit_code, 0) << decline.err;
+  EXPECT_EQ(CallRaw(vendor, kRunEvaluation, other).status.error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(LedgerEntries(world.ledger).size(), 1u);
+}
+
+TEST_F(PartnerServeTest, ReleasePreviewShowsTheReleaseWithoutSendingOrCharging) {
+  const PartnerWorld world = MakePartnerWorld("preview", PartnerSettings{});
+  const std::string node = PartnerNodeBinary();
+  std::vector<std::string> histograms;
+  for (int i = 0; i < 2; ++i) {
+    const std::string out = absl::StrCat(world.dir, "/preview", i, ".bin");
+    ProcessResult preview = RunProcess({node, "evaluate-release", "--config", world.config,
+                                        "--protocol", "verification", "--seed", "7", "--out", out},
+                                       world.dir);
+    ASSERT_EQ(preview.exit_code, 0) << preview.err;
+    EXPECT_TRUE(absl::StrContains(preview.out, "NOT stored")) << preview.out;
+    EXPECT_TRUE(absl::StrContains(preview.out, "not sent")) << preview.out;
+    const std::string bytes = ReadText(out);
+    EvaluationRelease release;
+    ASSERT_TRUE(release.ParseFromString(bytes));
+    EXPECT_TRUE(partner::CheckAllowlisted(release, {partner::kEvaluationReleaseType}).ok());
+    EXPECT_TRUE(absl::StrContains(preview.out, Sha256Hex(bytes)));
+    EXPECT_TRUE(absl::StrContains(preview.out, "genuine_histogram"));
+    histograms.push_back(release.genuine_histogram().SerializeAsString());
+  }
+  EXPECT_NE(histograms[0], histograms[1]) << "each preview draws its own noise";
+  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+  EXPECT_FALSE(fs::exists(world.budget)) << "a preview does not touch the budget";
+  for (const auto& e : fs::directory_iterator(world.dir)) {
+    EXPECT_FALSE(absl::StartsWith(e.path().filename().string(), ".unsent-"))
+        << "scratch stores are removed";
+  }
+}
+
+TEST_F(PartnerServeTest, PlaintextVendorListenerOnlyWhenTheFileSaysSo) {
+  PartnerSettings settings;
+  settings.tls = false;
+  const PartnerWorld world = MakePartnerWorld("plaintext", settings);
+  START_PARTNER(server, world, "plaintext");
+  EXPECT_TRUE(absl::StrContains(server.log(), "WARNING")) << server.log();
+  EXPECT_TRUE(absl::StrContains(server.startup_line(), "PLAINTEXT"));
+  const RawReply reply = CallRaw(VendorChannel(pki_, server.vendor_port(), "", true),
+                                 kRunEvaluation, Request("r-plain").SerializeAsString());
+  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message();
+  const std::vector<partner::LedgerEntry> entries = LedgerEntries(world.ledger);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].vendor, "fedface-vendor");
+  EXPECT_EQ(entries[0].message_sha256, Sha256Hex(reply.bytes));
+
+  // Plaintext with two vendors cannot tell them apart: refused at start-up.
+  settings.allowed_vendors = {"fedface-vendor", "other-vendor"};
+  const PartnerWorld two = MakePartnerWorld("plaintext-two", settings);
+  ProcessResult refused =
+      RunProcess({PartnerNodeBinary(), "serve", "--config", two.config}, two.dir);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(refused.err, "exactly one vendor")) << refused.err;
+}
+
+}  // namespace
+}  // namespace fedface::testing

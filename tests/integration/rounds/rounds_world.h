@@ -1,0 +1,92 @@
+// A vendor and several partners as real processes on loopback, for evaluation-round tests:
+//   - a PKI from scripts/make_certs.sh, plus the two certificates the evaluation link needs that
+//     the script does not make (the vendor's CLIENT certificate, CN=fedface-vendor, and each
+//     partner's SERVER certificate for its vendor-facing listener, names localhost/127.0.0.1);
+//   - `model_vendor serve` with the fixture's signed package as 1.0.0 and a re-signed copy as
+//     1.1.0, its weights download throttled so that a partner pulling a model stays busy;
+//   - per partner: `partner_node models pull`, `partner_node enroll` of a gallery built from
+//     the faceapi-bbt photos (subjects chosen per partner; also gallery.dir, so a partner can
+//     re-embed it when a round switches the model), then `partner_node serve`;
+//   - the coordinator's configuration (the vendor file plus coordinator.*), for
+//     `model_vendor round` and `model_vendor rounds`.
+// Logs of every process stay in the world's folder (kept as test artefacts).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/integration/distribution/distribution_harness.h"
+
+namespace fedface::testing {
+
+struct PartnerSpec {
+  std::string name;
+  std::vector<std::string> subjects;  // faceapi-bbt gallery subjects to enrol
+  std::string model_version;          // pulled and activated before enrolment
+  int k_minimum = 3;
+  double dp_epsilon = 0;  // > 0: differential privacy on, this epsilon per release
+};
+
+class RoundsWorld {
+ public:
+  // Everything under `dir`. Call Start() and check it.
+  explicit RoundsWorld(std::string dir) : dir_(std::move(dir)) {}
+  ~RoundsWorld();
+
+  // Makes the PKI, the registry and starts the vendor server, then each partner (pull, enrol,
+  // serve). Returns "" on success, else what failed (with the log's tail).
+  std::string Start(const std::vector<PartnerSpec>& partners);
+
+  // The vendor config with coordinator.* for `partners` (in that order) and the given quorum.
+  // Each partner's expected certificate name is NAME.partners.test (what its certificate
+  // carries) unless `certificate_names` says otherwise. Written to dir/NAME.yaml; returns its
+  // path.
+  std::string CoordinatorConfig(const std::string& name, const std::vector<std::string>& partners,
+                                int quorum,
+                                const std::map<std::string, std::string>& certificate_names = {});
+
+  // Runs `model_vendor ARGS...` to completion.
+  ProcessResult Vendor(const std::vector<std::string>& args);
+
+  // A child `model_vendor ARGS...` (stdout/stderr to dir/TAG.out / TAG.err), not waited for.
+  std::unique_ptr<ChildProcess> StartVendor(const std::vector<std::string>& args,
+                                            const std::string& tag);
+
+  // SIGKILLs partner `name` and waits for it.
+  void KillPartner(const std::string& name);
+  bool PartnerRunning(const std::string& name);
+
+  std::string RegistryLog() const { return ReadText(registry_err_); }
+  std::string PartnerLog(const std::string& name) const;
+  const std::string& dir() const { return dir_; }
+  std::string PartnerConfigPath(const std::string& name) const {
+    return dir_ + "/" + name + "/partner.yaml";
+  }
+
+ private:
+  struct Partner {
+    PartnerSpec spec;
+    std::string dir;
+    std::unique_ptr<ChildProcess> process;
+    int vendor_port = 0;
+    std::string socket_dir;  // short temporary folder of the local API's socket
+  };
+  std::string StartPartner(Partner& p);
+
+  std::string dir_;
+  std::string pki_;
+  std::unique_ptr<VendorServer> registry_;
+  std::string registry_err_;
+  std::map<std::string, Partner> partners_;
+  std::vector<std::string> order_;
+};
+
+// Runs `openssl` to issue a certificate signed by pki/ca.{crt,key}: CN=`cn`, the given extended
+// key usage ("serverAuth" or "clientAuth") and subjectAltName (may be empty). Writes
+// out_base.key (0600) and out_base.crt. True on success.
+bool IssueCertificate(const std::string& pki, const std::string& out_base, const std::string& cn,
+                      const std::string& usage, const std::string& subject_alt_names);
+
+}  // namespace fedface::testing

@@ -1,0 +1,392 @@
+// `partner_node enroll` as a partner runs it: a real process over a copy of the bbt gallery, the
+// real signed package in a real model cache, the real SQLite store. Incremental runs, changed and
+// removed files, failures to enrol, a model switch, and kill -9 at several points.
+#include <gtest/gtest.h>
+#include <pty.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <opencv2/imgcodecs.hpp>
+#include <regex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "core/common/sha256.h"
+#include "partner_node/gallery/gallery_store.h"
+#include "tests/support/test_env.h"
+#include "tests/unit/enroll/partner_world.h"
+
+namespace fedface::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The figures of the summary line on stdout.
+struct Summary {
+  bool parsed = false;
+  int files = 0, fresh = 0, changed = 0, reembedded = 0, unchanged = 0, removed = 0;
+  int enrolled = 0, failed = 0, unreadable = 0, processed = 0;
+  double seconds = 0, images_per_second = 0;
+  std::string line;
+};
+
+Summary ParseSummary(const std::string& out) {
+  static const std::regex kLine(
+      R"(enroll: model \S+: (\d+) files: (\d+) new, (\d+) changed, (\d+) re-embedded, (\d+) )"
+      R"(unchanged, (\d+) removed; (\d+) enrolled, (\d+) failed, (\d+) unreadable; (\d+) images )"
+      R"(in ([\d.]+) s, ([\d.]+) images/s)");
+  Summary s;
+  std::smatch m;
+  if (!std::regex_search(out, m, kLine)) return s;
+  s.parsed = true;
+  s.line = m[0];
+  int* fields[] = {&s.files,   &s.fresh,    &s.changed, &s.reembedded, &s.unchanged,
+                   &s.removed, &s.enrolled, &s.failed,  &s.unreadable, &s.processed};
+  for (int i = 0; i < 10; ++i) *fields[i] = std::stoi(m[i + 1]);
+  s.seconds = std::stod(m[11]);
+  s.images_per_second = std::stod(m[12]);
+  return s;
+}
+
+float MaxAbsDifference(const Embedding& a, const Embedding& b) {
+  float d = 0;
+  for (int i = 0; i < kEmbeddingDim; ++i) d = std::max(d, std::fabs(a[i] - b[i]));
+  return d;
+}
+
+// The same content: paths, hashes, statuses, model versions and embeddings (row ids may differ).
+void ExpectSameGallery(const std::map<std::string, StoredImage>& got,
+                       const std::map<std::string, StoredImage>& want) {
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [path, w] : want) {
+    auto it = got.find(path);
+    ASSERT_NE(it, got.end()) << path;
+    const StoredImage& g = it->second;
+    EXPECT_EQ(g.subject, w.subject) << path;
+    EXPECT_EQ(g.content_sha256, w.content_sha256) << path;
+    EXPECT_EQ(g.status, w.status) << path;
+    EXPECT_EQ(g.model_version, w.model_version) << path;
+    ASSERT_EQ(g.embeddings.size(), w.embeddings.size()) << path;
+    for (size_t i = 0; i < w.embeddings.size(); ++i) {
+      EXPECT_LE(MaxAbsDifference(g.embeddings[i], w.embeddings[i]), 1e-6f) << path;
+    }
+  }
+}
+
+class EnrollCommandTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (TestPackageDir().empty()) GTEST_SKIP() << "test package absent; skipping test";
+    if (BbtGalleryDir().empty()) GTEST_SKIP() << "faceapi-bbt dataset absent; skipping test";
+  }
+
+  // A world whose gallery folder holds `images_per_subject` bbt images per subject.
+  PartnerWorld World(const std::string& name, int images_per_subject,
+                     const WorldOptions& options = {}) {
+    std::string error;
+    PartnerWorld w = MakePartnerWorld(name, options, &error);
+    EXPECT_FALSE(w.dir.empty()) << error;
+    if (w.dir.empty()) return w;
+    w.gallery_dir = w.dir + "/gallery";
+    EXPECT_TRUE(CopyBbtGallery(w.gallery_dir, images_per_subject));
+    return w;
+  }
+
+  ProcessResult Enroll(const PartnerWorld& w, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"enroll", "--config", w.config, "--gallery", w.gallery_dir};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return PartnerNode(args);
+  }
+};
+
+TEST_F(EnrollCommandTest, EnrolsEveryBbtImageThenSkipsThemAllOnTheNextRun) {
+  PartnerWorld w = World("enroll-all", 5);
+  ASSERT_FALSE(w.dir.empty());
+  ProcessResult first = Enroll(w);
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  Summary s = ParseSummary(first.out);
+  ASSERT_TRUE(s.parsed) << first.out;
+  EXPECT_EQ(s.files, 40);
+  EXPECT_EQ(s.fresh, 40);
+  EXPECT_EQ(s.processed, 40);
+  EXPECT_EQ(s.enrolled, 40);
+  EXPECT_EQ(s.failed, 0);
+  EXPECT_GT(s.images_per_second, 0);
+  std::cout << "[ figures  ] bbt 40 images, 2 workers: " << s.line << std::endl;
+
+  std::map<std::string, StoredImage> stored = ReadGallery(w.gallery_db);
+  ASSERT_EQ(stored.size(), 40u);
+  for (const auto& [path, image] : stored) {
+    EXPECT_EQ(image.status, "enrolled") << path;
+    EXPECT_EQ(image.model_version, "1.0.0") << path;
+    EXPECT_EQ(image.embeddings.size(), 1u) << path;
+    EXPECT_EQ(path.substr(0, image.subject.size() + 1), image.subject + "/");
+    absl::StatusOr<std::string> sha = Sha256HexOfFile(w.gallery_dir + "/" + path);
+    ASSERT_TRUE(sha.ok());
+    EXPECT_EQ(image.content_sha256, *sha) << path;
+  }
+
+  ProcessResult second = Enroll(w);
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  Summary again = ParseSummary(second.out);
+  ASSERT_TRUE(again.parsed) << second.out;
+  EXPECT_EQ(again.unchanged, 40);
+  EXPECT_EQ(again.processed, 0);
+  std::map<std::string, StoredImage> after = ReadGallery(w.gallery_db);
+  for (const auto& [path, image] : stored) EXPECT_EQ(after[path].image_id, image.image_id);
+}
+
+TEST_F(EnrollCommandTest, ReplacesAChangedFileAddsANewOneAndRemovesADeletedOne) {
+  PartnerWorld w = World("enroll-changes", 2);
+  ASSERT_FALSE(w.dir.empty());
+  ASSERT_EQ(Enroll(w).exit_code, 0);
+  std::map<std::string, StoredImage> before = ReadGallery(w.gallery_db);
+  ASSERT_EQ(before.size(), 16u);
+
+  const std::string bbt = BbtGalleryDir();
+  fs::copy_file(bbt + "/raj/raj3.png", w.gallery_dir + "/raj/raj1.png",
+                fs::copy_options::overwrite_existing);
+  fs::remove(w.gallery_dir + "/amy/amy2.png");
+  fs::copy_file(bbt + "/penny/penny3.png", w.gallery_dir + "/penny/penny3.png");
+
+  ProcessResult r = Enroll(w);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Summary s = ParseSummary(r.out);
+  ASSERT_TRUE(s.parsed) << r.out;
+  EXPECT_EQ(s.changed, 1);
+  EXPECT_EQ(s.fresh, 1);
+  EXPECT_EQ(s.removed, 1);
+  EXPECT_EQ(s.unchanged, 14);
+  EXPECT_EQ(s.processed, 2);
+
+  std::map<std::string, StoredImage> after = ReadGallery(w.gallery_db);
+  EXPECT_EQ(after.size(), 16u);
+  EXPECT_EQ(after.count("amy/amy2.png"), 0u);
+  ASSERT_EQ(after.count("penny/penny3.png"), 1u);
+  const StoredImage& raj1 = after["raj/raj1.png"];
+  EXPECT_EQ(raj1.content_sha256, *Sha256HexOfFile(bbt + "/raj/raj3.png"));
+  EXPECT_NE(raj1.image_id, before["raj/raj1.png"].image_id);
+  ASSERT_EQ(raj1.embeddings.size(), 1u);
+  EXPECT_GT(MaxAbsDifference(raj1.embeddings[0], before["raj/raj1.png"].embeddings[0]), 1e-3f);
+  EXPECT_EQ(after["raj/raj2.png"].image_id, before["raj/raj2.png"].image_id);
+}
+
+TEST_F(EnrollCommandTest, RefusesToEmptyTheStoreFromAFolderWithoutImages) {
+  PartnerWorld w = World("enroll-empty-folder", 1);
+  ASSERT_FALSE(w.dir.empty());
+  ASSERT_EQ(Enroll(w).exit_code, 0);
+  fs::rename(w.gallery_dir, w.dir + "/gallery-away");
+  fs::create_directories(w.gallery_dir + "/amy");  // e.g. an unmounted share's mount point
+  ProcessResult r = Enroll(w);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no image files, but the store holds 8"), std::string::npos) << r.err;
+  EXPECT_EQ(ReadGallery(w.gallery_db).size(), 8u);
+
+  // Removing every file but one is an ordinary change.
+  fs::copy_file(w.dir + "/gallery-away/amy/amy1.png", w.gallery_dir + "/amy/amy1.png");
+  Summary s = ParseSummary(Enroll(w).out);
+  EXPECT_EQ(s.removed, 7);
+  EXPECT_EQ(s.unchanged, 1);
+  EXPECT_EQ(ReadGallery(w.gallery_db).size(), 1u);
+}
+
+TEST_F(EnrollCommandTest, CountsAndListsFailuresToEnrolWithReasons) {
+  PartnerWorld w = World("enroll-failures", 1);
+  ASSERT_FALSE(w.dir.empty());
+  WriteText(w.gallery_dir + "/raj/corrupt.jpg", "\xff\xd8\xff\xe0 definitely not a JPEG");
+  cv::Mat blank(240, 320, CV_8UC3, cv::Scalar(90, 140, 200));
+  ASSERT_TRUE(cv::imwrite(w.gallery_dir + "/amy/blank.png", blank));
+  WriteText(w.gallery_dir + "/amy/notes.txt", "not an image");
+  WriteText(w.gallery_dir + "/README.jpg", "not in a subject folder");
+
+  ProcessResult r = Enroll(w);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Summary s = ParseSummary(r.out);
+  ASSERT_TRUE(s.parsed) << r.out;
+  EXPECT_EQ(s.files, 10);
+  EXPECT_EQ(s.enrolled, 8);
+  EXPECT_EQ(s.failed, 2);
+  EXPECT_NE(r.err.find("2 failures to enrol; list them with"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("not enrolled: amy/notes.txt: not an image file name"), std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("not enrolled: README.jpg: not in a subject folder"), std::string::npos)
+      << r.err;
+
+  ProcessResult listed = PartnerNode({"enroll", "--config", w.config, "--failures"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("2 failures to enrol under model 1.0.0"), std::string::npos)
+      << listed.out;
+  EXPECT_NE(listed.out.find("amy/blank.png\tno face found"), std::string::npos) << listed.out;
+  const size_t corrupt = listed.out.find("raj/corrupt.jpg\t");
+  ASSERT_NE(corrupt, std::string::npos) << listed.out;
+  EXPECT_GT(listed.out.find('\n', corrupt), corrupt + 18) << "a reason follows the path";
+
+  // A failure is a recorded outcome: the next run skips it, --retry-failures tries again.
+  Summary again = ParseSummary(Enroll(w).out);
+  EXPECT_EQ(again.processed, 0);
+  EXPECT_EQ(again.unchanged, 10);
+  Summary retried = ParseSummary(Enroll(w, {"--retry-failures"}).out);
+  EXPECT_EQ(retried.processed, 2);
+  EXPECT_EQ(retried.failed, 2);
+  EXPECT_EQ(ReadGallery(w.gallery_db).size(), 10u);
+}
+
+TEST_F(EnrollCommandTest, ReembedsEverythingWhenTheActiveModelChanges) {
+  PartnerWorld w = World("enroll-model-switch", 2);
+  ASSERT_FALSE(w.dir.empty());
+  ASSERT_EQ(Enroll(w).exit_code, 0);
+  std::map<std::string, StoredImage> v1 = ReadGallery(w.gallery_db);
+  ASSERT_EQ(v1.size(), 16u);
+
+  std::string error;
+  ASSERT_TRUE(InstallTestPackage(w.cache_dir, "2.0.0", /*activate=*/true, &error)) << error;
+  ProcessResult r = Enroll(w);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Summary s = ParseSummary(r.out);
+  ASSERT_TRUE(s.parsed) << r.out;
+  EXPECT_EQ(s.reembedded, 16);
+  EXPECT_EQ(s.unchanged, 0);
+  EXPECT_EQ(s.enrolled, 16);
+  std::map<std::string, StoredImage> v2 = ReadGallery(w.gallery_db);
+  ASSERT_EQ(v2.size(), 16u);
+  for (const auto& [path, image] : v2) {
+    EXPECT_EQ(image.model_version, "2.0.0") << path;
+    EXPECT_NE(image.image_id, v1[path].image_id) << path;
+    ASSERT_EQ(image.embeddings.size(), 1u);
+    // 2.0.0 carries the same weights, so the new rows hold the same vectors.
+    EXPECT_LE(MaxAbsDifference(image.embeddings[0], v1[path].embeddings[0]), 1e-6f) << path;
+  }
+
+  // Rolling back with the real `models activate` re-embeds once more, then nothing.
+  ProcessResult back = PartnerNode({"models", "activate", "1.0.0", "--config", w.config});
+  ASSERT_EQ(back.exit_code, 0) << back.err;
+  EXPECT_EQ(ParseSummary(Enroll(w).out).reembedded, 16);
+  EXPECT_EQ(ParseSummary(Enroll(w).out).unchanged, 16);
+  for (const auto& [path, image] : ReadGallery(w.gallery_db)) {
+    EXPECT_EQ(image.model_version, "1.0.0") << path;
+  }
+}
+
+TEST_F(EnrollCommandTest, RefusesToRunWithoutAnActiveModel) {
+  PartnerWorld w = World("enroll-no-model", 1);
+  ASSERT_FALSE(w.dir.empty());
+  fs::remove(w.cache_dir + "/active");
+  ProcessResult r = Enroll(w);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("no active model"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(w.gallery_db));
+}
+
+// Kill -9 at several points of one enrolment, resuming each time: what a batch committed before
+// a kill is never lost nor redone, nothing is duplicated, and the final store equals a clean run.
+TEST_F(EnrollCommandTest, SurvivesKill9AtSeveralPointsAndResumesWithoutLossOrDuplicates) {
+  PartnerWorld w = World("enroll-kill", 5, {.commit_batch_images = 4});
+  ASSERT_FALSE(w.dir.empty());
+
+  std::map<std::string, StoredImage> committed;  // what survived the kills so far
+  int kills_mid_run = 0;
+  for (const int kill_at : {0, 4, 13, 26}) {
+    Child child(
+        {Env("FEDFACE_PARTNER_NODE"), "enroll", "--config", w.config, "--gallery", w.gallery_dir},
+        absl::StrCat(w.dir, "/kill", kill_at, ".out"),
+        absl::StrCat(w.dir, "/kill", kill_at, ".err"));
+    ASSERT_GT(child.pid(), 0);
+    const auto start = std::chrono::steady_clock::now();
+    bool killed = false;
+    while (child.Running()) {
+      size_t rows = 0;
+      if (fs::exists(w.gallery_db)) rows = ReadGallery(w.gallery_db).size();
+      const bool due =
+          kill_at == 0 ? std::chrono::steady_clock::now() - start > std::chrono::milliseconds(300)
+                       : rows >= static_cast<size_t>(kill_at);
+      if (due) {
+        child.Kill9();
+        killed = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      ASSERT_LT(std::chrono::steady_clock::now() - start, std::chrono::minutes(5));
+    }
+    if (!killed) break;  // the run finished before this point
+    EXPECT_EQ(child.Wait(10), 128 + SIGKILL);
+    std::map<std::string, StoredImage> now = ReadGallery(w.gallery_db);
+    if (now.size() > committed.size() && now.size() < 40) ++kills_mid_run;
+    for (const auto& [path, image] : committed) {
+      auto it = now.find(path);
+      ASSERT_NE(it, now.end()) << "lost after a kill: " << path;
+      EXPECT_EQ(it->second.image_id, image.image_id) << "redone after a kill: " << path;
+    }
+    for (const auto& [path, image] : now) EXPECT_EQ(image.embeddings.size(), 1u) << path;
+    committed = std::move(now);
+  }
+  EXPECT_GE(kills_mid_run, 1) << "no kill landed between two commits";
+
+  ProcessResult resumed = Enroll(w);
+  ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
+  Summary s = ParseSummary(resumed.out);
+  ASSERT_TRUE(s.parsed) << resumed.out;
+  EXPECT_EQ(s.unchanged, static_cast<int>(committed.size()));
+  EXPECT_EQ(s.processed, 40 - static_cast<int>(committed.size()));
+  std::map<std::string, StoredImage> final_store = ReadGallery(w.gallery_db);
+  for (const auto& [path, image] : committed) {
+    EXPECT_EQ(final_store[path].image_id, image.image_id) << path;
+  }
+
+  // A clean single run over the same folder in a fresh world.
+  std::string error;
+  PartnerWorld clean = MakePartnerWorld("enroll-kill-reference", {}, &error);
+  ASSERT_FALSE(clean.dir.empty()) << error;
+  clean.gallery_dir = w.gallery_dir;
+  ASSERT_EQ(Enroll(clean).exit_code, 0);
+  ExpectSameGallery(final_store, ReadGallery(clean.gallery_db));
+  absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store =
+      partner::GalleryStore::Open(w.gallery_db);
+  ASSERT_TRUE(store.ok());
+  absl::StatusOr<partner::GalleryCounts> counts = (*store)->Counts("1.0.0");
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->subjects, 8);
+  EXPECT_EQ(counts->enrolled_images, 40);
+  EXPECT_EQ(counts->embeddings, 40);
+}
+
+// The progress display: a bar redrawn in place on a terminal, plain lines in a log.
+TEST_F(EnrollCommandTest, ShowsABarOnATerminalAndPlainLinesOtherwise) {
+  PartnerWorld w = World("enroll-progress", 1);
+  ASSERT_FALSE(w.dir.empty());
+  ProcessResult plain = Enroll(w);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_NE(plain.err.find("enroll: enrolling 8/8 images 100%"), std::string::npos) << plain.err;
+  EXPECT_EQ(plain.err.find('\r'), std::string::npos);
+  EXPECT_EQ(plain.err.find("\x1b["), std::string::npos);
+
+  fs::remove(w.gallery_db);
+  int master = -1;
+  const pid_t pid = forkpty(&master, nullptr, nullptr, nullptr);
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const std::string binary = Env("FEDFACE_PARTNER_NODE");
+    execl(binary.c_str(), binary.c_str(), "enroll", "--config", w.config.c_str(), "--gallery",
+          w.gallery_dir.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  std::string terminal;
+  char buffer[4096];
+  for (ssize_t n; (n = read(master, buffer, sizeof(buffer))) > 0;) terminal.append(buffer, n);
+  close(master);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << terminal;
+  EXPECT_NE(terminal.find("\r[##############################] enrolling 8/8 images 100%"),
+            std::string::npos)
+      << terminal;
+  EXPECT_EQ(terminal.find("enroll: enrolling"), std::string::npos) << terminal;
+  EXPECT_TRUE(ParseSummary(terminal).parsed) << terminal;
+}
+
+}  // namespace
+}  // namespace fedface::testing
