@@ -3,8 +3,14 @@
 #   OUT/ca.key, OUT/ca.crt                  the CA both sides trust (keep ca.key offline)
 #   OUT/vendor.key, OUT/vendor.crt          the vendor server's certificate; its names are
 #                                           localhost, 127.0.0.1, ::1 and every --server-name
-#   OUT/partners/NAME.key, NAME.crt         one client certificate per partner, CN=NAME; NAME is
-#                                           what the vendor's server.partners allowlist names
+#   OUT/partners/NAME.key, NAME.crt         one certificate per partner, CN=NAME; NAME is
+#                                           what the vendor's server.partners allowlist names. It
+#                                           is the partner's client certificate towards the
+#                                           registry and may also serve its vendor-facing listener
+#                                           (names NAME, localhost, 127.0.0.1, ::1).
+#   For the coordinator's calls to partners, run it with the partner name `fedface-vendor`:
+#   partners/fedface-vendor.crt is then the vendor's client certificate (coordinator.client_cert)
+#   and `fedface-vendor` the name partners list in vendor_api.allowed_vendors.
 # Re-running adds what is missing and keeps what exists (the CA, the server certificate, earlier
 # partners), so partners can be added later. Private keys are written with mode 0600.
 set -euo pipefail
@@ -110,7 +116,8 @@ for p in ${partners[@]+"${partners[@]}"}; do
   cat > "$tmp/client.ext" <<EXT
 basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature
-extendedKeyUsage=clientAuth
+extendedKeyUsage=clientAuth,serverAuth
+subjectAltName=DNS:$p,DNS:localhost,IP:127.0.0.1,IP:::1
 EXT
   sign "$tmp/$p.csr" "$tmp/$p.crt" "$tmp/client.ext"
   mv "$tmp/$p.key" "$out/partners/$p.key"

@@ -114,8 +114,8 @@ ErrorRates ErrorRatesAt(const ScoreHistogram& mated, const ScoreHistogram& non_m
   }
   ErrorRates rates;
   const double gt = mated.total(), it = non_mated.total();
-  if (it > 0) rates.fmr = i_match / it;
-  if (gt > 0) rates.fnmr = (gt - g_match) / gt;
+  if (it > 0) rates.fmr = std::clamp(i_match / it, 0.0, 1.0);
+  if (gt > 0) rates.fnmr = std::clamp((gt - g_match) / gt, 0.0, 1.0);
   return rates;
 }
 
@@ -129,7 +129,8 @@ std::optional<double> RocAuc(const ScoreHistogram& mated, const ScoreHistogram& 
     // Distances in one bin are indistinguishable: they count as ties.
     wins += mated.count(k) * (std::max(0.0, above) + 0.5 * non_mated.count(k));
   }
-  return wins / (gt * it);
+  // Noisy (non-integer) counts can push the sum a rounding error past 1.
+  return std::clamp(wins / (gt * it), 0.0, 1.0);
 }
 
 std::optional<EqualErrorRate> Eer(const ScoreHistogram& mated, const ScoreHistogram& non_mated) {

@@ -16,6 +16,28 @@ ScoreHistogram Hist(std::initializer_list<std::pair<int, double>> bins) {
   return h;
 }
 
+// Noisy releases carry fractional counts; rounding must never push a rate outside [0, 1]
+// (the vendor rejects such a release as malformed). Seen in the demo: AUC 1 + 2e-16.
+TEST(ScoreHistogram, RatesFromFractionalCountsStayWithinZeroAndOne) {
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> mass(0.0, 3.0);
+  for (int trial = 0; trial < 2000; ++trial) {
+    std::vector<double> g(kScoreBinCount, 0.0), i(kScoreBinCount, 0.0);
+    for (int k = 5; k < 40; ++k) g[k] = mass(rng);
+    for (int k = 60; k < 120; ++k) i[k] = mass(rng);
+    auto mated = ScoreHistogram::FromCounts(g);
+    auto non_mated = ScoreHistogram::FromCounts(i);
+    ASSERT_TRUE(mated.ok() && non_mated.ok());
+    const std::optional<double> auc = RocAuc(*mated, *non_mated);
+    ASSERT_TRUE(auc.has_value());
+    EXPECT_LE(*auc, 1.0) << "trial " << trial;
+    EXPECT_GE(*auc, 0.0) << "trial " << trial;
+    const ErrorRates r = ErrorRatesAt(*mated, *non_mated, 0.5);
+    EXPECT_LE(*r.fnmr, 1.0);
+    EXPECT_GE(*r.fnmr, 0.0);
+  }
+}
+
 TEST(ScoreHistogram, FixedEdgesAreHundredthsWithOverflow) {
   EXPECT_EQ(kScoreBinCount, 201);
   EXPECT_EQ(kScoreBinEdges.size(), 201u);
