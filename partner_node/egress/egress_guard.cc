@@ -127,37 +127,39 @@ void SetHistogram(fedface::v1::ScoreHistogram* out, const metrics::ScoreHistogra
   for (double c : h.counts()) out->add_counts(c);
 }
 
-void SetFnmrAtFmr(fedface::v1::FnmrAtFmr* out, double target, const metrics::ScoreHistogram& g,
-                  const metrics::ScoreHistogram& i, bool allowed) {
-  out->set_fmr_target(target);
+// One error rate at a target false-accept rate, from histograms: FNMR at FMR for verification,
+// and the same arithmetic as FNIR at FPIR over the identification histograms
+// (identification_metrics.h). `write(threshold, miss_rate, false_accept_rate)` fills the fields.
+template <typename RateAtTarget, typename Write>
+void SetRateAtTarget(RateAtTarget* out, const metrics::ScoreHistogram& g,
+                     const metrics::ScoreHistogram& i, double target, bool allowed, Write write) {
   if (!allowed) {
     out->set_suppression(fedface::v1::SUPPRESSION_COHORT_BELOW_K);
     return;
   }
   const metrics::FnmrAtFmr f = metrics::ComputeFnmrAtFmr(g, i, target);
   out->set_suppression(ReasonOf(f.availability));
-  if (f.point) {
-    out->set_threshold(f.point->threshold);
-    out->set_fnmr(f.point->fnmr);
-    out->set_fmr(f.point->fmr);
-  }
+  if (f.point) write(f.point->threshold, f.point->fnmr, f.point->fmr);
+}
+
+void SetFnmrAtFmr(fedface::v1::FnmrAtFmr* out, double target, const metrics::ScoreHistogram& g,
+                  const metrics::ScoreHistogram& i, bool allowed) {
+  out->set_fmr_target(target);
+  SetRateAtTarget(out, g, i, target, allowed, [out](double threshold, double fnmr, double fmr) {
+    out->set_threshold(threshold);
+    out->set_fnmr(fnmr);
+    out->set_fmr(fmr);
+  });
 }
 
 void SetFnirAtFpir(fedface::v1::FnirAtFpir* out, double target, const metrics::ScoreHistogram& g,
                    const metrics::ScoreHistogram& i, bool allowed) {
   out->set_fpir_target(target);
-  if (!allowed) {
-    out->set_suppression(fedface::v1::SUPPRESSION_COHORT_BELOW_K);
-    return;
-  }
-  // Same arithmetic as FNMR at FMR over the identification histograms (identification_metrics.h).
-  const metrics::FnmrAtFmr f = metrics::ComputeFnmrAtFmr(g, i, target);
-  out->set_suppression(ReasonOf(f.availability));
-  if (f.point) {
-    out->set_threshold(f.point->threshold);
-    out->set_fnir(f.point->fnmr);
-    out->set_fpir(f.point->fmr);
-  }
+  SetRateAtTarget(out, g, i, target, allowed, [out](double threshold, double fnir, double fpir) {
+    out->set_threshold(threshold);
+    out->set_fnir(fnir);
+    out->set_fpir(fpir);
+  });
 }
 
 Suppression MissingSideReason(const metrics::ScoreHistogram& g) {
