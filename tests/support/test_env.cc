@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 
 namespace fedface::testing {
 namespace {
@@ -48,6 +49,23 @@ std::string TestPackageDir() { return ExistingDir(Env("FEDFACE_TEST_PACKAGE")); 
 std::string TestVendorKey() {
   const std::string key = Env("FEDFACE_TEST_VENDOR_KEY");
   return std::filesystem::exists(key) ? key : "";
+}
+
+bool CiRequiresEveryCheck() {
+  const char* ci = std::getenv("CI");
+  return ci != nullptr && std::string(ci) == "true";
+}
+
+void RecordCheckMode(const std::string& mode) {
+  const std::string build = Env("FEDFACE_BINARY_DIR");
+  if (build.empty()) return;
+  const std::string dir = build + "/test_artifacts";
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::ofstream out(dir + "/check_modes.txt", std::ios::app);
+  out << (test ? std::string(test->test_suite_name()) + "." + test->name() : "(no test)") << ": "
+      << mode << "\n";
 }
 
 std::string MakeTempDir(const std::string& prefix) {

@@ -2,9 +2,9 @@
 // that may be absent on a machine that only has the project.
 #pragma once
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace fedface::testing {
 
@@ -25,10 +25,30 @@ std::string TestVendorKey();  // private key path; the public key is this path +
 // A fresh empty directory under the test's temporary root, removed by nobody (kept as artefact).
 std::string MakeTempDir(const std::string& prefix);
 
+// True when the environment says CI=true: then a missing capability (tcpdump, network
+// namespaces, tshark, Chromium, a dataset) fails the test that needs it instead of skipping it.
+bool CiRequiresEveryCheck();
+
+// Appends "Suite.Test: `mode`" to BUILD/test_artifacts/check_modes.txt, which scripts/test.sh
+// prints after a green run: how a check ran (e.g. an audit in network namespaces over mutual TLS,
+// or on loopback in plaintext), so a green run says what it proved.
+void RecordCheckMode(const std::string& mode);
+
 }  // namespace fedface::testing
 
-// Skips the current test with a message when `path` is empty.
-#define FEDFACE_SKIP_IF_MISSING(path, what)                                   \
-  do {                                                                        \
-    if ((path).empty()) GTEST_SKIP() << what << " is absent; skipping test";  \
+// Skips the current test with `message`, or fails it under CI=true (see CiRequiresEveryCheck).
+// Only where the test cannot check what it claims: never as a way to pass.
+#define FEDFACE_SKIP_OR_FAIL(message)                                                 \
+  do {                                                                                \
+    if (::fedface::testing::CiRequiresEveryCheck()) {                                 \
+      GTEST_FAIL() << message << " (CI=true: every check must run; scripts/setup.sh " \
+                   << "installs what the tests need)";                                \
+    }                                                                                 \
+    GTEST_SKIP() << message;                                                          \
+  } while (0)
+
+// Skips (or fails under CI=true) the current test with a message when `path` is empty.
+#define FEDFACE_SKIP_IF_MISSING(path, what)                         \
+  do {                                                              \
+    if ((path).empty()) FEDFACE_SKIP_OR_FAIL(what << " is absent"); \
   } while (0)

@@ -28,11 +28,14 @@
 #include "partner_node/audit/audit_inputs.h"
 #include "partner_node/audit/traffic_audit.h"
 #include "tests/audit/federation/audit_network.h"
-#include "tests/audit/federation/packet_capture.h"
 #include "tests/audit/federation/tcp_relay.h"
 #include "tests/integration/distribution/distribution_harness.h"
+#include "tests/support/packet_capture.h"
 
 namespace fedface::audit_test {
+
+using testing::CaptureSummary;
+using testing::PacketCapture;
 
 // The only message type a partner may send the vendor.
 inline constexpr char kReleaseType[] = "fedface.v1.EvaluationRelease";

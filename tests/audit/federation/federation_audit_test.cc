@@ -55,13 +55,13 @@ std::string ArtifactDir(const std::string& name) {
   } while (0)
 
 // Starts a phase; skips the test when tcpdump cannot capture here.
-#define START_PHASE_OR_SKIP(world, ...)                                    \
-  do {                                                                     \
-    const std::string problem = (world).StartPhase(__VA_ARGS__);           \
-    if (!(world).capture_unavailable().empty()) {                          \
-      GTEST_SKIP() << "cannot capture: " << (world).capture_unavailable(); \
-    }                                                                      \
-    ASSERT_EQ(problem, "");                                                \
+#define START_PHASE_OR_SKIP(world, ...)                                          \
+  do {                                                                           \
+    const std::string problem = (world).StartPhase(__VA_ARGS__);                 \
+    if (!(world).capture_unavailable().empty()) {                                \
+      FEDFACE_SKIP_OR_FAIL("cannot capture: " << (world).capture_unavailable()); \
+    }                                                                            \
+    ASSERT_EQ(problem, "");                                                      \
   } while (0)
 
 int CountKind(const AuditReport& r, ViolationKind kind) {

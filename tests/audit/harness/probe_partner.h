@@ -65,26 +65,4 @@ class ProbeVendor {
   std::unique_ptr<audittest::AuditProbe::Stub> stub_;
 };
 
-// tcpdump -i lo writing a pcap file, for the duration of an exchange.
-class TcpdumpCapture {
- public:
-  // Starts capturing `filter` on loopback into `path` and waits until tcpdump listens.
-  // Unavailable (with tcpdump's words) when tcpdump is missing or may not capture here.
-  static absl::StatusOr<std::unique_ptr<TcpdumpCapture>> Start(const std::string& path,
-                                                               const std::string& filter);
-  ~TcpdumpCapture();
-
-  // Waits until the file stops growing (tcpdump has written what the kernel saw), then stops
-  // tcpdump with SIGINT and waits for it. Returns its summary ("N packets captured ...").
-  absl::StatusOr<std::string> Stop();
-
- private:
-  TcpdumpCapture(pid_t pid, int stderr_fd, std::string path)
-      : pid_(pid), stderr_fd_(stderr_fd), path_(std::move(path)) {}
-  pid_t pid_;
-  int stderr_fd_;
-  std::string path_;
-  std::string output_;
-};
-
 }  // namespace fedface::audit_test

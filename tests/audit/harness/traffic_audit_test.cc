@@ -22,6 +22,7 @@
 #include "partner_node/egress/egress_ledger.h"
 #include "partner_node/gallery/gallery_store.h"
 #include "tests/audit/harness/probe_partner.h"
+#include "tests/support/packet_capture.h"
 #include "tests/support/test_env.h"
 
 namespace fedface::audit_test {
@@ -68,7 +69,7 @@ absl::StatusOr<Capture> CaptureExchange(const std::string& name, ProbePlan plan,
   auto partner = ProbePartner::Start(std::move(plan));
   if (!partner.ok()) return partner.status();
   c.port = (*partner)->port();
-  auto tcpdump = TcpdumpCapture::Start(c.pcap, absl::StrCat("tcp port ", c.port));
+  auto tcpdump = testing::PacketCapture::Start({}, "lo", c.pcap, absl::StrCat("tcp port ", c.port));
   if (!tcpdump.ok()) return tcpdump.status();
   {
     ProbeVendor vendor(c.port);
@@ -77,22 +78,19 @@ absl::StatusOr<Capture> CaptureExchange(const std::string& name, ProbePlan plan,
   }
   auto summary = (*tcpdump)->Stop();
   if (!summary.ok()) return summary.status();
-  std::cout << "tcpdump: " << *summary;
-  const size_t at = summary->find(" packets dropped by kernel");
-  if (at != std::string::npos) {
-    const size_t line = summary->rfind('\n', at);
-    c.dropped = std::stoll(summary->substr(line == std::string::npos ? 0 : line + 1));
-  }
+  std::cout << "tcpdump: " << summary->text;
+  c.dropped = summary->dropped_by_kernel;
+  testing::RecordCheckMode("loopback capture of a probe partner's port, plaintext");
   c.sent_replies = (*partner)->SentReplies();
   return c;
 }
 
-#define CAPTURE_OR_SKIP(var, expr)                                                 \
-  auto var##_or = (expr);                                                          \
-  if (absl::IsUnavailable(var##_or.status())) {                                    \
-    GTEST_SKIP() << "cannot capture loopback traffic here: " << var##_or.status(); \
-  }                                                                                \
-  ASSERT_TRUE(var##_or.ok()) << var##_or.status();                                 \
+#define CAPTURE_OR_SKIP(var, expr)                                                       \
+  auto var##_or = (expr);                                                                \
+  if (absl::IsUnavailable(var##_or.status())) {                                          \
+    FEDFACE_SKIP_OR_FAIL("cannot capture loopback traffic here: " << var##_or.status()); \
+  }                                                                                      \
+  ASSERT_TRUE(var##_or.ok()) << var##_or.status();                                       \
   const Capture& var = *var##_or
 
 LoadedLedger LedgerOf(const std::vector<std::string>& replies) {
@@ -400,7 +398,7 @@ TEST_F(TrafficAuditTest, EmbeddingsReadFromTheGalleryStoreAreCaught) {
 TEST_F(TrafficAuditTest, CommandLineToolPassesCleanCaptureAndFailsLeakyOne) {
   const std::string binary = testing::Env("FEDFACE_PARTNER_NODE");
   if (binary.empty() || access(binary.c_str(), X_OK) != 0) {
-    GTEST_SKIP() << "partner_node binary not built (" << binary << ")";
+    FEDFACE_SKIP_OR_FAIL("partner_node binary not built (" << binary << ")");
   }
   const std::string canary = canaries_[0];
   ProbePlan plan;

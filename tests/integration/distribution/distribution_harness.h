@@ -10,41 +10,9 @@
 
 #include "absl/time/time.h"
 #include "core/package/ed25519.h"
+#include "tests/support/child_process.h"
 
 namespace fedface::testing {
-
-// A child process with stdout/stderr redirected to files. Killed (SIGKILL) when destroyed.
-class ChildProcess {
- public:
-  ChildProcess(const std::vector<std::string>& argv, const std::string& stdout_path,
-               const std::string& stderr_path);
-  ~ChildProcess();
-  ChildProcess(const ChildProcess&) = delete;
-  ChildProcess& operator=(const ChildProcess&) = delete;
-
-  pid_t pid() const { return pid_; }
-  bool Running();
-  // Waits for the exit; returns the exit code, 128+signal when killed, -1 on timeout (the
-  // process is then killed).
-  int Wait(absl::Duration timeout);
-  void Signal(int signal_number);
-
- private:
-  pid_t pid_ = -1;
-  int status_ = -1;
-};
-
-struct ProcessResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-// Runs argv to completion (timeout 5 minutes) and returns its exit code and output.
-ProcessResult RunProcess(const std::vector<std::string>& argv, const std::string& work_dir);
-
-std::string ReadText(const std::string& path);  // "" when absent
-void WriteText(const std::string& path, const std::string& text);
 
 // `model_vendor serve --config CONFIG`, waited for until it prints its listening address.
 class VendorServer {

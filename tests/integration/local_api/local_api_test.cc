@@ -42,8 +42,8 @@ class LocalApiProcess {
     std::vector<std::string> argv = {Env("FEDFACE_PARTNER_NODE"), "local-api", "--config",
                                      w.config};
     if (!listen.empty()) argv.insert(argv.end(), {"--listen", listen});
-    child_ =
-        std::make_unique<Child>(argv, absl::StrCat(w.dir, "/local-api-", tag, ".out"), err_path_);
+    child_ = std::make_unique<ChildProcess>(argv, absl::StrCat(w.dir, "/local-api-", tag, ".out"),
+                                            err_path_);
   }
 
   // Waits for "listening on ADDRESS"; false when the process exited or took over 3 minutes.
@@ -70,11 +70,11 @@ class LocalApiProcess {
   LocalMatch::Stub& stub() { return *stub_; }
   const std::string& address() const { return address_; }
   std::string log() const { return ReadText(err_path_); }
-  Child& child() { return *child_; }
+  ChildProcess& child() { return *child_; }
 
  private:
   std::string err_path_;
-  std::unique_ptr<Child> child_;
+  std::unique_ptr<ChildProcess> child_;
   std::string address_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<LocalMatch::Stub> stub_;
@@ -122,8 +122,8 @@ grpc::Status DeleteSubject(LocalMatch::Stub& stub, const std::string& subject,
 class LocalApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (TestPackageDir().empty()) GTEST_SKIP() << "test package absent; skipping test";
-    if (BbtGalleryDir().empty()) GTEST_SKIP() << "faceapi-bbt dataset absent; skipping test";
+    if (TestPackageDir().empty()) FEDFACE_SKIP_OR_FAIL("test package absent; skipping test");
+    if (BbtGalleryDir().empty()) FEDFACE_SKIP_OR_FAIL("faceapi-bbt dataset absent; skipping test");
   }
 
   PartnerWorld World(const std::string& name, const std::string& local_api_yaml = "") {

@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
-#include "tests/support/subprocess.h"
+#include "tests/support/child_process.h"
 #include "tests/support/test_env.h"
 
 namespace fedface {
@@ -32,8 +32,9 @@ class LocalCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
     data_ = testing::DatasetsDir();
-    if (data_.empty()) GTEST_SKIP() << "../shared/datasets is absent; skipping test";
-    if (testing::TestPackageDir().empty()) GTEST_SKIP() << "test package absent; skipping test";
+    if (data_.empty()) FEDFACE_SKIP_OR_FAIL("../shared/datasets is absent; skipping test");
+    if (testing::TestPackageDir().empty())
+      FEDFACE_SKIP_OR_FAIL("test package absent; skipping test");
     tmp_ = testing::MakeTempDir("local-cli");
     package_ = tmp_ + "/package";
     fs::copy(testing::TestPackageDir(), package_, fs::copy_options::recursive);
@@ -117,7 +118,8 @@ TEST_F(LocalCliTest, RefusesPackageWithAMissingFile) {
 TEST_F(LocalCliTest, RefusesToLoadAPackageWithoutAPinnedKey) {
   auto r = RunProcess({Env("FEDFACE_PARTNER_NODE"), "compare", "--model", package_,
                        oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
-  if (!Env("FEDFACE_VENDOR_KEY").empty()) GTEST_SKIP() << "FEDFACE_VENDOR_KEY set in environment";
+  if (!Env("FEDFACE_VENDOR_KEY").empty())
+    FEDFACE_SKIP_OR_FAIL("FEDFACE_VENDOR_KEY set in environment");
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("--vendor-key"), std::string::npos) << r.err;
 }
@@ -156,7 +158,8 @@ TEST_F(LocalCliTest, EvaluateGalleryCountsFailuresToEnrolAndGoesOn) {
   WriteBytes(gallery / "howard" / "readme.png", "plain text");
   const std::string jpeg = ReadBytes(oracle_ + "obama.jpg");
   WriteBytes(gallery / "penny" / "cut.jpg", jpeg.substr(0, 5000));
-  cv::imwrite((gallery / "raj" / "blank.png").string(), cv::Mat(200, 200, CV_8UC3, cv::Scalar(90, 90, 90)));
+  cv::imwrite((gallery / "raj" / "blank.png").string(),
+              cv::Mat(200, 200, CV_8UC3, cv::Scalar(90, 90, 90)));
   auto r = Partner({"evaluate", "--model", package_, "--vendor-key", key_, "--gallery",
                     gallery.string(), "--json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -191,7 +194,8 @@ TEST_F(LocalCliTest, EvaluatePairListEmbedsEachImageOnce) {
   EXPECT_EQ(j["non_mated_comparisons"], 2);
   EXPECT_EQ(j["fnmr_at_fmr"][0]["withheld"], "insufficient non-mated comparisons");
 
-  WriteBytes(tmp_ + "/bad.csv", "file_x,file_y,Decision\nsheldon/sheldon1.png,penny/penny1.png,Maybe\n");
+  WriteBytes(tmp_ + "/bad.csv",
+             "file_x,file_y,Decision\nsheldon/sheldon1.png,penny/penny1.png,Maybe\n");
   auto bad = Partner({"evaluate", "--model", package_, "--vendor-key", key_, "--images",
                       data_ + "/faceapi-bbt/gallery", "--pairs", tmp_ + "/bad.csv"});
   EXPECT_EQ(bad.exit_code, 1);

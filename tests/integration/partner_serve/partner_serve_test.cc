@@ -75,7 +75,7 @@ class PartnerServeTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const ServeFixture& f = GetServeFixture();
-    if (!f.skip_reason.empty()) GTEST_SKIP() << f.skip_reason;
+    if (!f.skip_reason.empty()) FEDFACE_SKIP_OR_FAIL(f.skip_reason);
     ASSERT_TRUE(f.error.empty()) << f.error;
     pki_ = f.pki;
   }

@@ -91,14 +91,19 @@ class RoundsTest : public ::testing::Test {
   }
   void SetUp() override {
     StartWorld(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    if (!skip_.empty()) GTEST_SKIP() << skip_;
+    if (!skip_.empty()) FEDFACE_SKIP_OR_FAIL(skip_);
     ASSERT_EQ(setup_error_, "") << "the test world did not start (logs in " << world_->dir() << ")";
   }
 
   // Checks the written report files: schema, Chromium render (screenshot kept beside them).
   static void CheckReportFiles(const std::string& out) {
     EXPECT_EQ(vendor::testing::SchemaErrors(out + "/report.json"), "");
-    if (!vendor::testing::HaveChromium()) return;
+    if (!vendor::testing::HaveChromium()) {
+      // The render check cannot run: a failure under CI=true, a notice elsewhere.
+      if (CiRequiresEveryCheck()) ADD_FAILURE() << "chromium is absent under CI=true";
+      std::cout << "[ notice ] chromium is absent: report.html not rendered" << std::endl;
+      return;
+    }
     const vendor::testing::ChromiumRender r =
         vendor::testing::RenderWithChromium(out + "/report.html", out + "/report.png");
     EXPECT_EQ(r.exit_code, 0) << r.log;
@@ -207,7 +212,9 @@ TEST_F(RoundsTest, APartnerBelowItsKMinimumIsReportedWithTheReasonAndTheRoundCom
   ASSERT_EQ(list.exit_code, 0) << list.err;
   EXPECT_NE(list.out.find("kmin-1"), std::string::npos) << list.out;
   EXPECT_NE(list.out.find("complete"), std::string::npos) << list.out;
-  EXPECT_NE(list.out.find("3/4 (quorum 2)"), std::string::npos) << list.out;
+  // acme may be withheld (its noisy histograms can come out empty): count what the round pooled.
+  EXPECT_NE(list.out.find(absl::StrCat(in_pool.size(), "/4 (quorum 2)")), std::string::npos)
+      << list.out;
   const ProcessResult show = world_->Vendor({"rounds", "show", "kmin-1", "--config", config});
   ASSERT_EQ(show.exit_code, 0) << show.err;
   EXPECT_NE(show.out.find("tiny"), std::string::npos);

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "tests/support/subprocess.h"
+#include "tests/support/child_process.h"
 #include "tests/support/test_env.h"
 
 namespace fedface::vendor::testing {

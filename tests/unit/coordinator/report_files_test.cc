@@ -180,7 +180,8 @@ TEST(ReportHtmlTest, IsSelfContainedAndEscapesEveryTextFromPartners) {
 }
 
 TEST(ReportHtmlTest, RendersInHeadlessChromiumWithoutErrors) {
-  if (!testing::HaveChromium()) GTEST_SKIP() << "chromium is absent (scripts/setup.sh installs it)";
+  if (!testing::HaveChromium())
+    FEDFACE_SKIP_OR_FAIL("chromium is absent (scripts/setup.sh installs it)");
   const std::string dir = ArtefactDir("chromium");
   absl::StatusOr<ReportFiles> files = WriteReportFiles(
       BuildRoundReport(DemoRound(fedface::v1::EVALUATION_PROTOCOL_VERIFICATION, 2)), dir);

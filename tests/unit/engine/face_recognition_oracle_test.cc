@@ -21,7 +21,7 @@ class FaceRecognitionOracleTest : public ::testing::Test {
  protected:
   void SetUp() override {
     dir_ = testing::DatasetsDir();
-    if (dir_.empty()) GTEST_SKIP() << "../shared/datasets is absent; skipping test";
+    if (dir_.empty()) FEDFACE_SKIP_OR_FAIL("../shared/datasets is absent; skipping test");
     dir_ += "/face_recognition-tests/";
   }
 
@@ -62,8 +62,8 @@ TEST_F(FaceRecognitionOracleTest, FindsObamaAtUpsampleZeroWhereTheCnnDetectorDoe
                       boxes[0].bottom - boxes[0].top);
   const cv::Rect cnn(375, 154, 611 - 375, 390 - 154);
   const double iou = double((ours & cnn).area()) / (ours | cnn).area();
-  std::cout << "upsample 0 box " << ours.x << "," << ours.y << " " << ours.width << "x" << ours.height
-            << ", IoU with the CNN oracle " << iou << "\n";
+  std::cout << "upsample 0 box " << ours.x << "," << ours.y << " " << ours.width << "x"
+            << ours.height << ", IoU with the CNN oracle " << iou << "\n";
   EXPECT_GT(iou, 0.8);
   const FaceBox at_one = Detect("obama.jpg", 1)[0];
   EXPECT_NE(boxes[0].left, at_one.left);
@@ -103,8 +103,7 @@ TEST_F(FaceRecognitionOracleTest, PlacesTheSixtyEightLandmarksExactly) {
 TEST(FaceAlignerTest, RefusesMissingLandmarkModel) {
   auto aligner = FaceAligner::Load("/nonexistent/shape_predictor.dat");
   ASSERT_FALSE(aligner.ok());
-  EXPECT_NE(aligner.status().message().find("/nonexistent/shape_predictor.dat"),
-            std::string::npos);
+  EXPECT_NE(aligner.status().message().find("/nonexistent/shape_predictor.dat"), std::string::npos);
 }
 
 TEST(FaceDetectorTest, RefusesUpsampleOutOfRange) {

@@ -17,9 +17,9 @@ class FaceApiReferenceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     data_ = testing::DatasetsDir();
-    if (data_.empty()) GTEST_SKIP() << "../shared/datasets is absent; skipping test";
+    if (data_.empty()) FEDFACE_SKIP_OR_FAIL("../shared/datasets is absent; skipping test");
     if (testing::TestPackageDir().empty()) {
-      GTEST_SKIP() << "test package absent (run scripts/fetch_model.sh); skipping test";
+      FEDFACE_SKIP_OR_FAIL("test package absent (run scripts/fetch_model.sh); skipping test");
     }
     auto model = LoadVerifiedModel(testing::TestPackageDir(), testing::TestVendorKey() + ".pub");
     ASSERT_TRUE(model.ok()) << model.status();

@@ -290,30 +290,27 @@ TEST_F(EnrollCommandTest, SurvivesKill9AtSeveralPointsAndResumesWithoutLossOrDup
 
   std::map<std::string, StoredImage> committed;  // what survived the kills so far
   int kills_mid_run = 0;
-  for (const int kill_at : {0, 4, 13, 26}) {
-    Child child(
+  // Kill points by progress: after the child has committed at least N images (the store is its
+  // report), never after a time.
+  for (const int kill_at : {1, 4, 13, 26}) {
+    ChildProcess child(
         {Env("FEDFACE_PARTNER_NODE"), "enroll", "--config", w.config, "--gallery", w.gallery_dir},
         absl::StrCat(w.dir, "/kill", kill_at, ".out"),
         absl::StrCat(w.dir, "/kill", kill_at, ".err"));
     ASSERT_GT(child.pid(), 0);
-    const auto start = std::chrono::steady_clock::now();
     bool killed = false;
     while (child.Running()) {
       size_t rows = 0;
       if (fs::exists(w.gallery_db)) rows = ReadGallery(w.gallery_db).size();
-      const bool due =
-          kill_at == 0 ? std::chrono::steady_clock::now() - start > std::chrono::milliseconds(300)
-                       : rows >= static_cast<size_t>(kill_at);
-      if (due) {
+      if (rows >= static_cast<size_t>(kill_at)) {
         child.Kill9();
         killed = true;
         break;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      ASSERT_LT(std::chrono::steady_clock::now() - start, std::chrono::minutes(5));
     }
     if (!killed) break;  // the run finished before this point
-    EXPECT_EQ(child.Wait(10), 128 + SIGKILL);
+    EXPECT_EQ(child.Wait(absl::Seconds(60)), 128 + SIGKILL);
     std::map<std::string, StoredImage> now = ReadGallery(w.gallery_db);
     if (now.size() > committed.size() && now.size() < 40) ++kills_mid_run;
     for (const auto& [path, image] : committed) {

@@ -40,17 +40,6 @@ const std::vector<std::string>& BbtSubjects() {
   return subjects;
 }
 
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-void WriteText(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
-}
-
 bool InstallTestPackage(const std::string& cache_dir, const std::string& version, bool activate,
                         std::string* error) {
   auto fail = [&](const std::string& why) {
@@ -151,57 +140,6 @@ ProcessResult PartnerNode(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {Env("FEDFACE_PARTNER_NODE")};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunProcess(argv);
-}
-
-Child::Child(const std::vector<std::string>& argv, const std::string& out_path,
-             const std::string& err_path) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  std::vector<char*> args;
-  for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  if (posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ) != 0) pid_ = -1;
-  posix_spawn_file_actions_destroy(&actions);
-}
-
-Child::~Child() {
-  if (Running()) Kill9();
-}
-
-bool Child::Running() {
-  if (pid_ <= 0 || status_ != -1) return false;
-  int status = 0;
-  const pid_t r = waitpid(pid_, &status, WNOHANG);
-  if (r == 0) return true;
-  status_ = r == pid_ ? status : 0;
-  return false;
-}
-
-int Child::Wait(int timeout_seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
-  while (Running()) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      Kill9();
-      return -1;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (pid_ <= 0) return -1;
-  if (WIFEXITED(status_)) return WEXITSTATUS(status_);
-  if (WIFSIGNALED(status_)) return 128 + WTERMSIG(status_);
-  return -1;
-}
-
-void Child::Kill9() {
-  if (pid_ <= 0 || status_ != -1) return;
-  ::kill(pid_, SIGKILL);
-  int status = 0;
-  if (waitpid(pid_, &status, 0) == pid_) status_ = status;
 }
 
 std::map<std::string, StoredImage> ReadGallery(const std::string& db) {

@@ -11,7 +11,7 @@
 
 #include "core/engine/embedding.h"
 #include "partner_node/gallery/gallery_store.h"
-#include "tests/support/subprocess.h"
+#include "tests/support/child_process.h"
 
 namespace fedface::testing {
 
@@ -50,28 +50,6 @@ bool CopyBbtGallery(const std::string& dst, int images_per_subject);
 
 // `partner_node ARGS...` to completion.
 ProcessResult PartnerNode(const std::vector<std::string>& args);
-
-// A child process with stdout/stderr in files; SIGKILLed when destroyed if still running.
-class Child {
- public:
-  Child(const std::vector<std::string>& argv, const std::string& out_path,
-        const std::string& err_path);
-  ~Child();
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  pid_t pid() const { return pid_; }
-  bool Running();
-  // Exit code; 128+signal when killed; -1 after the timeout (the child is then killed).
-  int Wait(int timeout_seconds);
-  void Kill9();
-
- private:
-  pid_t pid_ = -1;
-  int status_ = -1;
-};
-
-std::string ReadText(const std::string& path);
-void WriteText(const std::string& path, const std::string& text);
 
 // One stored gallery image with its embeddings, as a test compares stores.
 struct StoredImage {

@@ -1,19 +1,20 @@
-// kill -9 during enrolment: a child process commits batches and is SIGKILLed at random moments;
-// every batch it reported committed must survive, no batch may be half there, nothing may be
-// duplicated, and the next run resumes where the last one stopped.
+// kill -9 during enrolment: a child process commits batches and is SIGKILLed at points chosen by
+// its reported progress (when a commit begins, or between two); every batch it reported
+// committed must survive, no batch may be half there, nothing may be duplicated, and the next
+// run resumes where the last one stopped.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
+#include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <random>
 #include <set>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "core/common/sha256.h"
@@ -40,10 +41,15 @@ ImageOutcome OutcomeOf(int image) {
 }
 
 // The child: an enrolment run that skips what is already current (resume) and commits the rest
-// batch by batch, reporting each committed batch on `fd` only after CommitBatch returned.
+// batch by batch. It reports on `fd` "begin B" before committing batch B and "done B" only after
+// CommitBatch returned, so the parent can kill it at a point chosen by progress, not by a timer.
 [[noreturn]] void RunWriter(const std::string& path, int fd) {
   auto store = GalleryStore::Open(path);
   if (!store.ok()) _exit(3);
+  auto report = [fd](const char* what, int b) {
+    const std::string line = std::string(what) + " " + std::to_string(b) + "\n";
+    if (write(fd, line.data(), line.size()) < 0) _exit(6);
+  };
   for (int b = 0; b < kBatches; ++b) {
     std::vector<ImageOutcome> batch;
     for (int i = b * kBatchSize; i < (b + 1) * kBatchSize; ++i) {
@@ -52,20 +58,28 @@ ImageOutcome OutcomeOf(int image) {
       if (!*current) batch.push_back(OutcomeOf(i));
     }
     if (batch.empty()) continue;
+    report("begin", b);
     if (!(*store)->CommitBatch(batch).ok()) _exit(5);
-    const std::string line = std::to_string(b) + "\n";
-    if (write(fd, line.data(), line.size()) < 0) _exit(6);
+    report("done", b);
   }
   _exit(0);
 }
+
+// Where the parent kills the child: when it reports the `nth` (1-based) "begin" (as that batch's
+// commit starts) or "done" (between two batches). nth == 0: never.
+struct KillPoint {
+  int nth = 0;
+  bool mid_commit = false;
+};
 
 struct Outcome {
   bool killed = false;
   std::set<int> reported;  // batches the child said were committed
 };
 
-// Starts a writer; kills it after `kill_after` unless it finishes first.
-Outcome RunChild(const std::string& path, std::chrono::milliseconds kill_after) {
+// Starts a writer and reads its progress line by line; SIGKILLs it at `at` unless it finishes
+// first.
+Outcome RunChild(const std::string& path, KillPoint at) {
   int fds[2];
   EXPECT_EQ(pipe(fds), 0);
   const pid_t pid = fork();
@@ -75,26 +89,28 @@ Outcome RunChild(const std::string& path, std::chrono::milliseconds kill_after) 
   }
   close(fds[1]);
   Outcome out;
-  const auto deadline = std::chrono::steady_clock::now() + kill_after;
-  int status = 0;
-  while (true) {
-    if (waitpid(pid, &status, WNOHANG) == pid) break;
-    if (std::chrono::steady_clock::now() >= deadline) {
+  FILE* progress = fdopen(fds[0], "r");
+  char what[16];
+  int b = 0;
+  int begins = 0;
+  int dones = 0;
+  bool sent_kill = false;
+  while (progress && fscanf(progress, "%15s %d", what, &b) == 2) {
+    const bool done = std::strcmp(what, "done") == 0;
+    if (done) out.reported.insert(b);
+    const int nth = done ? ++dones : ++begins;
+    if (!sent_kill && at.nth > 0 && nth == at.nth && done != at.mid_commit) {
       kill(pid, SIGKILL);
-      waitpid(pid, &status, 0);
-      break;
+      sent_kill = true;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  if (progress) fclose(progress);
+  int status = 0;
+  waitpid(pid, &status, 0);
   out.killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
+  EXPECT_EQ(out.killed, sent_kill) << "writer status " << status;
   EXPECT_TRUE(out.killed || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
       << "writer failed with status " << status;
-  std::string text;
-  char buf[4096];
-  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) text.append(buf, n);
-  close(fds[0]);
-  std::istringstream lines(text);
-  for (int b; lines >> b;) out.reported.insert(b);
   return out;
 }
 
@@ -165,23 +181,31 @@ TEST(GalleryKillTest, KillNineLosesNoCommittedBatchAndResumesWithoutDuplicates) 
   std::mt19937 rng(1234567);
   std::set<int> reported;
   int interrupted_mid_way = 0;
+  int killed_as_a_commit_began = 0;
   for (int round = 0; round < 8; ++round) {
-    const auto delay = std::chrono::milliseconds(15 + rng() % 200);
-    const Outcome out = RunChild(path, delay);
+    // Kill within the first quarter of what is left, alternating between a kill as a commit
+    // begins and one between two commits: every round stops part-way, on any machine.
+    const int left = kBatches - static_cast<int>(reported.size());
+    const KillPoint at{.nth = 1 + static_cast<int>(rng() % std::max(1, left / 4)),
+                       .mid_commit = round % 2 == 0};
+    const Outcome out = RunChild(path, at);
     reported.insert(out.reported.begin(), out.reported.end());
     const int present = CheckStore(path, reported);
     SCOPED_TRACE("round " + std::to_string(round));
     if (out.killed && present > 0 && present < kBatches) ++interrupted_mid_way;
-    std::cout << "round " << round << ": " << (out.killed ? "killed" : "finished") << " after "
-              << delay.count() << " ms; " << out.reported.size() << " batches reported, " << present
-              << "/" << kBatches << " present\n";
+    if (out.killed && at.mid_commit) ++killed_as_a_commit_began;
+    std::cout << "round " << round << ": " << (out.killed ? "killed" : "finished")
+              << " when commit #" << at.nth << (at.mid_commit ? " began; " : " ended; ")
+              << out.reported.size() << " batches reported, " << present << "/" << kBatches
+              << " present\n";
     if (::testing::Test::HasFailure()) return;
   }
-  // The test means something only if some kill landed in the middle of the work.
-  EXPECT_GT(interrupted_mid_way, 0);
+  // Every round was cut part-way, half of them as a commit began.
+  EXPECT_EQ(interrupted_mid_way, 8);
+  EXPECT_EQ(killed_as_a_commit_began, 4);
 
   // Resume to the end: everything there exactly once.
-  const Outcome last = RunChild(path, std::chrono::minutes(5));
+  const Outcome last = RunChild(path, KillPoint{});
   EXPECT_FALSE(last.killed);
   EXPECT_EQ(CheckStore(path, reported), kBatches);
   EXPECT_EQ(testutil::QueryInt(path, "SELECT count(*) FROM images"), kBatches * kBatchSize);

@@ -42,7 +42,8 @@ class KeygenCliTest : public ::testing::Test {
   void SetUp() override {
     const std::string bin = Env("FEDFACE_MODEL_VENDOR");
     if (bin.empty() || !std::filesystem::exists(bin)) {
-      GTEST_SKIP() << "model_vendor binary is absent (build target model_vendor); skipping test";
+      FEDFACE_SKIP_OR_FAIL(
+          "model_vendor binary is absent (build target model_vendor); skipping test");
     }
     dir_ = MakeTempDir("keygen");
   }

@@ -1,23 +1,30 @@
-#include "tests/audit/federation/packet_capture.h"
+#include "tests/support/packet_capture.h"
 
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <regex>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
-namespace fedface::audit_test {
-
-using testing::ChildProcess;
-using testing::ReadText;
+namespace fedface::testing {
 
 std::string TcpdumpBinary() {
-  for (const char* p : {"/usr/bin/tcpdump", "/usr/sbin/tcpdump", "/sbin/tcpdump"}) {
-    if (access(p, X_OK) == 0) return p;
+  // PATH decides (a test removes tcpdump from it to prove that CI then fails); the usual sbin
+  // folders only when PATH is unset.
+  const char* path = std::getenv("PATH");
+  const std::string dirs = path != nullptr ? path : "/usr/sbin:/usr/bin:/sbin:/bin";
+  for (std::string::size_type start = 0; start <= dirs.size();) {
+    std::string::size_type end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    const std::string candidate = dirs.substr(start, end - start) + "/tcpdump";
+    if (end > start && access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
   }
   return "";
 }
@@ -39,7 +46,9 @@ absl::StatusOr<std::unique_ptr<PacketCapture>> PacketCapture::Start(
   capture->path_ = path;
   capture->log_ = path + ".tcpdump.log";
   capture->process_ = std::make_unique<ChildProcess>(argv, "/dev/null", capture->log_);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  // tcpdump may be slow to start on a loaded machine: wait until it listens or exits. The limit
+  // only catches a hang, and a hang fails the test (INTERNAL); it never skips it.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(5);
   while (std::chrono::steady_clock::now() < deadline) {
     const std::string said = ReadText(capture->log_);
     if (said.find("listening on") != std::string::npos) return capture;
@@ -48,7 +57,8 @@ absl::StatusOr<std::unique_ptr<PacketCapture>> PacketCapture::Start(
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
-  return absl::UnavailableError(absl::StrCat("tcpdump did not start listening on ", iface));
+  return absl::InternalError(
+      absl::StrCat("tcpdump did not start listening on ", iface, " within 5 minutes"));
 }
 
 PacketCapture::~PacketCapture() {
@@ -81,4 +91,4 @@ absl::StatusOr<CaptureSummary> PacketCapture::Stop() {
   return summary;
 }
 
-}  // namespace fedface::audit_test
+}  // namespace fedface::testing

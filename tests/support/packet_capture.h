@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "tests/integration/distribution/distribution_harness.h"
+#include "tests/support/child_process.h"
 
-namespace fedface::audit_test {
+namespace fedface::testing {
 
 struct CaptureSummary {
   int64_t captured = -1;           // "N packets captured"
@@ -37,12 +37,12 @@ class PacketCapture {
 
  private:
   PacketCapture() = default;
-  std::unique_ptr<testing::ChildProcess> process_;
+  std::unique_ptr<ChildProcess> process_;
   std::string path_;
   std::string log_;
 };
 
-// The tcpdump binary, or "" when it is not installed.
+// The tcpdump binary found on PATH, or "" when there is none.
 std::string TcpdumpBinary();
 
-}  // namespace fedface::audit_test
+}  // namespace fedface::testing
