@@ -165,7 +165,7 @@ int RunAudit(const std::vector<std::string>& raw_args) {
   for (auto& list : stored) {
     if (!list.ok()) return Fail(list.status());
     for (audit::StoredBytes& s : *list) {
-      if (absl::Status st = patterns.AddStoredBytes(s.bytes, s.label); !st.ok()) return Fail(st);
+      if (absl::Status st = patterns.AddEmbedding(s.bytes, s.label); !st.ok()) return Fail(st);
     }
   }
   patterns.Seal();

@@ -1,4 +1,6 @@
 // partner_node: everything a partner runs on its own machines.
+#include <sys/stat.h>
+
 #include <cstring>
 #include <iostream>
 #include <string>
@@ -44,13 +46,16 @@ void PrintUsage(std::ostream& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Every file and folder the partner creates (gallery, ledger, budget, model cache, held
+  // releases, logs, sockets) is its owner's alone, whatever umask the caller had.
+  umask(077);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     PrintUsage(argc < 2 ? std::cerr : std::cout);
     return argc < 2 ? 2 : 0;
   }
   if (!std::strcmp(argv[1], "--version")) {
-    std::cout << "partner_node " << FEDFACE_VERSION << "\nBLAS: "
-              << fedface::LoadedBlasDescription() << "\n";
+    std::cout << "partner_node " << FEDFACE_VERSION
+              << "\nBLAS: " << fedface::LoadedBlasDescription() << "\n";
     return 0;
   }
   const std::vector<std::string> args(argv + 2, argv + argc);

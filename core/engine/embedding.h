@@ -21,4 +21,16 @@ inline float EuclideanDistance(const Embedding& a, const Embedding& b) {
   return std::sqrt(sum);
 }
 
+// Largest magnitude an embedding component may have (real values are well below 1). A component
+// that is not finite or larger is not a measurement but a broken or crafted model.
+inline constexpr float kMaxEmbeddingComponent = 1e3f;
+
+// True when every component is finite and within kMaxEmbeddingComponent.
+inline bool IsUsableEmbedding(const Embedding& e) {
+  for (float x : e) {
+    if (!std::isfinite(x) || std::fabs(x) > kMaxEmbeddingComponent) return false;
+  }
+  return true;
+}
+
 }  // namespace fedface

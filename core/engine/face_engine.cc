@@ -123,6 +123,16 @@ ImageAnalysis FaceEngine::Analyze(Worker& worker, const absl::StatusOr<cv::Mat>&
       return out;
     }
     out.embeddings = worker.net->Embed(chips);
+    // A crafted model can answer with inf/NaN for chosen faces only: such an image is a failure
+    // of that image (a failure to enrol, counted like any other), never an error of the run.
+    for (const Embedding& e : out.embeddings) {
+      if (!IsUsableEmbedding(e)) {
+        out.embeddings.clear();
+        out.status = absl::InvalidArgumentError(
+            "the model gave a non-finite or out-of-range embedding for a face in this image");
+        break;
+      }
+    }
   }
   return out;
 }

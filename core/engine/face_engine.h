@@ -39,9 +39,10 @@ struct ProcessOptions {
   bool keep_chips = false;         // keep the 150x150 chips in the result
 };
 
-// What the pipeline made of one image. `status` is not OK when the image could not be decoded;
-// an image without faces is OK with no faces (the caller decides whether that is a failure to
-// enrol). embeddings[i] belongs to faces[i].
+// What the pipeline made of one image. `status` is not OK when the image could not be decoded or
+// when the model gave an embedding that is not usable (IsUsableEmbedding: non-finite or out of
+// range; then `embeddings` is empty); an image without faces is OK with no faces (the caller
+// decides whether that is a failure to enrol). embeddings[i] belongs to faces[i].
 struct ImageAnalysis {
   std::string source;
   absl::Status status;

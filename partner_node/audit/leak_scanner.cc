@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "partner_node/audit/embedding_encodings.h"
 
 namespace fedface::partner::audit {
 namespace {
@@ -71,6 +72,16 @@ absl::Status LeakPatterns::AddStoredBytes(std::string_view bytes, std::string la
   }
   stored_.emplace_back(bytes);
   stored_labels_.push_back(std::move(label));
+  return absl::OkStatus();
+}
+
+absl::Status LeakPatterns::AddEmbedding(std::string_view float32_bytes, const std::string& label) {
+  if (absl::Status s = AddStoredBytes(float32_bytes, label); !s.ok()) return s;
+  for (EncodedEmbedding& e : EncodingsOf(float32_bytes)) {
+    if (e.bytes.size() < kMinStoredRun) continue;  // a tiny vector's narrow forms
+    stored_.push_back(std::move(e.bytes));
+    stored_labels_.push_back(absl::StrCat(label, " as ", e.form));
+  }
   return absl::OkStatus();
 }
 

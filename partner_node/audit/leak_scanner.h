@@ -1,7 +1,9 @@
 // Searching bytes for what must never leave a partner:
 //  - canaries: unique tokens planted in image files, subject names and paths (exact match);
-//  - stored bytes: the exact bytes the gallery keeps (e.g. each embedding's 512 float32 bytes):
-//    any run of kMinStoredRun or more consecutive bytes of one of them is a finding;
+//  - stored bytes: the exact bytes the gallery keeps (e.g. each embedding's 512 float32 bytes),
+//    and for embeddings also their float64, float16, int8, hex and base64 forms
+//    (embedding_encodings.h): any run of kMinStoredRun or more consecutive bytes of one of them
+//    is a finding;
 //  - image signatures: JPEG (FF D8 FF), PNG, WebP (RIFF....WEBP), GIF, TIFF and BMP headers.
 //
 // How: every pattern contributes 8-byte anchors (a canary its first 8 bytes; stored bytes the 8
@@ -50,6 +52,10 @@ class LeakPatterns {
   // Bytes of which no run of kMinStoredRun bytes may appear. `label` names them in findings
   // ("embedding 42"). Fails when shorter than kMinStoredRun.
   absl::Status AddStoredBytes(std::string_view bytes, std::string label);
+  // A stored embedding (float32 bytes): its own bytes and each form of embedding_encodings.h
+  // (float64, float16, int8, hex, base64), the forms labelled "<label> as <form>". Costs about
+  // 12 times the anchors of AddStoredBytes.
+  absl::Status AddEmbedding(std::string_view float32_bytes, const std::string& label);
   void set_image_signatures(bool on) { image_signatures_ = on; }
 
   // Builds the index. Call once, after the Add* calls and before scanning.

@@ -443,14 +443,14 @@ absl::StatusOr<AuditReport> AuditWorld::AuditPartner(int n, int64_t ledger_from_
   for (const std::string& token : *canaries) {
     if (absl::Status s = patterns.AddCanary(token); !s.ok()) return s;
   }
-  // Every form the gallery store keeps of a face: the embeddings (128 float32) and the
-  // images' content digests (as hex text and as raw bytes).
+  // Every form the gallery store keeps of a face: the embeddings (128 float32, searched in every
+  // encoding of embedding_encodings.h) and the images' content digests (hex text and raw bytes).
   absl::StatusOr<std::vector<partner::audit::StoredBytes>> embeddings =
       partner::audit::LoadStoredBytesFromSqlite(GalleryDb(n),
                                                 partner::audit::kGalleryEmbeddingsQuery);
   if (!embeddings.ok()) return embeddings.status();
   for (partner::audit::StoredBytes& e : *embeddings) {
-    if (absl::Status s = patterns.AddStoredBytes(e.bytes, e.label); !s.ok()) return s;
+    if (absl::Status s = patterns.AddEmbedding(e.bytes, e.label); !s.ok()) return s;
   }
   absl::StatusOr<std::vector<partner::audit::StoredBytes>> digests =
       partner::audit::LoadStoredBytesFromSqlite(

@@ -4,8 +4,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <functional>
 #include <random>
+
+#include "absl/strings/escaping.h"
 
 namespace fedface::partner::audit {
 namespace {
@@ -144,6 +149,100 @@ TEST(LeakScanner, ImageSignaturesCanBeTurnedOff) {
   patterns.set_image_signatures(false);
   patterns.Seal();
   EXPECT_TRUE(ScanForLeaks(patterns, std::string("\xFF\xD8\xFF\xE0", 4)).empty());
+}
+
+// A realistic embedding: 128 float32 around zero, as the face ResNet gives (host order).
+std::string Float32Embedding(std::mt19937& rng) {
+  std::normal_distribution<float> value(0.0f, 0.09f);
+  std::string bytes(128 * 4, '\0');
+  for (int i = 0; i < 128; ++i) {
+    const float f = value(rng);
+    std::memcpy(bytes.data() + 4 * i, &f, 4);
+  }
+  return bytes;
+}
+
+std::vector<float> AsFloats(const std::string& bytes) {
+  std::vector<float> v(bytes.size() / 4);
+  std::memcpy(v.data(), bytes.data(), bytes.size());
+  return v;
+}
+
+// Each way a crafted release could carry an embedding, written here independently of
+// embedding_encodings.cc (GCC's _Float16, absl's hex and base64), inside a longer payload.
+struct Smuggling {
+  const char* form;
+  std::function<std::string(const std::string& float32_bytes)> encode;
+};
+
+std::vector<Smuggling> SmugglingForms() {
+  auto quantize = [](const std::string& e, bool by_max_abs, bool unsigned_bytes) {
+    const std::vector<float> v = AsFloats(e);
+    float max_abs = 0;
+    for (float x : v) max_abs = std::max(max_abs, std::fabs(x));
+    std::string out;
+    for (float x : v) {
+      const double scale = by_max_abs ? 127.0 / max_abs : 127.0;
+      const int q = static_cast<int>(std::clamp(std::nearbyint(x * scale), -127.0, 127.0));
+      out.push_back(static_cast<char>(unsigned_bytes ? q + 128 : q));
+    }
+    return out;
+  };
+  return {
+      {"float64",
+       [](const std::string& e) {
+         std::string out;
+         for (float x : AsFloats(e)) {
+           const double d = x;
+           out.append(reinterpret_cast<const char*>(&d), 8);
+         }
+         return out;
+       }},
+      {"float16",
+       [](const std::string& e) {
+         std::string out;
+         for (float x : AsFloats(e)) {
+           const _Float16 h = static_cast<_Float16>(x);
+           out.append(reinterpret_cast<const char*>(&h), 2);
+         }
+         return out;
+       }},
+      {"int8/maxabs", [=](const std::string& e) { return quantize(e, true, false); }},
+      {"uint8/maxabs", [=](const std::string& e) { return quantize(e, true, true); }},
+      {"int8/127", [=](const std::string& e) { return quantize(e, false, false); }},
+      {"hex", [](const std::string& e) { return absl::BytesToHexString("prefix" + e); }},
+      {"HEX",
+       [](const std::string& e) {
+         std::string hex = absl::BytesToHexString(e + "suffix");
+         for (char& c : hex) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+         return hex;
+       }},
+      {"base64 at offset 0", [](const std::string& e) { return absl::Base64Escape(e); }},
+      {"base64 at offset 1", [](const std::string& e) { return absl::Base64Escape("x" + e); }},
+      {"base64 at offset 2", [](const std::string& e) { return absl::Base64Escape("xy" + e); }},
+  };
+}
+
+TEST(LeakScanner, FindsAStoredEmbeddingInEveryEncodingAndNotAnotherOne) {
+  std::mt19937 rng(2024);
+  const std::string stored = Float32Embedding(rng);
+  const std::string other = Float32Embedding(rng);  // never stored: the negative control
+  LeakPatterns patterns;
+  ASSERT_TRUE(patterns.AddEmbedding(stored, "embedding 7").ok());
+  patterns.Seal();
+  for (const Smuggling& s : SmugglingForms()) {
+    SCOPED_TRACE(s.form);
+    const std::string leak = LowercaseNoise(rng, 333) + s.encode(stored) + LowercaseNoise(rng, 50);
+    const std::vector<LeakFinding> found = ScanForLeaks(patterns, leak);
+    ASSERT_FALSE(found.empty()) << "the " << s.form << " form of a stored embedding went unseen";
+    EXPECT_EQ(found[0].kind, LeakKind::kStoredBytes);
+    EXPECT_EQ(found[0].what.rfind("embedding 7", 0), 0u) << found[0].what;
+    const std::string innocent =
+        LowercaseNoise(rng, 333) + s.encode(other) + LowercaseNoise(rng, 50);
+    EXPECT_TRUE(ScanForLeaks(patterns, innocent).empty())
+        << "an embedding that is not stored matched in " << s.form << ": "
+        << ScanForLeaks(patterns, innocent)[0].what;
+  }
 }
 
 }  // namespace

@@ -130,7 +130,7 @@ class TrafficAuditTest : public ::testing::Test {
     LeakPatterns patterns;
     for (const std::string& t : canaries_) EXPECT_TRUE(patterns.AddCanary(t).ok());
     for (size_t i = 0; i < embeddings_.size(); ++i) {
-      EXPECT_TRUE(patterns.AddStoredBytes(embeddings_[i], absl::StrCat("embedding ", i)).ok());
+      EXPECT_TRUE(patterns.AddEmbedding(embeddings_[i], absl::StrCat("embedding ", i)).ok());
     }
     patterns.Seal();
     AuditOptions options;

@@ -3,6 +3,7 @@
 // removed files, failures to enrol, a model switch, and kill -9 at several points.
 #include <gtest/gtest.h>
 #include <pty.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -103,6 +104,34 @@ class EnrollCommandTest : public ::testing::Test {
     return PartnerNode(args);
   }
 };
+
+// The gallery holds embeddings of real faces: whatever umask the operator's shell has, every file
+// and folder `partner_node` creates is readable by its owner only.
+TEST_F(EnrollCommandTest, CreatesTheGalleryReadableByItsOwnerOnlyWhateverTheUmask) {
+  PartnerWorld w = World("enroll-modes", 2);
+  ASSERT_FALSE(w.dir.empty());
+  const std::string state = w.dir + "/state";
+  ASSERT_TRUE(fs::create_directories(state));
+  const std::string db = state + "/gallery.db";
+  std::string config = ReadText(w.config);
+  const std::string key = "db: gallery.db";
+  ASSERT_NE(config.find(key), std::string::npos) << config;
+  config.replace(config.find(key), key.size(), "db: " + db);
+  WriteText(w.config, config);
+  const mode_t before = umask(022);  // a permissive caller, as a login shell usually is
+  const ProcessResult r = Enroll(w);
+  umask(before);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  int checked = 0;
+  for (const fs::directory_entry& e : fs::recursive_directory_iterator(state)) {
+    struct stat st {};
+    ASSERT_EQ(lstat(e.path().c_str(), &st), 0) << e.path();
+    EXPECT_EQ(st.st_mode & 077, 0u) << e.path() << " has mode " << std::oct << (st.st_mode & 0777);
+    ++checked;
+  }
+  EXPECT_GE(checked, 1) << "expected at least gallery.db";
+  EXPECT_TRUE(fs::exists(db));
+}
 
 TEST_F(EnrollCommandTest, EnrolsEveryBbtImageThenSkipsThemAllOnTheNextRun) {
   PartnerWorld w = World("enroll-all", 5);
