@@ -8,9 +8,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/cli_args.h"
+#include "core/common/files.h"
 #include "core/config/config_file.h"
 #include "partner_node/command.h"
 #include "partner_node/egress/egress_ledger.h"
+#include "partner_node/egress/ledger_anchors.h"
 #include "partner_node/model_cache/partner_config.h"
 
 namespace fedface::partner {
@@ -18,6 +20,7 @@ namespace {
 
 constexpr char kUsage[] =
     "usage: partner_node ledger show|verify (--config FILE | --ledger PATH) [--full]\n"
+    "                                       [--anchors FILE]\n"
     "\n"
     "The partner's egress ledger: one entry per message sent to a vendor (sequence, UTC time,\n"
     "vendor, message type, size and sha256 of the exact bytes sent, request summary), each\n"
@@ -26,11 +29,14 @@ constexpr char kUsage[] =
     "  show     print every entry as a table, then whether the chain verifies\n"
     "  verify   check the whole chain; exit 0 with 'ledger OK: N entries, head HASH', or exit 1\n"
     "           naming the first bad entry (an edited field, a deleted or reordered entry).\n"
-    "           Keep the printed head somewhere else to also detect entries removed at the end.\n"
+    "           Entries removed from the END are found with --anchors.\n"
     "\n"
     "  --config FILE  the partner_node configuration; the ledger is its ledger.path\n"
     "  --ledger PATH  the ledger database file itself\n"
-    "  --full         show: print whole sha256 digests instead of their first 12 characters\n";
+    "  --full         show: print whole sha256 digests instead of their first 12 characters\n"
+    "  --anchors FILE verify: also check the ledger heads the vendor received with each release\n"
+    "                 (`model_vendor rounds anchors PARTNER` writes the file); exit 1 when an\n"
+    "                 anchored entry or a release's own entry is missing or differs\n";
 
 std::string Pad(const std::string& s, size_t width) {
   return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
@@ -74,7 +80,7 @@ absl::StatusOr<std::string> LedgerPath(const CliArgs& args) {
 }  // namespace
 
 int RunLedger(const std::vector<std::string>& args) {
-  auto parsed = CliArgs::Parse(args, {"config", "ledger"}, {"full", "help"});
+  auto parsed = CliArgs::Parse(args, {"config", "ledger", "anchors"}, {"full", "help"});
   if (!parsed.ok()) {
     std::cerr << "partner_node ledger: " << parsed.status().message() << "\n" << kUsage;
     return 2;
@@ -120,6 +126,24 @@ int RunLedger(const std::vector<std::string>& args) {
     std::cout << "ledger BROKEN: first bad entry " << verdict->first_bad_seq << ": "
               << verdict->reason << " (" << *path << ")\n";
     return pos[0] == "verify" ? 1 : 0;
+  }
+  if (auto anchors_path = parsed->Get("anchors")) {
+    absl::StatusOr<std::string> text = ReadFile(*anchors_path);
+    absl::StatusOr<std::vector<LedgerAnchor>> anchors =
+        text.ok() ? ParseLedgerAnchors(*text) : text.status();
+    absl::StatusOr<std::vector<LedgerEntry>> entries = (*ledger)->Entries();
+    if (!anchors.ok() || !entries.ok()) {
+      std::cerr << "partner_node ledger: " << *anchors_path << ": "
+                << (!anchors.ok() ? anchors.status() : entries.status()).message() << "\n";
+      return 1;
+    }
+    const AnchorVerification checked = VerifyAnchors(*entries, *anchors);
+    if (!checked.ok) {
+      std::cout << "ledger BROKEN: " << checked.reason << " (" << *path << ")\n";
+      return 1;
+    }
+    std::cout << "ledger anchors OK: " << checked.checked << " anchor(s) from " << *anchors_path
+              << "\n";
   }
   std::cout << "ledger OK: " << verdict->entry_count << " entries, head " << verdict->head_hash
             << "\n";

@@ -47,4 +47,12 @@ absl::StatusOr<std::string> Sha256HexOfFile(const std::string& path) {
   return ToHex(digest);
 }
 
+bool IsSha256Hex(std::string_view s) {
+  if (s.size() != 64) return false;
+  for (char c : s) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
 }  // namespace fedface

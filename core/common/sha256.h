@@ -21,6 +21,9 @@ std::string ToHex(const Sha256Digest& digest);
 // Lower-case hex of sha256(data).
 std::string Sha256Hex(std::string_view data);
 
+// True when `s` is a digest as ToHex writes it: exactly 64 lower-case hex characters.
+bool IsSha256Hex(std::string_view s);
+
 // Streams the file through SHA-256; error names the file when it cannot be read.
 absl::StatusOr<std::string> Sha256HexOfFile(const std::string& path);
 

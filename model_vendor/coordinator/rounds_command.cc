@@ -1,7 +1,9 @@
-// `model_vendor rounds list --config FILE` and
-// `model_vendor rounds show ID --config FILE [--out DIR] [--json]`: the rounds recorded in
+// `model_vendor rounds list --config FILE`,
+// `model_vendor rounds show ID --config FILE [--out DIR] [--json]` and
+// `model_vendor rounds anchors PARTNER --config FILE`: the rounds recorded in
 // coordinator.rounds_db, readable after any restart; `show` recomputes the report from the
-// stored releases (and writes the report files again with --out).
+// stored releases (and writes the report files again with --out); `anchors` prints the ledger
+// anchors of a partner's releases for `partner_node ledger verify --anchors`.
 #include <algorithm>
 #include <filesystem>
 #include <iostream>
@@ -10,6 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/cli_args.h"
+#include "core/common/proto_bytes.h"
+#include "core/common/sha256.h"
 #include "core/config/config_file.h"
 #include "model_vendor/command.h"
 #include "model_vendor/coordinator/coordinator_files.h"
@@ -23,13 +27,18 @@ namespace {
 
 void PrintRoundsHelp(std::ostream& out) {
   out << "usage: model_vendor rounds list --config FILE\n"
-         "       model_vendor rounds show ID --config FILE [--out DIR] [--json]\n\n"
+         "       model_vendor rounds show ID --config FILE [--out DIR] [--json]\n"
+         "       model_vendor rounds anchors PARTNER --config FILE\n\n"
          "Reads the rounds database (coordinator.rounds_db of the vendor's configuration).\n"
          "  list          every round, newest first: id, start, model, protocol, state,\n"
          "                partners that contributed / asked, quorum, runs\n"
          "  show ID       the round's report table, recomputed from the stored releases\n"
          "  --out DIR     (show) also write DIR/report.json and DIR/report.html\n"
          "  --json        (show) print report.json instead of the table\n"
+         "  anchors PARTNER  one line per release received from PARTNER: the ledger head it\n"
+         "                extended, the sha256 of its bytes and the round id; give the output\n"
+         "                to the partner's `partner_node ledger verify --anchors FILE`, which\n"
+         "                then detects entries removed from the end of its ledger\n"
          "  --help        this text\n";
 }
 
@@ -96,6 +105,34 @@ int Show(RoundsStore& store, const std::string& id, const CliArgs& cli) {
   return 0;
 }
 
+// Format: "HEAD_SEQ HEAD_HASH RELEASE_SHA256 ROUND_ID" (partner_node/egress/ledger_anchors.h).
+int Anchors(RoundsStore& store, const std::string& partner) {
+  absl::StatusOr<std::vector<RoundSummary>> rounds = store.List();
+  if (!rounds.ok()) {
+    std::cerr << "model_vendor rounds anchors: " << rounds.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "# ledger anchors of partner " << partner << " from " << store.path() << "\n";
+  int printed = 0;
+  for (auto it = rounds->rbegin(); it != rounds->rend(); ++it) {  // oldest first
+    absl::StatusOr<std::optional<RoundRecord>> record = store.Load(it->round_id);
+    if (!record.ok() || !record->has_value()) {
+      std::cerr << "model_vendor rounds anchors: round " << it->round_id << ": "
+                << (record.ok() ? "gone" : record.status().message()) << "\n";
+      return 1;
+    }
+    for (const PartnerOutcome& o : (*record)->outcomes) {
+      if (o.partner.name != partner || !o.release || !o.release->has_ledger_head()) continue;
+      const std::string bytes = SerializeDeterministically(*o.release);
+      std::cout << o.release->ledger_head().seq() << " " << o.release->ledger_head().entry_hash()
+                << " " << Sha256Hex(bytes) << " " << it->round_id << "\n";
+      ++printed;
+    }
+  }
+  std::cerr << "model_vendor rounds anchors: " << printed << " anchor(s) for " << partner << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int RunRounds(const std::vector<std::string>& args) {
@@ -111,16 +148,18 @@ int RunRounds(const std::vector<std::string>& args) {
   const std::vector<std::string>& pos = cli->positionals();
   const bool list = pos.size() == 1 && pos[0] == "list";
   const bool show = pos.size() == 2 && pos[0] == "show";
-  if (!list && !show) {
-    std::cerr << "model_vendor rounds: expected 'list' or 'show ID' (see --help)\n";
+  const bool anchors = pos.size() == 2 && pos[0] == "anchors";
+  if (!list && !show && !anchors) {
+    std::cerr << "model_vendor rounds: expected 'list', 'show ID' or 'anchors PARTNER' (see "
+                 "--help)\n";
     return 2;
   }
   if (!cli->Has("config")) {
     std::cerr << "model_vendor rounds: --config is required (see --help)\n";
     return 2;
   }
-  if (list && (cli->Has("out") || cli->Has("json"))) {
-    std::cerr << "model_vendor rounds list: --out and --json belong to 'show'\n";
+  if (!show && (cli->Has("out") || cli->Has("json"))) {
+    std::cerr << "model_vendor rounds: --out and --json belong to 'show'\n";
     return 2;
   }
   if (show) {
@@ -136,7 +175,7 @@ int RunRounds(const std::vector<std::string>& args) {
   }
   const std::string db = RoundsDatabasePath(*config);
   if (!std::filesystem::exists(db)) {
-    if (list) {
+    if (!show) {
       std::cout << "no rounds recorded in " << db << "\n";
       return 0;
     }
@@ -149,6 +188,7 @@ int RunRounds(const std::vector<std::string>& args) {
     std::cerr << "model_vendor rounds: " << store.status().message() << "\n";
     return 1;
   }
+  if (anchors) return Anchors(**store, pos[1]);
   return list ? List(**store) : Show(**store, pos[1], *cli);
 }
 

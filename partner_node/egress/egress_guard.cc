@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/common/proto_bytes.h"
 #include "core/common/sha256.h"
 #include "core/metrics/identification_metrics.h"
 #include "core/metrics/verification_metrics.h"
@@ -29,6 +30,7 @@ using fedface::v1::Suppression;
 // The only string fields that may leave, and the characters each may hold.
 constexpr char kRoundIdField[] = "fedface.v1.EvaluationRelease.round_id";
 constexpr char kModelVersionField[] = "fedface.v1.EvaluationRelease.model_version";
+constexpr char kLedgerHeadHashField[] = "fedface.v1.LedgerHead.entry_hash";
 // The only repeated field that may leave.
 constexpr char kHistogramCountsField[] = "fedface.v1.ScoreHistogram.counts";
 
@@ -58,17 +60,6 @@ const char* ProtocolName(EvaluationProtocol p) {
     default:
       return "unspecified";
   }
-}
-
-std::string SerializeDeterministically(const pb::Message& message) {
-  std::string out;
-  {
-    pb::io::StringOutputStream stream(&out);
-    pb::io::CodedOutputStream coded(&stream);
-    coded.SetSerializationDeterministic(true);
-    message.SerializeToCodedStream(&coded);
-  }
-  return out;
 }
 
 // Statuses that may be sent to the vendor as they are; anything else is a local failure whose
@@ -214,9 +205,10 @@ absl::Status CheckShape(const pb::Message& m, const std::string& root_type, int 
     switch (f->cpp_type()) {
       case pb::FieldDescriptor::CPPTYPE_STRING: {
         const std::string v = r->GetString(m, f);
-        const bool ok = name == kRoundIdField        ? Matches(v, IsRoundIdChar)
-                        : name == kModelVersionField ? Matches(v, IsVersionChar)
-                                                     : false;
+        const bool ok = name == kRoundIdField          ? Matches(v, IsRoundIdChar)
+                        : name == kModelVersionField   ? Matches(v, IsVersionChar)
+                        : name == kLedgerHeadHashField ? IsSha256Hex(v)
+                                                       : false;
         if (!ok) return Refuse(root_type, absl::StrCat("string field ", name));
         break;
       }
@@ -304,8 +296,10 @@ Band CountBandOf(int64_t count) {
 EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
                                const EvaluationAggregate& aggregate,
                                const KMinimumDecision& k_minimum, const NoisyHistograms* noisy,
-                               const EgressGuardConfig& config) {
+                               const EgressGuardConfig& config,
+                               const fedface::v1::LedgerHead& ledger_head) {
   EvaluationRelease r;
+  *r.mutable_ledger_head() = ledger_head;
   r.set_round_id(request.round_id());
   r.set_model_version(request.model_version());
   r.set_protocol(request.protocol());
@@ -496,9 +490,15 @@ absl::StatusOr<std::string> EgressGuard::ReleaseEvaluation(std::string_view vend
     noisy = AddLaplaceNoise(*aggregate.bounded, config_.dp.epsilon_per_release, *noise_);
   }
 
-  // Step 4.
+  // Step 4, with the ledger head the release extends (the vendor's anchor against removal of
+  // the ledger's last entries; vendor-side data, nothing derived from a face).
+  absl::StatusOr<LedgerHeadPosition> head = ledger_->Head();
+  if (!head.ok()) return ForVendor(head.status(), "reading the egress ledger");
+  fedface::v1::LedgerHead ledger_head;
+  ledger_head.set_seq(static_cast<uint64_t>(head->seq));
+  ledger_head.set_entry_hash(head->entry_hash);
   const EvaluationRelease release =
-      BuildRelease(request, aggregate, k_minimum, noisy ? &*noisy : nullptr, config_);
+      BuildRelease(request, aggregate, k_minimum, noisy ? &*noisy : nullptr, config_, ledger_head);
 
   // Step 5.
   if (absl::Status s = CheckAllowlisted(release, config_.allowlist); !s.ok()) {

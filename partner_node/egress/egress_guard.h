@@ -132,17 +132,20 @@ Band CountBandOf(int64_t count);
 
 // Builds the release from histograms (noisy ones when `noisy` is given, else the aggregate's
 // exact ones) under the k-minimum decision. Pure; no budget, no ledger.
+// `ledger_head` is the ledger's head before this release is recorded (the vendor's anchor).
 fedface::v1::EvaluationRelease BuildRelease(const fedface::v1::RunEvaluationRequest& request,
                                             const EvaluationAggregate& aggregate,
                                             const KMinimumDecision& k_minimum,
                                             const NoisyHistograms* noisy,
-                                            const EgressGuardConfig& config);
+                                            const EgressGuardConfig& config,
+                                            const fedface::v1::LedgerHead& ledger_head);
 
 // ---- Step 5: allowlist ------------------------------------------------------------------------
 
 // Default deny. OK only when the message's full type name is in `allowlist` AND its shape is
 // one the guard knows is aggregate-only: for fedface.v1.EvaluationRelease, no unknown fields,
-// strings only round_id / model_version with their patterns, repeated fields only the histogram
+// strings only round_id / model_version with their patterns and the ledger head's 64 lower-case
+// hex digits, repeated fields only the histogram
 // counts with exactly kScoreBinCount finite non-negative values when released (none when
 // withheld), every Suppression set. A type in the allowlist whose shape the guard does not know
 // is refused too. PermissionDenied naming the type and the offending field otherwise.

@@ -293,6 +293,17 @@ absl::StatusOr<LedgerEntry> EgressLedger::Append(std::string_view vendor, std::s
   return e;
 }
 
+absl::StatusOr<LedgerHeadPosition> EgressLedger::Head() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto head = sqlite::Statement::Prepare(
+      db_, "SELECT seq, entry_hash FROM ledger_entries ORDER BY seq DESC LIMIT 1");
+  if (!head.ok()) return head.status();
+  auto has = head->Step();
+  if (!has.ok()) return has.status();
+  if (!*has) return LedgerHeadPosition{0, std::string(kLedgerGenesisHash)};
+  return LedgerHeadPosition{head->Int(0), head->Text(1)};
+}
+
 absl::StatusOr<std::vector<LedgerEntry>> EgressLedger::Entries() const {
   std::lock_guard<std::mutex> lock(mu_);
   auto rows = ReadRows(db_);

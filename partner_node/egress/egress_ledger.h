@@ -21,8 +21,9 @@
 // field breaks that entry's entry_hash; a deleted entry shows as a seq gap (or, if later entries
 // were renumbered, as broken hashes); reordered entries break entry_hash (seq is hashed) or
 // prev_hash. Limits, by construction: deleting entries from the END, or rewriting the chain and
-// recomputing every hash from some point on, is only detectable against a head hash recorded
-// elsewhere (`partner_node ledger verify` prints the head for that purpose).
+// recomputing every hash from some point on, is only detectable against a head recorded
+// elsewhere: every release carries the head it extends, the vendor keeps those anchors, and
+// ledger_anchors.h checks the ledger against them (`partner_node ledger verify --anchors FILE`).
 #pragma once
 
 #include <cstdint>
@@ -71,6 +72,12 @@ std::string CanonicalEncoding(const LedgerEntry& entry);
 // sha256 hex of CanonicalEncoding(entry).
 std::string ComputeEntryHash(const LedgerEntry& entry);
 
+// The last entry: its seq and entry_hash (0 and kLedgerGenesisHash for an empty ledger).
+struct LedgerHeadPosition {
+  int64_t seq = 0;
+  std::string entry_hash;
+};
+
 // Result of walking the chain. ok == true: every entry checks out. Otherwise first_bad_seq is the
 // seq of the first entry (in chain order) that does not, and reason says why in one line.
 struct LedgerVerification {
@@ -110,6 +117,10 @@ class EgressLedger {
   // Thread-safe.
   absl::StatusOr<LedgerEntry> Append(std::string_view vendor, std::string_view summary,
                                      std::string_view message_type, std::string_view serialized);
+
+  // The current head (what the next Append will extend, unless another append comes first).
+  // Thread-safe.
+  absl::StatusOr<LedgerHeadPosition> Head() const;
 
   // Every row ordered by seq, exactly as stored (no checking; see Verify). Thread-safe.
   absl::StatusOr<std::vector<LedgerEntry>> Entries() const;

@@ -12,6 +12,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/common/files.h"
+#include "core/common/sha256.h"
 #include "core/package/ed25519.h"
 #include "core/package/model_manifest.h"
 #include "core/package/package_verifier.h"
@@ -38,14 +39,6 @@ void SetDeadline(grpc::ClientContext* context, absl::Duration deadline) {
 
 absl::Status Refuse(const std::string& version, absl::StatusCode code, absl::string_view reason) {
   return absl::Status(code, absl::StrCat("refused version ", version, ": ", reason));
-}
-
-bool IsLowerHex64(const std::string& s) {
-  if (s.size() != 64) return false;
-  for (char c : s) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c)) && (c < 'a' || c > 'f')) return false;
-  }
-  return true;
 }
 
 // Picks the version to pull from what the vendor offers.
@@ -103,7 +96,7 @@ absl::StatusOr<ModelManifest> CheckManifestResponse(const fedface::v1::GetManife
         absl::StrCat("weights of ", manifest->weights.bytes,
                      " bytes exceed model_cache.max_weights_bytes (", max_weights_bytes, ")"));
   }
-  if (!IsLowerHex64(manifest->weights.sha256)) {
+  if (!IsSha256Hex(manifest->weights.sha256)) {
     return Refuse(version, absl::StatusCode::kInvalidArgument, "weights.sha256 is not 64 hex");
   }
   std::set<std::string> named;

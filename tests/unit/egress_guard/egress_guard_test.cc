@@ -1,6 +1,7 @@
 // The egress guard end to end over a real ledger and budget (SQLite files), and each step alone.
 #include "partner_node/egress/egress_guard.h"
 
+#include <gmock/gmock.h>
 #include <google/protobuf/unknown_field_set.h>
 #include <gtest/gtest.h>
 
@@ -11,6 +12,7 @@
 
 #include "core/common/sha256.h"
 #include "core/metrics/identification_metrics.h"
+#include "partner_node/egress/ledger_anchors.h"
 #include "tests/support/test_env.h"
 
 namespace fedface::partner {
@@ -18,6 +20,7 @@ namespace {
 
 using fedface::v1::EvaluationRelease;
 using fedface::v1::RunEvaluationRequest;
+using ::testing::HasSubstr;
 
 constexpr char kVendor[] = "CN=vendor.example";
 
@@ -119,10 +122,18 @@ TEST_F(EgressGuardTest, RejectsMessageTypesNotOnTheAllowlist) {
   EXPECT_EQ(LedgerSize(), 0u);  // nothing left, nothing recorded
 }
 
+// The head of an empty ledger, for releases built without one.
+fedface::v1::LedgerHead EmptyLedger() {
+  fedface::v1::LedgerHead head;
+  head.set_seq(0);
+  head.set_entry_hash(std::string(kLedgerGenesisHash));
+  return head;
+}
+
 TEST_F(EgressGuardTest, RejectsAReleaseOfTheWrongShape) {
   const EvaluationAggregate a = VerificationAggregate(40, 5);
   const EvaluationRelease good =
-      BuildRelease(Request("r1"), a, ApplyKMinimum(a.cohort, 10), nullptr, config_);
+      BuildRelease(Request("r1"), a, ApplyKMinimum(a.cohort, 10), nullptr, config_, EmptyLedger());
   ASSERT_TRUE(CheckAllowlisted(good, config_.allowlist).ok())
       << CheckAllowlisted(good, config_.allowlist);
 
@@ -132,6 +143,12 @@ TEST_F(EgressGuardTest, RejectsAReleaseOfTheWrongShape) {
   EvaluationRelease r = good;
   r.GetReflection()->MutableUnknownFields(&r)->AddLengthDelimited(99, "Alice_Smith/img1.jpg");
   EXPECT_TRUE(refused(r)) << "unknown field smuggling a name";
+  r = good;
+  r.mutable_ledger_head()->set_entry_hash("Alice_Smith");
+  EXPECT_TRUE(refused(r)) << "the ledger head's hash carrying text";
+  r = good;
+  r.clear_ledger_head();
+  EXPECT_TRUE(refused(r)) << "a release without the ledger head it extends";
   r = good;
   r.set_round_id("../../etc/passwd");
   EXPECT_TRUE(refused(r)) << "round_id outside its pattern";
@@ -247,7 +264,7 @@ TEST_F(EgressGuardTest, WithholdsGenuineSideWhenMatedCohortIsBelowK) {
   EvaluationAggregate a = VerificationAggregate(40, 5);
   a.cohort.mated_subjects = 8;
   const EvaluationRelease r =
-      BuildRelease(Request("r1"), a, ApplyKMinimum(a.cohort, 10), nullptr, config_);
+      BuildRelease(Request("r1"), a, ApplyKMinimum(a.cohort, 10), nullptr, config_, EmptyLedger());
   EXPECT_EQ(r.genuine_histogram().suppression(), fedface::v1::SUPPRESSION_COHORT_BELOW_K);
   EXPECT_EQ(r.fnmr_at_fmr_1e2().suppression(), fedface::v1::SUPPRESSION_COHORT_BELOW_K);
   EXPECT_EQ(r.impostor_histogram().suppression(), fedface::v1::SUPPRESSION_NONE);
@@ -303,6 +320,42 @@ TEST_F(EgressGuardTest, RepeatedRequestReturnsIdenticalBytesEvenAfterRestart) {
   absl::StatusOr<std::string> other = guard_->ReleaseEvaluation(kVendor, Request("r2"), a);
   ASSERT_TRUE(other.ok());
   EXPECT_NE(*other, *first);
+}
+
+// The vendor's anchor: every release names the ledger head it extends, and with the anchors of
+// all releases the ledger's end cannot be cut off unnoticed.
+TEST_F(EgressGuardTest, EachReleaseCarriesTheLedgerHeadItExtendsAndAnchorsCatchACutEnd) {
+  const EvaluationAggregate a = VerificationAggregate(100, 5);
+  std::vector<LedgerAnchor> anchors;
+  for (const char* round : {"r1", "r2"}) {  // the fixture's budget holds two releases
+    const LedgerHeadPosition before = *ledger_->Head();
+    absl::StatusOr<std::string> bytes = guard_->ReleaseEvaluation(kVendor, Request(round), a);
+    ASSERT_TRUE(bytes.ok()) << bytes.status();
+    EvaluationRelease release;
+    ASSERT_TRUE(release.ParseFromString(*bytes));
+    EXPECT_EQ(release.ledger_head().seq(), static_cast<uint64_t>(before.seq));
+    EXPECT_EQ(release.ledger_head().entry_hash(), before.entry_hash);
+    anchors.push_back({static_cast<int64_t>(release.ledger_head().seq()),
+                       release.ledger_head().entry_hash(), Sha256Hex(*bytes), round});
+  }
+  EXPECT_EQ(anchors[0].head_seq, 0);
+  EXPECT_EQ(anchors[0].head_hash, kLedgerGenesisHash);
+  const AnchorVerification whole = VerifyAnchors(*ledger_->Entries(), anchors);
+  EXPECT_TRUE(whole.ok) << whole.reason;
+  EXPECT_EQ(whole.checked, 2);
+
+  // The partner (or anyone with its disk) removes the last entry: the chain alone still checks.
+  std::vector<LedgerEntry> cut = *ledger_->Entries();
+  cut.pop_back();
+  EXPECT_TRUE(VerifyChain(cut).ok);
+  const AnchorVerification last_gone = VerifyAnchors(cut, anchors);
+  EXPECT_FALSE(last_gone.ok);
+  EXPECT_THAT(last_gone.reason, HasSubstr("anchor r2"));
+  EXPECT_THAT(last_gone.reason, HasSubstr("its entry was removed"));
+  cut.pop_back();
+  const AnchorVerification two_gone = VerifyAnchors(cut, anchors);
+  EXPECT_FALSE(two_gone.ok);
+  EXPECT_THAT(two_gone.reason, HasSubstr("removed from the end of the ledger"));
 }
 
 TEST_F(EgressGuardTest, RefusesReusedRoundIdWithDifferentParameters) {

@@ -75,6 +75,46 @@ TEST_F(LedgerCommandTest, VerifyFailsNamingTheFirstBadEntry) {
   EXPECT_THAT(r.out, Not(HasSubstr("ledger OK")));
 }
 
+// The anchors a vendor holds: entry k's message extended entry k-1 (as a release carries it).
+std::string AnchorsOf(const std::vector<LedgerEntry>& entries) {
+  std::string text = "# anchors\n";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const std::string head = i == 0 ? std::string(kLedgerGenesisHash) : entries[i - 1].entry_hash;
+    text += std::to_string(i) + " " + head + " " + entries[i].message_sha256 + " round-" +
+            std::to_string(i + 1) + "\n";
+  }
+  return text;
+}
+
+TEST_F(LedgerCommandTest, VerifyWithAnchorsDetectsEntriesRemovedFromTheEnd) {
+  const std::string anchors = dir_ + "/anchors.txt";
+  std::ofstream(anchors) << AnchorsOf(entries_);
+  CommandResult r = RunCommand({"verify", "--ledger", path_, "--anchors", anchors});
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ledger anchors OK: 3 anchor(s)"));
+
+  // Cut the last entry off: the chain that remains is whole, only the anchors can tell.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DELETE FROM ledger_entries WHERE seq = 3", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  r = RunCommand({"verify", "--ledger", path_});
+  EXPECT_EQ(r.code, 0) << "without anchors a cut end is invisible: " << r.out;
+  r = RunCommand({"verify", "--ledger", path_, "--anchors", anchors});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.out, HasSubstr("ledger BROKEN: anchor round-3"));
+  EXPECT_THAT(r.out, HasSubstr("its entry was removed"));
+}
+
+TEST_F(LedgerCommandTest, VerifyRefusesAMalformedAnchorsFileNamingTheLine) {
+  const std::string anchors = dir_ + "/anchors.txt";
+  std::ofstream(anchors) << "# fine\n0 not-a-hash " << entries_[0].message_sha256 << "\n";
+  const CommandResult r = RunCommand({"verify", "--ledger", path_, "--anchors", anchors});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("anchors line 2"));
+}
+
 TEST_F(LedgerCommandTest, ShowPrintsOneRowPerEntryWithDigestPrefixes) {
   const CommandResult r = RunCommand({"show", "--ledger", path_});
   EXPECT_EQ(r.code, 0) << r.err;
