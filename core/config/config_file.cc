@@ -183,6 +183,9 @@ struct Walker {
           continue;
         }
         WalkMap(value, path);
+      } else if (const RetiredConfigKey* retired = schema.FindRetired(path)) {
+        errors.push_back(absl::StrCat(Where(source, key_node.Mark()), ": key '", path,
+                                      "' is no longer supported: ", retired->advice));
       } else {
         std::string message =
             absl::StrCat(Where(source, key_node.Mark()), ": unknown key '", path, "'");

@@ -80,6 +80,24 @@ const ConfigKey* ConfigSchema::Find(std::string_view path) const {
   return nullptr;
 }
 
+void ConfigSchema::Retire(const std::vector<RetiredConfigKey>& keys) {
+  for (const RetiredConfigKey& key : keys) {
+    if (Find(key.path) != nullptr || IsSection(key.path) || FindRetired(key.path) != nullptr) {
+      std::fprintf(stderr, "config schema '%s': retired key '%s' is also declared\n",
+                   title_.c_str(), key.path.c_str());
+      std::abort();
+    }
+    retired_.push_back(key);
+  }
+}
+
+const RetiredConfigKey* ConfigSchema::FindRetired(std::string_view path) const {
+  for (const RetiredConfigKey& key : retired_) {
+    if (key.path == path) return &key;
+  }
+  return nullptr;
+}
+
 bool ConfigSchema::IsSection(std::string_view path) const {
   for (const ConfigKey& key : keys_) {
     if (key.path.size() > path.size() && key.path.compare(0, path.size(), path) == 0 &&

@@ -40,6 +40,14 @@ struct ConfigKey {
   int64_t max = std::numeric_limits<int64_t>::max();  // kInt only
 };
 
+// A key the format no longer has. A file that still sets it is refused with `advice` (what
+// replaces it and why), not with a bare "unknown key": an old setting must never be silently
+// dropped, nor leave the operator guessing.
+struct RetiredConfigKey {
+  std::string path;    // dotted, as it was declared
+  std::string advice;  // one sentence, e.g. "replaced by `x.y` (...)"
+};
+
 class ConfigSchema {
  public:
   // `title` names the file in help text, e.g. "partner_node configuration".
@@ -49,8 +57,14 @@ class ConfigSchema {
   // no key is also a section.
   void Add(const std::vector<ConfigKey>& keys);
 
+  // Declares keys that were removed from the format. REQUIRES: none of them is a current key
+  // or section.
+  void Retire(const std::vector<RetiredConfigKey>& keys);
+
   // The key declared at `path`, or nullptr.
   const ConfigKey* Find(std::string_view path) const;
+  // The retired key at `path`, or nullptr.
+  const RetiredConfigKey* FindRetired(std::string_view path) const;
   // True when `path` is a strict prefix section of some key ("vendor" for "vendor.address").
   bool IsSection(std::string_view path) const;
   // The declared key closest to `path` by edit distance (at most max(3, length/4) edits), or
@@ -66,6 +80,7 @@ class ConfigSchema {
  private:
   std::string title_;
   std::vector<ConfigKey> keys_;
+  std::vector<RetiredConfigKey> retired_;
 };
 
 }  // namespace fedface

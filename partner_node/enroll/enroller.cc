@@ -249,6 +249,9 @@ absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
     progress(checking);
   }
   summary.processed = static_cast<int64_t>(work.size());
+  if (!work.empty() && options.before_embedding) {
+    if (absl::Status s = options.before_embedding(summary.processed); !s.ok()) return s;
+  }
 
   // Step 3 and 4: embed on all workers, commit in batches.
   const absl::Time embed_start = absl::Now();

@@ -46,6 +46,10 @@ struct EnrollOptions {
   int commit_batch_images = 32;                        // outcomes per transaction, >= 1
   absl::Duration max_commit_delay = absl::Seconds(2);  // a partial batch waits at most this long
   bool retry_failures = false;  // also redo files whose failure to enrol is current
+  // Called once the run knows how many images it will send through the engine (only when > 0),
+  // before any is sent: a non-OK status ends the run there and is returned. Files gone from the
+  // folder are removed from the store before this point; nothing is embedded after a refusal.
+  std::function<absl::Status(int64_t images_to_embed)> before_embedding;
 };
 
 enum class EnrollPhase { kChecking, kEmbedding };

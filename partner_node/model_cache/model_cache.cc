@@ -145,9 +145,9 @@ absl::StatusOr<std::string> ModelCache::ActiveVersion() const {
   return version;
 }
 
-absl::StatusOr<LoadedModel> ModelCache::Activate(const std::string& version,
-                                                 const Ed25519PublicKey& pinned_key) const {
-  if (!IsInstalled(version)) {
+absl::StatusOr<LoadedModel> ModelCache::LoadInstalled(const std::string& version,
+                                                      const Ed25519PublicKey& pinned_key) const {
+  if (!IsValidModelVersion(version) || !IsInstalled(version)) {
     return absl::NotFoundError(absl::StrCat("version ", version, " is not installed in ", dir_));
   }
   absl::StatusOr<LoadedModel> model = LoadVerifiedModel(VersionDir(version), pinned_key);
@@ -156,6 +156,13 @@ absl::StatusOr<LoadedModel> ModelCache::Activate(const std::string& version,
     return absl::DataLossError(
         absl::StrCat(VersionDir(version), ": manifest names version ", model->manifest.version));
   }
+  return model;
+}
+
+absl::StatusOr<LoadedModel> ModelCache::Activate(const std::string& version,
+                                                 const Ed25519PublicKey& pinned_key) const {
+  absl::StatusOr<LoadedModel> model = LoadInstalled(version, pinned_key);
+  if (!model.ok()) return model.status();
   if (absl::Status s = PointActiveAt(version); !s.ok()) return s;
   return model;
 }

@@ -78,6 +78,12 @@ class ModelCache {
   absl::StatusOr<LoadedModel> Activate(const std::string& version,
                                        const Ed25519PublicKey& pinned_key) const;
 
+  // Verifies CACHE/VERSION in full and loads it WITHOUT touching `active` (an evaluation-only
+  // load). NotFound when the version is not installed. Needs no lock: installed folders are
+  // never changed in place.
+  absl::StatusOr<LoadedModel> LoadInstalled(const std::string& version,
+                                            const Ed25519PublicKey& pinned_key) const;
+
   // Verifies and loads the active model (for the partner service). NotFound when none is active.
   absl::StatusOr<LoadedModel> LoadActive(const Ed25519PublicKey& pinned_key) const;
 

@@ -199,6 +199,10 @@ absl::StatusOr<PullResult> PullModel(const Config& config, const PullRequest& re
   result.version = *version;
 
   if (cache->IsInstalled(*version)) {
+    if (!request.make_active) {
+      if (progress) *progress << "version " << *version << " is installed" << std::endl;
+      return result;
+    }
     if (result.previous_active == *version) {
       if (progress) *progress << "version " << *version << " is installed and active" << std::endl;
       return result;
@@ -273,7 +277,9 @@ absl::StatusOr<PullResult> PullModel(const Config& config, const PullRequest& re
     RemoveTreeQuietly(*staging);
     return s;
   }
-  if (absl::Status s = cache->PointActiveAt(*version); !s.ok()) return s;
+  if (request.make_active) {
+    if (absl::Status s = cache->PointActiveAt(*version); !s.ok()) return s;
+  }
   return result;
 }
 

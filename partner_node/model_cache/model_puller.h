@@ -9,8 +9,10 @@
 //      partial download of the same weights);
 //   4. the assembled package passes LoadVerifiedModel (signature, sha256 of weights and chips,
 //      self-test) in a staging folder, which is then fsynced and renamed into place;
-//   5. only then `active` is pointed at the new version.
-// A version that is already installed is re-verified and activated without a download.
+//   5. only then `active` is pointed at the new version (unless the request says
+//      make_active = false: an evaluation-only pull, which leaves `active` as it was).
+// A version that is already installed is re-verified and activated without a download (an
+// evaluation-only pull of an installed version does nothing: loading it verifies it).
 //
 // Thread safety: takes the cache lock for its whole duration; a concurrent pull fails at once.
 #pragma once
@@ -25,7 +27,8 @@
 namespace fedface::partner {
 
 struct PullRequest {
-  std::string version;  // "" = model_cache.pinned_version, or else the vendor's newest
+  std::string version;      // "" = model_cache.pinned_version, or else the vendor's newest
+  bool make_active = true;  // false: install only; `active` is never changed
 };
 
 struct PullResult {

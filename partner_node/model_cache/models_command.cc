@@ -1,4 +1,10 @@
 // `partner_node models pull|list|activate --config FILE`: the partner's model cache.
+//
+// `activate` is the partner's own decision to serve another installed version (a vendor round
+// only ever EVALUATES a version, see partner_node/serve/evaluation_job.h). It refuses a version
+// older than the active one (version_order.h) unless --allow-downgrade is given, so that an
+// older, weaker signed version is never made active by accident. A running `partner_node serve`
+// keeps the model it started with until it is restarted.
 #include <grpcpp/client_context.h>
 
 #include <cstdio>
@@ -10,12 +16,14 @@
 #include "core/common/cli_args.h"
 #include "core/config/config_file.h"
 #include "core/package/ed25519.h"
+#include "core/package/model_manifest.h"
 #include "fedface/v1/model_registry.grpc.pb.h"
 #include "partner_node/command.h"
 #include "partner_node/model_cache/model_cache.h"
 #include "partner_node/model_cache/model_puller.h"
 #include "partner_node/model_cache/partner_config.h"
 #include "partner_node/model_cache/vendor_channel.h"
+#include "partner_node/model_cache/version_order.h"
 
 namespace fedface::partner {
 namespace {
@@ -23,7 +31,7 @@ namespace {
 void PrintModelsHelp(std::ostream& out) {
   out << "usage: partner_node models pull [--version V] --config FILE\n"
          "       partner_node models list [--remote] --config FILE\n"
-         "       partner_node models activate VERSION --config FILE\n\n"
+         "       partner_node models activate VERSION [--allow-downgrade] --config FILE\n\n"
          "  pull      download the pinned (model_cache.pinned_version) or newest version from\n"
          "            the vendor, verify it against the pinned vendor key (signature, weights\n"
          "            sha256, self-test), install it and make it active. An interrupted\n"
@@ -31,10 +39,13 @@ void PrintModelsHelp(std::ostream& out) {
          "            was.\n"
          "  list      installed versions, the active one marked '*'; --remote: what the vendor\n"
          "            offers\n"
-         "  activate  verify an installed version again and make it active (rollback)\n\n"
-         "  --config FILE  the partner's YAML configuration below (required)\n"
-         "  --version V    pull this version instead of the pinned or newest one\n"
-         "  --remote       list the vendor's versions instead of the installed ones\n"
+         "  activate  verify an installed version again and make it active. A version older\n"
+         "            than the active one is refused unless --allow-downgrade is given. A running\n"
+         "            `partner_node serve` keeps its model until it is restarted.\n\n"
+         "  --config FILE      the partner's YAML configuration below (required)\n"
+         "  --version V        pull this version instead of the pinned or newest one\n"
+         "  --remote           list the vendor's versions instead of the installed ones\n"
+         "  --allow-downgrade  let activate make an older version active (a rollback)\n"
          "  --help         this text\n\n"
          "Exit codes: 0 done, 1 refused or failed (one line on stderr), 2 usage error.\n\n"
       << PartnerConfigSchema().HelpText();
@@ -130,7 +141,7 @@ int ListRemote(const Config& config) {
   return 0;
 }
 
-int Activate(const Config& config, const std::string& version) {
+int Activate(const Config& config, const std::string& version, bool allow_downgrade) {
   absl::StatusOr<Ed25519PublicKey> pinned_key =
       Ed25519PublicKey::LoadPem(config.GetPath("vendor.signing_key"));
   absl::StatusOr<ModelCache> cache = ModelCache::Open(config.GetPath("model_cache.dir"));
@@ -141,6 +152,15 @@ int Activate(const Config& config, const std::string& version) {
     std::cerr << "models activate: " << lock.status().message() << std::endl;
     return 1;
   }
+  absl::StatusOr<std::string> active = cache->ActiveVersion();
+  const std::string previous = active.ok() ? *active : "";
+  if (!previous.empty() && IsValidModelVersion(version) &&
+      CompareModelVersions(version, previous) < 0 && !allow_downgrade) {
+    std::cerr << "models activate: refused version " << version << ": it is older than the "
+              << "active version " << previous << " (pass --allow-downgrade to roll back); "
+              << "active model stays " << previous << std::endl;
+    return 1;
+  }
   absl::StatusOr<LoadedModel> model = cache->Activate(version, *pinned_key);
   if (!model.ok()) {
     std::cerr << "models activate: refused version " << version << ": " << model.status().message()
@@ -149,14 +169,21 @@ int Activate(const Config& config, const std::string& version) {
   }
   char distance[32];
   std::snprintf(distance, sizeof(distance), "%.3g", model->self_test_max_distance);
-  std::cout << "active: " << version << "; self-test max distance " << distance << std::endl;
+  std::cout << "active: " << version;
+  if (!previous.empty() && previous != version) {
+    std::cout << " (was " << previous
+              << (CompareModelVersions(version, previous) < 0 ? ", downgrade allowed" : "") << ")";
+  }
+  std::cout << "; verified, self-test max distance " << distance
+            << "; a running `partner_node serve` uses it after a restart" << std::endl;
   return 0;
 }
 
 }  // namespace
 
 int RunModels(const std::vector<std::string>& args) {
-  absl::StatusOr<CliArgs> cli = CliArgs::Parse(args, {"config", "version"}, {"help", "remote"});
+  absl::StatusOr<CliArgs> cli =
+      CliArgs::Parse(args, {"config", "version"}, {"help", "remote", "allow-downgrade"});
   if (!cli.ok()) {
     std::cerr << "models: " << cli.status().message() << "\n";
     return 2;
@@ -174,8 +201,10 @@ int RunModels(const std::vector<std::string>& args) {
     PrintModelsHelp(std::cerr);
     return 2;
   }
-  if ((cli->Has("version") && action != "pull") || (cli->Has("remote") && action != "list")) {
-    std::cerr << "models: --version is for pull, --remote for list\n";
+  if ((cli->Has("version") && action != "pull") || (cli->Has("remote") && action != "list") ||
+      (cli->Has("allow-downgrade") && action != "activate")) {
+    std::cerr << "models: --version is for pull, --remote for list, --allow-downgrade for "
+                 "activate\n";
     return 2;
   }
   absl::StatusOr<std::string> config_path = cli->Require("config");
@@ -189,7 +218,7 @@ int RunModels(const std::vector<std::string>& args) {
     return 1;
   }
   if (action == "pull") return Pull(*config, *cli);
-  if (action == "activate") return Activate(*config, pos[1]);
+  if (action == "activate") return Activate(*config, pos[1], cli->Has("allow-downgrade"));
   return cli->Has("remote") ? ListRemote(*config) : ListInstalled(*config);
 }
 

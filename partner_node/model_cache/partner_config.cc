@@ -87,6 +87,7 @@ ConfigSchema PartnerConfigSchema() {
   schema.Add(GalleryConfigKeys());
   schema.Add(EngineConfigKeys());
   schema.Add(LocalApiConfigKeys());
+  schema.Retire(RetiredServeConfigKeys());
   return schema;
 }
 

@@ -130,7 +130,9 @@ int RunEvaluateRelease(const std::vector<std::string>& raw) {
   job.gallery = gallery->get();
   job.evaluation = EvaluationSettingsFrom(*config);
   job.contribution_bound = egress->guard.dp.enabled ? egress->guard.dp.contribution_bound : 0;
-  job.allow_model_switch = false;  // a preview changes nothing
+  // A preview changes nothing: it evaluates the active version's stored embeddings only (no
+  // re-embedding, no other version).
+  job.evaluation.evaluate_other_versions = false;
   job.model_lock = &model_lock;
   job.log = &std::cerr;
   const auto start = std::chrono::steady_clock::now();

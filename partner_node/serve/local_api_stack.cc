@@ -42,40 +42,23 @@ absl::Status LocalApiStack::Open(std::shared_ptr<const LoadedServingModel> model
   return absl::OkStatus();
 }
 
-absl::Status LocalApiStack::Reembed() {
+absl::Status LocalApiStack::ReembedStale(const std::function<absl::Status(int64_t)>& admit) {
+  std::lock_guard<std::mutex> lock(mu_);
   if (gallery_dir_.empty() || reembedded_) return absl::OkStatus();
   EnrollOptions options;
   options.commit_batch_images = static_cast<int>(config_.GetInt("gallery.commit_batch_images"));
+  options.before_embedding = admit;
   Enroller enroller(*model_->engine, gallery_->writer(), model_->version);
   absl::StatusOr<EnrollSummary> summary = enroller.EnrollFolder(gallery_dir_, options);
   if (!summary.ok()) return summary.status();
   reembedded_ = true;
   ServeLog(log_, absl::StrFormat(
-                     "gallery re-embedded with model %s: %d image(s) processed, %d enrolled, %d "
-                     "failed to enrol, %d removed, %d local-API upload(s) left stale, %.1f s",
+                     "gallery re-embedded with the active model %s: %d image(s) processed, %d "
+                     "enrolled, %d failed to enrol, %d removed, %d local-API upload(s) left "
+                     "stale, %.1f s",
                      model_->version, summary->processed, summary->enrolled, summary->failed,
                      summary->removed, summary->stale_uploads, summary->seconds));
   return absl::OkStatus();
-}
-
-absl::Status LocalApiStack::Follow(std::shared_ptr<const LoadedServingModel> model) {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (model_ && model_->version == model->version) return Reembed();
-  ServeLog(log_, absl::StrCat("local API: moving from model ", model_ ? model_->version : "none",
-                              " to ", model->version, "; the local listener restarts"));
-  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  server_.reset();
-  service_.reset();
-  gallery_.reset();
-  model_.reset();
-  reembedded_ = false;
-  absl::Status opened = Open(model, address_);
-  if (!opened.ok()) {
-    ServeLog(log_,
-             absl::StrCat("local API: cannot restart on ", address_, ": ", opened.ToString()));
-    return opened;
-  }
-  return Reembed();
 }
 
 void LocalApiStack::Shutdown(std::chrono::system_clock::time_point deadline) {

@@ -1,20 +1,24 @@
 // The local match API inside `partner_node serve`: the live gallery (its own store connection and
-// the FAISS index of the loaded model version), LocalMatchService and the local listener
+// the FAISS index of the active model version), LocalMatchService and the local listener
 // (StartLocalApiListener: a grpc::Server of its own, never the vendor-facing one).
 //
-// It is bound to ONE model version. Follow(model) brings it to `model`:
-//   - same version: re-embeds, once per version, what the gallery holds under other versions
-//     (the files of gallery.dir, with the Enroller; the index follows every commit);
-//   - another version (a vendor round made it active): stops the local listener, opens the live
-//     gallery for the new version, re-embeds gallery.dir with the new engine, and starts the
-//     listener again on the address it had (local applications see UNAVAILABLE meanwhile).
-// Without gallery.dir nothing can be re-embedded (CanReembed() is false); local-API uploads have
-// no file behind them and must be enrolled again through the API after a model change.
+// It is bound to ONE model version, the active one the process started with, for the life of
+// the process: no vendor round changes its model, its index or its address (a round naming
+// another version is evaluated apart, see evaluation_galleries.h). After the partner activates
+// another version (`partner_node models activate`), a restart of `serve` brings it here.
 //
-// Thread safety: Follow and Shutdown are serialised; address() is stable after Start.
+// ReembedStale re-embeds, once per process, what the gallery store holds under other versions
+// (after an activation: the files of gallery.dir, with the Enroller and the active engine; the
+// index follows every commit). Without gallery.dir nothing can be re-embedded (CanReembed() is
+// false); local-API uploads have no file behind them and must be enrolled again through the API
+// after a model change.
+//
+// Thread safety: ReembedStale and Shutdown are serialised; address() is stable after Start.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <ostream>
@@ -42,8 +46,10 @@ class LocalApiStack {
   const std::string& address() const { return address_; }
   bool CanReembed() const { return !gallery_dir_.empty(); }
 
-  // See above. Errors are for the partner's log.
-  absl::Status Follow(std::shared_ptr<const LoadedServingModel> model);
+  // See above. `admit` (may be empty) is asked before any image is embedded; its refusal is
+  // returned as is and the run is tried again by a later call. Other errors are for the
+  // partner's log.
+  absl::Status ReembedStale(const std::function<absl::Status(int64_t)>& admit);
 
   // Stops the listener (pending calls get until `deadline`).
   void Shutdown(std::chrono::system_clock::time_point deadline);
@@ -51,7 +57,6 @@ class LocalApiStack {
  private:
   LocalApiStack(Config config, std::ostream* log) : config_(std::move(config)), log_(log) {}
   absl::Status Open(std::shared_ptr<const LoadedServingModel> model, const std::string& listen);
-  absl::Status Reembed();
 
   const Config config_;
   std::ostream* const log_;

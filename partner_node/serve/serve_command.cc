@@ -11,6 +11,7 @@
 #include <grpcpp/resource_quota.h>
 #include <signal.h>
 
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <shared_mutex>
@@ -33,10 +34,13 @@
 #include "partner_node/gallery/gallery_store.h"
 #include "partner_node/local_api/local_api_listener.h"
 #include "partner_node/model_cache/partner_config.h"
+#include "partner_node/serve/evaluation_galleries.h"
+#include "partner_node/serve/evaluation_only_models.h"
 #include "partner_node/serve/evaluation_rounds.h"
 #include "partner_node/serve/evaluation_service.h"
 #include "partner_node/serve/held_release_store.h"
 #include "partner_node/serve/local_api_stack.h"
+#include "partner_node/serve/reembedding_allowance.h"
 #include "partner_node/serve/serve_config.h"
 #include "partner_node/serve/serve_log.h"
 #include "partner_node/serve/serving_model.h"
@@ -162,17 +166,36 @@ int RunServe(const std::vector<std::string>& args) {
       LocalApiStack::Start(*config, (*model)->current(), &std::cerr);
   if (!local.ok()) return Fail(local.status());
 
+  // Evaluation-only state: other versions a vendor asks to evaluate, their embeddings, and the
+  // bound on the re-embedding rounds may trigger.
+  std::error_code state_error;
+  std::filesystem::create_directories(evaluation.state_dir, state_error);
+  if (state_error) {
+    return Fail(absl::UnavailableError(absl::StrCat("evaluation.state_dir ", evaluation.state_dir,
+                                                    ": cannot create: ", state_error.message())));
+  }
+  absl::StatusOr<std::unique_ptr<ReembeddingAllowance>> reembedding = ReembeddingAllowance::Open(
+      evaluation.ReembeddingPath(), {.max_per_round = evaluation.max_reembed_images_per_round,
+                                     .max_per_day = evaluation.max_reembed_images_per_day});
+  if (!reembedding.ok()) return Fail(reembedding.status());
+  EvaluationOnlyModels other_models(*config, EngineOptionsFromConfig(*config), &std::cerr);
+  EvaluationGalleries other_galleries(
+      evaluation.GalleriesDir(), config->IsSet("gallery.dir") ? config->GetPath("gallery.dir") : "",
+      static_cast<int>(config->GetInt("gallery.commit_batch_images")), &std::cerr);
+
   std::shared_mutex model_lock;
   EvaluationJobContext job;
   job.model = model->get();
   job.gallery = gallery->get();
   job.evaluation = evaluation;
   job.contribution_bound = egress->guard.dp.enabled ? egress->guard.dp.contribution_bound : 0;
-  job.allow_model_switch = evaluation.allow_model_switch;
-  job.follow_model = [stack = local->get()](std::shared_ptr<const LoadedServingModel> m) {
-    return stack->Follow(std::move(m));
+  job.refresh_stale = [stack = local->get()](const ReembeddingAdmission& admit) {
+    return stack->ReembedStale(admit);
   };
   job.can_reembed = (*local)->CanReembed();
+  job.other_models = &other_models;
+  job.other_galleries = &other_galleries;
+  job.reembedding = reembedding->get();
   job.model_lock = &model_lock;
   job.log = &std::cerr;
   EvaluationRounds rounds(*egress, job, guard->get(), budget->get(), held.get(), &std::cerr);
@@ -223,7 +246,15 @@ int RunServe(const std::vector<std::string>& args) {
                                                g.dp.epsilon_per_release, egress->epsilon_budget,
                                                g.dp.contribution_bound)
                              : std::string("DP off"))
-            << "; approval " << (egress->require_approval ? "required" : "off") << std::endl;
+            << "; approval " << (egress->require_approval ? "required" : "off")
+            << "; other versions "
+            << (evaluation.evaluate_other_versions
+                    ? absl::StrFormat("evaluated, never activated (re-embedding at most %d images "
+                                      "per round, %d per day)",
+                                      evaluation.max_reembed_images_per_round,
+                                      evaluation.max_reembed_images_per_day)
+                    : std::string("refused"))
+            << std::endl;
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

@@ -1,6 +1,7 @@
 #include "partner_node/serve/serve_config.h"
 
 #include <cmath>
+#include <filesystem>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -130,11 +131,47 @@ std::vector<ConfigKey> ServeConfigKeys() {
               "make non-mated searches.",
        .min = 5,
        .max = 95},
-      {.path = "evaluation.allow_model_switch",
+      {.path = "evaluation.evaluate_other_versions",
        .type = T::kBool,
        .default_value = "true",
-       .doc = "Let a vendor round that names another model version pull, verify and activate "
-              "it (the gallery is then re-embedded). false: such rounds are refused."},
+       .doc = "Let a vendor round name a model version other than the active one: the partner "
+              "pulls and verifies it into the model cache if needed (never making it active), "
+              "loads it on an evaluation-only engine and embeds the gallery.dir images with it "
+              "into a store of its own under evaluation.state_dir. The local match API keeps "
+              "serving the active model. false: such rounds are refused FAILED_PRECONDITION."},
+      {.path = "evaluation.max_reembed_images_per_round",
+       .type = T::kInt,
+       .default_value = "20000",
+       .doc = "Most gallery images one vendor round may make the partner embed (for another "
+              "version, or after an activation for the active one); a round needing more is "
+              "refused RESOURCE_EXHAUSTED with a fixed text, the counts in the partner's log.",
+       .min = 0,
+       .max = int64_t{1} << 40},
+      {.path = "evaluation.max_reembed_images_per_day",
+       .type = T::kInt,
+       .default_value = "100000",
+       .doc = "Most gallery images vendor rounds may make the partner embed per UTC day, all "
+              "rounds and versions together; counted in evaluation.state_dir/reembedding.db "
+              "across restarts. Beyond it rounds that need embedding are refused like above.",
+       .min = 0,
+       .max = int64_t{1} << 40},
+      {.path = "evaluation.state_dir",
+       .type = T::kPath,
+       .default_value = "evaluation_state",
+       .doc = "Folder of the evaluation-only state (created when needed): galleries/VERSION.db, "
+              "the evaluation embeddings of gallery.dir under each other version a round "
+              "evaluated (reused by later rounds, also after a restart), and reembedding.db, the "
+              "re-embedding count per day."},
+  };
+}
+
+std::vector<RetiredConfigKey> RetiredServeConfigKeys() {
+  return {
+      {.path = "evaluation.allow_model_switch",
+       .advice = "vendor rounds no longer switch the partner's model. Use "
+                 "`evaluation.evaluate_other_versions: true|false` (whether a round may EVALUATE "
+                 "another version, without activating it) and `partner_node models activate "
+                 "VERSION` to change the active model."},
   };
 }
 
@@ -203,8 +240,19 @@ EvaluationSettings EvaluationSettingsFrom(const Config& config) {
   s.max_comparisons = static_cast<uint64_t>(config.GetInt("evaluation.max_comparisons"));
   s.identification_holdout_percent =
       static_cast<int>(config.GetInt("evaluation.identification_holdout_percent"));
-  s.allow_model_switch = config.GetBool("evaluation.allow_model_switch");
+  s.evaluate_other_versions = config.GetBool("evaluation.evaluate_other_versions");
+  s.max_reembed_images_per_round = config.GetInt("evaluation.max_reembed_images_per_round");
+  s.max_reembed_images_per_day = config.GetInt("evaluation.max_reembed_images_per_day");
+  s.state_dir = config.GetPath("evaluation.state_dir");
   return s;
+}
+
+std::string EvaluationSettings::GalleriesDir() const {
+  return (std::filesystem::path(state_dir) / "galleries").string();
+}
+
+std::string EvaluationSettings::ReembeddingPath() const {
+  return (std::filesystem::path(state_dir) / "reembedding.db").string();
 }
 
 std::string LedgerPathFrom(const Config& config) { return config.GetPath(kLedgerPathConfigKey); }

@@ -22,6 +22,9 @@ namespace fedface::partner {
 
 // vendor_api.*, local_api.*, egress.*, evaluation.* (not ledger.path: see egress_ledger.h).
 std::vector<ConfigKey> ServeConfigKeys();
+// Keys of these sections that earlier versions read and this one refuses, naming what replaced
+// them (evaluation.allow_model_switch).
+std::vector<RetiredConfigKey> RetiredServeConfigKeys();
 
 // Largest request the vendor-facing listener accepts (a RunEvaluationRequest is < 200 bytes).
 inline constexpr int kMaxVendorRequestBytes = 64 << 10;
@@ -52,7 +55,17 @@ struct EgressSettings {
 struct EvaluationSettings {
   uint64_t max_comparisons = 0;  // per side (mated, non-mated) and request
   int identification_holdout_percent = 30;
-  bool allow_model_switch = true;
+  // A round naming a version other than the active one is evaluated on an evaluation-only
+  // engine (never activated); false: such rounds are refused.
+  bool evaluate_other_versions = true;
+  int64_t max_reembed_images_per_round = 20000;
+  int64_t max_reembed_images_per_day = 100000;  // per UTC day
+  std::string state_dir;  // absolute: evaluation embeddings and the re-embedding count
+
+  // state_dir/galleries: one gallery store per evaluated other version.
+  std::string GalleriesDir() const;
+  // state_dir/reembedding.db: the re-embedding count per day (reembedding_allowance.h).
+  std::string ReembeddingPath() const;
 };
 
 // Each reads and checks its keys; errors name the config file and the key.

@@ -1,13 +1,11 @@
 #include "partner_node/serve/serving_model.h"
 
 #include <chrono>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "core/package/ed25519.h"
 #include "core/package/package_verifier.h"
 #include "partner_node/model_cache/model_cache.h"
-#include "partner_node/model_cache/model_puller.h"
 #include "partner_node/serve/serve_log.h"
 
 namespace fedface::partner {
@@ -36,67 +34,48 @@ absl::StatusOr<double> MeasureEmbeddingThroughput(FaceEngine& engine,
   return static_cast<double>(embedded->size()) / seconds;
 }
 
-absl::StatusOr<std::unique_ptr<ServingModel>> ServingModel::Open(
-    const Config& config, const EngineOptions& engine_options, std::ostream* log) {
-  std::unique_ptr<ServingModel> model(new ServingModel(config, engine_options, log));
-  absl::StatusOr<std::shared_ptr<const LoadedServingModel>> loaded = model->LoadActive();
-  if (!loaded.ok()) return loaded.status();
-  model->current_ = *std::move(loaded);
-  return model;
-}
-
-std::shared_ptr<const LoadedServingModel> ServingModel::current() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return current_;
-}
-
-absl::StatusOr<std::shared_ptr<const LoadedServingModel>> ServingModel::LoadActive() {
-  absl::StatusOr<Ed25519PublicKey> key =
-      Ed25519PublicKey::LoadPem(config_.GetPath("vendor.signing_key"));
+absl::StatusOr<std::shared_ptr<const LoadedServingModel>> LoadServingModel(
+    const Config& config, const EngineOptions& engine_options, const std::string& version,
+    std::ostream* log) {
+  const std::string signing_key = config.GetPath("vendor.signing_key");
+  absl::StatusOr<Ed25519PublicKey> key = Ed25519PublicKey::LoadPem(signing_key);
   if (!key.ok()) return key.status();
-  absl::StatusOr<ModelCache> cache = ModelCache::Open(config_.GetPath("model_cache.dir"));
+  absl::StatusOr<ModelCache> cache = ModelCache::Open(config.GetPath("model_cache.dir"));
   if (!cache.ok()) return cache.status();
-  absl::StatusOr<LoadedModel> loaded = cache->LoadActive(*key);
+  absl::StatusOr<LoadedModel> loaded = cache->LoadInstalled(version, *key);
   if (!loaded.ok()) return loaded.status();
   auto out = std::make_shared<LoadedServingModel>();
   out->version = loaded->manifest.version;
   out->manifest = loaded->manifest;
   absl::StatusOr<std::unique_ptr<FaceEngine>> engine =
-      FaceEngine::Create(engine_options_, std::move(loaded->net));
+      FaceEngine::Create(engine_options, std::move(loaded->net));
   if (!engine.ok()) return engine.status();
   out->engine = std::move(*engine);
-  absl::StatusOr<double> rate =
-      MeasureEmbeddingThroughput(*out->engine, cache->VersionDir(out->version),
-                                 config_.GetPath("vendor.signing_key"), 4 * out->engine->workers());
+  absl::StatusOr<double> rate = MeasureEmbeddingThroughput(
+      *out->engine, cache->VersionDir(out->version), signing_key, 4 * out->engine->workers());
   if (rate.ok()) {
     out->embeddings_per_second = *rate;
   } else {
-    ServeLog(log_, absl::StrCat("throughput not measured: ", rate.status().message()));
+    ServeLog(log, absl::StrCat("model ", version,
+                               ": throughput not measured: ", rate.status().message()));
   }
   return std::shared_ptr<const LoadedServingModel>(std::move(out));
 }
 
-absl::StatusOr<std::shared_ptr<const LoadedServingModel>> ServingModel::Ensure(
-    const std::string& version) {
-  std::lock_guard<std::mutex> switching(switch_mu_);
-  std::shared_ptr<const LoadedServingModel> now = current();
-  if (now && now->version == version) return now;
-  std::ostringstream progress;
-  absl::StatusOr<PullResult> pulled = PullModel(config_, PullRequest{version}, &progress);
-  if (!pulled.ok()) return pulled.status();
-  absl::StatusOr<std::shared_ptr<const LoadedServingModel>> loaded = LoadActive();
-  if (!loaded.ok()) return loaded.status();
-  if ((*loaded)->version != version) {
-    return absl::FailedPreconditionError(absl::StrCat("model cache: active version is ",
-                                                      (*loaded)->version, " after activating ",
-                                                      version, " (changed by another process?)"));
+absl::StatusOr<std::unique_ptr<ServingModel>> ServingModel::Open(
+    const Config& config, const EngineOptions& engine_options, std::ostream* log) {
+  absl::StatusOr<ModelCache> cache = ModelCache::Open(config.GetPath("model_cache.dir"));
+  if (!cache.ok()) return cache.status();
+  absl::StatusOr<std::string> active = cache->ActiveVersion();
+  if (!active.ok()) return active.status();
+  if (active->empty()) {
+    return absl::NotFoundError(
+        absl::StrCat(cache->dir(), ": no active model; run `partner_node models pull`"));
   }
-  ServeLog(log_, absl::StrCat("model switched from ", now ? now->version : "none", " to ", version,
-                              pulled->downloaded ? " (downloaded, " : " (installed, ",
-                              "verified against the pinned key, activated)"));
-  std::lock_guard<std::mutex> lock(mu_);
-  current_ = *loaded;
-  return current_;
+  absl::StatusOr<std::shared_ptr<const LoadedServingModel>> loaded =
+      LoadServingModel(config, engine_options, *active, log);
+  if (!loaded.ok()) return loaded.status();
+  return std::unique_ptr<ServingModel>(new ServingModel(*std::move(loaded)));
 }
 
 }  // namespace fedface::partner

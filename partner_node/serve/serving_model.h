@@ -1,20 +1,19 @@
-// The model a running node evaluates (and matches) with: a verified version from the model cache
-// and the face engine that runs it.
+// The model a running node matches with: the model cache's ACTIVE version, verified and loaded
+// once at start-up with the face engine that runs it, for the life of the process. Nothing a
+// vendor sends changes it: a round naming another version is evaluated on an evaluation-only
+// engine (evaluation_only_models.h), and only the partner activates a version (`partner_node
+// models activate`, then a restart of `serve`).
 //
-// Ensure(V) makes V the loaded model: when V is not the one loaded it runs the model cache's
-// pull (model_puller.h: fetch from the vendor registry if needed, verify signature against the
-// PINNED key, sha256 and self-test, install, point `active` at it) and then loads V from the
-// cache, verified again. Anything refused leaves the loaded model as it was. Versions are only
-// ever switched here, one switch at a time.
+// LoadServingModel is the one way the node loads a version for use: verified again from the
+// cache (signature against the PINNED key, sha256, self-test), the engine from the engine.* keys
+// through the one engine factory, and its throughput: the engine embeds the package's own
+// self-test chips (not partner data) a few times; embeddings per second on all workers is what
+// releases report.
 //
-// Throughput: when a model is loaded, the engine embeds the package's own self-test chips (not
-// partner data) a few times; embeddings per second on all workers is what releases report.
-//
-// Thread safety: thread-safe. current() snapshots stay valid while held, also across a switch.
+// Thread safety: thread-safe; a LoadedServingModel is immutable once loaded.
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -36,29 +35,26 @@ struct LoadedServingModel {
 class ServingModel {
  public:
   // Loads the active model of model_cache.dir, verified against vendor.signing_key. NOT_FOUND
-  // when the cache has no active model. `log` (may be null) receives one line per switch.
+  // when the cache has no active model. `log` (may be null) receives the throughput problems.
   static absl::StatusOr<std::unique_ptr<ServingModel>> Open(const Config& config,
                                                             const EngineOptions& engine_options,
                                                             std::ostream* log);
 
-  std::shared_ptr<const LoadedServingModel> current() const;
-
-  // Makes `version` the loaded (and the cache's active) model; see above. Errors are for the
-  // partner's log (they may name local folders).
-  absl::StatusOr<std::shared_ptr<const LoadedServingModel>> Ensure(const std::string& version);
+  // The active model this process serves (never null, never changes).
+  std::shared_ptr<const LoadedServingModel> current() const { return current_; }
 
  private:
-  ServingModel(Config config, EngineOptions engine_options, std::ostream* log)
-      : config_(std::move(config)), engine_options_(std::move(engine_options)), log_(log) {}
-  absl::StatusOr<std::shared_ptr<const LoadedServingModel>> LoadActive();
-
-  const Config config_;
-  const EngineOptions engine_options_;
-  std::ostream* const log_;
-  std::mutex switch_mu_;  // one switch at a time
-  mutable std::mutex mu_;
-  std::shared_ptr<const LoadedServingModel> current_;
+  explicit ServingModel(std::shared_ptr<const LoadedServingModel> current)
+      : current_(std::move(current)) {}
+  const std::shared_ptr<const LoadedServingModel> current_;
 };
+
+// Loads the INSTALLED `version` of model_cache.dir (the active one or any other) as described
+// above, without touching the cache's `active` pointer. Errors are for the partner's log (they
+// may name local folders).
+absl::StatusOr<std::shared_ptr<const LoadedServingModel>> LoadServingModel(
+    const Config& config, const EngineOptions& engine_options, const std::string& version,
+    std::ostream* log);
 
 // Embeds the package's self-test chips (repeated to at least `min_chips`) on all the engine's
 // workers and returns embeddings per second. Fails when the engine has no network.

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -144,7 +145,7 @@ TEST_F(DistributionTest, KeepsEarlierVersionsAndActivatesOneAgain) {
   EXPECT_THAT(newest.out, HasSubstr("(was 1.0.0)"));
   EXPECT_TRUE(fs::exists(cache_ + "/1.0.0/weights.dat"));
 
-  ProcessResult rollback = Models(config, {"activate", "1.0.0"});
+  ProcessResult rollback = Models(config, {"activate", "1.0.0", "--allow-downgrade"});
   ASSERT_EQ(rollback.exit_code, 0) << rollback.err;
   EXPECT_EQ(Active(), "1.0.0\n");
   ProcessResult list = Models(config, {"list"});
@@ -164,6 +165,35 @@ TEST_F(DistributionTest, KeepsEarlierVersionsAndActivatesOneAgain) {
   EXPECT_EQ(Active(), "1.1.0\n");
 }
 
+TEST_F(DistributionTest, ActivateRefusesAnOlderVersionUnlessDowngradeIsAllowed) {
+  auto vendor = StartVendor();
+  const std::string config = PartnerConfig(vendor->port());
+  InstallBaseline(config);
+  ASSERT_TRUE(PublishCopy(package_, registry_ + "/1.2.0", "1.2.0", vendor_key_.get()));
+  ASSERT_EQ(Models(config, {"pull", "--version", "1.2.0"}).exit_code, 0);
+  ASSERT_EQ(Active(), "1.2.0\n");
+
+  ProcessResult refused = Models(config, {"activate", "1.0.0"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_EQ(refused.err,
+            "models activate: refused version 1.0.0: it is older than the active version 1.2.0 "
+            "(pass --allow-downgrade to roll back); active model stays 1.2.0\n");
+  EXPECT_EQ(refused.out, "");
+  EXPECT_EQ(Active(), "1.2.0\n");
+
+  ProcessResult allowed = Models(config, {"activate", "1.0.0", "--allow-downgrade"});
+  ASSERT_EQ(allowed.exit_code, 0) << allowed.err;
+  EXPECT_EQ(Active(), "1.0.0\n");
+  EXPECT_THAT(allowed.out, HasSubstr("active: 1.0.0 (was 1.2.0, downgrade allowed); verified"));
+  EXPECT_EQ(std::count(allowed.out.begin(), allowed.out.end(), '\n'), 1) << allowed.out;
+
+  // Forward needs no flag; the flag belongs to activate only.
+  ProcessResult forward = Models(config, {"activate", "1.2.0"});
+  ASSERT_EQ(forward.exit_code, 0) << forward.err;
+  EXPECT_THAT(forward.out, HasSubstr("active: 1.2.0 (was 1.0.0); verified"));
+  EXPECT_EQ(Models(config, {"pull", "--allow-downgrade"}).exit_code, 2);
+}
+
 TEST_F(DistributionTest, ActivateRefusesInstalledVersionDamagedOnDisk) {
   auto vendor = StartVendor();
   const std::string config = PartnerConfig(vendor->port());
@@ -175,7 +205,7 @@ TEST_F(DistributionTest, ActivateRefusesInstalledVersionDamagedOnDisk) {
     f.seekp(1000);
     f.put('\x5a');
   }
-  ProcessResult r = Models(config, {"activate", "0.9.0"});
+  ProcessResult r = Models(config, {"activate", "0.9.0", "--allow-downgrade"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("sha256"));
   EXPECT_EQ(Active(), "1.0.0\n");

@@ -6,10 +6,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <future>
 #include <iostream>
+#include <memory>
+#include <regex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -21,7 +24,9 @@
 #include "partner_node/egress/egress_guard.h"
 #include "partner_node/egress/egress_ledger.h"
 #include "partner_node/egress/privacy_budget.h"
+#include "partner_node/gallery/gallery_store.h"
 #include "partner_node/serve/held_release_store.h"
+#include "partner_node/serve/reembedding_allowance.h"
 #include "tests/integration/partner_serve/serve_harness.h"
 #include "tests/support/test_env.h"
 
@@ -318,7 +323,7 @@ TEST_F(PartnerServeTest, RefusesOversizedAndMalformedRequests) {
   EXPECT_TRUE(LedgerEntries(world.ledger).empty());
 }
 
-TEST_F(PartnerServeTest, RefusesAModelVersionItCannotActivate) {
+TEST_F(PartnerServeTest, RefusesAModelVersionItCannotPullAndVerify) {
   const PartnerWorld world = MakePartnerWorld("no-model", PartnerSettings{});
   START_PARTNER(server, world, "no-model");
   RunEvaluationRequest request = Request("r-v9");
@@ -326,90 +331,349 @@ TEST_F(PartnerServeTest, RefusesAModelVersionItCannotActivate) {
   const RawReply reply =
       CallRaw(Vendor(server.vendor_port()), kRunEvaluation, request.SerializeAsString());
   EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_TRUE(absl::StrContains(reply.status.error_message(), "could not be pulled"))
-      << reply.status.error_message();
+  EXPECT_EQ(reply.status.error_message(),
+            "model version 9.9.9 could not be pulled and verified on this partner (the partner's "
+            "log says why)");
   EXPECT_FALSE(absl::StrContains(reply.status.error_message(), world.dir))
       << "local paths stay in the partner's log";
+  EXPECT_TRUE(absl::StrContains(server.log(), "cannot load model 9.9.9 for evaluation"))
+      << server.log();
+  EXPECT_EQ(ReadText(GetServeFixture().cache + "/active"), "1.0.0\n");
   EXPECT_TRUE(LedgerEntries(world.ledger).empty());
   EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 0);
 }
 
-TEST_F(PartnerServeTest, RefusesAnotherModelVersionWhenSwitchingIsOff) {
+TEST_F(PartnerServeTest, RefusesAnotherModelVersionWhenEvaluatingOtherVersionsIsOff) {
   PartnerSettings settings;
-  settings.allow_model_switch = false;
-  const PartnerWorld world = MakePartnerWorld("no-switch", settings);
-  START_PARTNER(server, world, "no-switch");
+  settings.evaluate_other_versions = false;
+  const PartnerWorld world = MakePartnerWorld("no-other", settings);
+  START_PARTNER(server, world, "no-other");
+  EXPECT_TRUE(absl::StrContains(server.startup_line(), "other versions refused"))
+      << server.startup_line();
   RunEvaluationRequest request = Request("r-v2");
   request.set_model_version("2.0.0");
   const RawReply reply =
       CallRaw(Vendor(server.vendor_port()), kRunEvaluation, request.SerializeAsString());
   EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_TRUE(absl::StrContains(reply.status.error_message(), "does not switch models"))
-      << reply.status.error_message();
+  EXPECT_EQ(reply.status.error_message(),
+            "model version 2.0.0 is not the partner's active model and this partner does not "
+            "evaluate other model versions");
+  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
 }
 
-TEST_F(PartnerServeTest, PullsVerifiesAndActivatesTheRequestedModelThenReembedsTheGallery) {
-  // The vendor's registry publishes the same weights, signed, as version 2.0.0.
+TEST_F(PartnerServeTest, RefusesTheRetiredAllowModelSwitchKeyNamingIt) {
+  const PartnerWorld world = MakePartnerWorld("retired-key", PartnerSettings{});
+  std::string yaml = ReadText(world.config);
+  const std::string key = "evaluate_other_versions: true";
+  ASSERT_NE(yaml.find(key), std::string::npos) << yaml;
+  yaml.replace(yaml.find(key), key.size(), "allow_model_switch: true");
+  WriteText(world.config, yaml);
+  const ProcessResult refused =
+      RunProcess({PartnerNodeBinary(), "serve", "--config", world.config}, world.dir);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(
+      absl::StrContains(refused.err, "key 'evaluation.allow_model_switch' is no longer supported"))
+      << refused.err;
+  EXPECT_TRUE(absl::StrContains(refused.err, "evaluation.evaluate_other_versions")) << refused.err;
+  EXPECT_TRUE(absl::StrContains(refused.err, "partner_node models activate")) << refused.err;
+}
+
+// A vendor registry that publishes the fixture's weights, signed, under each of `versions`.
+class PublishingRegistry {
+ public:
+  explicit PublishingRegistry(const std::vector<std::string>& versions) {
+    const ServeFixture& f = GetServeFixture();
+    dir_ = MakeTempDir("registry");
+    absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::LoadPem(f.vendor_key);
+    if (!key.ok()) {
+      error_ = key.status().ToString();
+      return;
+    }
+    fs::create_directories(dir_ + "/registry");
+    for (const std::string& v : versions) {
+      if (!PublishCopy(TestPackageDir(), dir_ + "/registry/" + v, v, &*key)) {
+        error_ = "cannot publish " + v;
+        return;
+      }
+    }
+    WriteText(dir_ + "/vendor.yaml",
+              VendorConfigYaml(f.pki, dir_ + "/registry", "127.0.0.1:0", ""));
+    server_ = std::make_unique<VendorServer>(dir_ + "/vendor.yaml", dir_, "registry");
+    if (!server_->WaitReady()) error_ = "the registry did not start: " + server_->log();
+  }
+  const std::string& error() const { return error_; }
+  std::string address() const { return absl::StrCat("127.0.0.1:", server_->port()); }
+
+ private:
+  std::string dir_, error_;
+  std::unique_ptr<VendorServer> server_;
+};
+
+// What the partner's own applications see: raw reply bytes of Identify and Verify for one of
+// the gallery's own images.
+struct LocalAnswers {
+  RawReply identify, verify;
+};
+
+LocalAnswers AskLocalApi(const std::string& address) {
   const ServeFixture& f = GetServeFixture();
-  const std::string vendor_dir = MakeTempDir("switch-vendor");
-  absl::StatusOr<Ed25519PrivateKey> key = Ed25519PrivateKey::LoadPem(f.vendor_key);
-  ASSERT_TRUE(key.ok()) << key.status();
-  fs::create_directories(vendor_dir + "/registry");
-  ASSERT_TRUE(PublishCopy(TestPackageDir(), vendor_dir + "/registry/2.0.0", "2.0.0", &*key));
-  WriteText(vendor_dir + "/vendor.yaml",
-            VendorConfigYaml(f.pki, vendor_dir + "/registry", "127.0.0.1:0", ""));
-  VendorServer registry(vendor_dir + "/vendor.yaml", vendor_dir, "registry");
-  ASSERT_TRUE(registry.WaitReady()) << registry.log();
+  std::vector<fs::path> subjects;
+  for (const auto& e : fs::directory_iterator(f.gallery_dir)) subjects.push_back(e.path());
+  std::sort(subjects.begin(), subjects.end());
+  std::vector<fs::path> images;
+  for (const auto& e : fs::directory_iterator(subjects.front())) images.push_back(e.path());
+  std::sort(images.begin(), images.end());
+  const std::string image = ReadText(images.front().string());
+  auto local = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  fedface::v1::LocalIdentifyRequest identify;
+  identify.set_image(image);
+  identify.set_top_k(5);
+  fedface::v1::LocalVerifyRequest verify;
+  verify.set_subject(subjects.front().filename().string());
+  verify.set_image(image);
+  return {CallRaw(local, "/fedface.v1.LocalMatch/Identify", identify.SerializeAsString(), 120),
+          CallRaw(local, "/fedface.v1.LocalMatch/Verify", verify.SerializeAsString(), 120)};
+}
 
+// N of each "evaluation embeddings of model VERSION (not active): N image(s) re-embedded" line
+// of the log, in order.
+std::vector<int> EvaluationReembeddings(const std::string& log, const std::string& version) {
+  const std::regex line(absl::StrCat("evaluation embeddings of model ", version,
+                                     R"( \(not active\): (\d+) image\(s\) re-embedded)"));
+  std::vector<int> counts;
+  for (std::sregex_iterator it(log.begin(), log.end(), line), end; it != end; ++it) {
+    counts.push_back(std::stoi((*it)[1]));
+  }
+  return counts;
+}
+
+// The production gallery store's counts for `version`.
+partner::GalleryCounts ProductionCounts(const PartnerWorld& world, const std::string& version) {
+  absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store =
+      partner::GalleryStore::Open(world.dir + "/gallery.db");
+  EXPECT_TRUE(store.ok()) << store.status();
+  if (!store.ok()) return {};
+  absl::StatusOr<partner::GalleryCounts> counts = (*store)->Counts(version);
+  EXPECT_TRUE(counts.ok()) << counts.status();
+  return counts.ok() ? *counts : partner::GalleryCounts{};
+}
+
+TEST_F(PartnerServeTest, EvaluatesAnotherVersionWithoutActivatingItOrChangingTheLocalApi) {
+  PublishingRegistry registry({"2.0.0"});
+  ASSERT_EQ(registry.error(), "");
   PartnerSettings settings;
-  settings.registry_address = absl::StrCat("127.0.0.1:", registry.port());
-  const std::string cache_dir = MakeTempDir("switch-cache");
-  settings.cache = CopyOfModelCache(cache_dir);
+  settings.registry_address = registry.address();
+  settings.cache = CopyOfModelCache(MakeTempDir("eval-only-cache"));
   ASSERT_FALSE(settings.cache.empty());
-  const PartnerWorld world = MakePartnerWorld("switch", settings);
-  START_PARTNER(server, world, "switch");
-  const std::string local_before = server.local_address();
+  const PartnerWorld world = MakePartnerWorld("eval-only", settings);
+  START_PARTNER(server, world, "eval-only");
+  const std::string local_address = server.local_address();
+  const LocalAnswers before = AskLocalApi(local_address);
+  ASSERT_TRUE(before.identify.status.ok()) << before.identify.status.error_message();
+  ASSERT_TRUE(before.verify.status.ok()) << before.verify.status.error_message();
+  fedface::v1::LocalIdentifyResponse identified;
+  ASSERT_TRUE(identified.ParseFromString(before.identify.bytes));
+  EXPECT_EQ(identified.model_version(), "1.0.0");
+  ASSERT_GT(identified.candidates_size(), 0);
+  EXPECT_TRUE(identified.candidates(0).match());
 
+  // No deadline to race: the vendor waits for the answer (what the evaluation costs is
+  // measured, not assumed).
   RunEvaluationRequest request = Request("r-v2");
   request.set_model_version("2.0.0");
-  // A vendor that gives up after 3 s: the switch (pull, verify, re-embed) takes longer, so the
-  // round is abandoned before anything is charged or sent...
-  const RawReply impatient =
-      CallRaw(Vendor(server.vendor_port()), kRunEvaluation, request.SerializeAsString(), 3);
-  EXPECT_EQ(impatient.status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  const absl::Time give_up = absl::Now() + absl::Minutes(5);
-  while (!absl::StrContains(server.log(), "every caller of this round gave up") &&
-         absl::Now() < give_up) {
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  ASSERT_TRUE(absl::StrContains(server.log(), "every caller of this round gave up"))
-      << server.log();
-  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
-  EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 0);
-  // ...but the switch itself is done, so the retry is answered at once.
   const auto start = std::chrono::steady_clock::now();
   const RawReply reply =
       CallRaw(Vendor(server.vendor_port()), kRunEvaluation, request.SerializeAsString());
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ASSERT_TRUE(reply.status.ok()) << reply.status.error_message() << "\n" << server.log();
-  std::cout << "[ measured ] retry after the model switch: " << seconds << " s; serve's log:\n"
-            << server.log() << std::endl;
   EvaluationRelease release;
   ASSERT_TRUE(release.ParseFromString(reply.bytes));
+  EXPECT_TRUE(partner::CheckAllowlisted(release, {partner::kEvaluationReleaseType}).ok());
   EXPECT_EQ(release.model_version(), "2.0.0");
   EXPECT_EQ(release.counts().subjects().suppression(), fedface::v1::SUPPRESSION_NONE);
-  EXPECT_EQ(ReadText(settings.cache + "/active"), "2.0.0\n");
-  EXPECT_TRUE(absl::StrContains(server.log(), "gallery re-embedded with model 2.0.0"))
+  EXPECT_GT(release.throughput().embeddings_per_second(), 0);
+  const std::vector<int> first = EvaluationReembeddings(server.log(), "2.0.0");
+  ASSERT_EQ(first.size(), 1u) << server.log();
+  EXPECT_EQ(first[0], GalleryImageCount());
+  std::cout << "[ measured ] round for another version (pull, verify, evaluation-only engine, "
+            << first[0] << " images embedded, protocol): " << seconds << " s" << std::endl;
+
+  // Evaluated, not activated: the cache's pointer, the production store, the local API.
+  EXPECT_EQ(ReadText(settings.cache + "/active"), "1.0.0\n");
+  EXPECT_TRUE(fs::exists(settings.cache + "/2.0.0/manifest.json")) << "pulled and installed";
+  EXPECT_TRUE(absl::StrContains(server.log(), "model 2.0.0 loaded for evaluation only"))
       << server.log();
-  // The local API followed the model, on the same address.
-  auto local = grpc::CreateChannel(local_before, grpc::InsecureChannelCredentials());
-  const RawReply identify = CallRaw(local, "/fedface.v1.LocalMatch/Identify", "");
-  EXPECT_NE(identify.status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
-  EXPECT_NE(identify.status.error_code(), grpc::StatusCode::UNAVAILABLE)
-      << identify.status.error_message();
+  const partner::GalleryCounts production = ProductionCounts(world, "1.0.0");
+  EXPECT_EQ(production.stale_images, 0) << "nothing in gallery.db was re-embedded";
+  EXPECT_GT(production.enrolled_images, 0);
+  const LocalAnswers after = AskLocalApi(local_address);
+  ASSERT_TRUE(after.identify.status.ok()) << after.identify.status.error_message();
+  ASSERT_TRUE(after.verify.status.ok()) << after.verify.status.error_message();
+  EXPECT_EQ(after.identify.bytes, before.identify.bytes) << "same model, index and answers";
+  EXPECT_EQ(after.verify.bytes, before.verify.bytes);
+
+  // A second round for 2.0.0 reuses the stored evaluation embeddings; the active version is
+  // still evaluated from the production gallery.
+  RunEvaluationRequest again = Request("r-v2-again");
+  again.set_model_version("2.0.0");
+  ASSERT_TRUE(
+      CallRaw(Vendor(server.vendor_port()), kRunEvaluation, again.SerializeAsString()).status.ok());
+  EXPECT_EQ(EvaluationReembeddings(server.log(), "2.0.0"), (std::vector<int>{first[0], 0}));
+  const RawReply active =
+      CallRaw(Vendor(server.vendor_port()), kRunEvaluation, Request("r-v1").SerializeAsString());
+  ASSERT_TRUE(active.status.ok()) << active.status.error_message();
+  ASSERT_TRUE(release.ParseFromString(active.bytes));
+  EXPECT_EQ(release.model_version(), "1.0.0");
+  EXPECT_EQ(LedgerEntries(world.ledger).size(), 3u);
+  EXPECT_EQ(ReadText(settings.cache + "/active"), "1.0.0\n");
   EXPECT_EQ(server.Stop(), 0);
   if (HasFailure()) std::cout << "serve's log:\n" << server.log() << std::endl;
+}
+
+TEST_F(PartnerServeTest,
+       ReusesEvaluationEmbeddingsAfterARestartAndServesOnlyWhatThePartnerActivated) {
+  PublishingRegistry registry({"2.0.0"});
+  ASSERT_EQ(registry.error(), "");
+  PartnerSettings settings;
+  settings.registry_address = registry.address();
+  settings.cache = CopyOfModelCache(MakeTempDir("restart-cache"));
+  ASSERT_FALSE(settings.cache.empty());
+  const PartnerWorld world = MakePartnerWorld("restart", settings);
+  RunEvaluationRequest request = Request("r-v2-1");
+  request.set_model_version("2.0.0");
+  {
+    START_PARTNER(server, world, "restart-1");
+    const RawReply reply =
+        CallRaw(Vendor(server.vendor_port()), kRunEvaluation, request.SerializeAsString());
+    ASSERT_TRUE(reply.status.ok()) << reply.status.error_message() << "\n" << server.log();
+    EXPECT_EQ(EvaluationReembeddings(server.log(), "2.0.0"),
+              (std::vector<int>{GalleryImageCount()}));
+    EXPECT_EQ(server.Stop(), 0);
+  }
+  {
+    START_PARTNER(server, world, "restart-2");
+    EXPECT_TRUE(absl::StrContains(server.startup_line(), "model 1.0.0")) << server.startup_line();
+    request.set_round_id("r-v2-2");
+    const auto start = std::chrono::steady_clock::now();
+    const RawReply reply =
+        CallRaw(Vendor(server.vendor_port()), kRunEvaluation, request.SerializeAsString());
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_TRUE(reply.status.ok()) << reply.status.error_message() << "\n" << server.log();
+    EXPECT_EQ(EvaluationReembeddings(server.log(), "2.0.0"), (std::vector<int>{0}))
+        << "no second re-embedding after a restart\n"
+        << server.log();
+    std::cout << "[ measured ] round for another version after a restart (stored evaluation "
+                 "embeddings reused): "
+              << seconds << " s" << std::endl;
+    EXPECT_EQ(server.Stop(), 0);
+  }
+
+  // Only the partner activates: then, after a restart, serve runs 2.0.0, and going back needs
+  // the explicit flag.
+  const std::string node = PartnerNodeBinary();
+  ProcessResult activate =
+      RunProcess({node, "models", "activate", "2.0.0", "--config", world.config}, world.dir);
+  ASSERT_EQ(activate.exit_code, 0) << activate.err;
+  EXPECT_TRUE(absl::StartsWith(activate.out, "active: 2.0.0 (was 1.0.0)")) << activate.out;
+  {
+    START_PARTNER(server, world, "restart-3");
+    EXPECT_TRUE(absl::StrContains(server.startup_line(), "model 2.0.0")) << server.startup_line();
+    // Now 2.0.0 is the active version: its round re-embeds the production gallery (once, and
+    // counted like any re-embedding a round triggers).
+    request.set_round_id("r-v2-3");
+    const RawReply reply =
+        CallRaw(Vendor(server.vendor_port()), kRunEvaluation, request.SerializeAsString());
+    ASSERT_TRUE(reply.status.ok()) << reply.status.error_message() << "\n" << server.log();
+    EXPECT_TRUE(absl::StrContains(
+        server.log(), absl::StrCat("gallery re-embedded with the active model 2.0.0: ",
+                                   GalleryImageCount(), " image(s) processed")))
+        << server.log();
+    EXPECT_EQ(ProductionCounts(world, "2.0.0").stale_images, 0);
+    EXPECT_EQ(server.Stop(), 0);
+  }
+  ProcessResult rollback =
+      RunProcess({node, "models", "activate", "1.0.0", "--config", world.config}, world.dir);
+  EXPECT_EQ(rollback.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(rollback.err, "older than the active version 2.0.0"))
+      << rollback.err;
+  EXPECT_EQ(ReadText(settings.cache + "/active"), "2.0.0\n");
+}
+
+TEST_F(PartnerServeTest, RefusesRoundsBeyondTheReembeddingBoundWithAFixedText) {
+  PublishingRegistry registry({"2.0.0", "3.0.0"});
+  ASSERT_EQ(registry.error(), "");
+  const int images = GalleryImageCount();
+  ASSERT_GT(images, 2);
+
+  // Per round: a gallery larger than one round may re-embed.
+  PartnerSettings per_round;
+  per_round.registry_address = registry.address();
+  per_round.cache = CopyOfModelCache(MakeTempDir("bound-round-cache"));
+  per_round.max_reembed_images_per_round = images - 1;
+  const PartnerWorld small = MakePartnerWorld("bound-round", per_round);
+  {
+    START_PARTNER(server, small, "bound-round");
+    RunEvaluationRequest request = Request("r-big");
+    request.set_model_version("2.0.0");
+    const RawReply reply =
+        CallRaw(Vendor(server.vendor_port()), kRunEvaluation, request.SerializeAsString());
+    EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_EQ(reply.status.error_message(), partner::kReembeddingRefused);
+    EXPECT_TRUE(absl::StrContains(server.log(), "per round")) << server.log();
+    EXPECT_TRUE(EvaluationReembeddings(server.log(), "2.0.0").empty()) << "nothing embedded";
+    EXPECT_TRUE(LedgerEntries(small.ledger).empty());
+    EXPECT_DOUBLE_EQ(Spent(small.budget, "fedface-vendor"), 0);
+  }
+
+  // Per day, across restarts: room for one gallery but not two.
+  PartnerSettings per_day;
+  per_day.registry_address = registry.address();
+  per_day.cache = CopyOfModelCache(MakeTempDir("bound-day-cache"));
+  per_day.max_reembed_images_per_day = images + images / 2;
+  const PartnerWorld world = MakePartnerWorld("bound-day", per_day);
+  RunEvaluationRequest v2 = Request("r-v2");
+  v2.set_model_version("2.0.0");
+  RunEvaluationRequest v3 = Request("r-v3");
+  v3.set_model_version("3.0.0");
+  {
+    START_PARTNER(server, world, "bound-day-1");
+    const RawReply first =
+        CallRaw(Vendor(server.vendor_port()), kRunEvaluation, v2.SerializeAsString());
+    ASSERT_TRUE(first.status.ok()) << first.status.error_message() << "\n" << server.log();
+    const RawReply refused =
+        CallRaw(Vendor(server.vendor_port()), kRunEvaluation, v3.SerializeAsString());
+    EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_EQ(refused.status.error_message(), partner::kReembeddingRefused);
+    EXPECT_TRUE(absl::StrContains(server.log(), "per day")) << server.log();
+    EXPECT_EQ(server.Stop(), 0);
+  }
+  {
+    START_PARTNER(server, world, "bound-day-2");
+    v3.set_round_id("r-v3-after-restart");
+    const RawReply refused =
+        CallRaw(Vendor(server.vendor_port()), kRunEvaluation, v3.SerializeAsString());
+    EXPECT_EQ(refused.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+        << "the day's count survives a restart";
+    EXPECT_EQ(refused.status.error_message(), partner::kReembeddingRefused);
+    // What needs no re-embedding is not refused: 2.0.0's stored embeddings.
+    v2.set_round_id("r-v2-after-restart");
+    const RawReply reused =
+        CallRaw(Vendor(server.vendor_port()), kRunEvaluation, v2.SerializeAsString());
+    EXPECT_TRUE(reused.status.ok()) << reused.status.error_message();
+    EXPECT_EQ(server.Stop(), 0);
+  }
+  absl::StatusOr<std::unique_ptr<partner::ReembeddingAllowance>> allowance =
+      partner::ReembeddingAllowance::Open(world.dir + "/evaluation_state/reembedding.db",
+                                          {.max_per_round = 0, .max_per_day = 0});
+  ASSERT_TRUE(allowance.ok()) << allowance.status();
+  absl::StatusOr<int64_t> used = (*allowance)->UsedOn(absl::Now());
+  ASSERT_TRUE(used.ok()) << used.status();
+  // Unless the test ran across midnight UTC: then the count is on the other day.
+  EXPECT_TRUE(*used == images || *used == 0) << *used << " of " << images;
+  EXPECT_EQ(ReadText(per_day.cache + "/active"), "1.0.0\n");
+  EXPECT_EQ(LedgerEntries(world.ledger).size(), 2u);
 }
 
 TEST_F(PartnerServeTest, ApprovalModeHoldsTheReleaseUntilAPersonApprovesIt) {

@@ -44,8 +44,16 @@ std::string PartnerYaml(const ServeFixture& f, const std::string& dir, const std
                   "\n  epsilon_per_release: \"1\"\n  epsilon_budget: \"", s.epsilon_budget,
                   "\"\n  budget_path: ", dir, "/budget.db\n  held_releases_path: ", dir,
                   "/held.db\n  require_approval: ", s.require_approval ? "true" : "false",
-                  "\nledger:\n  path: ", dir, "/ledger.db\nevaluation:\n  allow_model_switch: ",
-                  s.allow_model_switch ? "true" : "false", "\n");
+                  "\nledger:\n  path: ", dir,
+                  "/ledger.db\nevaluation:\n  evaluate_other_versions: ",
+                  s.evaluate_other_versions ? "true" : "false", "\n");
+  if (s.max_reembed_images_per_round >= 0) {
+    absl::StrAppend(&yaml, "  max_reembed_images_per_round: ", s.max_reembed_images_per_round,
+                    "\n");
+  }
+  if (s.max_reembed_images_per_day >= 0) {
+    absl::StrAppend(&yaml, "  max_reembed_images_per_day: ", s.max_reembed_images_per_day, "\n");
+  }
   return yaml;
 }
 
@@ -186,6 +194,14 @@ PartnerWorld MakePartnerWorld(const std::string& tag, const PartnerSettings& set
   WriteText(w.config,
             PartnerYaml(f, w.dir, settings.cache.empty() ? f.cache : settings.cache, settings));
   return w;
+}
+
+int GalleryImageCount() {
+  int images = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(GetServeFixture().gallery_dir)) {
+    if (entry.is_regular_file()) ++images;
+  }
+  return images;
 }
 
 std::string CopyOfModelCache(const std::string& dir) {

@@ -13,6 +13,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,7 +49,9 @@ struct PartnerSettings {
   std::string registry_address = "127.0.0.1:1";  // nothing listens: model pulls fail
   std::string cache;                             // "" = the fixture's (shared, read-only use)
   bool with_gallery_dir = true;                  // gallery.dir (re-embedding) set
-  bool allow_model_switch = true;
+  bool evaluate_other_versions = true;
+  int64_t max_reembed_images_per_round = -1;  // -1: the configuration's default
+  int64_t max_reembed_images_per_day = -1;    // -1: the configuration's default
 };
 
 // A test's own partner: a copy of the template gallery, its own ledger, budget and held store.
@@ -60,6 +63,9 @@ struct PartnerWorld {
   std::string held;
 };
 PartnerWorld MakePartnerWorld(const std::string& tag, const PartnerSettings& settings);
+
+// Image files in the fixture's gallery folder (what a re-embedding of it processes).
+int GalleryImageCount();
 
 // A copy of the fixture's model cache (for a test that changes the active version).
 std::string CopyOfModelCache(const std::string& dir);

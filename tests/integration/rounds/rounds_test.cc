@@ -74,9 +74,10 @@ class RoundsTest : public ::testing::Test {
     world_ = new RoundsWorld(dir);
     // acme and globex: four subjects each, on 1.1.0; acme adds DP noise (a large epsilon, so the
     // histograms stay readable). initech: on 1.0.0, so a round for 1.1.0 makes it pull the
-    // model first (the registry throttles downloads) and re-embed its gallery: it is busy with
-    // the round for seconds. hooli: four more subjects, DP off. tiny: two subjects, below its
-    // k-minimum of 3.
+    // model first (the registry throttles downloads), without activating it, and embed its
+    // gallery with it on an evaluation-only engine: it is busy with the round for seconds, and
+    // keeps serving 1.0.0 locally. hooli: four more subjects, DP off. tiny: two subjects, below
+    // its k-minimum of 3.
     setup_error_ = world_->Start({
         {"acme", {"amy", "bernadette", "howard", "leonard"}, "1.1.0", 3, 50.0},
         {"globex", {"penny", "raj", "sheldon", "stuart"}, "1.1.0", 3, 0},
@@ -295,7 +296,7 @@ TEST_F(RoundsTest, APartnerKilledMidRoundIsReportedAndTheRoundCompletesWithQuoru
       world_->StartVendor({"round", "--config", config, "--model", "1.1.0", "--protocol",
                            "verification", "--out", out, "--round-id", "kill-1"},
                           "round-kill");
-  // initech has only 1.0.0: the round makes it pull 1.1.0 from the (throttled) registry. Once
+  // initech has only 1.0.0: to evaluate 1.1.0 it pulls it from the (throttled) registry. Once
   // its download has started, initech is working on the round: kill it there.
   bool pulling = false;
   const absl::Time end = absl::Now() + absl::Seconds(300);

@@ -6,7 +6,8 @@
 //     1.1.0, its weights download throttled so that a partner pulling a model stays busy;
 //   - per partner: `partner_node models pull`, `partner_node enroll` of a gallery built from
 //     the faceapi-bbt photos (subjects chosen per partner; also gallery.dir, so a partner can
-//     re-embed it when a round switches the model), then `partner_node serve`;
+//     embed it with another version when a round asks to evaluate one), then
+//     `partner_node serve`;
 //   - the coordinator's configuration (the vendor file plus coordinator.*), for
 //     `model_vendor round` and `model_vendor rounds`.
 // Logs of every process stay in the world's folder (kept as test artefacts).

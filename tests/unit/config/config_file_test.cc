@@ -67,6 +67,17 @@ TEST(ConfigFileTest, ReportsUnknownKeyWithPositionAndSuggestion) {
             "test.yaml:3:3: unknown key 'server.wrokers' (did you mean 'server.workers'?)");
 }
 
+TEST(ConfigFileTest, ReportsARetiredKeyWithWhatReplacedIt) {
+  ConfigSchema schema = TestSchema();
+  schema.Retire({{.path = "server.old_switch", .advice = "replaced by `server.new_switch`"}});
+  absl::StatusOr<Config> c =
+      Config::Parse("server:\n  listen: x\n  old_switch: true\n", "test.yaml", "/etc/ff", schema);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "test.yaml:3:3: key 'server.old_switch' is no longer supported: replaced by "
+            "`server.new_switch`");
+}
+
 TEST(ConfigFileTest, ReportsUnknownSectionWithoutSuggestion) {
   absl::StatusOr<Config> c = ParseText("server:\n  listen: x\ngallery:\n  path: /x\n");
   ASSERT_FALSE(c.ok());

@@ -292,7 +292,8 @@ TEST_F(EnrollCommandTest, ReembedsEverythingWhenTheActiveModelChanges) {
   }
 
   // Rolling back with the real `models activate` re-embeds once more, then nothing.
-  ProcessResult back = PartnerNode({"models", "activate", "1.0.0", "--config", w.config});
+  ProcessResult back =
+      PartnerNode({"models", "activate", "1.0.0", "--allow-downgrade", "--config", w.config});
   ASSERT_EQ(back.exit_code, 0) << back.err;
   EXPECT_EQ(ParseSummary(Enroll(w).out).reembedded, 16);
   EXPECT_EQ(ParseSummary(Enroll(w).out).unchanged, 16);
