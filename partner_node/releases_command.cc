@@ -111,12 +111,13 @@ int Approve(const HeldRelease& release, HeldReleaseStore& store, const EgressSet
   if (absl::Status s = store.MarkApproved(release.id); !s.ok()) {
     return Fail(std::string(s.message()));
   }
-  absl::StatusOr<double> spent = (*budget)->Spent(release.vendor);
+  absl::StatusOr<double> spent = (*budget)->SpentByAll();
   std::cout << "release " << release.id << " approved: vendor " << release.vendor
             << "'s next retry of round " << release.round_id << " receives these "
             << release.release_bytes.size() << " bytes (sha256 " << Sha256Hex(release.release_bytes)
             << "); epsilon " << release.epsilon << " charged"
-            << (spent.ok() ? absl::StrFormat(" (spent %g of %g)", *spent, egress.epsilon_budget)
+            << (spent.ok() ? absl::StrFormat(" (all vendors spent %g of %g)", *spent,
+                                             egress.epsilon_budget)
                            : std::string())
             << "\n";
   return 0;

@@ -251,6 +251,14 @@ absl::Status CheckRequest(const RunEvaluationRequest& request) {
   return absl::OkStatus();
 }
 
+absl::Status CheckProtocolAllowed(const RunEvaluationRequest& request,
+                                  const DifferentialPrivacyConfig& dp) {
+  if (dp.enabled && request.protocol() == fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION) {
+    return absl::FailedPreconditionError(kIdentificationUnderDpRefused);
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckVendorIdentity(std::string_view vendor) {
   if (vendor.empty() || vendor.size() > 256) {
     return absl::InvalidArgumentError("vendor identity must be 1..256 characters");
@@ -413,7 +421,10 @@ absl::StatusOr<std::unique_ptr<EgressGuard>> EgressGuard::Create(
   if (budget == nullptr || ledger == nullptr || noise == nullptr) {
     return absl::InvalidArgumentError("egress guard: budget, ledger and noise are required");
   }
-  if (config.k_minimum < 1) return absl::InvalidArgumentError("egress guard: k must be >= 1");
+  if (config.k_minimum < kMinimumK) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("egress guard: k must be >= ", kMinimumK, " (egress.k_minimum)"));
+  }
   if (config.dp.enabled &&
       (!(config.dp.epsilon_per_release > 0) || !std::isfinite(config.dp.epsilon_per_release) ||
        config.dp.contribution_bound < 1)) {
@@ -473,6 +484,8 @@ absl::StatusOr<std::string> EgressGuard::ReleaseEvaluation(std::string_view vend
     return absl::FailedPreconditionError(
         "egress guard: the evaluation ran another protocol than the request asks for");
   }
+
+  if (absl::Status s = CheckProtocolAllowed(request, config_.dp); !s.ok()) return s;
 
   // Step 2.
   const KMinimumDecision k_minimum = ApplyKMinimum(aggregate.cohort, config_.k_minimum);

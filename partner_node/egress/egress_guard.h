@@ -95,8 +95,11 @@ struct DifferentialPrivacyConfig {
   int contribution_bound = 10;       // c
 };
 
+// The floor of k toward any vendor: a configuration cannot go below it.
+inline constexpr int kMinimumK = 5;
+
 struct EgressGuardConfig {
-  int k_minimum = 10;
+  int k_minimum = 10;  // >= kMinimumK
   DifferentialPrivacyConfig dp;
   // Message types that may leave, by full protobuf name. Default deny: nothing else.
   std::set<std::string> allowlist = {kEvaluationReleaseType};
@@ -111,6 +114,18 @@ absl::Status CheckRequest(const fedface::v1::RunEvaluationRequest& request);
 absl::Status CheckVendorIdentity(std::string_view vendor);
 // sha256 hex of the request's deterministic serialization.
 std::string RequestHash(const fedface::v1::RunEvaluationRequest& request);
+
+// Identification under differential privacy: refused. One gallery subject takes part in every
+// other subject's search (as a candidate), so adding or removing one person can move many
+// counts of the identification histograms (a crafted "hub" embedding near everyone moves all
+// non-mated best distances); the contribution bound per probe does not cover that, and a release
+// must never claim a guarantee it does not give. FAILED_PRECONDITION with this text when DP is on
+// and the protocol is identification; OK otherwise.
+inline constexpr char kIdentificationUnderDpRefused[] =
+    "identification is not released while differential privacy is on: its noise would not "
+    "cover one subject's influence on other subjects' searches";
+absl::Status CheckProtocolAllowed(const fedface::v1::RunEvaluationRequest& request,
+                                  const DifferentialPrivacyConfig& dp);
 
 // ---- Step 2: k-minimum ------------------------------------------------------------------------
 

@@ -107,6 +107,16 @@ absl::StatusOr<double> PrivacyBudget::Spent(std::string_view vendor) const {
   return SpentLocked(vendor);
 }
 
+absl::StatusOr<double> PrivacyBudget::SpentByAll() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<sqlite::Statement> q =
+      sqlite::Statement::Prepare(db_, "SELECT COALESCE(SUM(spent_nano), 0) FROM vendor_budget");
+  if (!q.ok()) return Local(q.status());
+  absl::StatusOr<bool> row = q->Step();
+  if (!row.ok()) return Local(row.status());
+  return *row ? FromNano(q->Int(0)) : 0.0;
+}
+
 absl::StatusOr<StoredRelease> PrivacyBudget::ChargeAndStore(const StoredRelease& release) {
   if (!(release.epsilon >= 0) || !std::isfinite(release.epsilon)) {
     return absl::InvalidArgumentError("privacy budget: epsilon must be finite and >= 0");
@@ -126,10 +136,11 @@ absl::StatusOr<StoredRelease> PrivacyBudget::ChargeAndStore(const StoredRelease&
                      "' was already used by this vendor for a different request"));
   }
 
+  // One budget for the partner: what every vendor identity spent counts against the limit, so a
+  // vendor holding several identities (names, certificates) cannot multiply it.
   absl::StatusOr<sqlite::Statement> spent_q =
-      sqlite::Statement::Prepare(db_, "SELECT spent_nano FROM vendor_budget WHERE vendor = ?1");
+      sqlite::Statement::Prepare(db_, "SELECT COALESCE(SUM(spent_nano), 0) FROM vendor_budget");
   if (!spent_q.ok()) return Local(spent_q.status());
-  spent_q->Bind(1, release.vendor);
   absl::StatusOr<bool> row = spent_q->Step();
   if (!row.ok()) return Local(row.status());
   const int64_t spent = *row ? spent_q->Int(0) : 0;
@@ -137,8 +148,8 @@ absl::StatusOr<StoredRelease> PrivacyBudget::ChargeAndStore(const StoredRelease&
   const int64_t limit = ToNano(limit_);
   if (spent + charge > limit) {
     return absl::ResourceExhaustedError(absl::StrFormat(
-        "privacy budget exhausted for this vendor: spent epsilon %.6g of %.6g, this release "
-        "needs %.6g",
+        "privacy budget exhausted for this vendor: vendors spent epsilon %.6g of the partner's "
+        "%.6g, this release needs %.6g",
         FromNano(spent), FromNano(limit), release.epsilon));
   }
 

@@ -1,10 +1,12 @@
-// The per-vendor privacy budget and the store of past releases, in the partner's own SQLite file
+// The partner's privacy budget and the store of past releases, in the partner's own SQLite file
 // (WAL, synchronous=FULL), so that both survive restarts and crashes.
 //
 // Every release the egress guard builds is recorded here BEFORE its bytes leave: the vendor, the
 // vendor's round_id, the sha256 of the request, the epsilon charged and the exact release bytes.
-//   - The sum of epsilon charged to a vendor never exceeds the limit: a release that would
-//     overspend is refused (RESOURCE_EXHAUSTED) and nothing is recorded.
+//   - ONE budget per partner: the sum of epsilon charged to ALL vendor identities never exceeds
+//     the limit (a vendor holding several identities cannot multiply it); a release that would
+//     overspend is refused (RESOURCE_EXHAUSTED) and nothing is recorded. What each identity spent
+//     is kept too, for the partner's records.
 //   - A repeated identical request (same vendor, round_id and request hash) gets the stored
 //     bytes back and is not charged again: no fresh noise to average away.
 //   - The same round_id with a different request is refused (ALREADY_EXISTS).
@@ -38,8 +40,8 @@ struct StoredRelease {
 
 class PrivacyBudget {
  public:
-  // Opens or creates the budget database at `path`. `epsilon_limit` is the total epsilon each
-  // vendor may spend (>= 0; 0 allows only releases without differential privacy).
+  // Opens or creates the budget database at `path`. `epsilon_limit` is the total epsilon all
+  // vendors together may spend (>= 0; 0 allows only releases without differential privacy).
   static absl::StatusOr<std::unique_ptr<PrivacyBudget>> Open(const std::string& path,
                                                              double epsilon_limit);
   ~PrivacyBudget();
@@ -50,16 +52,19 @@ class PrivacyBudget {
   absl::StatusOr<std::optional<StoredRelease>> Find(std::string_view vendor,
                                                     std::string_view round_id) const;
 
-  // Charges `epsilon` (>= 0) to `vendor` and stores the release, atomically.
+  // Charges `epsilon` (>= 0) to the partner's budget (on `vendor`'s account) and stores the
+  // release, atomically.
   // ENSURES: OK -> the row is durable and the returned release is what must be sent: the new one,
   //   or, when (vendor, round_id) was already stored with the same request_sha256, the stored
   //   one (charged once, never twice).
-  //   RESOURCE_EXHAUSTED -> spent + epsilon would exceed the limit; nothing changed.
+  //   RESOURCE_EXHAUSTED -> SpentByAll() + epsilon would exceed the limit; nothing changed.
   //   ALREADY_EXISTS -> round_id already used by this vendor for a different request.
   absl::StatusOr<StoredRelease> ChargeAndStore(const StoredRelease& release);
 
-  // Epsilon the vendor has spent so far (0 for a vendor never seen).
+  // Epsilon this vendor identity has spent so far (0 for a vendor never seen).
   absl::StatusOr<double> Spent(std::string_view vendor) const;
+  // Epsilon all vendor identities together have spent: what the limit applies to.
+  absl::StatusOr<double> SpentByAll() const;
   double limit() const { return limit_; }
   const std::string& path() const { return path_; }
 

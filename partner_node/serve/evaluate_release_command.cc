@@ -161,10 +161,10 @@ int RunEvaluateRelease(const std::vector<std::string>& raw) {
       absl::StatusOr<std::unique_ptr<PrivacyBudget>> budget =
           PrivacyBudget::Open(egress->budget_path, egress->epsilon_budget);
       absl::StatusOr<double> spent =
-          budget.ok() ? (*budget)->Spent(vendor) : absl::StatusOr<double>(budget.status());
+          budget.ok() ? (*budget)->SpentByAll() : absl::StatusOr<double>(budget.status());
       if (spent.ok()) {
         const bool refused = *spent + g.dp.epsilon_per_release > egress->epsilon_budget + 1e-9;
-        std::cout << "budget   vendor " << vendor << " has spent epsilon " << *spent << " of "
+        std::cout << "budget   vendors (all identities) have spent epsilon " << *spent << " of "
                   << egress->epsilon_budget
                   << (refused ? "; a real round would be REFUSED (budget exhausted)" : "") << "\n";
       }

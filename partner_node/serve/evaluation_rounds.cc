@@ -85,6 +85,10 @@ absl::StatusOr<std::string> EvaluationRounds::Answer(
     return s;
   };
   if (absl::Status s = CheckRequest(request); !s.ok()) return refused(s);
+  // Before any work: a protocol the guard would refuse is refused now (the guard checks again).
+  if (absl::Status s = CheckProtocolAllowed(request, egress_.guard.dp); !s.ok()) {
+    return refused(s);
+  }
 
   // 1. A round this vendor already received (or that a person approved).
   absl::StatusOr<std::optional<std::string>> replay = guard_->Replay(vendor, request);
@@ -134,7 +138,7 @@ absl::StatusOr<std::string> EvaluationRounds::Answer(
 
   // 3. A budget that cannot pay for one more release.
   if (egress_.guard.dp.enabled) {
-    absl::StatusOr<double> spent = budget_->Spent(vendor);
+    absl::StatusOr<double> spent = budget_->SpentByAll();
     if (!spent.ok()) {
       Log(absl::StrCat("privacy budget: ", spent.status().ToString()));
       return absl::InternalError("the partner's privacy budget cannot be read");

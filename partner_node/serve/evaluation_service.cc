@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/config/tls_credentials.h"
 #include "partner_node/egress/egress_guard.h"
+#include "partner_node/egress/vendor_status.h"
 #include "partner_node/serve/egress_fault_hook.h"
 #include "partner_node/serve/serve_config.h"
 #include "partner_node/serve/serve_log.h"
@@ -13,8 +14,15 @@ namespace {
 // Most identical requests that may wait for one evaluation.
 constexpr size_t kMaxCallsPerFlight = 64;
 
-grpc::Status ToGrpc(const absl::Status& s) {
-  return grpc::Status(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
+// Every status the vendor receives comes from the fixed catalogue (egress/vendor_status.h); the
+// local text, when it differs, stays in the partner's log.
+grpc::Status ToVendor(const absl::Status& local, std::ostream* log) {
+  const absl::Status sent = VendorStatus(local);
+  if (sent.message() != local.message()) {
+    ServeLog(log, absl::StrCat("answered ", absl::StatusCodeToString(local.code()),
+                               " from the catalogue; locally: ", local.message()));
+  }
+  return grpc::Status(static_cast<grpc::StatusCode>(sent.code()), std::string(sent.message()));
 }
 
 // The request's bytes, at most kMaxVendorRequestBytes (the server enforces it as well).
@@ -56,7 +64,7 @@ grpc::ServerUnaryReactor* EvaluationServiceImpl::RunEvaluation(
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto refuse = [&](grpc::StatusCode code, const std::string& message) {
-    reactor->Finish(grpc::Status(code, message));
+    reactor->Finish(ToVendor(absl::Status(static_cast<absl::StatusCode>(code), message), log_));
     return reactor;
   };
 
@@ -130,7 +138,7 @@ absl::Status EvaluationServiceImpl::Interrupted(const Flight& flight) {
 
 void EvaluationServiceImpl::Finish(const Call& call, const absl::StatusOr<std::string>& result) {
   if (!result.ok()) {
-    call.reactor->Finish(ToGrpc(result.status()));
+    call.reactor->Finish(ToVendor(result.status(), log_));
     return;
   }
   // The exact bytes, as one slice: gRPC frames them unchanged (no compression is configured).

@@ -78,8 +78,9 @@ std::vector<ConfigKey> ServeConfigKeys() {
       {.path = "egress.k_minimum",
        .type = T::kInt,
        .default_value = "10",
-       .doc = "k: nothing is released from a cohort of fewer than k subjects.",
-       .min = 2,
+       .doc = "k: nothing is released from a cohort of fewer than k subjects (at least 5: below "
+              "that a cohort's aggregates come too close to single people).",
+       .min = kMinimumK,
        .max = 1000000},
       {.path = "egress.differential_privacy",
        .type = T::kBool,

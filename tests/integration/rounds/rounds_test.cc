@@ -13,6 +13,7 @@
 // The world's logs, reports and screenshots stay under BUILD/test_artifacts/rounds/.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 
 #include <chrono>
 #include <filesystem>
@@ -72,18 +73,18 @@ class RoundsTest : public ::testing::Test {
     fs::remove_all(dir);
     fs::create_directories(dir);
     world_ = new RoundsWorld(dir);
-    // acme and globex: four subjects each, on 1.1.0; acme adds DP noise (a large epsilon, so the
-    // histograms stay readable). initech: on 1.0.0, so a round for 1.1.0 makes it pull the
-    // model first (the registry throttles downloads), without activating it, and embed its
-    // gallery with it on an evaluation-only engine: it is busy with the round for seconds, and
-    // keeps serving 1.0.0 locally. hooli: four more subjects, DP off. tiny: two subjects, below
-    // its k-minimum of 3.
+    // Every partner runs with the product's floor k = 5. acme and globex: five subjects each,
+    // on 1.1.0; acme adds DP noise (a large epsilon, so the histograms stay readable). initech:
+    // on 1.0.0, so a round for 1.1.0 makes it pull the model first (the registry throttles
+    // downloads), without activating it, and embed its gallery with it on an evaluation-only
+    // engine: it is busy with the round for seconds, and keeps serving 1.0.0 locally. hooli:
+    // five more subjects, DP off. tiny: two subjects, below k.
     setup_error_ = world_->Start({
-        {"acme", {"amy", "bernadette", "howard", "leonard"}, "1.1.0", 3, 50.0},
-        {"globex", {"penny", "raj", "sheldon", "stuart"}, "1.1.0", 3, 0},
-        {"initech", {"amy", "penny", "raj", "sheldon"}, "1.0.0", 3, 0},
-        {"hooli", {"bernadette", "leonard", "raj", "stuart"}, "1.1.0", 3, 0},
-        {"tiny", {"howard", "stuart"}, "1.1.0", 3, 0},
+        {"acme", {"amy", "bernadette", "howard", "leonard", "penny"}, "1.1.0", 5, 50.0},
+        {"globex", {"penny", "raj", "sheldon", "stuart", "amy"}, "1.1.0", 5, 0},
+        {"initech", {"amy", "penny", "raj", "sheldon", "howard"}, "1.0.0", 5, 0},
+        {"hooli", {"bernadette", "leonard", "raj", "stuart", "sheldon"}, "1.1.0", 5, 0},
+        {"tiny", {"howard", "stuart"}, "1.1.0", 5, 0},
     });
   }
   static void TearDownTestSuite() {
@@ -190,12 +191,12 @@ TEST_F(RoundsTest, APartnerBelowItsKMinimumIsReportedWithTheReasonAndTheRoundCom
   const Json& pooled_1e2 = report["pooled"]["metrics"][0];
   EXPECT_EQ(pooled_1e2["target"], 0.01);
   EXPECT_TRUE(pooled_1e2["released"].get<bool>()) << pooled_1e2.dump();
-  // globex's exact histograms: 4 subjects x C(5,2) mated pairs, C(20,2) - 40 non-mated.
+  // globex's exact histograms: 5 subjects x C(5,2) mated pairs, C(25,2) - 50 non-mated.
   double g_total = 0, i_total = 0;
   for (double c : Counts(globex, "genuine")) g_total += c;
   for (double c : Counts(globex, "impostor")) i_total += c;
-  EXPECT_EQ(g_total, 40);
-  EXPECT_EQ(i_total, 150);
+  EXPECT_EQ(g_total, 50);
+  EXPECT_EQ(i_total, 250);
 
   // Egress: one release each, counted as its serialized bytes.
   for (const Json* p : {&acme, &globex, &hooli, &tiny}) {
@@ -286,6 +287,68 @@ TEST_F(RoundsTest, APartnerWhoseCertificateCarriesAnotherNameIsNeverAsked) {
   const std::string globex_log = world_->PartnerLog("globex").substr(globex_log_before);
   EXPECT_EQ(globex_log.find("vendor=fedface-vendor"), std::string::npos) << globex_log;
   EXPECT_NE(world_->PartnerLog("hooli").find("vendor=fedface-vendor"), std::string::npos);
+}
+
+// Copies a live SQLite database (WAL included) with SQLite's own backup: the copy is what a
+// reader would see now.
+bool BackupDatabase(const std::string& from, const std::string& to) {
+  sqlite3* src = nullptr;
+  sqlite3* dst = nullptr;
+  bool ok = sqlite3_open_v2(from.c_str(), &src, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK &&
+            sqlite3_open(to.c_str(), &dst) == SQLITE_OK;
+  if (ok) {
+    sqlite3_backup* b = sqlite3_backup_init(dst, "main", src, "main");
+    ok = b != nullptr && sqlite3_backup_step(b, -1) == SQLITE_DONE;
+    if (b != nullptr) sqlite3_backup_finish(b);
+  }
+  sqlite3_close(src);
+  sqlite3_close(dst);
+  return ok;
+}
+
+// The vendor's anchors (the ledger head every release carried, and the release's digest) verify
+// the partner's real ledger after real rounds, and catch its last entry being cut off.
+TEST_F(RoundsTest, TheVendorsAnchorsVerifyAPartnersLedgerAndCatchACutEnd) {
+  const std::string config = world_->CoordinatorConfig("anchors", {"globex", "hooli"}, 2);
+  for (const char* round : {"anchors-1", "anchors-2"}) {
+    const ProcessResult r = world_->Vendor(
+        {"round", "--config", config, "--model", "1.1.0", "--protocol", "verification", "--out",
+         world_->dir() + "/report-" + round, "--round-id", round});
+    ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  }
+  const ProcessResult anchors = world_->Vendor({"rounds", "anchors", "globex", "--config", config});
+  ASSERT_EQ(anchors.exit_code, 0) << anchors.err;
+  EXPECT_NE(anchors.out.find(" anchors-2\n"), std::string::npos) << anchors.out;
+  const std::string anchors_file = world_->dir() + "/globex-anchors.txt";
+  WriteText(anchors_file, anchors.out);
+
+  const std::string partner_config = world_->PartnerConfigPath("globex");
+  const ProcessResult intact = RunProcess({PartnerNodeBinary(), "ledger", "verify", "--config",
+                                           partner_config, "--anchors", anchors_file},
+                                          world_->dir());
+  EXPECT_EQ(intact.exit_code, 0) << intact.out << intact.err;
+  EXPECT_NE(intact.out.find("ledger anchors OK"), std::string::npos) << intact.out;
+
+  // A copy of globex's ledger with its last entry (the anchors-2 release) cut off.
+  const std::string ledger = fs::path(partner_config).parent_path().string() + "/egress_ledger.db";
+  const std::string cut = world_->dir() + "/globex-ledger-cut.db";
+  ASSERT_TRUE(BackupDatabase(ledger, cut)) << ledger;
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(cut.c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "DELETE FROM ledger_entries WHERE seq = "
+                         "(SELECT max(seq) FROM ledger_entries)",
+                         nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  const ProcessResult chain_only =
+      RunProcess({PartnerNodeBinary(), "ledger", "verify", "--ledger", cut}, world_->dir());
+  EXPECT_EQ(chain_only.exit_code, 0) << "the chain alone cannot see a cut end: " << chain_only.out;
+  const ProcessResult with_anchors = RunProcess(
+      {PartnerNodeBinary(), "ledger", "verify", "--ledger", cut, "--anchors", anchors_file},
+      world_->dir());
+  EXPECT_EQ(with_anchors.exit_code, 1) << with_anchors.out;
+  EXPECT_NE(with_anchors.out.find("anchor anchors-2"), std::string::npos) << with_anchors.out;
 }
 
 TEST_F(RoundsTest, APartnerKilledMidRoundIsReportedAndTheRoundCompletesWithQuorum) {

@@ -26,7 +26,7 @@ struct PartnerSpec {
   std::string name;
   std::vector<std::string> subjects;  // faceapi-bbt gallery subjects to enrol
   std::string model_version;          // pulled and activated before enrolment
-  int k_minimum = 3;
+  int k_minimum = 5;
   double dp_epsilon = 0;  // > 0: differential privacy on, this epsilon per release
 };
 

@@ -380,7 +380,10 @@ TEST_F(EgressGuardTest, BudgetRefusalSurvivesRestart) {
   refused = guard_->ReleaseEvaluation(kVendor, Request("r3"), a);
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(LedgerSize(), 2u);  // the refused releases never left
-  EXPECT_TRUE(guard_->ReleaseEvaluation("CN=other-vendor", Request("r3"), a).ok());
+  // Another identity of the vendor does not get a budget of its own.
+  EXPECT_EQ(guard_->ReleaseEvaluation("CN=other-vendor", Request("r3"), a).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(LedgerSize(), 2u);
 }
 
 TEST_F(EgressGuardTest, RefusesDpReleaseWithoutContributionBounding) {
@@ -421,6 +424,22 @@ TEST_F(EgressGuardTest, RefusesInvalidRequestsAndVendorIdentities) {
                 .code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(LedgerSize(), 0u);
+}
+
+// The "hub" route of a crafted model: under DP, one gallery subject can move many searches'
+// counts, which the noise does not cover; so identification is not released at all with DP on,
+// rather than released with a claim it does not keep.
+TEST_F(EgressGuardTest, RefusesIdentificationWhileDifferentialPrivacyIsOn) {
+  ASSERT_TRUE(config_.dp.enabled);
+  EvaluationAggregate a;
+  a.protocol = fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION;
+  a.cohort = {.subjects = 60, .mated_subjects = 40, .non_mated_subjects = 20, .images = 140};
+  absl::StatusOr<std::string> bytes = guard_->ReleaseEvaluation(
+      kVendor, Request("id-dp", fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION), a);
+  EXPECT_EQ(bytes.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(bytes.status().message(), kIdentificationUnderDpRefused);
+  EXPECT_EQ(LedgerSize(), 0u);
+  EXPECT_DOUBLE_EQ(*budget_->SpentByAll(), 0.0);
 }
 
 TEST_F(EgressGuardTest, ReleasesIdentificationMetricsFromHistograms) {

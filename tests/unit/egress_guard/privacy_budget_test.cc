@@ -33,8 +33,23 @@ TEST(PrivacyBudget, RefusesOverspendingAlsoAfterReopening) {
   EXPECT_FALSE((*(*reopened)->Find("vendor-a", "r3")).has_value());  // nothing recorded
   // Exactly the remainder still fits (no floating-point drift: 0.4 + 0.4 + 0.2 == 1.0).
   EXPECT_TRUE((*reopened)->ChargeAndStore(Release("vendor-a", "r4", 0.2)).ok());
-  // Budgets are per vendor.
-  EXPECT_TRUE((*reopened)->ChargeAndStore(Release("vendor-b", "r1", 1.0)).ok());
+}
+
+// A vendor that holds several identities (names, certificates) does not get several budgets:
+// the partner has one, and every identity's spending counts against it.
+TEST(PrivacyBudget, EveryVendorIdentitySpendsTheOneBudgetOfThePartner) {
+  const std::string path = testing::MakeTempDir("budget-shared") + "/budget.db";
+  auto budget = PrivacyBudget::Open(path, 1.0);
+  ASSERT_TRUE(budget.ok()) << budget.status();
+  EXPECT_TRUE((*budget)->ChargeAndStore(Release("CN=vendor", "r1", 0.6)).ok());
+  EXPECT_EQ((*budget)->ChargeAndStore(Release("CN=vendor-second-name", "r1", 0.6)).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE((*budget)->ChargeAndStore(Release("CN=vendor-second-name", "r2", 0.4)).ok());
+  EXPECT_DOUBLE_EQ(*(*budget)->Spent("CN=vendor"), 0.6);
+  EXPECT_DOUBLE_EQ(*(*budget)->Spent("CN=vendor-second-name"), 0.4);
+  EXPECT_DOUBLE_EQ(*(*budget)->SpentByAll(), 1.0);
+  EXPECT_EQ((*budget)->ChargeAndStore(Release("CN=third", "r1", 0.1)).status().code(),
+            absl::StatusCode::kResourceExhausted);
 }
 
 TEST(PrivacyBudget, RepeatedIdenticalRequestGetsStoredBytesAndIsChargedOnce) {

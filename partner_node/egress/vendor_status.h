@@ -1,0 +1,28 @@
+// The only status texts a vendor can receive: a fixed catalogue.
+//
+// A refusal or failure says something about the partner, so it is part of the egress like a
+// release. Whatever a local step wrote into a status (paths, SQLite errors, held-release ids,
+// budget arithmetic, counts, the vendor's own echoed strings), the vendor receives one of the
+// catalogue's fixed texts below, chosen by the status code and a phrase of the local text, or,
+// when none fits, the generic text of the code. The local text goes to the partner's log.
+//
+// ENSURES for every status s: VendorStatus(s).message() is a string literal of this file's
+// catalogue (CatalogueTexts()), and VendorStatus(s).code() == s.code(). NEVER: a byte of
+// s.message() that is not in the catalogue text.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace fedface::partner {
+
+// The status to send the vendor for `local` (OK stays OK). The caller logs `local` when the
+// texts differ.
+absl::Status VendorStatus(const absl::Status& local);
+
+// Every text VendorStatus can produce (for tests and the threat model).
+std::vector<std::string> CatalogueTexts();
+
+}  // namespace fedface::partner
