@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/common/blas_info.h"
+#include "core/config/server_limits.h"
 #include "model_vendor/command.h"
 
 namespace {
@@ -32,13 +33,17 @@ void PrintUsage(std::ostream& out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Listeners must not run out of descriptors at the default soft limit under a connection burst.
+  if (absl::StatusOr<uint64_t> nofile = fedface::RaiseOpenFileLimit(); !nofile.ok()) {
+    std::cerr << "model_vendor: warning: " << nofile.status().message() << "\n";
+  }
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     PrintUsage(argc < 2 ? std::cerr : std::cout);
     return argc < 2 ? 2 : 0;
   }
   if (!std::strcmp(argv[1], "--version")) {
-    std::cout << "model_vendor " << FEDFACE_VERSION << "\nBLAS: "
-              << fedface::LoadedBlasDescription() << "\n";
+    std::cout << "model_vendor " << FEDFACE_VERSION
+              << "\nBLAS: " << fedface::LoadedBlasDescription() << "\n";
     return 0;
   }
   const std::vector<std::string> args(argv + 2, argv + argc);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/common/blas_info.h"
+#include "core/config/server_limits.h"
 #include "partner_node/command.h"
 
 namespace {
@@ -49,6 +50,10 @@ int main(int argc, char** argv) {
   // Every file and folder the partner creates (gallery, ledger, budget, model cache, held
   // releases, logs, sockets) is its owner's alone, whatever umask the caller had.
   umask(077);
+  // Listeners must not run out of descriptors at the default soft limit under a connection burst.
+  if (absl::StatusOr<uint64_t> nofile = fedface::RaiseOpenFileLimit(); !nofile.ok()) {
+    std::cerr << "partner_node: warning: " << nofile.status().message() << "\n";
+  }
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     PrintUsage(argc < 2 ? std::cerr : std::cout);
     return argc < 2 ? 2 : 0;

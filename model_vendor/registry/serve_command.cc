@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/cli_args.h"
 #include "core/config/config_file.h"
+#include "core/config/server_limits.h"
 #include "core/config/tls_credentials.h"
 #include "model_vendor/command.h"
 #include "model_vendor/registry/model_registry_service.h"
@@ -106,9 +107,7 @@ int RunServe(const std::vector<std::string>& args) {
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
   builder.SetMaxSendMessageSize(kMaxResponseBytes);
-  // Without this a second server could share the port (SO_REUSEPORT) instead of failing.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 32);
+  ApplyServerLimits(builder);
   grpc::ResourceQuota quota("model_vendor");
   quota.SetMaxThreads(64);
   builder.SetResourceQuota(quota);

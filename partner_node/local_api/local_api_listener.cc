@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "core/config/server_limits.h"
 
 namespace fedface::partner {
 namespace {
@@ -101,6 +102,7 @@ absl::StatusOr<LocalApiListener> StartLocalApiListener(const std::string& listen
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(service.MaxReceiveMessageBytes());
   builder.SetMaxSendMessageSize(4 << 20);
+  ApplyServerLimits(builder);
   // Requests wait for an engine worker anyway; bound the threads that can pile up waiting.
   grpc::ResourceQuota quota("local_api");
   quota.SetMaxThreads(64);

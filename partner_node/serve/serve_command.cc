@@ -25,6 +25,7 @@
 #include "core/common/blas_info.h"
 #include "core/common/cli_args.h"
 #include "core/config/config_file.h"
+#include "core/config/server_limits.h"
 #include "core/config/tls_credentials.h"
 #include "partner_node/command.h"
 #include "partner_node/egress/egress_guard.h"
@@ -70,14 +71,6 @@ int Fail(const absl::Status& s) {
 // "host:PORT" with the port gRPC picked.
 std::string BoundAddress(const std::string& listen, int port) {
   return absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
-}
-
-void ApplyCommonServerOptions(grpc::ServerBuilder& builder) {
-  // Without this a second server could share the port (SO_REUSEPORT) instead of failing.
-  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, 32);
-  // Messages leave exactly as built: the ledger's sha256 is of the bytes on the wire.
-  builder.SetDefaultCompressionAlgorithm(GRPC_COMPRESS_NONE);
 }
 
 }  // namespace
@@ -214,7 +207,7 @@ int RunServe(const std::vector<std::string>& args) {
   vendor_builder.RegisterService(&evaluation_service);
   vendor_builder.SetMaxReceiveMessageSize(kMaxVendorRequestBytes);
   vendor_builder.SetMaxSendMessageSize(kMaxVendorResponseBytes);
-  ApplyCommonServerOptions(vendor_builder);
+  ApplyServerLimits(vendor_builder);
   grpc::ResourceQuota vendor_quota("partner_node-vendor");
   vendor_quota.SetMaxThreads(32);
   vendor_builder.SetResourceQuota(vendor_quota);

@@ -2,6 +2,7 @@
 // the test holds the exact bytes that crossed the wire) against the partner's vendor-facing
 // listener, the partner's own stores read back afterwards, and `partner_node releases` /
 // `evaluate-release` run as the partner's operator would.
+#include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -802,6 +803,52 @@ TEST_F(PartnerServeTest, PlaintextVendorListenerOnlyWhenTheFileSaysSo) {
       RunProcess({PartnerNodeBinary(), "serve", "--config", two.config}, two.dir);
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_TRUE(absl::StrContains(refused.err, "exactly one vendor")) << refused.err;
+}
+
+// Peak resident memory of a process (VmHWM), in KiB; -1 when unreadable.
+int64_t PeakRssKib(pid_t pid) {
+  const std::string status = ReadText(absl::StrCat("/proc/", pid, "/status"));
+  const size_t at = status.find("VmHWM:");
+  if (at == std::string::npos) return -1;
+  return std::stoll(status.substr(at + 6));
+}
+
+// A gzip "bomb" (64 MiB of zeros, about 64 KiB on the wire) must be refused from its headers:
+// the partner never inflates it, so its peak memory does not grow by the bomb's size, and it
+// still answers valid calls afterwards.
+TEST_F(PartnerServeTest, RefusesCompressedRequestsBeforeInflatingThem) {
+  const PartnerWorld world = MakePartnerWorld("gzip-bomb", PartnerSettings{});
+  START_PARTNER(server, world, "gzip-bomb");
+  const RawReply warm =
+      CallRaw(Vendor(server.vendor_port()), kRunEvaluation, Request("r-warm").SerializeAsString());
+  ASSERT_TRUE(warm.status.ok()) << warm.status.error_message();
+  const int64_t before = PeakRssKib(server.pid());
+  ASSERT_GT(before, 0);
+  const std::string zeros(64 << 20, '\0');
+  for (int i = 0; i < 3; ++i) {
+    grpc::GenericStub stub(Vendor(server.vendor_port()));
+    grpc::ClientContext context;
+    context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(2));
+    grpc::Slice slice(zeros);
+    grpc::ByteBuffer send(&slice, 1);
+    grpc::ByteBuffer received;
+    std::promise<grpc::Status> done;
+    stub.UnaryCall(&context, kRunEvaluation, grpc::StubOptions(), &send, &received,
+                   [&done](grpc::Status s) { done.set_value(std::move(s)); });
+    const grpc::Status status = done.get_future().get();
+    EXPECT_FALSE(status.ok()) << "a compressed request was accepted";
+    std::cout << "[ measured ] gzip bomb " << i << ": " << status.error_code() << " "
+              << status.error_message() << std::endl;
+  }
+  const int64_t after = PeakRssKib(server.pid());
+  std::cout << "[ measured ] partner peak RSS " << before / 1024 << " MiB before, " << after / 1024
+            << " MiB after three 64 MiB gzip bombs" << std::endl;
+  EXPECT_LT(after - before, 32 * 1024) << "the partner inflated a compressed request";
+  const RawReply valid = CallRaw(Vendor(server.vendor_port()), kRunEvaluation,
+                                 Request("r-after-bombs").SerializeAsString());
+  EXPECT_TRUE(valid.status.ok()) << valid.status.error_message();
+  EXPECT_EQ(LedgerEntries(world.ledger).size(), 2u);
 }
 
 // k has a floor toward any vendor: a file that asks for less is refused at start, naming the key,

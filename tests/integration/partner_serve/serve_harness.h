@@ -78,6 +78,7 @@ class PartnerServer {
   bool WaitReady();
   int vendor_port() const { return vendor_port_; }
   const std::string& local_address() const { return local_address_; }
+  pid_t pid() const { return process_.pid(); }
   std::string startup_line() const;
   std::string log() const;  // stderr so far
   // SIGTERM and wait; the exit code (0 for a graceful stop).
