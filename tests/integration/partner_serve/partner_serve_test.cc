@@ -2,10 +2,14 @@
 // the test holds the exact bytes that crossed the wire) against the partner's vendor-facing
 // listener, the partner's own stores read back afterwards, and `partner_node releases` /
 // `evaluate-release` run as the partner's operator would.
+#include <arpa/inet.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -849,6 +853,57 @@ TEST_F(PartnerServeTest, RefusesCompressedRequestsBeforeInflatingThem) {
                                  Request("r-after-bombs").SerializeAsString());
   EXPECT_TRUE(valid.status.ok()) << valid.status.error_message();
   EXPECT_EQ(LedgerEntries(world.ledger).size(), 2u);
+}
+
+int OpenFiles(pid_t pid) {
+  std::error_code ec;
+  int n = 0;
+  for (auto it = fs::directory_iterator(absl::StrCat("/proc/", pid, "/fd"), ec);
+       !ec && it != fs::directory_iterator(); it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+// A connection flood must not take the vendor listener down for good (gRPC 1.51 stops accepting
+// after accept4 fails with EMFILE): started with a soft limit of 256 open files, the partner
+// raises it to the hard limit, holds 400 idle connections, and answers once they are gone.
+TEST_F(PartnerServeTest, AnswersValidCallsAfterAConnectionFloodAboveTheSoftFileLimit) {
+  ASSERT_EQ(access("/usr/bin/prlimit", X_OK), 0) << "prlimit (util-linux) is required";
+  const PartnerWorld world = MakePartnerWorld("fd-flood", PartnerSettings{});
+  PartnerServer server(world, "fd-flood", {"/usr/bin/prlimit", "--nofile=256:4096"});
+  ASSERT_TRUE(server.WaitReady()) << "serve did not start:\n" << server.log();
+  const pid_t pid = server.pid();
+  // prlimit execs partner_node in place: the pid is the partner's.
+  EXPECT_TRUE(absl::StrContains(ReadText(absl::StrCat("/proc/", pid, "/limits")),
+                                "Max open files            4096                 4096"))
+      << ReadText(absl::StrCat("/proc/", pid, "/limits"));
+  constexpr int kConnections = 400;
+  std::vector<int> sockets;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(server.vendor_port()));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const int base = OpenFiles(pid);
+  for (int i = 0; i < kConnections; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0) << i;
+    sockets.push_back(fd);
+  }
+  // Progress, not time: wait until the partner holds (accepted) the connections.
+  const absl::Time give_up = absl::Now() + absl::Minutes(2);
+  while (OpenFiles(pid) < base + kConnections && absl::Now() < give_up) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  const int held = OpenFiles(pid);
+  std::cout << "[ measured ] partner open files: " << base << " before, " << held << " with "
+            << kConnections << " idle connections" << std::endl;
+  EXPECT_GE(held, base + kConnections) << "the partner did not accept every connection";
+  for (int fd : sockets) close(fd);
+  const RawReply reply = CallRaw(Vendor(server.vendor_port()), kRunEvaluation,
+                                 Request("r-after-flood").SerializeAsString(), 120);
+  EXPECT_TRUE(reply.status.ok()) << reply.status.error_message() << "\n" << server.log();
 }
 
 // k has a floor toward any vendor: a file that asks for less is refused at start, naming the key,

@@ -211,10 +211,20 @@ std::string CopyOfModelCache(const std::string& dir) {
   return ec ? "" : cache;
 }
 
-PartnerServer::PartnerServer(const PartnerWorld& world, const std::string& tag)
+namespace {
+std::vector<std::string> Prefixed(std::vector<std::string> prefix,
+                                  const std::vector<std::string>& argv) {
+  prefix.insert(prefix.end(), argv.begin(), argv.end());
+  return prefix;
+}
+}  // namespace
+
+PartnerServer::PartnerServer(const PartnerWorld& world, const std::string& tag,
+                             const std::vector<std::string>& prefix)
     : out_path_(absl::StrCat(world.dir, "/serve-", tag, ".out")),
       err_path_(absl::StrCat(world.dir, "/serve-", tag, ".err")),
-      process_({PartnerNodeBinary(), "serve", "--config", world.config}, out_path_, err_path_) {}
+      process_(Prefixed(prefix, {PartnerNodeBinary(), "serve", "--config", world.config}),
+               out_path_, err_path_) {}
 
 bool PartnerServer::WaitReady() {
   static const std::regex kReady("vendor API on [^ ]*:([0-9]+) .*; local API on ([^;]+);");

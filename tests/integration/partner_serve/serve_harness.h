@@ -73,7 +73,9 @@ std::string CopyOfModelCache(const std::string& dir);
 // `partner_node serve --config CONFIG` as a child process.
 class PartnerServer {
  public:
-  PartnerServer(const PartnerWorld& world, const std::string& tag);
+  // `prefix` (may be empty) runs before the binary, e.g. {"/usr/bin/prlimit", "--nofile=256:4096"}.
+  PartnerServer(const PartnerWorld& world, const std::string& tag,
+                const std::vector<std::string>& prefix = {});
   // True once the start-up line was printed (within 120 s).
   bool WaitReady();
   int vendor_port() const { return vendor_port_; }
