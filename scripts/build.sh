@@ -1,11 +1,39 @@
 #!/usr/bin/env bash
 # Installs what is missing (Debian packages, the npm model) and builds everything.
-# Prints nothing but progress; the build folder is $FEDFACE_BUILD_DIR or ./build.
+# Prints one progress line (on a terminal) and a summary; the full compiler output goes to
+# BUILD/build.log and is printed only when the build fails. The build folder is
+# $FEDFACE_BUILD_DIR or ./build.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/setup.sh
 bash scripts/fetch_model.sh >/dev/null
 build=${FEDFACE_BUILD_DIR:-$root/build}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)"
+mkdir -p "$build"
+log="$build/build.log"
+start=$(date +%s)
+if ! cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "build: cmake failed (log above, also in $log)" >&2
+  exit 1
+fi
+set +e
+cmake --build "$build" -j"$(nproc)" 2>&1 | tee -a "$log" | {
+  if [ -t 1 ]; then
+    while IFS= read -r line; do
+      case $line in \[*) printf '\rbuild: %s ' "${line%% *}" ;; esac
+    done
+    printf '\n'
+  else
+    cat >/dev/null
+  fi
+}
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  cat "$log" >&2
+  echo "build: FAILED (full log above, also in $log)" >&2
+  exit 1
+fi
+warnings=$(grep -c "warning:" "$log" || true)
+echo "build: done in $(( $(date +%s) - start )) s, $warnings compiler warning(s) (log: $log)"
