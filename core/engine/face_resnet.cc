@@ -466,9 +466,10 @@ absl::StatusOr<std::unique_ptr<FaceResNet>> FaceResNet::FromSerialized(std::stri
         absl::StrCat("weights are not a dlib face ResNet: ", OneLine(e.what())));
   }
   const std::streamoff end = in.rdbuf()->pubseekoff(0, std::ios::cur, std::ios::in);
-  if (end < 0 || static_cast<size_t>(end) != bytes.size()) {
+  if (end < 0) return absl::InternalError("weights: cannot tell where the network ends");
+  if (static_cast<size_t>(end) != bytes.size()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("weights: ", bytes.size() - end,
+        absl::StrCat("weights: ", bytes.size() - static_cast<size_t>(end),
                      " trailing bytes after the network (which ends at byte ", end, ")"));
   }
   absl::StatusOr<anet_type> checked = RebuildFromCheckedParameters(loaded);

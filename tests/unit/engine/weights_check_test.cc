@@ -67,9 +67,10 @@ class WeightsCheckTest : public ::testing::Test {
     return bytes.ok() ? *bytes : std::string();
   }
 
-  // One line, starting "weights" (LoadVerifiedModel prefixes the file).
+  // The whole message matches `regex` (which starts with "weights": LoadVerifiedModel prefixes
+  // the file) and is one line.
   static ::testing::Matcher<std::string> OneLineAbout(const std::string& regex) {
-    return MatchesRegex("weights[^\n]*" + regex + "[^\n]*");
+    return ::testing::AllOf(MatchesRegex(regex), Not(HasSubstr("\n")));
   }
 
   static std::vector<NamedTensor>* tensors_;
@@ -113,30 +114,30 @@ TEST_F(WeightsCheckTest, TheGenuineWeightsLoadAndEmbed) {
 TEST_F(WeightsCheckTest, RefusesAConvLayerWithTooFewValues) {
   EXPECT_THAT(FaceResNet::FromSerialized(Misshaped(Misshape::kConvMissingValues)),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       OneLineAbout("^weights: layer [0-9]+ \\(con\\): parameter tensor has 9216 "
-                                    "values, the architecture needs 9248$")));
+                       OneLineAbout("weights: layer [0-9]+ \\(con\\): parameter tensor has 9216 "
+                                    "values, the architecture needs 9248")));
 }
 
 TEST_F(WeightsCheckTest, RefusesConvFiltersOfAnotherShape) {
   // Same values, but the layer would read them as 32 filters of 31x3x3.
   EXPECT_THAT(FaceResNet::FromSerialized(Misshaped(Misshape::kConvFiltersReshaped)),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       OneLineAbout("^weights: layer [0-9]+ \\(con\\): filters are 32x31x3x3, the "
-                                    "architecture needs 32x32x3x3$")));
+                       OneLineAbout("weights: layer [0-9]+ \\(con\\): filters are 32x31x3x3, the "
+                                    "architecture needs 32x32x3x3")));
 }
 
 TEST_F(WeightsCheckTest, RefusesAScaleLayerThatWasNeverSetUp) {
   EXPECT_THAT(FaceResNet::FromSerialized(Misshaped(Misshape::kAffineNeverSetUp)),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       OneLineAbout("^weights: layer [0-9]+ \\(affine\\): parameter tensor has 0 "
-                                    "values, the architecture needs 64$")));
+                       OneLineAbout("weights: layer [0-9]+ \\(affine\\): parameter tensor has 0 "
+                                    "values, the architecture needs 64")));
 }
 
 TEST_F(WeightsCheckTest, RefusesAFullyConnectedLayerMissingAnOutput) {
   EXPECT_THAT(FaceResNet::FromSerialized(Misshaped(Misshape::kFcMissingOutput)),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       OneLineAbout("^weights: layer 1 \\(fc\\): parameter tensor has 32512 "
-                                    "values, the architecture needs 32768$")));
+                       OneLineAbout("weights: layer 1 \\(fc\\): parameter tensor has 32512 "
+                                    "values, the architecture needs 32768")));
 }
 
 TEST_F(WeightsCheckTest, RefusesANanInAConvFilter) {
@@ -145,8 +146,8 @@ TEST_F(WeightsCheckTest, RefusesANanInAConvFilter) {
   });
   EXPECT_THAT(FaceResNet::FromSerialized(bytes),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       OneLineAbout("^weights: layer [0-9]+ \\(con\\): parameter [0-9]+ of 9248 is "
-                                    "nan \\(every parameter must be finite\\)$")));
+                       OneLineAbout("weights: layer [0-9]+ \\(con\\): parameter [0-9]+ of 9248 is "
+                                    "nan \\(every parameter must be finite\\)")));
 }
 
 TEST_F(WeightsCheckTest, RefusesAnInfiniteScale) {
@@ -155,15 +156,15 @@ TEST_F(WeightsCheckTest, RefusesAnInfiniteScale) {
                     [](std::vector<float>& v) { v[0] = std::numeric_limits<float>::infinity(); });
   EXPECT_THAT(FaceResNet::FromSerialized(bytes),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       OneLineAbout("^weights: layer [0-9]+ \\(affine\\): parameter 0 of 128 is "
-                                    "inf \\(every parameter must be finite\\)$")));
+                       OneLineAbout("weights: layer [0-9]+ \\(affine\\): parameter 0 of 128 is "
+                                    "inf \\(every parameter must be finite\\)")));
 }
 
 TEST_F(WeightsCheckTest, RefusesTrailingBytes) {
   EXPECT_THAT(FaceResNet::FromSerialized(*genuine_ + std::string(3, '\0')),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       OneLineAbout("^weights: 3 trailing bytes after the network \\(which ends at "
-                                    "byte [0-9]+\\)$")));
+                       OneLineAbout("weights: 3 trailing bytes after the network \\(which ends at "
+                                    "byte [0-9]+\\)")));
 }
 
 TEST_F(WeightsCheckTest, RefusesATruncatedStream) {
@@ -171,8 +172,8 @@ TEST_F(WeightsCheckTest, RefusesATruncatedStream) {
     SCOPED_TRACE(keep);
     EXPECT_THAT(FaceResNet::FromSerialized(genuine_->substr(0, keep)),
                 StatusIs(absl::StatusCode::kInvalidArgument,
-                         OneLineAbout("^weights: the network ends early \\(" +
-                                      std::to_string(keep) + " bytes, truncated\\?\\): .*")));
+                         OneLineAbout("weights: the network ends early \\(" + std::to_string(keep) +
+                                      " bytes, truncated\\?\\): .*")));
   }
 }
 
