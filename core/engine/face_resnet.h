@@ -3,11 +3,10 @@
 #pragma once
 
 #include <memory>
+#include <opencv2/core/mat.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <opencv2/core/mat.hpp>
 
 #include "absl/status/statusor.h"
 #include "core/engine/embedding.h"
@@ -25,7 +24,14 @@ struct NamedTensor {
 // A loaded network. Not thread-safe: give each worker its own (Clone()).
 class FaceResNet {
  public:
-  // Deserializes dlib-serialized weights. Fails with a clear reason on any malformed input.
+  // Deserializes dlib-serialized weights and checks them against the architecture before any
+  // forward pass. Fails (InvalidArgument, one line starting "weights") on a stream that is
+  // truncated, has trailing bytes or is not this network; on a layer whose parameter tensor has
+  // another count or shape, whose filter/weight/scale views or flags differ from the
+  // architecture's (the line names the layer's dlib index and kind and the expected vs found
+  // shape); on a non-finite parameter; on input channel means outside [0, 255].
+  // ENSURES: the returned net is the architecture's own set-up network holding the stream's
+  // parameter values (no other state from the stream is kept, so none re-initializes itself).
   static absl::StatusOr<std::unique_ptr<FaceResNet>> FromSerialized(std::string_view bytes);
 
   // Builds the network from the tfjs tensors (face-api's face_recognition_model) and returns its

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 
+#include "core/engine/face_resnet_testing.h"
 #include "core/package/package_verifier.h"
 #include "core/package/package_writer.h"
 #include "tests/support/test_env.h"
@@ -20,6 +21,8 @@ using ::fedface::testing::MakeTempDir;
 using ::fedface::testing::TestPackageDir;
 using ::fedface::testing::TestVendorKey;
 using ::testing::HasSubstr;
+using ::testing::Not;
+using ::testing::StartsWith;
 
 class PackageSelfTestTest : public ::testing::Test {
  protected:
@@ -83,6 +86,34 @@ TEST_F(PackageSelfTestTest, RefusesSignedWeightsOfAnotherNetwork) {
   absl::Status st = RunSelfTest(*verified, **net, &max_distance);
   EXPECT_FALSE(st.ok());
   EXPECT_GT(max_distance, verified->manifest.self_test.tolerance);
+}
+
+TEST_F(PackageSelfTestTest, RefusesSignedWeightsOfAnotherShapeBeforeRunningThem) {
+  // The vendor's own key signs a well-formed dlib network whose first 3x3 con layer has 32 values
+  // too few: refused when the weights are checked against the architecture, in one line naming
+  // the layer, before the self-test (or anything else) runs the network.
+  auto key = Ed25519PrivateKey::LoadPem(key_path_);
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto verified = VerifyModelPackage(package_, key->public_key());
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  auto misshaped = testing_only::MisshapedSerialization(verified->weights,
+                                                        testing_only::Misshape::kConvMissingValues);
+  ASSERT_TRUE(misshaped.ok()) << misshaped.status();
+  std::vector<SelfTestChip> chips;
+  for (size_t i = 0; i < verified->chips.size(); ++i) {
+    chips.push_back({verified->chips[i], verified->manifest.self_test.cases[i].embedding});
+  }
+  const std::string dir = MakeTempDir("selftest-misshaped") + "/pkg";
+  ASSERT_TRUE(WriteModelPackage(dir, fedface::testing::TestFields(), *misshaped, chips, *key).ok());
+  ASSERT_TRUE(VerifyModelPackage(dir, key->public_key()).ok());  // the signature is fine
+
+  auto loaded = LoadVerifiedModel(dir, key->public_key());
+  EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument);
+  const std::string message(loaded.status().message());
+  EXPECT_THAT(message, StartsWith(dir + "/weights.dat: weights: layer "));
+  EXPECT_THAT(message,
+              HasSubstr(" (con): parameter tensor has 9216 values, the architecture needs 9248"));
+  EXPECT_THAT(message, Not(HasSubstr("\n")));
 }
 
 TEST_F(PackageSelfTestTest, RefusesSignedWeightsThatAreNotADlibNetwork) {

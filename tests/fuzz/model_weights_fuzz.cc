@@ -1,0 +1,24 @@
+// libFuzzer target for FaceResNet::FromSerialized: the bytes of weights.dat as a vendor could sign
+// them. A run must never crash, abort, hang or leak, whatever the bytes; when the bytes load, the
+// network must embed a chip into finite-or-refusable values without crashing.
+//
+// Built only with -DFEDFACE_FUZZ=ON and clang (see tests/fuzz/CMakeLists.txt). Seed it with the
+// real weights (the fixture package's weights.dat), e.g.
+//   mkdir -p corpus && cp build/test_fixtures/package/weights.dat corpus/
+//   build-fuzz/tests/fuzz/model_weights_fuzz -max_len=30000000 -rss_limit_mb=4096 corpus/
+#include <cstddef>
+#include <cstdint>
+#include <opencv2/core.hpp>
+#include <string_view>
+
+#include "core/engine/face_resnet.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  auto net = fedface::FaceResNet::FromSerialized(
+      std::string_view(reinterpret_cast<const char*>(data), size));
+  if (net.ok()) {
+    const cv::Mat chip(fedface::kChipSize, fedface::kChipSize, CV_8UC3, cv::Scalar(90, 120, 150));
+    (void)(*net)->Embed({chip});
+  }
+  return 0;
+}
