@@ -3,7 +3,9 @@
 //     and grayscale on a copy downscaled to 960 px);
 //   - embedding faces/s with 1 and 2 workers on OpenBLAS;
 //   - the same 1-worker embedding on Debian's reference BLAS, run in a child process in this same
-//     run, reported as a ratio.
+//     run, reported as a ratio;
+//   - loading the weights (FaceResNet::FromSerialized): dlib's deserialize alone and with the
+//     architecture check and rebuild, ms per load.
 // usage: engine_bench [--faceapi DIR] [--chips N] [--repeat N]
 #include <unistd.h>
 
@@ -14,6 +16,7 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <vector>
 
 #include "core/common/blas_info.h"
 #include "core/common/cli_args.h"
@@ -40,6 +43,35 @@ std::unique_ptr<FaceResNet> LoadNet(const std::string& faceapi) {
   return std::move(*net);
 }
 
+// ms per FaceResNet::FromSerialized of the face-api weights (median of `repeat`), and of the
+// same bytes with one trailing byte: that load stops right after dlib's deserialize, before the
+// architecture check, so the difference is what the check and the rebuild cost.
+void BenchWeightsLoad(const std::string& faceapi, int repeat) {
+  auto tfjs = ReadTfjsRecognitionWeights(faceapi);
+  auto bytes = tfjs.ok() ? FaceResNet::SerializeFromTfjs(tfjs->tensors)
+                         : absl::StatusOr<std::string>(tfjs.status());
+  if (!bytes.ok()) {
+    std::cerr << "engine_bench: " << bytes.status().message() << "\n";
+    return;
+  }
+  (void)FaceResNet::FromSerialized(*bytes);  // the reference network is built once per process
+  auto median_ms = [repeat](const std::string& b) {
+    std::vector<double> runs;
+    for (int r = 0; r < std::max(repeat, 3); ++r) {
+      const auto start = Clock::now();
+      (void)FaceResNet::FromSerialized(b);
+      runs.push_back(Seconds(start) * 1000);
+    }
+    std::sort(runs.begin(), runs.end());
+    return runs[runs.size() / 2];
+  };
+  const double deserialize_only = median_ms(*bytes + "x");
+  const double full = median_ms(*bytes);
+  std::cout << std::fixed << std::setprecision(1) << "weights load (" << bytes->size()
+            << " bytes): " << full << " ms, of which dlib's deserialize " << deserialize_only
+            << " ms, the architecture check and rebuild " << full - deserialize_only << " ms\n";
+}
+
 // Faces per second embedding `chips` on an engine with `workers` workers (best of `repeat`).
 double EmbedRate(const std::string& faceapi, const std::vector<cv::Mat>& chips, int workers,
                  int repeat) {
@@ -61,7 +93,8 @@ std::vector<cv::Mat> SampleChips(const std::string& faceapi, size_t count) {
   options.detector.upsample = 1;
   auto engine = FaceEngine::Create(options, nullptr);
   std::vector<std::string> photos;
-  for (int i = 1; i <= 6; ++i) photos.push_back(faceapi + "/demo/sample" + std::to_string(i) + ".jpg");
+  for (int i = 1; i <= 6; ++i)
+    photos.push_back(faceapi + "/demo/sample" + std::to_string(i) + ".jpg");
   ProcessOptions process;
   process.embed = false;
   process.keep_chips = true;
@@ -116,8 +149,8 @@ void BenchDetection(const std::string& faceapi, int repeat) {
 
 int main(int argc, char** argv) {
   using namespace fedface;
-  auto args = CliArgs::Parse({argv + 1, argv + argc}, {"faceapi", "chips", "repeat"},
-                             {"embed-only"});
+  auto args =
+      CliArgs::Parse({argv + 1, argv + argc}, {"faceapi", "chips", "repeat"}, {"embed-only"});
   if (!args.ok()) {
     std::cerr << "engine_bench: " << args.status().message() << "\n";
     return 2;
@@ -137,6 +170,7 @@ int main(int argc, char** argv) {
   }
   std::cout << "BLAS: " << LoadedBlasDescription() << "\n";
   BenchDetection(faceapi, repeat);
+  BenchWeightsLoad(faceapi, repeat);
   const double one = EmbedRate(faceapi, sample, 1, repeat);
   const double two = EmbedRate(faceapi, sample, 2, repeat);
   std::cout << std::fixed << std::setprecision(1) << "embedding " << chips << " chips:\n"

@@ -218,17 +218,10 @@ absl::StatusOr<std::unique_ptr<EgressLedger>> EgressLedger::Open(const std::stri
                                                                  OpenMode mode) {
   sqlite::OpenOptions options;
   options.create_if_missing = mode == OpenMode::kCreateIfMissing;
-  auto db_or = sqlite::Open(path, options);
-  if (!db_or.ok()) return db_or.status();
-  sqlite3* db = *db_or;
-  std::unique_ptr<EgressLedger> ledger(new EgressLedger(path, db));
-
-  if (absl::Status s = sqlite::EnsureSchema(db, kLedgerApplicationId, kLedgerSchemaVersion, kSchema,
-                                            "an egress ledger", mode == OpenMode::kCreateIfMissing);
-      !s.ok()) {
-    return s;
-  }
-  return ledger;
+  absl::StatusOr<sqlite3*> db = sqlite::OpenWithSchema(
+      path, options, kLedgerApplicationId, kLedgerSchemaVersion, kSchema, "an egress ledger");
+  if (!db.ok()) return db.status();
+  return std::unique_ptr<EgressLedger>(new EgressLedger(path, *db));
 }
 
 EgressLedger::~EgressLedger() { sqlite::Close(db_); }

@@ -1,5 +1,6 @@
 #include "partner_node/egress/ledger_anchors.h"
 
+#include <algorithm>
 #include <map>
 
 #include "absl/strings/numbers.h"
@@ -55,20 +56,15 @@ AnchorVerification VerifyAnchors(const std::vector<LedgerEntry>& entries,
   }
   const int64_t last = entries.empty() ? 0 : entries.back().seq;
   AnchorVerification v;
-  // The plainest sign first: the vendor saw a head beyond where the ledger now ends.
-  const LedgerAnchor* furthest = nullptr;
-  for (const LedgerAnchor& a : anchors) {
-    if (furthest == nullptr || a.head_seq > furthest->head_seq) furthest = &a;
-  }
-  if (furthest != nullptr && furthest->head_seq > last) {
-    v.ok = false;
-    v.reason =
-        absl::StrCat(Named(*furthest), ": the ledger ends at seq ", last,
-                     " but the vendor holds a release that extended entry ", furthest->head_seq,
-                     ": entries were removed from the end of the ledger");
-    return v;
-  }
-  for (const LedgerAnchor& a : anchors) {
+  // The latest anchor first: a cut end then shows as what it is, not as an older anchor's
+  // missing release.
+  std::vector<const LedgerAnchor*> order;
+  for (const LedgerAnchor& a : anchors) order.push_back(&a);
+  std::stable_sort(order.begin(), order.end(), [](const LedgerAnchor* x, const LedgerAnchor* y) {
+    return x->head_seq > y->head_seq;
+  });
+  for (const LedgerAnchor* anchor : order) {
+    const LedgerAnchor& a = *anchor;
     if (a.head_seq == 0) {
       if (a.head_hash != kLedgerGenesisHash) {
         v.ok = false;
@@ -77,10 +73,11 @@ AnchorVerification VerifyAnchors(const std::vector<LedgerEntry>& entries,
       }
     } else if (!by_seq.count(a.head_seq)) {
       v.ok = false;
-      v.reason = absl::StrCat(Named(a), ": the ledger ends at seq ", last,
-                              " but the vendor holds a release that "
-                              "extended entry ",
-                              a.head_seq, ": entries were removed from the end of the ledger");
+      v.reason = a.head_seq > last
+                     ? absl::StrCat(Named(a), ": the ledger ends at seq ", last,
+                                    " but the vendor holds a release that extended entry ",
+                                    a.head_seq, ": entries were removed from the end of the ledger")
+                     : absl::StrCat(Named(a), ": entry ", a.head_seq, " is missing");
       return v;
     } else if (by_seq[a.head_seq]->entry_hash != a.head_hash) {
       v.ok = false;

@@ -53,14 +53,10 @@ absl::StatusOr<std::unique_ptr<PrivacyBudget>> PrivacyBudget::Open(const std::st
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": privacy budget limit must be a finite epsilon >= 0"));
   }
-  absl::StatusOr<sqlite3*> db = sqlite::Open(path, sqlite::OpenOptions{});
+  absl::StatusOr<sqlite3*> db =
+      sqlite::OpenWithSchema(path, sqlite::OpenOptions{}, kBudgetApplicationId,
+                             kBudgetSchemaVersion, kSchema, "a privacy budget database");
   if (!db.ok()) return db.status();
-  if (absl::Status s = sqlite::EnsureSchema(*db, kBudgetApplicationId, kBudgetSchemaVersion,
-                                            kSchema, "a privacy budget database", true);
-      !s.ok()) {
-    sqlite::Close(*db);
-    return s;
-  }
   return std::unique_ptr<PrivacyBudget>(new PrivacyBudget(path, *db, epsilon_limit));
 }
 
@@ -107,14 +103,22 @@ absl::StatusOr<double> PrivacyBudget::Spent(std::string_view vendor) const {
   return SpentLocked(vendor);
 }
 
-absl::StatusOr<double> PrivacyBudget::SpentByAll() const {
-  std::lock_guard<std::mutex> lock(mu_);
+// One budget for the partner: what every vendor identity spent counts against the limit, so a
+// vendor holding several identities (names, certificates) cannot multiply it.
+absl::StatusOr<int64_t> PrivacyBudget::SpentNanoByAllLocked() const {
   absl::StatusOr<sqlite::Statement> q =
       sqlite::Statement::Prepare(db_, "SELECT COALESCE(SUM(spent_nano), 0) FROM vendor_budget");
   if (!q.ok()) return Local(q.status());
   absl::StatusOr<bool> row = q->Step();
   if (!row.ok()) return Local(row.status());
-  return *row ? FromNano(q->Int(0)) : 0.0;
+  return *row ? q->Int(0) : int64_t{0};
+}
+
+absl::StatusOr<double> PrivacyBudget::SpentByAll() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<int64_t> spent = SpentNanoByAllLocked();
+  if (!spent.ok()) return spent.status();
+  return FromNano(*spent);
 }
 
 absl::StatusOr<StoredRelease> PrivacyBudget::ChargeAndStore(const StoredRelease& release) {
@@ -136,14 +140,9 @@ absl::StatusOr<StoredRelease> PrivacyBudget::ChargeAndStore(const StoredRelease&
                      "' was already used by this vendor for a different request"));
   }
 
-  // One budget for the partner: what every vendor identity spent counts against the limit, so a
-  // vendor holding several identities (names, certificates) cannot multiply it.
-  absl::StatusOr<sqlite::Statement> spent_q =
-      sqlite::Statement::Prepare(db_, "SELECT COALESCE(SUM(spent_nano), 0) FROM vendor_budget");
-  if (!spent_q.ok()) return Local(spent_q.status());
-  absl::StatusOr<bool> row = spent_q->Step();
-  if (!row.ok()) return Local(row.status());
-  const int64_t spent = *row ? spent_q->Int(0) : 0;
+  absl::StatusOr<int64_t> spent_or = SpentNanoByAllLocked();
+  if (!spent_or.ok()) return spent_or.status();
+  const int64_t spent = *spent_or;
   const int64_t charge = ToNano(release.epsilon);
   const int64_t limit = ToNano(limit_);
   if (spent + charge > limit) {

@@ -17,6 +17,7 @@
 // not for the vendor (the egress guard replaces them before anything is sent).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -74,6 +75,7 @@ class PrivacyBudget {
   absl::StatusOr<std::optional<StoredRelease>> FindLocked(std::string_view vendor,
                                                           std::string_view round_id) const;
   absl::StatusOr<double> SpentLocked(std::string_view vendor) const;
+  absl::StatusOr<int64_t> SpentNanoByAllLocked() const;
 
   const std::string path_;
   sqlite3* const db_;

@@ -148,15 +148,11 @@ absl::Status DeleteImages(sqlite3* db, std::string_view where,
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GalleryStore>> GalleryStore::Open(const std::string& path) {
-  auto db = sqlite::Open(path, sqlite::OpenOptions{});
+  absl::StatusOr<sqlite3*> db =
+      sqlite::OpenWithSchema(path, sqlite::OpenOptions{}, kGalleryApplicationId,
+                             kGallerySchemaVersion, kSchema, "a gallery store");
   if (!db.ok()) return db.status();
-  std::unique_ptr<GalleryStore> store(new GalleryStore(path, *db));
-  if (absl::Status s = sqlite::EnsureSchema(*db, kGalleryApplicationId, kGallerySchemaVersion,
-                                            kSchema, "a gallery store", /*may_create=*/true);
-      !s.ok()) {
-    return s;
-  }
-  return store;
+  return std::unique_ptr<GalleryStore>(new GalleryStore(path, *db));
 }
 
 GalleryStore::~GalleryStore() { sqlite::Close(db_); }

@@ -121,6 +121,20 @@ absl::Status EnsureSchema(sqlite3* db, int application_id, int schema_version,
   return (*tx)->Commit();
 }
 
+absl::StatusOr<sqlite3*> OpenWithSchema(const std::string& path, const OpenOptions& options,
+                                        int application_id, int schema_version,
+                                        std::string_view schema_sql, std::string_view what) {
+  absl::StatusOr<sqlite3*> db = Open(path, options);
+  if (!db.ok()) return db.status();
+  if (absl::Status s = EnsureSchema(*db, application_id, schema_version, schema_sql, what,
+                                    options.create_if_missing);
+      !s.ok()) {
+    Close(*db);
+    return s;
+  }
+  return db;
+}
+
 absl::StatusOr<Statement> Statement::Prepare(sqlite3* db, std::string_view sql) {
   sqlite3_stmt* stmt = nullptr;
   if (sqlite3_prepare_v2(db, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr) !=

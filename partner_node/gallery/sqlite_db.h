@@ -41,6 +41,12 @@ absl::Status Error(sqlite3* db, std::string_view what);
 absl::Status EnsureSchema(sqlite3* db, int application_id, int schema_version,
                           std::string_view schema_sql, std::string_view what, bool may_create);
 
+// Open(path, options) then EnsureSchema(..., may_create = options.create_if_missing); the
+// connection is closed again when the schema check fails. The caller owns the handle (Close).
+absl::StatusOr<sqlite3*> OpenWithSchema(const std::string& path, const OpenOptions& options,
+                                        int application_id, int schema_version,
+                                        std::string_view schema_sql, std::string_view what);
+
 // One prepared statement. Bind indexes start at 1, column indexes at 0, like SQLite's.
 class Statement {
  public:

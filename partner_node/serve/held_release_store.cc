@@ -77,15 +77,9 @@ absl::StatusOr<std::unique_ptr<HeldReleaseStore>> HeldReleaseStore::Open(const s
                                                                          OpenMode mode) {
   sqlite::OpenOptions options;
   options.create_if_missing = mode == OpenMode::kCreateIfMissing;
-  absl::StatusOr<sqlite3*> db = sqlite::Open(path, options);
+  absl::StatusOr<sqlite3*> db = sqlite::OpenWithSchema(
+      path, options, kHeldApplicationId, kHeldSchemaVersion, kSchema, "a held-releases store");
   if (!db.ok()) return db.status();
-  if (absl::Status s =
-          sqlite::EnsureSchema(*db, kHeldApplicationId, kHeldSchemaVersion, kSchema,
-                               "a held-releases store", mode == OpenMode::kCreateIfMissing);
-      !s.ok()) {
-    sqlite::Close(*db);
-    return s;
-  }
   return std::unique_ptr<HeldReleaseStore>(new HeldReleaseStore(path, *db));
 }
 

@@ -36,14 +36,10 @@ absl::StatusOr<std::unique_ptr<ReembeddingAllowance>> ReembeddingAllowance::Open
   if (limits.max_per_round < 0 || limits.max_per_day < 0) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": re-embedding limits must be >= 0"));
   }
-  absl::StatusOr<sqlite3*> db = sqlite::Open(path, sqlite::OpenOptions{});
+  absl::StatusOr<sqlite3*> db =
+      sqlite::OpenWithSchema(path, sqlite::OpenOptions{}, kAllowanceApplicationId,
+                             kAllowanceSchemaVersion, kSchema, "a re-embedding allowance database");
   if (!db.ok()) return db.status();
-  if (absl::Status s = sqlite::EnsureSchema(*db, kAllowanceApplicationId, kAllowanceSchemaVersion,
-                                            kSchema, "a re-embedding allowance database", true);
-      !s.ok()) {
-    sqlite::Close(*db);
-    return s;
-  }
   return std::unique_ptr<ReembeddingAllowance>(new ReembeddingAllowance(path, *db, limits));
 }
 

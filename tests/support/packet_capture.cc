@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 
 namespace fedface::testing {
@@ -19,12 +20,9 @@ std::string TcpdumpBinary() {
   // folders only when PATH is unset.
   const char* path = std::getenv("PATH");
   const std::string dirs = path != nullptr ? path : "/usr/sbin:/usr/bin:/sbin:/bin";
-  for (std::string::size_type start = 0; start <= dirs.size();) {
-    std::string::size_type end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    const std::string candidate = dirs.substr(start, end - start) + "/tcpdump";
-    if (end > start && access(candidate.c_str(), X_OK) == 0) return candidate;
-    start = end + 1;
+  for (absl::string_view dir : absl::StrSplit(dirs, ':', absl::SkipEmpty())) {
+    const std::string candidate = absl::StrCat(dir, "/tcpdump");
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return "";
 }

@@ -6,7 +6,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cmath>
 #include <functional>
 #include <iostream>
@@ -180,25 +179,6 @@ TEST_F(WeightsCheckTest, RefusesATruncatedStream) {
 TEST_F(WeightsCheckTest, RefusesAnEmptyStream) {
   EXPECT_THAT(FaceResNet::FromSerialized(""),
               StatusIs(absl::StatusCode::kInvalidArgument, Not(HasSubstr("\n"))));
-}
-
-TEST_F(WeightsCheckTest, ReportsTheCostOfTheCheck) {
-  // Loading with trailing bytes stops right after dlib's deserialize(), before the check: the
-  // difference is what the check (and the rebuild into the architecture's network) costs.
-  ASSERT_OK(FaceResNet::FromSerialized(*genuine_));  // the architecture is built once per process
-  const std::string with_trailing = *genuine_ + "x";
-  auto time_ms = [](const std::string& bytes, int runs) {
-    const auto start = std::chrono::steady_clock::now();
-    for (int i = 0; i < runs; ++i) (void)FaceResNet::FromSerialized(bytes);
-    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-               .count() /
-           runs;
-  };
-  const double deserialize_only = time_ms(with_trailing, 5);
-  const double full = time_ms(*genuine_, 5);
-  std::cout << "FromSerialized: " << full << " ms per load, of which dlib's deserialize "
-            << deserialize_only << " ms, the check and rebuild " << (full - deserialize_only)
-            << " ms (" << genuine_->size() << " bytes)\n";
 }
 
 }  // namespace
