@@ -13,9 +13,10 @@
 #include "core/common/sha256.h"
 #include "core/config/config_file.h"
 #include "partner_node/command.h"
+#include "partner_node/egress/held_release_store.h"
 #include "partner_node/egress/privacy_budget.h"
+#include "partner_node/egress/release_approval.h"
 #include "partner_node/model_cache/partner_config.h"
-#include "partner_node/serve/held_release_store.h"
 #include "partner_node/serve/release_text.h"
 #include "partner_node/serve/serve_config.h"
 
@@ -92,24 +93,10 @@ int Approve(const HeldRelease& release, HeldReleaseStore& store, const EgressSet
   absl::StatusOr<std::unique_ptr<PrivacyBudget>> budget =
       PrivacyBudget::Open(egress.budget_path, egress.epsilon_budget);
   if (!budget.ok()) return Fail(std::string(budget.status().message()));
-  StoredRelease stored;
-  stored.vendor = release.vendor;
-  stored.round_id = release.round_id;
-  stored.request_sha256 = release.request_sha256;
-  stored.epsilon = release.epsilon;
-  stored.release_bytes = release.release_bytes;
   // Charged and stored as the vendor's release of this round: serve's replay sends exactly it.
-  absl::StatusOr<StoredRelease> charged = (*budget)->ChargeAndStore(stored);
-  if (!charged.ok()) {
-    return Fail(absl::StrCat("cannot approve release ", release.id, ": ",
-                             charged.status().message(), "; it stays held"));
-  }
-  if (charged->release_bytes != release.release_bytes) {
-    return Fail(absl::StrCat("cannot approve release ", release.id, ": vendor ", release.vendor,
-                             " already received other bytes for round ", release.round_id));
-  }
-  if (absl::Status s = store.MarkApproved(release.id); !s.ok()) {
-    return Fail(std::string(s.message()));
+  if (absl::Status s = ApproveHeldRelease(release, store, **budget); !s.ok()) {
+    return Fail(
+        absl::StrCat("cannot approve release ", release.id, ": ", s.message(), "; it stays held"));
   }
   absl::StatusOr<double> spent = (*budget)->SpentByAll();
   std::cout << "release " << release.id << " approved: vendor " << release.vendor
@@ -158,8 +145,8 @@ int RunReleases(const std::vector<std::string>& raw) {
   if (!std::filesystem::exists(egress->held_releases_path)) {
     if (action == "list") {
       std::cout << "no release has been held (" << egress->held_releases_path
-                << " does not exist; approval mode is " << (egress->require_approval ? "on" : "off")
-                << ")\n";
+                << " does not exist; approval mode is "
+                << (egress->guard.require_approval ? "on" : "off") << ")\n";
       return 0;
     }
     return Fail(

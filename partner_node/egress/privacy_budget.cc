@@ -121,6 +121,23 @@ absl::StatusOr<double> PrivacyBudget::SpentByAll() const {
   return FromNano(*spent);
 }
 
+absl::Status PrivacyBudget::CanPayLocked(double epsilon) const {
+  absl::StatusOr<int64_t> spent = SpentNanoByAllLocked();
+  if (!spent.ok()) return spent.status();
+  if (*spent + ToNano(epsilon) > ToNano(limit_)) {
+    return absl::ResourceExhaustedError(absl::StrFormat(
+        "privacy budget exhausted for this vendor: vendors spent epsilon %.6g of the partner's "
+        "%.6g, this release needs %.6g",
+        FromNano(*spent), limit_, epsilon));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PrivacyBudget::CanPay(double epsilon) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return CanPayLocked(epsilon);
+}
+
 absl::StatusOr<StoredRelease> PrivacyBudget::ChargeAndStore(const StoredRelease& release) {
   if (!(release.epsilon >= 0) || !std::isfinite(release.epsilon)) {
     return absl::InvalidArgumentError("privacy budget: epsilon must be finite and >= 0");
@@ -140,17 +157,8 @@ absl::StatusOr<StoredRelease> PrivacyBudget::ChargeAndStore(const StoredRelease&
                      "' was already used by this vendor for a different request"));
   }
 
-  absl::StatusOr<int64_t> spent_or = SpentNanoByAllLocked();
-  if (!spent_or.ok()) return spent_or.status();
-  const int64_t spent = *spent_or;
+  if (absl::Status s = CanPayLocked(release.epsilon); !s.ok()) return s;
   const int64_t charge = ToNano(release.epsilon);
-  const int64_t limit = ToNano(limit_);
-  if (spent + charge > limit) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "privacy budget exhausted for this vendor: vendors spent epsilon %.6g of the partner's "
-        "%.6g, this release needs %.6g",
-        FromNano(spent), FromNano(limit), release.epsilon));
-  }
 
   absl::StatusOr<sqlite::Statement> upsert = sqlite::Statement::Prepare(
       db_,

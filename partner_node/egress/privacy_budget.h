@@ -62,6 +62,10 @@ class PrivacyBudget {
   //   ALREADY_EXISTS -> round_id already used by this vendor for a different request.
   absl::StatusOr<StoredRelease> ChargeAndStore(const StoredRelease& release);
 
+  // OK when the partner's remaining budget can pay `epsilon` now (the same integer arithmetic
+  // as ChargeAndStore, so an early refusal agrees with the charge); RESOURCE_EXHAUSTED otherwise.
+  absl::Status CanPay(double epsilon) const;
+
   // Epsilon this vendor identity has spent so far (0 for a vendor never seen).
   absl::StatusOr<double> Spent(std::string_view vendor) const;
   // Epsilon all vendor identities together have spent: what the limit applies to.
@@ -76,6 +80,7 @@ class PrivacyBudget {
                                                           std::string_view round_id) const;
   absl::StatusOr<double> SpentLocked(std::string_view vendor) const;
   absl::StatusOr<int64_t> SpentNanoByAllLocked() const;
+  absl::Status CanPayLocked(double epsilon) const;
 
   const std::string path_;
   sqlite3* const db_;

@@ -1,7 +1,8 @@
 // `partner_node evaluate-release --config FILE --protocol P [...]`: the release preview. Runs the
 // same evaluation job and the same egress guard pipeline as `serve` would for a vendor's round,
 // and prints exactly what the vendor would receive, WITHOUT sending it, charging the privacy
-// budget or writing the ledger (unsent_release.h). Changes nothing: it never switches models.
+// budget or writing the ledger (PreviewRelease, egress/release_composer.h). Changes nothing: it
+// never switches models.
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -16,7 +17,10 @@
 #include "core/common/files.h"
 #include "core/config/config_file.h"
 #include "partner_node/command.h"
+#include "partner_node/egress/egress_ledger.h"
 #include "partner_node/egress/privacy_budget.h"
+#include "partner_node/egress/release_composer.h"
+#include "partner_node/egress/vendor_request.h"
 #include "partner_node/enroll/enroll_config.h"
 #include "partner_node/gallery/gallery_store.h"
 #include "partner_node/model_cache/partner_config.h"
@@ -25,7 +29,6 @@
 #include "partner_node/serve/release_text.h"
 #include "partner_node/serve/serve_config.h"
 #include "partner_node/serve/serving_model.h"
-#include "partner_node/serve/unsent_release.h"
 
 namespace fedface::partner {
 namespace {
@@ -63,6 +66,24 @@ absl::StatusOr<uint64_t> ReadCount(const CliArgs& args, const char* flag) {
         absl::StrCat("--", flag, ": expected a non-negative integer, got '", text, "'"));
   }
   return value;
+}
+
+// The head a real release would extend now (the ledger is only read); the genesis position when
+// the partner has no ledger yet.
+fedface::v1::LedgerHead CurrentLedgerHead(const std::string& ledger_path) {
+  fedface::v1::LedgerHead head;
+  head.set_seq(0);
+  head.set_entry_hash(std::string(kLedgerGenesisHash));
+  if (!std::filesystem::exists(ledger_path)) return head;
+  absl::StatusOr<std::unique_ptr<EgressLedger>> ledger =
+      EgressLedger::Open(ledger_path, EgressLedger::OpenMode::kMustExist);
+  absl::StatusOr<LedgerHeadPosition> position =
+      ledger.ok() ? (*ledger)->Head() : absl::StatusOr<LedgerHeadPosition>(ledger.status());
+  if (position.ok()) {
+    head.set_seq(static_cast<uint64_t>(position->seq));
+    head.set_entry_hash(position->entry_hash);
+  }
+  return head;
 }
 
 }  // namespace
@@ -140,10 +161,8 @@ int RunEvaluateRelease(const std::vector<std::string>& raw) {
   if (!aggregate.ok()) return Fail(std::string(aggregate.status().message()));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const std::string scratch =
-      std::filesystem::path(egress->held_releases_path).parent_path().string();
-  absl::StatusOr<std::string> bytes =
-      BuildUnsentRelease(egress->guard, vendor, request, *aggregate, scratch);
+  absl::StatusOr<std::string> bytes = PreviewRelease(egress->guard, request, *aggregate,
+                                                     CurrentLedgerHead(LedgerPathFrom(*config)));
   if (!bytes.ok()) return Fail(std::string(bytes.status().message()));
 
   const EgressGuardConfig& g = egress->guard;
@@ -163,7 +182,7 @@ int RunEvaluateRelease(const std::vector<std::string>& raw) {
       absl::StatusOr<double> spent =
           budget.ok() ? (*budget)->SpentByAll() : absl::StatusOr<double>(budget.status());
       if (spent.ok()) {
-        const bool refused = *spent + g.dp.epsilon_per_release > egress->epsilon_budget + 1e-9;
+        const bool refused = !(*budget)->CanPay(g.dp.epsilon_per_release).ok();
         std::cout << "budget   vendors (all identities) have spent epsilon " << *spent << " of "
                   << egress->epsilon_budget
                   << (refused ? "; a real round would be REFUSED (budget exhausted)" : "") << "\n";

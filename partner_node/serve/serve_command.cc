@@ -30,6 +30,7 @@
 #include "partner_node/command.h"
 #include "partner_node/egress/egress_guard.h"
 #include "partner_node/egress/egress_ledger.h"
+#include "partner_node/egress/held_release_store.h"
 #include "partner_node/egress/privacy_budget.h"
 #include "partner_node/enroll/enroll_config.h"
 #include "partner_node/gallery/gallery_store.h"
@@ -39,7 +40,6 @@
 #include "partner_node/serve/evaluation_only_models.h"
 #include "partner_node/serve/evaluation_rounds.h"
 #include "partner_node/serve/evaluation_service.h"
-#include "partner_node/serve/held_release_store.h"
 #include "partner_node/serve/local_api_stack.h"
 #include "partner_node/serve/reembedding_allowance.h"
 #include "partner_node/serve/serve_config.h"
@@ -139,14 +139,14 @@ int RunServe(const std::vector<std::string>& args) {
       PrivacyBudget::Open(egress->budget_path, egress->epsilon_budget);
   if (!budget.ok()) return Fail(budget.status());
   std::unique_ptr<HeldReleaseStore> held;
-  if (egress->require_approval) {
+  if (egress->guard.require_approval) {
     absl::StatusOr<std::unique_ptr<HeldReleaseStore>> opened = HeldReleaseStore::Open(
         egress->held_releases_path, HeldReleaseStore::OpenMode::kCreateIfMissing);
     if (!opened.ok()) return Fail(opened.status());
     held = *std::move(opened);
   }
-  absl::StatusOr<std::unique_ptr<EgressGuard>> guard =
-      EgressGuard::Create(egress->guard, budget->get(), ledger->get(), MakeSecureNoiseSource());
+  absl::StatusOr<std::unique_ptr<EgressGuard>> guard = EgressGuard::Create(
+      egress->guard, budget->get(), ledger->get(), MakeSecureNoiseSource(), held.get());
   if (!guard.ok()) return Fail(guard.status());
 
   // The model.
@@ -191,7 +191,7 @@ int RunServe(const std::vector<std::string>& args) {
   job.reembedding = reembedding->get();
   job.model_lock = &model_lock;
   job.log = &std::cerr;
-  EvaluationRounds rounds(*egress, job, guard->get(), budget->get(), held.get(), &std::cerr);
+  EvaluationRounds rounds(job, guard->get(), &std::cerr);
   EvaluationServiceOptions service_options;
   service_options.allowed_vendors = vendor_api->allowed_vendors;
   if (!vendor_api->tls) service_options.plaintext_vendor = *vendor_api->allowed_vendors.begin();
@@ -239,7 +239,7 @@ int RunServe(const std::vector<std::string>& args) {
                                                g.dp.epsilon_per_release, egress->epsilon_budget,
                                                g.dp.contribution_bound)
                              : std::string("DP off"))
-            << "; approval " << (egress->require_approval ? "required" : "off")
+            << "; approval " << (egress->guard.require_approval ? "required" : "off")
             << "; other versions "
             << (evaluation.evaluate_other_versions
                     ? absl::StrFormat("evaluated, never activated (re-embedding at most %d images "

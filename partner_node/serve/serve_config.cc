@@ -232,7 +232,7 @@ absl::StatusOr<EgressSettings> EgressSettingsFrom(const Config& config) {
   s.epsilon_budget = *budget;
   s.budget_path = config.GetPath("egress.budget_path");
   s.held_releases_path = config.GetPath("egress.held_releases_path");
-  s.require_approval = config.GetBool("egress.require_approval");
+  s.guard.require_approval = config.GetBool("egress.require_approval");
   return s;
 }
 

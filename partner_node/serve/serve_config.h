@@ -49,7 +49,6 @@ struct EgressSettings {
   double epsilon_budget = 0;  // per vendor, over the life of the budget file
   std::string budget_path;
   std::string held_releases_path;
-  bool require_approval = false;
 };
 
 struct EvaluationSettings {

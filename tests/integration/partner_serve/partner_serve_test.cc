@@ -30,7 +30,7 @@
 #include "partner_node/egress/egress_ledger.h"
 #include "partner_node/egress/privacy_budget.h"
 #include "partner_node/gallery/gallery_store.h"
-#include "partner_node/serve/held_release_store.h"
+#include "partner_node/egress/held_release_store.h"
 #include "partner_node/serve/reembedding_allowance.h"
 #include "tests/integration/partner_serve/serve_harness.h"
 #include "tests/support/test_env.h"

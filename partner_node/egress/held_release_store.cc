@@ -1,4 +1,4 @@
-#include "partner_node/serve/held_release_store.h"
+#include "partner_node/egress/held_release_store.h"
 
 #include <cmath>
 

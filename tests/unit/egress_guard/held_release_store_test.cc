@@ -1,6 +1,6 @@
 // The store of releases held for approval: one row per (vendor, round_id), the states a person
 // moves it through, and that everything survives reopening the file.
-#include "partner_node/serve/held_release_store.h"
+#include "partner_node/egress/held_release_store.h"
 
 #include <gtest/gtest.h>
 

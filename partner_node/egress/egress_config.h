@@ -1,0 +1,29 @@
+// What a partner configures for its egress toward vendors (the egress.* keys, serve_config.cc).
+#pragma once
+
+#include <set>
+#include <string>
+
+namespace fedface::partner {
+
+inline constexpr char kEvaluationReleaseType[] = "fedface.v1.EvaluationRelease";
+
+struct DifferentialPrivacyConfig {
+  bool enabled = true;
+  double epsilon_per_release = 1.0;  // charged per (non-repeated) release
+  int contribution_bound = 10;       // c
+};
+
+// The floor of k toward any vendor: a configuration cannot go below it.
+inline constexpr int kMinimumK = 5;
+
+struct EgressGuardConfig {
+  int k_minimum = 10;  // >= kMinimumK
+  DifferentialPrivacyConfig dp;
+  // A person approves each release before it is sent (`partner_node releases approve N`).
+  bool require_approval = false;
+  // Message types that may leave, by full protobuf name. Default deny: nothing else.
+  std::set<std::string> allowlist = {kEvaluationReleaseType};
+};
+
+}  // namespace fedface::partner

@@ -1,0 +1,280 @@
+#include "partner_node/egress/release_composer.h"
+
+#include <cmath>
+#include <memory>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "core/common/proto_bytes.h"
+#include "core/metrics/identification_metrics.h"
+#include "core/metrics/verification_metrics.h"
+#include "partner_node/egress/release_shape.h"
+#include "partner_node/egress/vendor_request.h"
+
+namespace fedface::partner {
+namespace {
+
+using fedface::v1::EvaluationRelease;
+using fedface::v1::RunEvaluationRequest;
+using fedface::v1::Suppression;
+
+Suppression ReasonOf(metrics::Availability a) {
+  switch (a) {
+    case metrics::Availability::kAvailable:
+      return fedface::v1::SUPPRESSION_NONE;
+    case metrics::Availability::kInsufficientNonMated:
+      return fedface::v1::SUPPRESSION_INSUFFICIENT_NON_MATED;
+    case metrics::Availability::kNoMated:
+      return fedface::v1::SUPPRESSION_NO_MATED;
+  }
+  return fedface::v1::SUPPRESSION_NOT_MEASURED;
+}
+
+double RoundSignificant(double x, int digits) {
+  if (!(x > 0) || !std::isfinite(x)) return 0;
+  const double scale = std::pow(10.0, digits - 1 - std::floor(std::log10(x)));
+  return std::round(x * scale) / scale;
+}
+
+void SetBand(fedface::v1::CountBand* band, int64_t count, bool allowed) {
+  if (!allowed) {
+    band->set_suppression(fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+    return;
+  }
+  const Band b = CountBandOf(count);
+  band->set_suppression(fedface::v1::SUPPRESSION_NONE);
+  band->set_at_least(b.at_least);
+  band->set_below(b.below);
+}
+
+void SetHistogram(fedface::v1::ScoreHistogram* out, const metrics::ScoreHistogram& h,
+                  bool allowed) {
+  if (!allowed) {
+    out->set_suppression(fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+    return;
+  }
+  out->set_suppression(fedface::v1::SUPPRESSION_NONE);
+  for (double c : h.counts()) out->add_counts(c);
+}
+
+// One error rate at a target false-accept rate, from histograms: FNMR at FMR for verification,
+// and the same arithmetic as FNIR at FPIR over the identification histograms
+// (identification_metrics.h). `write(threshold, miss_rate, false_accept_rate)` fills the fields.
+template <typename RateAtTarget, typename Write>
+void SetRateAtTarget(RateAtTarget* out, const metrics::ScoreHistogram& g,
+                     const metrics::ScoreHistogram& i, double target, bool allowed, Write write) {
+  if (!allowed) {
+    out->set_suppression(fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+    return;
+  }
+  const metrics::FnmrAtFmr f = metrics::ComputeFnmrAtFmr(g, i, target);
+  out->set_suppression(ReasonOf(f.availability));
+  if (f.point) write(f.point->threshold, f.point->fnmr, f.point->fmr);
+}
+
+void SetFnmrAtFmr(fedface::v1::FnmrAtFmr* out, double target, const metrics::ScoreHistogram& g,
+                  const metrics::ScoreHistogram& i, bool allowed) {
+  out->set_fmr_target(target);
+  SetRateAtTarget(out, g, i, target, allowed, [out](double threshold, double fnmr, double fmr) {
+    out->set_threshold(threshold);
+    out->set_fnmr(fnmr);
+    out->set_fmr(fmr);
+  });
+}
+
+void SetFnirAtFpir(fedface::v1::FnirAtFpir* out, double target, const metrics::ScoreHistogram& g,
+                   const metrics::ScoreHistogram& i, bool allowed) {
+  out->set_fpir_target(target);
+  SetRateAtTarget(out, g, i, target, allowed, [out](double threshold, double fnir, double fpir) {
+    out->set_threshold(threshold);
+    out->set_fnir(fnir);
+    out->set_fpir(fpir);
+  });
+}
+
+Suppression MissingSideReason(const metrics::ScoreHistogram& g) {
+  return g.total() > 0 ? fedface::v1::SUPPRESSION_INSUFFICIENT_NON_MATED
+                       : fedface::v1::SUPPRESSION_NO_MATED;
+}
+}  // namespace
+
+KMinimumDecision ApplyKMinimum(const CohortCounts& cohort, int k) {
+  KMinimumDecision d;
+  d.cohort = cohort.subjects >= k;
+  d.mated = d.cohort && cohort.mated_subjects >= k;
+  d.non_mated = d.cohort && cohort.non_mated_subjects >= k;
+  return d;
+}
+
+Band CountBandOf(int64_t count) {
+  if (count < 10) return Band{0, 10};
+  // Ladder 10, 20, 50, 100, 200, 500, ...; the last band is open-ended (below = 0).
+  uint64_t lower = 10;
+  static constexpr uint64_t kSteps[] = {2, 5, 10};  // multipliers of the decade start
+  uint64_t decade = 10;
+  const auto n = static_cast<uint64_t>(count);
+  while (true) {
+    for (uint64_t step : kSteps) {
+      const uint64_t upper = decade * step;
+      if (n < upper) return Band{lower, upper};
+      lower = upper;
+    }
+    if (decade > UINT64_MAX / 100) return Band{lower, 0};
+    decade *= 10;
+  }
+}
+
+EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
+                               const EvaluationAggregate& aggregate,
+                               const KMinimumDecision& k_minimum, const NoisyHistograms* noisy,
+                               const EgressGuardConfig& config,
+                               const fedface::v1::LedgerHead& ledger_head) {
+  EvaluationRelease r;
+  *r.mutable_ledger_head() = ledger_head;
+  r.set_round_id(request.round_id());
+  r.set_model_version(request.model_version());
+  r.set_protocol(request.protocol());
+  r.set_bin_edges_version(metrics::kScoreBinEdgesVersion);
+
+  const CohortCounts& c = aggregate.cohort;
+  fedface::v1::Counts* counts = r.mutable_counts();
+  SetBand(counts->mutable_subjects(), c.subjects, k_minimum.cohort);
+  SetBand(counts->mutable_images(), c.images, k_minimum.cohort);
+  SetBand(counts->mutable_mated_comparisons(), c.mated_comparisons, k_minimum.mated);
+  SetBand(counts->mutable_non_mated_comparisons(), c.non_mated_comparisons, k_minimum.non_mated);
+
+  fedface::v1::Rate* fte = r.mutable_failure_to_enrol_rate();
+  if (!k_minimum.cohort) {
+    fte->set_suppression(fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+  } else if (c.images <= 0) {
+    fte->set_suppression(fedface::v1::SUPPRESSION_NOT_MEASURED);
+  } else {
+    fte->set_suppression(fedface::v1::SUPPRESSION_NONE);
+    const double rate = static_cast<double>(c.failures_to_enrol) / static_cast<double>(c.images);
+    fte->set_value(std::round(rate * 100.0) / 100.0);  // coarsened: not covered by the noise
+  }
+
+  const metrics::ScoreHistogram& g = noisy ? noisy->genuine : aggregate.genuine;
+  const metrics::ScoreHistogram& i = noisy ? noisy->impostor : aggregate.impostor;
+  const bool both = k_minimum.mated && k_minimum.non_mated;
+  const bool verification = request.protocol() == fedface::v1::EVALUATION_PROTOCOL_VERIFICATION;
+
+  auto not_in_protocol = [](auto* m) {
+    m->set_suppression(fedface::v1::SUPPRESSION_NOT_IN_PROTOCOL);
+  };
+  if (verification) {
+    SetFnmrAtFmr(r.mutable_fnmr_at_fmr_1e2(), 1e-2, g, i, both);
+    SetFnmrAtFmr(r.mutable_fnmr_at_fmr_1e3(), 1e-3, g, i, both);
+    SetFnmrAtFmr(r.mutable_fnmr_at_fmr_1e4(), 1e-4, g, i, both);
+    fedface::v1::EqualErrorRate* eer = r.mutable_eer();
+    fedface::v1::Rate* auc = r.mutable_roc_auc();
+    if (!both) {
+      eer->set_suppression(fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+      auc->set_suppression(fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+    } else {
+      const auto e = metrics::Eer(g, i);
+      const auto a = metrics::RocAuc(g, i);
+      eer->set_suppression(e ? fedface::v1::SUPPRESSION_NONE : MissingSideReason(g));
+      if (e) {
+        eer->set_eer(e->eer);
+        eer->set_threshold(e->threshold);
+      }
+      auc->set_suppression(a ? fedface::v1::SUPPRESSION_NONE : MissingSideReason(g));
+      if (a) auc->set_value(*a);
+    }
+    not_in_protocol(r.mutable_rank1_identification_rate());
+    not_in_protocol(r.mutable_fnir_at_fpir_1e2());
+    r.mutable_fnir_at_fpir_1e2()->set_fpir_target(1e-2);
+    not_in_protocol(r.mutable_fnir_at_fpir_1e1());
+    r.mutable_fnir_at_fpir_1e1()->set_fpir_target(1e-1);
+  } else {
+    for (auto [m, t] : {std::pair{r.mutable_fnmr_at_fmr_1e2(), 1e-2},
+                        std::pair{r.mutable_fnmr_at_fmr_1e3(), 1e-3},
+                        std::pair{r.mutable_fnmr_at_fmr_1e4(), 1e-4}}) {
+      not_in_protocol(m);
+      m->set_fmr_target(t);
+    }
+    not_in_protocol(r.mutable_eer());
+    not_in_protocol(r.mutable_roc_auc());
+    fedface::v1::Rate* rank1 = r.mutable_rank1_identification_rate();
+    if (!k_minimum.mated) {
+      rank1->set_suppression(fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+    } else if (const auto rate = metrics::Rank1RateFromHistogram(g)) {
+      rank1->set_suppression(fedface::v1::SUPPRESSION_NONE);
+      rank1->set_value(*rate);
+    } else {
+      rank1->set_suppression(fedface::v1::SUPPRESSION_NO_MATED);
+    }
+    SetFnirAtFpir(r.mutable_fnir_at_fpir_1e2(), 1e-2, g, i, both);
+    SetFnirAtFpir(r.mutable_fnir_at_fpir_1e1(), 1e-1, g, i, both);
+  }
+
+  SetHistogram(r.mutable_genuine_histogram(), g, k_minimum.mated);
+  SetHistogram(r.mutable_impostor_histogram(), i, k_minimum.non_mated);
+
+  fedface::v1::Throughput* throughput = r.mutable_throughput();
+  if (!k_minimum.cohort) {
+    throughput->set_suppression(fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+  } else if (!aggregate.embeddings_per_second || !(*aggregate.embeddings_per_second > 0)) {
+    throughput->set_suppression(fedface::v1::SUPPRESSION_NOT_MEASURED);
+  } else {
+    throughput->set_suppression(fedface::v1::SUPPRESSION_NONE);
+    throughput->set_embeddings_per_second(RoundSignificant(*aggregate.embeddings_per_second, 3));
+  }
+
+  fedface::v1::PrivacyAccounting* privacy = r.mutable_privacy();
+  privacy->set_differential_privacy(noisy != nullptr);
+  privacy->set_epsilon(noisy ? noisy->epsilon : 0.0);
+  privacy->set_contribution_bound(noisy ? static_cast<uint32_t>(config.dp.contribution_bound) : 0u);
+  return r;
+}
+
+absl::StatusOr<ComposedRelease> ComposeRelease(const EgressGuardConfig& config,
+                                               const RunEvaluationRequest& request,
+                                               const EvaluationAggregate& aggregate,
+                                               NoiseSource& noise,
+                                               const fedface::v1::LedgerHead& ledger_head) {
+  if (aggregate.protocol != request.protocol()) {
+    return absl::FailedPreconditionError(
+        "egress guard: the evaluation ran another protocol than the request asks for");
+  }
+  if (absl::Status s = CheckProtocolAllowed(request, config.dp); !s.ok()) return s;
+
+  // Step 2.
+  const KMinimumDecision k_minimum = ApplyKMinimum(aggregate.cohort, config.k_minimum);
+
+  // Step 3.
+  std::optional<NoisyHistograms> noisy;
+  if (config.dp.enabled) {
+    if (!aggregate.bounded ||
+        aggregate.bounded->contribution_bound() != config.dp.contribution_bound) {
+      return absl::FailedPreconditionError(
+          "egress guard: differential privacy is on but the evaluation did not bound each "
+          "subject's contributions with the configured bound");
+    }
+    noisy = AddLaplaceNoise(*aggregate.bounded, config.dp.epsilon_per_release, noise);
+  }
+
+  // Step 4.
+  const EvaluationRelease release =
+      BuildRelease(request, aggregate, k_minimum, noisy ? &*noisy : nullptr, config, ledger_head);
+
+  // Step 5.
+  if (absl::Status s = CheckAllowlisted(release, config.allowlist); !s.ok()) {
+    return absl::InternalError(s.message());
+  }
+  return ComposedRelease{SerializeDeterministically(release), noisy ? noisy->epsilon : 0.0};
+}
+
+absl::StatusOr<std::string> PreviewRelease(const EgressGuardConfig& config,
+                                           const RunEvaluationRequest& request,
+                                           const EvaluationAggregate& aggregate,
+                                           const fedface::v1::LedgerHead& ledger_head) {
+  std::unique_ptr<NoiseSource> noise = MakeSecureNoiseSource();
+  absl::StatusOr<ComposedRelease> composed =
+      ComposeRelease(config, request, aggregate, *noise, ledger_head);
+  if (!composed.ok()) return composed.status();
+  return std::move(composed->bytes);
+}
+
+}  // namespace fedface::partner

@@ -1,0 +1,26 @@
+// Step 5 of the egress: default deny. Only a message type the guard knows, in a shape it knows
+// to be aggregate-only, may leave. Pure: the message in, OK or the reason out.
+#pragma once
+
+#include <set>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace google::protobuf {
+class Message;
+}
+
+namespace fedface::partner {
+
+// OK only when the message's full type name is in `allowlist` AND its shape is one the guard
+// knows is aggregate-only: for fedface.v1.EvaluationRelease, no unknown fields, strings only
+// round_id / model_version with their patterns and the ledger head's 64 lower-case hex digits,
+// repeated fields only the histogram counts with exactly kScoreBinCount finite non-negative
+// values when released (none when withheld), every Suppression set. A type in the allowlist whose
+// shape the guard does not know is refused too. PermissionDenied naming the type and the
+// offending field otherwise.
+absl::Status CheckAllowlisted(const google::protobuf::Message& message,
+                              const std::set<std::string>& allowlist);
+
+}  // namespace fedface::partner
