@@ -203,6 +203,11 @@ std::string SuppressionReason(fedface::v1::Suppression suppression) {
       return "not part of this protocol";
     case fedface::v1::SUPPRESSION_NOT_MEASURED:
       return "not measured by the partner";
+    case fedface::v1::SUPPRESSION_NOT_PRIVATE:
+      return "withheld under differential privacy: one person could move it beyond what the "
+             "noise covers";
+    case fedface::v1::SUPPRESSION_TOO_NOISY:
+      return "withheld under differential privacy: at this cohort size the noise would swamp it";
     default:
       return "withheld without a reason";
   }
@@ -222,6 +227,10 @@ const char* SuppressionCode(fedface::v1::Suppression suppression) {
       return "not_in_protocol";
     case fedface::v1::SUPPRESSION_NOT_MEASURED:
       return "not_measured";
+    case fedface::v1::SUPPRESSION_NOT_PRIVATE:
+      return "not_private";
+    case fedface::v1::SUPPRESSION_TOO_NOISY:
+      return "too_noisy";
     default:
       return "unspecified";
   }

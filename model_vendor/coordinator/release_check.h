@@ -30,7 +30,7 @@ PartnerStatus ClassifyRelease(const fedface::v1::EvaluationRelease& release, std
 // partner: fewer than k subjects behind it (k-minimum rule)".
 std::string SuppressionReason(fedface::v1::Suppression suppression);
 // "none", "cohort_below_k", "insufficient_non_mated", "no_mated", "not_in_protocol",
-// "not_measured", "unspecified" (report.json).
+// "not_measured", "not_private", "too_noisy", "unspecified" (report.json).
 const char* SuppressionCode(fedface::v1::Suppression suppression);
 
 }  // namespace fedface::vendor

@@ -8,14 +8,35 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/common/sha256.h"
+#include "fedface/v1/evaluation.pb.h"
 #include "partner_node/audit/grpc_wire_decoder.h"
+#include "partner_node/egress/egress_config.h"
+#include "partner_node/egress/release_shape.h"
+#include "partner_node/egress/vendor_status.h"
 
 namespace fedface::partner::audit {
 namespace {
 
 int Index(Side side) { return static_cast<int>(side); }
+
+// gRPC percent-encodes grpc-message bytes outside 0x20..0x7e, and '%' itself.
+std::string PercentDecoded(std::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    int value = 0;
+    if (in[i] == '%' && i + 2 < in.size() &&
+        absl::SimpleHexAtoi(absl::string_view(in.data() + i + 1, 2), &value)) {
+      out.push_back(static_cast<char>(value));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
 
 struct TupleKey {
   Endpoint a;
@@ -150,6 +171,7 @@ class Connection : public GrpcWireEvents {
   void OnMessage(const GrpcMessage& message) override;
   void OnProblem(const WireProblem& problem) override;
 
+  void RecordRefusal(const std::vector<HeaderField>& fields, const AuditLocation& where);
   AuditLocation Where(Side side, uint64_t offset) const;
   AuditLocation WhereFrame(Side side, uint64_t offset, const PacketPosition& pos) const;
   void ScanContainer(Side side, std::string_view bytes, uint64_t range_start, uint64_t range_end,
@@ -350,6 +372,8 @@ void Connection::OnHeaders(Side side, uint32_t stream_id, uint64_t offset, uint6
       }
     }
   }
+  if (side == Side::kServer && report_.partner_is_server && ledger_port_)
+    RecordRefusal(fields, where);
   if (!dirs_[Index(side)].outbound) return;
   // Header values are scanned decoded: HPACK's Huffman coding hides them from the raw scan.
   for (const HeaderField& f : fields) {
@@ -362,6 +386,33 @@ void Connection::OnHeaders(Side side, uint32_t stream_id, uint64_t offset, uint6
                     absl::StrCat(context, " (base64-decoded)"));
     }
   }
+}
+
+// A non-OK grpc-status the partner sent on the vendor-facing port is a refusal, which the
+// partner's egress guard records in the ledger like a message (vendor_status.h): it joins the
+// sent messages, as the same bytes the guard recorded.
+void Connection::RecordRefusal(const std::vector<HeaderField>& fields, const AuditLocation& where) {
+  const HeaderField* status = nullptr;
+  const HeaderField* message = nullptr;
+  for (const HeaderField& f : fields) {
+    if (f.name == "grpc-status") status = &f;
+    if (f.name == "grpc-message") message = &f;
+  }
+  int code = 0;
+  if (status == nullptr || !absl::SimpleAtoi(status->value, &code) || code == 0) return;
+  const std::string bytes = RefusalBytes(absl::Status(
+      static_cast<absl::StatusCode>(code), message ? PercentDecoded(message->value) : ""));
+  SentMessage sent;
+  sent.connection = report_.id;
+  sent.http2_stream = where.http2_stream;
+  sent.index = -1;
+  sent.type = kRefusalLedgerType;
+  sent.size = bytes.size();
+  sent.sha256 = Sha256Hex(bytes);
+  sent.pcap = where.pcap;
+  sent.frame = where.frame;
+  sent.ledger_scope = true;
+  auditor_.report().sent.push_back(std::move(sent));
 }
 
 void Connection::OnMessage(const GrpcMessage& m) {
@@ -388,6 +439,18 @@ void Connection::OnMessage(const GrpcMessage& m) {
     }
   }
   if (!dirs_[s].outbound) return;
+  // A release must have the shape, and every value the grid, that the partner's egress guard
+  // gives it (release_shape.h): a number its arithmetic cannot produce (an embedding's
+  // component as a rate, a fractional count, ...) is found here even if the guard was bypassed.
+  if (type_name == partner::kEvaluationReleaseType && !m.compressed) {
+    fedface::v1::EvaluationRelease release;
+    if (release.ParseFromArray(m.bytes.data(), static_cast<int>(m.bytes.size()))) {
+      const absl::Status shape = partner::CheckAllowlisted(release, {type_name});
+      if (!shape.ok()) {
+        auditor_.AddViolation(ViolationKind::kReleaseShape, std::string(shape.message()), where);
+      }
+    }
+  }
   const auto& allowed = auditor_.options().allowed_types;
   if (type && allowed && !allowed->count(type_name)) {
     auditor_.AddViolation(ViolationKind::kTypeNotAllowed,
@@ -753,6 +816,8 @@ const char* ViolationKindName(ViolationKind kind) {
       return "undecodable-message";
     case ViolationKind::kTypeNotAllowed:
       return "type-not-allowed";
+    case ViolationKind::kReleaseShape:
+      return "release-shape";
     case ViolationKind::kCompressedMessage:
       return "compressed-message";
     case ViolationKind::kNotGrpc:

@@ -63,6 +63,7 @@ enum class ViolationKind {
   kUnknownMethod,           // a gRPC path the catalog does not know
   kUndecodableMessage,      // does not parse as its declared type, or has unknown fields
   kTypeNotAllowed,          // left the partner but is not on the allowlist
+  kReleaseShape,            // a release off the egress guard's shape or a value off its grid
   kCompressedMessage,       // compressed gRPC message: content cannot be inspected
   kNotGrpc,                 // an HTTP/2 request whose content-type is not application/grpc
   kHttp2,                   // not HTTP/2, TLS, or broken HTTP/2 framing / headers

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
 #include <mutex>
+#include <numeric>
 #include <set>
 #include <utility>
 
@@ -34,23 +36,43 @@ constexpr uint64_t kTagRound = 0x726f756e64ULL;  // "round"
 constexpr uint64_t kTagImage = 0x696d616765ULL;  // "image"
 constexpr uint64_t kTagProbe = 0x70726f6265ULL;  // "probe"
 
-double RoundToHundredths(double x) { return std::round(x * 100.0) / 100.0; }
-
 class SecureNoiseSource : public NoiseSource {
  public:
-  double Uniform01() override {
+  uint64_t Bits64() override {
     uint64_t bits = 0;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      // RAND_bytes only fails when the CSPRNG cannot be seeded; never fall back to weak noise.
-      if (RAND_bytes(reinterpret_cast<unsigned char*>(&bits), sizeof(bits)) != 1) std::abort();
-    }
-    return (static_cast<double>(bits >> 12) + 0.5) * 0x1.0p-52;
+    std::lock_guard<std::mutex> lock(mu_);
+    // RAND_bytes only fails when the CSPRNG cannot be seeded; never fall back to weak noise.
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(&bits), sizeof(bits)) != 1) std::abort();
+    return bits;
   }
 
  private:
   std::mutex mu_;
 };
+
+// Bernoulli(numerator / denominator), exactly. REQUIRES numerator <= denominator, denominator > 0.
+bool BernoulliFraction(uint64_t numerator, uint64_t denominator, NoiseSource& noise) {
+  return noise.UniformBelow(denominator) < numerator;
+}
+
+// Bernoulli(exp(-numerator / denominator)) for a fraction in [0, 1] (Canonne, Kamath, Steinke
+// 2020, algorithm 1: K is the first k with Bernoulli(gamma / k) = 0; the result is "K odd").
+bool BernoulliExpMinusUpToOne(uint64_t numerator, uint64_t denominator, NoiseSource& noise) {
+  uint64_t k = 1;
+  // gamma / k <= 1 / k: the loop ends after a few draws; k * denominator cannot overflow while
+  // the drawn Bernoulli keeps succeeding with probability gamma^k / k!.
+  while (BernoulliFraction(numerator, denominator * k, noise)) ++k;
+  return k % 2 == 1;
+}
+
+// Bernoulli(exp(-numerator / denominator)) for any fraction >= 0: exp(-1) once per whole unit.
+bool BernoulliExpMinus(uint64_t numerator, uint64_t denominator, NoiseSource& noise) {
+  while (numerator > denominator) {
+    if (!BernoulliExpMinusUpToOne(1, 1, noise)) return false;
+    numerator -= denominator;
+  }
+  return BernoulliExpMinusUpToOne(numerator, denominator, noise);
+}
 
 // At most c distinct pairs (i < j) of n images, chosen by a seeded order.
 std::vector<std::pair<int, int>> ChooseOwnPairs(int n, int c, uint64_t seed, int64_t subject) {
@@ -112,15 +134,31 @@ std::unique_ptr<NoiseSource> MakeSecureNoiseSource() {
   return std::make_unique<SecureNoiseSource>();
 }
 
-double SeededNoiseSource::Uniform01() {
-  return (static_cast<double>(rng_() >> 12) + 0.5) * 0x1.0p-52;
+uint64_t NoiseSource::UniformBelow(uint64_t n) {
+  // Reject draws from the last, incomplete block of n values so that every residue is equally
+  // likely.
+  const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+  while (true) {
+    const uint64_t x = Bits64();
+    if (x < limit) return x % n;
+  }
 }
 
-double SampleLaplace(double scale, NoiseSource& noise) {
-  // Inverse CDF; u is never 0 or 1, so both logarithms are finite.
-  const double u = noise.Uniform01();
-  if (u < 0.5) return scale * std::log(2.0 * u);
-  return -scale * std::log(2.0 * (1.0 - u));
+int64_t SampleDiscreteLaplace(NoiseScale scale, NoiseSource& noise) {
+  // Canonne, Kamath, Steinke 2020, algorithm 2, with scale t / s = numerator / denominator.
+  const uint64_t t = scale.numerator;
+  const uint64_t s = scale.denominator;
+  while (true) {
+    const uint64_t u = noise.UniformBelow(t);
+    if (!BernoulliExpMinus(u, t, noise)) continue;
+    uint64_t v = 0;
+    while (BernoulliExpMinus(1, 1, noise)) ++v;
+    const uint64_t x = u + t * v;  // geometric with success probability 1 - exp(-1/t)
+    const auto y = static_cast<int64_t>(x / s);
+    const bool negative = (noise.Bits64() & 1) != 0;
+    if (negative && y == 0) continue;  // zero would otherwise be counted twice
+    return negative ? -y : y;
+  }
 }
 
 ComparisonPlan PlanVerificationComparisons(std::span<const SubjectImages> subjects, int c,
@@ -199,8 +237,12 @@ absl::StatusOr<ContributionBoundedHistograms> ContributionBoundedHistograms::Bui
   return h;
 }
 
-double HistogramLaplaceScale(int contribution_bound, double epsilon) {
-  return 4.0 * static_cast<double>(contribution_bound) / epsilon;
+NoiseScale HistogramNoiseScale(int contribution_bound, double epsilon) {
+  // epsilon = e / 10^6, so 4c / epsilon = 4c * 10^6 / e, reduced.
+  const auto micro = static_cast<uint64_t>(std::llround(epsilon * 1e6));
+  const uint64_t numerator = 4 * static_cast<uint64_t>(contribution_bound) * 1000000;
+  const uint64_t g = std::gcd(numerator, micro);
+  return NoiseScale{numerator / g, micro / g};
 }
 
 std::vector<double> ConsistentCounts(std::span<const double> noisy) {
@@ -224,12 +266,13 @@ std::vector<double> ConsistentCounts(std::span<const double> noisy) {
       width.back() += w2;
     }
   }
-  const double total = std::max(0.0, value.back());
+  // Rounded cumulative counts stay nondecreasing, so their differences are integers >= 0.
+  const double total = std::max(0.0, std::round(value.back()));
   std::vector<double> counts;
   counts.reserve(noisy.size());
   double previous = 0;
   for (std::size_t block = 0; block < value.size(); ++block) {
-    const double cumulative = std::clamp(value[block], 0.0, total);
+    const double cumulative = std::clamp(std::round(value[block]), 0.0, total);
     for (std::size_t k = 0; k < width[block]; ++k) {
       counts.push_back(std::max(0.0, cumulative - previous));
       previous = std::max(previous, cumulative);
@@ -238,22 +281,47 @@ std::vector<double> ConsistentCounts(std::span<const double> noisy) {
   return counts;
 }
 
-NoisyHistograms AddLaplaceNoise(const ContributionBoundedHistograms& bounded, double epsilon,
-                                NoiseSource& noise) {
+NoisyHistograms AddDiscreteLaplaceNoise(const ContributionBoundedHistograms& bounded,
+                                        double epsilon, NoiseSource& noise) {
   NoisyHistograms out;
   out.epsilon = epsilon;
-  out.laplace_scale = HistogramLaplaceScale(bounded.contribution_bound(), epsilon);
+  out.scale = HistogramNoiseScale(bounded.contribution_bound(), epsilon);
   auto noisy = [&](const metrics::ScoreHistogram& h) {
     std::vector<double> raw(h.counts());
-    for (double& v : raw) v += SampleLaplace(out.laplace_scale, noise);
-    std::vector<double> counts = ConsistentCounts(raw);
-    for (double& v : counts) v = RoundToHundredths(v);
+    for (double& v : raw) v += static_cast<double>(SampleDiscreteLaplace(out.scale, noise));
     // Lengths are the fixed bin count by construction; FromCounts cannot fail here.
-    return *metrics::ScoreHistogram::FromCounts(counts);
+    return *metrics::ScoreHistogram::FromCounts(ConsistentCounts(raw));
   };
   out.genuine = noisy(bounded.genuine());
   out.impostor = noisy(bounded.impostor());
   return out;
+}
+
+void SubjectFailureRates::Add(int64_t attempted, int64_t failed) {
+  if (attempted <= 0) return;
+  ++subjects_;
+  // Integer rounding of 100 * failed / attempted, in [0, 100].
+  hundredths_sum_ +=
+      (200 * std::clamp<int64_t>(failed, 0, attempted) + attempted) / (2 * attempted);
+}
+
+NoiseScale FailureRateNoiseScale(double epsilon) {
+  const auto micro = static_cast<uint64_t>(std::llround(epsilon * 1e6));
+  const uint64_t numerator = 100ULL * 1000000;
+  const uint64_t g = std::gcd(numerator, micro);
+  return NoiseScale{numerator / g, micro / g};
+}
+
+double FailureRateNoiseSd(int64_t subjects, double epsilon) {
+  if (subjects <= 0 || !(epsilon > 0)) return std::numeric_limits<double>::infinity();
+  return std::sqrt(2.0) / (epsilon * static_cast<double>(subjects));
+}
+
+double NoisyMeanFailureRate(const SubjectFailureRates& rates, double epsilon, NoiseSource& noise) {
+  const int64_t noisy =
+      rates.hundredths_sum() + SampleDiscreteLaplace(FailureRateNoiseScale(epsilon), noise);
+  const double mean = static_cast<double>(noisy) / (100.0 * static_cast<double>(rates.subjects()));
+  return std::round(std::clamp(mean, 0.0, 1.0) * 100.0) / 100.0;
 }
 
 }  // namespace fedface::partner

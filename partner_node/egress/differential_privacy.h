@@ -1,5 +1,5 @@
 // Differential privacy for evaluation releases: per-subject contribution bounding (seeded
-// sampling), the Laplace mechanism on histogram counts, and the noise source.
+// sampling), the discrete Laplace mechanism on histogram counts, and the noise source.
 //
 // Privacy unit and neighbouring relation: a SUBJECT; two evaluation datasets are neighbours when
 // they hold the same subjects and differ in everything about ONE subject (its images, their
@@ -13,9 +13,10 @@
 //     changes only the at most c comparisons that involve s in each histogram;
 //   - each changed comparison moves one count from one bin to another (or removes/adds one):
 //     L1 change <= 2 per comparison, <= 2c per histogram, <= 4c for the genuine and impostor
-//     histograms together. Laplace noise of scale b = 4c / epsilon on every count of both
-//     histograms makes the pair epsilon-DP; FNMR at FMR, EER, ROC AUC and thresholds derived from
-//     the noisy histograms are post-processing and cost nothing more (so is ConsistentCounts).
+//     histograms together. Discrete Laplace noise of scale t = 4c / epsilon on every (integer)
+//     count of both histograms makes the pair epsilon-DP; FNMR at FMR, EER, ROC AUC and thresholds
+//     derived from the noisy histograms are post-processing and cost nothing more (so is
+//     ConsistentCounts).
 //   - Identification: a subject's probes are bounded the same way (at most c mated searches, at
 //     most c non-mated searches), but a subject's GALLERY image can change the rank or the best
 //     candidate of other subjects' searches; that influence is not bounded, so identification
@@ -23,8 +24,8 @@
 //     overstates it.
 //   - Not covered by the noise: banded counts, the failure-to-enrol rate (rounded to 0.01) and
 //     throughput; they are protected by k-minimum and coarsening only.
-//   - Floating-point Laplace sampling has known fine-grained weaknesses (Mironov 2012); counts
-//     are released rounded to 0.01 to blunt them. Not a formal fix.
+//   - The noise is sampled exactly (integers only, from OpenSSL's CSPRNG): no floating-point
+//     artefacts to exploit, and every released count is an integer (values on their grid).
 #pragma once
 
 #include <cstdint>
@@ -38,12 +39,15 @@
 
 namespace fedface::partner {
 
-// Uniform randomness for the Laplace mechanism.
+// Uniform randomness for the noise. Everything the mechanism draws is built from Bits64 with
+// integer arithmetic only.
 class NoiseSource {
  public:
   virtual ~NoiseSource() = default;
-  // A uniform double in the OPEN interval (0, 1): 52 random bits, so 1 - u is exact and > 0.
-  virtual double Uniform01() = 0;
+  // 64 independent uniformly random bits.
+  virtual uint64_t Bits64() = 0;
+  // A uniform integer in [0, n), exactly (rejection of the biased tail). REQUIRES n >= 1.
+  uint64_t UniformBelow(uint64_t n);
 };
 
 // OpenSSL's CSPRNG. The only source a running node uses: the vendor must not be able to predict
@@ -54,15 +58,25 @@ std::unique_ptr<NoiseSource> MakeSecureNoiseSource();
 class SeededNoiseSource : public NoiseSource {
  public:
   explicit SeededNoiseSource(uint64_t seed) : rng_(seed) {}
-  double Uniform01() override;
+  uint64_t Bits64() override { return rng_(); }
 
  private:
   std::mt19937_64 rng_;
 };
 
-// One draw from Laplace(0, scale): density exp(-|x|/scale) / (2 scale); mean 0, variance
-// 2 scale^2. REQUIRES scale > 0.
-double SampleLaplace(double scale, NoiseSource& noise);
+// The noise scale as an exact fraction numerator / denominator (> 0 both).
+struct NoiseScale {
+  uint64_t numerator = 1;
+  uint64_t denominator = 1;
+  double value() const { return static_cast<double>(numerator) / static_cast<double>(denominator); }
+};
+
+// One draw from the discrete Laplace (two-sided geometric) distribution of scale t:
+// P(x) proportional to exp(-|x| / t) on the integers. Exact: the sampler of Canonne, Kamath
+// and Steinke (2020, "The Discrete Gaussian for Differential Privacy", algorithms 1 and 2) uses
+// uniform integers and integer comparisons only, so it has none of the floating-point artefacts
+// of inverse-CDF Laplace sampling (Mironov 2012). REQUIRES scale numerator, denominator >= 1.
+int64_t SampleDiscreteLaplace(NoiseScale scale, NoiseSource& noise);
 
 // ---- Contribution bounding --------------------------------------------------------------------
 
@@ -132,29 +146,66 @@ class ContributionBoundedHistograms {
   metrics::ScoreHistogram impostor_;
 };
 
-// ---- The Laplace mechanism --------------------------------------------------------------------
+// ---- The mechanism ----------------------------------------------------------------------------
 
 struct NoisyHistograms {
-  metrics::ScoreHistogram genuine;   // noisy, made consistent, rounded to 0.01
-  metrics::ScoreHistogram impostor;  // noisy, made consistent, rounded to 0.01
-  double laplace_scale = 0;          // b = 4c / epsilon
+  metrics::ScoreHistogram genuine;   // noisy integer counts, made consistent
+  metrics::ScoreHistogram impostor;  // noisy integer counts, made consistent
+  NoiseScale scale;                  // 4c / epsilon
   double epsilon = 0;
 };
 
-// Laplace scale for both histograms of one release: 4c / epsilon. REQUIRES c >= 1, epsilon > 0.
-double HistogramLaplaceScale(int contribution_bound, double epsilon);
+// Noise scale for both histograms of one release: 4c / epsilon, with epsilon taken to 6
+// decimal places (the configuration's resolution). REQUIRES c >= 1, epsilon >= 1e-6.
+NoiseScale HistogramNoiseScale(int contribution_bound, double epsilon);
 
 // Post-processing of noisy counts (free under DP): the cumulative counts are replaced by the
 // closest nondecreasing sequence (least squares, pool-adjacent-violators; Hay et al. 2010,
 // "Boosting the accuracy of differentially private histograms through consistency"), clamped
-// to [0, total], and differenced. The result has no negative count and, unlike clamping each
-// bin at 0, no upward bias in the ~200 empty bins that would swamp FMR at low thresholds.
-// Where the noisy cumulative counts are already nondecreasing, the counts are unchanged.
+// to [0, total], rounded to integers and differenced. The result has no negative count and,
+// unlike clamping each bin at 0, no upward bias in the ~200 empty bins that would swamp FMR at
+// low thresholds. Where the noisy cumulative counts are already nondecreasing, integer counts
+// are unchanged.
 std::vector<double> ConsistentCounts(std::span<const double> noisy);
 
-// Adds independent Laplace(HistogramLaplaceScale) noise to every count of both histograms, then
-// ConsistentCounts and rounding to 0.01. REQUIRES epsilon > 0.
-NoisyHistograms AddLaplaceNoise(const ContributionBoundedHistograms& bounded, double epsilon,
-                                NoiseSource& noise);
+// Adds independent discrete Laplace noise of scale HistogramNoiseScale to every count of both
+// histograms, then ConsistentCounts: every released count is a non-negative integer.
+// REQUIRES epsilon >= 1e-6.
+NoisyHistograms AddDiscreteLaplaceNoise(const ContributionBoundedHistograms& bounded,
+                                        double epsilon, NoiseSource& noise);
+
+// ---- The failure-to-enrol rate ---------------------------------------------------------------
+
+// Under differential privacy the failure-to-enrol rate released is the mean over subjects of
+// each subject's own rate (failed / attempted images, in whole hundredths): one subject moves the
+// sum of hundredths by at most 100, whatever its images, so discrete Laplace noise of scale
+// 100 / epsilon on the sum is epsilon-DP (the number of subjects is public, as above). The exact
+// image-weighted rate is not bounded that way (one subject with many failed images moves it
+// arbitrarily) and never leaves under differential privacy.
+class SubjectFailureRates {
+ public:
+  // One subject. Subjects without any attempted image are not counted. REQUIRES
+  // 0 <= failed <= attempted.
+  void Add(int64_t attempted, int64_t failed);
+  int64_t subjects() const { return subjects_; }
+  int64_t hundredths_sum() const { return hundredths_sum_; }
+
+ private:
+  int64_t subjects_ = 0;
+  int64_t hundredths_sum_ = 0;
+};
+
+// The share of a release's epsilon spent on the failure-to-enrol rate when it is released.
+inline constexpr double kFailureRateEpsilonShare = 0.1;
+// It is released only when its noise's standard deviation is at most this (else withheld as too
+// noisy, which depends on the public subject count and epsilon only, and costs nothing).
+inline constexpr double kFailureRateMaxNoiseSd = 0.02;
+
+// Noise scale on the sum of hundredths: 100 / epsilon (epsilon to 6 decimal places).
+NoiseScale FailureRateNoiseScale(double epsilon);
+// The standard deviation the noise gives the released mean rate, sqrt(2) * 100/epsilon / (100 n).
+double FailureRateNoiseSd(int64_t subjects, double epsilon);
+// The noisy mean rate, clamped to [0, 1] and rounded to 0.01. REQUIRES rates.subjects() > 0.
+double NoisyMeanFailureRate(const SubjectFailureRates& rates, double epsilon, NoiseSource& noise);
 
 }  // namespace fedface::partner

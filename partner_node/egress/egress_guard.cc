@@ -69,6 +69,11 @@ absl::StatusOr<std::unique_ptr<EgressGuard>> EgressGuard::Create(EgressGuardConf
     return absl::InvalidArgumentError(
         absl::StrCat("egress guard: k must be >= ", kMinimumK, " (egress.k_minimum)"));
   }
+  if (!config.dp.enabled) {
+    return absl::InvalidArgumentError(
+        "egress guard: differential privacy cannot be switched off toward a vendor "
+        "(egress.differential_privacy)");
+  }
   if (config.dp.enabled &&
       (!(config.dp.epsilon_per_release > 0) || !std::isfinite(config.dp.epsilon_per_release) ||
        config.dp.contribution_bound < 1)) {
@@ -92,6 +97,30 @@ absl::StatusOr<std::string> EgressGuard::Seal(std::string_view vendor, std::stri
   if (absl::Status s = CheckAllowlisted(message, config_.allowlist); !s.ok()) return s;
   return Record(vendor, summary, message.GetDescriptor()->full_name(),
                 SerializeDeterministically(message));
+}
+
+absl::Status EgressGuard::Refuse(std::string_view vendor, std::string_view round_id,
+                                 const absl::Status& local, bool after_evaluation) {
+  const bool known_vendor = CheckVendorIdentity(vendor).ok();
+  absl::Status sent = VendorStatus(local);
+  if (after_evaluation && config_.dp.enabled && DependsOnPartnerData(local)) {
+    absl::Status charged =
+        known_vendor ? budget_->Charge(vendor, config_.dp.epsilon_per_release)
+                     : absl::InternalError("a data-dependent refusal without a vendor identity");
+    if (!charged.ok()) sent = VendorStatus(ForVendor(charged, "charging a refusal"));
+  }
+  const std::string summary = absl::StrCat(
+      "Refusal ",
+      IsValidRoundId(round_id) ? absl::StrCat("round=", std::string(round_id), " ") : "",
+      "code=", absl::StatusCodeToString(sent.code()));
+  absl::StatusOr<LedgerEntry> entry =
+      ledger_->Append(known_vendor ? vendor : "(unidentified caller)", summary, kRefusalLedgerType,
+                      RefusalBytes(sent));
+  if (!entry.ok()) {
+    std::cerr << "egress guard: recording a refusal in the egress ledger: " << entry.status()
+              << "\n";
+  }
+  return sent;
 }
 
 absl::StatusOr<std::optional<std::string>> EgressGuard::Replay(

@@ -10,6 +10,8 @@
 //                                    (replay, recorded again); a round held for approval or
 //                                    declined: refused; a budget that cannot pay one more
 //                                    release: refused. Only then does the caller evaluate.
+//   failure ──► Refuse             the catalogue text, charged when it depends on the data,
+//                                    recorded in the ledger like a message
 //   aggregate ► ReleaseEvaluation   ComposeRelease, then without approval: PrivacyBudget::
 //                                    ChargeAndStore (charge + exact bytes, atomically) and
 //                                    EgressLedger::Append (durable before returning); with
@@ -50,6 +52,7 @@
 #include "partner_node/egress/release_composer.h"
 #include "partner_node/egress/release_shape.h"
 #include "partner_node/egress/vendor_request.h"
+#include "partner_node/egress/vendor_status.h"
 
 namespace google::protobuf {
 class Message;
@@ -95,6 +98,16 @@ class EgressGuard {
   absl::StatusOr<std::string> ReleaseEvaluation(std::string_view vendor,
                                                 const fedface::v1::RunEvaluationRequest& request,
                                                 const EvaluationAggregate& aggregate);
+
+  // The status to send instead of a release, for any refusal or failure of a vendor's call:
+  // the catalogue text of `local` (vendor_status.h), recorded in the ledger first (type
+  // kRefusalLedgerType). When `after_evaluation` (the partner's data was evaluated for this
+  // call) and the reason depends on that data (DependsOnPartnerData), the release's epsilon is
+  // charged first, as a release would be; when the budget cannot pay that, the vendor is told
+  // the budget is exhausted instead. `vendor` and `round_id` may be unchecked (a refused caller):
+  // invalid values are not recorded.
+  absl::Status Refuse(std::string_view vendor, std::string_view round_id, const absl::Status& local,
+                      bool after_evaluation);
 
   // The choke point for any other message: allowlist, deterministic serialization, ledger.
   // `summary` must be vendor-side data only (see EgressLedger::Append).

@@ -138,6 +138,30 @@ absl::Status PrivacyBudget::CanPay(double epsilon) const {
   return CanPayLocked(epsilon);
 }
 
+absl::Status PrivacyBudget::ChargeLocked(std::string_view vendor, double epsilon) {
+  if (absl::Status s = CanPayLocked(epsilon); !s.ok()) return s;
+  absl::StatusOr<sqlite::Statement> upsert = sqlite::Statement::Prepare(
+      db_,
+      "INSERT INTO vendor_budget (vendor, spent_nano) VALUES (?1, ?2) "
+      "ON CONFLICT(vendor) DO UPDATE SET spent_nano = spent_nano + excluded.spent_nano");
+  if (!upsert.ok()) return Local(upsert.status());
+  upsert->Bind(1, vendor).Bind(2, ToNano(epsilon));
+  if (absl::Status s = upsert->Run(); !s.ok()) return Local(s);
+  return absl::OkStatus();
+}
+
+absl::Status PrivacyBudget::Charge(std::string_view vendor, double epsilon) {
+  if (!(epsilon >= 0) || !std::isfinite(epsilon)) {
+    return absl::InvalidArgumentError("privacy budget: epsilon must be finite and >= 0");
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<std::unique_ptr<sqlite::Transaction>> tx = sqlite::Transaction::Begin(db_);
+  if (!tx.ok()) return Local(tx.status());
+  if (absl::Status s = ChargeLocked(vendor, epsilon); !s.ok()) return s;
+  if (absl::Status s = (*tx)->Commit(); !s.ok()) return Local(s);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<StoredRelease> PrivacyBudget::ChargeAndStore(const StoredRelease& release) {
   if (!(release.epsilon >= 0) || !std::isfinite(release.epsilon)) {
     return absl::InvalidArgumentError("privacy budget: epsilon must be finite and >= 0");
@@ -157,16 +181,8 @@ absl::StatusOr<StoredRelease> PrivacyBudget::ChargeAndStore(const StoredRelease&
                      "' was already used by this vendor for a different request"));
   }
 
-  if (absl::Status s = CanPayLocked(release.epsilon); !s.ok()) return s;
+  if (absl::Status s = ChargeLocked(release.vendor, release.epsilon); !s.ok()) return s;
   const int64_t charge = ToNano(release.epsilon);
-
-  absl::StatusOr<sqlite::Statement> upsert = sqlite::Statement::Prepare(
-      db_,
-      "INSERT INTO vendor_budget (vendor, spent_nano) VALUES (?1, ?2) "
-      "ON CONFLICT(vendor) DO UPDATE SET spent_nano = spent_nano + excluded.spent_nano");
-  if (!upsert.ok()) return Local(upsert.status());
-  upsert->Bind(1, release.vendor).Bind(2, charge);
-  if (absl::Status s = upsert->Run(); !s.ok()) return Local(s);
 
   absl::StatusOr<sqlite::Statement> insert = sqlite::Statement::Prepare(
       db_,

@@ -66,6 +66,11 @@ class PrivacyBudget {
   // as ChargeAndStore, so an early refusal agrees with the charge); RESOURCE_EXHAUSTED otherwise.
   absl::Status CanPay(double epsilon) const;
 
+  // Charges `epsilon` (>= 0) on `vendor`'s account without storing a release: what a refusal
+  // that depends on the partner's data costs (EgressGuard::Refuse). RESOURCE_EXHAUSTED, and
+  // nothing charged, when the budget cannot pay.
+  absl::Status Charge(std::string_view vendor, double epsilon);
+
   // Epsilon this vendor identity has spent so far (0 for a vendor never seen).
   absl::StatusOr<double> Spent(std::string_view vendor) const;
   // Epsilon all vendor identities together have spent: what the limit applies to.
@@ -81,6 +86,7 @@ class PrivacyBudget {
   absl::StatusOr<double> SpentLocked(std::string_view vendor) const;
   absl::StatusOr<int64_t> SpentNanoByAllLocked() const;
   absl::Status CanPayLocked(double epsilon) const;
+  absl::Status ChargeLocked(std::string_view vendor, double epsilon);
 
   const std::string path_;
   sqlite3* const db_;

@@ -30,6 +30,9 @@ Suppression ReasonOf(metrics::Availability a) {
   return fedface::v1::SUPPRESSION_NOT_MEASURED;
 }
 
+// Rates leave on a grid of kRateStep (release_shape.h refuses anything off it).
+double OnRateGrid(double x) { return std::round(x / kRateStep) * kRateStep; }
+
 double RoundSignificant(double x, int digits) {
   if (!(x > 0) || !std::isfinite(x)) return 0;
   const double scale = std::pow(10.0, digits - 1 - std::floor(std::log10(x)));
@@ -69,7 +72,7 @@ void SetRateAtTarget(RateAtTarget* out, const metrics::ScoreHistogram& g,
   }
   const metrics::FnmrAtFmr f = metrics::ComputeFnmrAtFmr(g, i, target);
   out->set_suppression(ReasonOf(f.availability));
-  if (f.point) write(f.point->threshold, f.point->fnmr, f.point->fmr);
+  if (f.point) write(f.point->threshold, OnRateGrid(f.point->fnmr), OnRateGrid(f.point->fmr));
 }
 
 void SetFnmrAtFmr(fedface::v1::FnmrAtFmr* out, double target, const metrics::ScoreHistogram& g,
@@ -90,6 +93,25 @@ void SetFnirAtFpir(fedface::v1::FnirAtFpir* out, double target, const metrics::S
     out->set_fnir(fnir);
     out->set_fpir(fpir);
   });
+}
+
+// Step 3: the release's epsilon is split only when the failure-to-enrol rate can be released
+// (its noise small enough at this public subject count); otherwise all of it goes to the
+// histograms. Both shares are whole micro-epsilons, so the charge is exactly epsilon.
+PrivateValues PrivateNoise(const DifferentialPrivacyConfig& dp, const EvaluationAggregate& a,
+                           const KMinimumDecision& k_minimum, NoiseSource& noise) {
+  PrivateValues out;
+  out.epsilon = dp.epsilon_per_release;
+  const double fte_epsilon =
+      std::round(dp.epsilon_per_release * kFailureRateEpsilonShare * 1e6) / 1e6;
+  const bool fte =
+      k_minimum.cohort && a.failure_rates.subjects() > 0 && fte_epsilon > 0 &&
+      FailureRateNoiseSd(a.failure_rates.subjects(), fte_epsilon) <= kFailureRateMaxNoiseSd;
+  const double histogram_epsilon =
+      fte ? dp.epsilon_per_release - fte_epsilon : dp.epsilon_per_release;
+  out.histograms = AddDiscreteLaplaceNoise(*a.bounded, histogram_epsilon, noise);
+  if (fte) out.failure_to_enrol_rate = NoisyMeanFailureRate(a.failure_rates, fte_epsilon, noise);
+  return out;
 }
 
 Suppression MissingSideReason(const metrics::ScoreHistogram& g) {
@@ -126,8 +148,8 @@ Band CountBandOf(int64_t count) {
 
 EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
                                const EvaluationAggregate& aggregate,
-                               const KMinimumDecision& k_minimum, const NoisyHistograms* noisy,
-                               const EgressGuardConfig& config,
+                               const KMinimumDecision& k_minimum,
+                               const PrivateValues* private_values, const EgressGuardConfig& config,
                                const fedface::v1::LedgerHead& ledger_head) {
   EvaluationRelease r;
   *r.mutable_ledger_head() = ledger_head;
@@ -136,26 +158,51 @@ EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
   r.set_protocol(request.protocol());
   r.set_bin_edges_version(metrics::kScoreBinEdgesVersion);
 
+  const metrics::ScoreHistogram& g =
+      private_values ? private_values->histograms.genuine : aggregate.genuine;
+  const metrics::ScoreHistogram& i =
+      private_values ? private_values->histograms.impostor : aggregate.impostor;
+
+  // Counts. The number of subjects is public to the mechanism (differential_privacy.h); under
+  // differential privacy the comparison counts are those of the noisy histograms
+  // (post-processing), and the image count, which one subject can move arbitrarily, stays home.
   const CohortCounts& c = aggregate.cohort;
   fedface::v1::Counts* counts = r.mutable_counts();
   SetBand(counts->mutable_subjects(), c.subjects, k_minimum.cohort);
-  SetBand(counts->mutable_images(), c.images, k_minimum.cohort);
-  SetBand(counts->mutable_mated_comparisons(), c.mated_comparisons, k_minimum.mated);
-  SetBand(counts->mutable_non_mated_comparisons(), c.non_mated_comparisons, k_minimum.non_mated);
+  if (private_values) {
+    if (k_minimum.cohort) {
+      counts->mutable_images()->set_suppression(fedface::v1::SUPPRESSION_NOT_PRIVATE);
+    } else {
+      SetBand(counts->mutable_images(), 0, false);
+    }
+    SetBand(counts->mutable_mated_comparisons(), std::llround(g.total()), k_minimum.mated);
+    SetBand(counts->mutable_non_mated_comparisons(), std::llround(i.total()), k_minimum.non_mated);
+  } else {
+    SetBand(counts->mutable_images(), c.images, k_minimum.cohort);
+    SetBand(counts->mutable_mated_comparisons(), c.mated_comparisons, k_minimum.mated);
+    SetBand(counts->mutable_non_mated_comparisons(), c.non_mated_comparisons, k_minimum.non_mated);
+  }
 
   fedface::v1::Rate* fte = r.mutable_failure_to_enrol_rate();
   if (!k_minimum.cohort) {
     fte->set_suppression(fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+  } else if (private_values) {
+    if (aggregate.failure_rates.subjects() <= 0) {
+      fte->set_suppression(fedface::v1::SUPPRESSION_NOT_MEASURED);
+    } else if (!private_values->failure_to_enrol_rate) {
+      fte->set_suppression(fedface::v1::SUPPRESSION_TOO_NOISY);
+    } else {
+      fte->set_suppression(fedface::v1::SUPPRESSION_NONE);
+      fte->set_value(*private_values->failure_to_enrol_rate);
+    }
   } else if (c.images <= 0) {
     fte->set_suppression(fedface::v1::SUPPRESSION_NOT_MEASURED);
   } else {
     fte->set_suppression(fedface::v1::SUPPRESSION_NONE);
     const double rate = static_cast<double>(c.failures_to_enrol) / static_cast<double>(c.images);
-    fte->set_value(std::round(rate * 100.0) / 100.0);  // coarsened: not covered by the noise
+    fte->set_value(std::round(rate / kFailureRateStep) * kFailureRateStep);
   }
 
-  const metrics::ScoreHistogram& g = noisy ? noisy->genuine : aggregate.genuine;
-  const metrics::ScoreHistogram& i = noisy ? noisy->impostor : aggregate.impostor;
   const bool both = k_minimum.mated && k_minimum.non_mated;
   const bool verification = request.protocol() == fedface::v1::EVALUATION_PROTOCOL_VERIFICATION;
 
@@ -176,11 +223,11 @@ EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
       const auto a = metrics::RocAuc(g, i);
       eer->set_suppression(e ? fedface::v1::SUPPRESSION_NONE : MissingSideReason(g));
       if (e) {
-        eer->set_eer(e->eer);
-        eer->set_threshold(e->threshold);
+        eer->set_eer(OnRateGrid(e->eer));
+        eer->set_threshold(OnRateGrid(e->threshold));
       }
       auc->set_suppression(a ? fedface::v1::SUPPRESSION_NONE : MissingSideReason(g));
-      if (a) auc->set_value(*a);
+      if (a) auc->set_value(OnRateGrid(*a));
     }
     not_in_protocol(r.mutable_rank1_identification_rate());
     not_in_protocol(r.mutable_fnir_at_fpir_1e2());
@@ -201,7 +248,7 @@ EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
       rank1->set_suppression(fedface::v1::SUPPRESSION_COHORT_BELOW_K);
     } else if (const auto rate = metrics::Rank1RateFromHistogram(g)) {
       rank1->set_suppression(fedface::v1::SUPPRESSION_NONE);
-      rank1->set_value(*rate);
+      rank1->set_value(OnRateGrid(*rate));
     } else {
       rank1->set_suppression(fedface::v1::SUPPRESSION_NO_MATED);
     }
@@ -212,6 +259,8 @@ EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
   SetHistogram(r.mutable_genuine_histogram(), g, k_minimum.mated);
   SetHistogram(r.mutable_impostor_histogram(), i, k_minimum.non_mated);
 
+  // Measured on the vendor's own self-test chips when the model loads (serving_model.cc), never
+  // on the partner's photos: it says how fast the partner's machine is, nothing about its faces.
   fedface::v1::Throughput* throughput = r.mutable_throughput();
   if (!k_minimum.cohort) {
     throughput->set_suppression(fedface::v1::SUPPRESSION_COHORT_BELOW_K);
@@ -219,13 +268,15 @@ EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
     throughput->set_suppression(fedface::v1::SUPPRESSION_NOT_MEASURED);
   } else {
     throughput->set_suppression(fedface::v1::SUPPRESSION_NONE);
-    throughput->set_embeddings_per_second(RoundSignificant(*aggregate.embeddings_per_second, 3));
+    throughput->set_embeddings_per_second(
+        RoundSignificant(*aggregate.embeddings_per_second, kThroughputSignificantDigits));
   }
 
   fedface::v1::PrivacyAccounting* privacy = r.mutable_privacy();
-  privacy->set_differential_privacy(noisy != nullptr);
-  privacy->set_epsilon(noisy ? noisy->epsilon : 0.0);
-  privacy->set_contribution_bound(noisy ? static_cast<uint32_t>(config.dp.contribution_bound) : 0u);
+  privacy->set_differential_privacy(private_values != nullptr);
+  privacy->set_epsilon(private_values ? private_values->epsilon : 0.0);
+  privacy->set_contribution_bound(
+      private_values ? static_cast<uint32_t>(config.dp.contribution_bound) : 0u);
   return r;
 }
 
@@ -244,7 +295,7 @@ absl::StatusOr<ComposedRelease> ComposeRelease(const EgressGuardConfig& config,
   const KMinimumDecision k_minimum = ApplyKMinimum(aggregate.cohort, config.k_minimum);
 
   // Step 3.
-  std::optional<NoisyHistograms> noisy;
+  std::optional<PrivateValues> private_values;
   if (config.dp.enabled) {
     if (!aggregate.bounded ||
         aggregate.bounded->contribution_bound() != config.dp.contribution_bound) {
@@ -252,18 +303,20 @@ absl::StatusOr<ComposedRelease> ComposeRelease(const EgressGuardConfig& config,
           "egress guard: differential privacy is on but the evaluation did not bound each "
           "subject's contributions with the configured bound");
     }
-    noisy = AddLaplaceNoise(*aggregate.bounded, config.dp.epsilon_per_release, noise);
+    private_values = PrivateNoise(config.dp, aggregate, k_minimum, noise);
   }
 
   // Step 4.
   const EvaluationRelease release =
-      BuildRelease(request, aggregate, k_minimum, noisy ? &*noisy : nullptr, config, ledger_head);
+      BuildRelease(request, aggregate, k_minimum, private_values ? &*private_values : nullptr,
+                   config, ledger_head);
 
   // Step 5.
   if (absl::Status s = CheckAllowlisted(release, config.allowlist); !s.ok()) {
     return absl::InternalError(s.message());
   }
-  return ComposedRelease{SerializeDeterministically(release), noisy ? noisy->epsilon : 0.0};
+  return ComposedRelease{SerializeDeterministically(release),
+                         private_values ? private_values->epsilon : 0.0};
 }
 
 absl::StatusOr<std::string> PreviewRelease(const EgressGuardConfig& config,

@@ -52,6 +52,7 @@ struct EvaluationAggregate {
   metrics::ScoreHistogram genuine;                       // all comparisons; used when DP is off
   metrics::ScoreHistogram impostor;                      // all comparisons; used when DP is off
   std::optional<ContributionBoundedHistograms> bounded;  // required when DP is on
+  SubjectFailureRates failure_rates;                     // used when DP is on
   std::optional<double> embeddings_per_second;
 };
 
@@ -76,10 +77,26 @@ Band CountBandOf(int64_t count);
 // Builds the release from histograms (noisy ones when `noisy` is given, else the aggregate's
 // exact ones) under the k-minimum decision. Pure; no budget, no ledger.
 // `ledger_head` is the ledger's head before this release is recorded (the vendor's anchor).
+// What differential privacy lets out of one release.
+struct PrivateValues {
+  NoisyHistograms histograms;
+  // The noisy mean failure-to-enrol rate; nullopt when too noisy at this size or not measured.
+  std::optional<double> failure_to_enrol_rate;
+  double epsilon = 0;  // the whole release's: histograms plus the failure rate when released
+};
+
+// The grids released values lie on (release_shape.h checks them).
+inline constexpr double kRateStep = 1e-6;         // every rate, EER, AUC, FMR, FNMR, ...
+inline constexpr double kFailureRateStep = 0.01;  // the failure-to-enrol rate
+inline constexpr int kThroughputSignificantDigits = 3;
+
+// Builds the release from histograms (the noisy ones when `private_values` is given, else the
+// aggregate's exact ones) under the k-minimum decision. Pure; no budget, no ledger.
+// `ledger_head` is the ledger's head before this release is recorded (the vendor's anchor).
 fedface::v1::EvaluationRelease BuildRelease(const fedface::v1::RunEvaluationRequest& request,
                                             const EvaluationAggregate& aggregate,
                                             const KMinimumDecision& k_minimum,
-                                            const NoisyHistograms* noisy,
+                                            const PrivateValues* private_values,
                                             const EgressGuardConfig& config,
                                             const fedface::v1::LedgerHead& ledger_head);
 

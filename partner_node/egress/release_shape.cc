@@ -5,13 +5,17 @@
 #include <google/protobuf/reflection.h>
 #include <google/protobuf/unknown_field_set.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/common/sha256.h"
 #include "core/metrics/score_histogram.h"
 #include "fedface/v1/evaluation.pb.h"
 #include "partner_node/egress/egress_config.h"
+#include "partner_node/egress/release_composer.h"
 #include "partner_node/egress/vendor_request.h"
 
 namespace fedface::partner {
@@ -98,6 +102,128 @@ absl::Status CheckShape(const pb::Message& m, const std::string& root_type, int 
   return absl::OkStatus();
 }
 
+// ---- Values on their grid ----
+
+bool OnGrid(double x, double step) { return std::isfinite(x) && x == std::round(x / step) * step; }
+bool IsRate(double x, double step) { return x >= 0 && x <= 1 && OnGrid(x, step); }
+bool IsBinEdge(double x) {
+  return std::find(metrics::kScoreBinEdges.begin(), metrics::kScoreBinEdges.end(), x) !=
+         metrics::kScoreBinEdges.end();
+}
+
+// A message that is withheld carries no value: every double and integer field other than the
+// listed targets is 0.
+absl::Status CheckWithheldEmpty(const pb::Message& m, const std::string& root) {
+  const pb::Descriptor* d = m.GetDescriptor();
+  const pb::Reflection* r = m.GetReflection();
+  for (int k = 0; k < d->field_count(); ++k) {
+    const pb::FieldDescriptor* f = d->field(k);
+    if (f->is_repeated() || f->name() == "fmr_target" || f->name() == "fpir_target") continue;
+    const bool zero = f->cpp_type() == pb::FieldDescriptor::CPPTYPE_DOUBLE ? r->GetDouble(m, f) == 0
+                      : f->cpp_type() == pb::FieldDescriptor::CPPTYPE_UINT64
+                          ? r->GetUInt64(m, f) == 0
+                          : true;
+    if (!zero) return Refuse(root, absl::StrCat(f->full_name(), " is set on a withheld value"));
+  }
+  return absl::OkStatus();
+}
+
+template <typename M>
+bool Released(const M& m) {
+  return m.suppression() == fedface::v1::SUPPRESSION_NONE;
+}
+
+absl::Status CheckBand(const fedface::v1::CountBand& b, const std::string& root) {
+  if (!Released(b)) return CheckWithheldEmpty(b, root);
+  if (b.at_least() > static_cast<uint64_t>(INT64_MAX)) {
+    return Refuse(root, "a count band is not a band of the ladder 0, 10, 20, 50, 100, ...");
+  }
+  const Band on_ladder = CountBandOf(static_cast<int64_t>(b.at_least()));
+  if (on_ladder.at_least != b.at_least() || on_ladder.below != b.below()) {
+    return Refuse(root, "a count band is not a band of the ladder 0, 10, 20, 50, 100, ...");
+  }
+  return absl::OkStatus();
+}
+
+template <typename M>
+absl::Status CheckRateAtTarget(const M& m, double achieved_false, double miss, double threshold,
+                               const std::string& root, const char* name) {
+  if (!Released(m)) return CheckWithheldEmpty(m, root);
+  if (!IsRate(achieved_false, kRateStep) || !IsRate(miss, kRateStep) || !IsBinEdge(threshold)) {
+    return Refuse(root, absl::StrCat(name, " is off its grid (rates in steps of ", kRateStep,
+                                     ", thresholds at bin edges)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckRate(const fedface::v1::Rate& rate, double step, const std::string& root,
+                       const char* name) {
+  if (!Released(rate)) return CheckWithheldEmpty(rate, root);
+  if (!IsRate(rate.value(), step)) {
+    return Refuse(root, absl::StrCat(name, " is off its grid (steps of ", step, " in [0, 1])"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckOnGrid(const fedface::v1::EvaluationRelease& r, const std::string& root) {
+  std::vector<absl::Status> checks = {
+      CheckBand(r.counts().subjects(), root),
+      CheckBand(r.counts().images(), root),
+      CheckBand(r.counts().mated_comparisons(), root),
+      CheckBand(r.counts().non_mated_comparisons(), root),
+      CheckRate(r.failure_to_enrol_rate(), kFailureRateStep, root, "failure_to_enrol_rate"),
+      CheckRate(r.roc_auc(), kRateStep, root, "roc_auc"),
+      CheckRate(r.rank1_identification_rate(), kRateStep, root, "rank1_identification_rate"),
+  };
+  const std::pair<const fedface::v1::FnmrAtFmr*, double> fnmr[] = {
+      {&r.fnmr_at_fmr_1e2(), 1e-2}, {&r.fnmr_at_fmr_1e3(), 1e-3}, {&r.fnmr_at_fmr_1e4(), 1e-4}};
+  for (const auto& [m, target] : fnmr) {
+    if (m->fmr_target() != target) return Refuse(root, "an FNMR at FMR has another target");
+    checks.push_back(
+        CheckRateAtTarget(*m, m->fmr(), m->fnmr(), m->threshold(), root, "fnmr_at_fmr"));
+  }
+  const std::pair<const fedface::v1::FnirAtFpir*, double> fnir[] = {{&r.fnir_at_fpir_1e2(), 1e-2},
+                                                                    {&r.fnir_at_fpir_1e1(), 1e-1}};
+  for (const auto& [m, target] : fnir) {
+    if (m->fpir_target() != target) return Refuse(root, "an FNIR at FPIR has another target");
+    checks.push_back(
+        CheckRateAtTarget(*m, m->fpir(), m->fnir(), m->threshold(), root, "fnir_at_fpir"));
+  }
+  const fedface::v1::EqualErrorRate& eer = r.eer();
+  if (!Released(eer)) {
+    checks.push_back(CheckWithheldEmpty(eer, root));
+  } else if (!IsRate(eer.eer(), kRateStep) || !OnGrid(eer.threshold(), kRateStep) ||
+             eer.threshold() < 0) {
+    return Refuse(root, "eer is off its grid");
+  }
+  for (const fedface::v1::ScoreHistogram* h : {&r.genuine_histogram(), &r.impostor_histogram()}) {
+    for (double v : h->counts()) {
+      if (!OnGrid(v, 1.0)) return Refuse(root, "a histogram count is not a whole number");
+    }
+  }
+  const fedface::v1::Throughput& t = r.throughput();
+  if (!Released(t)) {
+    checks.push_back(CheckWithheldEmpty(t, root));
+  } else {
+    const double x = t.embeddings_per_second();
+    const double scale =
+        x > 0 && std::isfinite(x)
+            ? std::pow(10.0, kThroughputSignificantDigits - 1 - std::floor(std::log10(x)))
+            : 0;
+    if (!(x > 0) || std::round(x * scale) / scale != x) {
+      return Refuse(root, absl::StrCat("throughput is not rounded to ",
+                                       kThroughputSignificantDigits, " significant digits"));
+    }
+  }
+  if (!OnGrid(r.privacy().epsilon(), kRateStep) || r.privacy().epsilon() < 0) {
+    return Refuse(root, "the privacy accounting's epsilon is off its grid");
+  }
+  for (const absl::Status& s : checks) {
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status CheckAllowlisted(const pb::Message& message, const std::set<std::string>& allowlist) {
@@ -106,7 +232,17 @@ absl::Status CheckAllowlisted(const pb::Message& message, const std::set<std::st
   if (type != kEvaluationReleaseType) {
     return Refuse(type, "the guard knows no aggregate-only shape for this type");
   }
-  return CheckShape(message, type, 0);
+  if (absl::Status s = CheckShape(message, type, 0); !s.ok()) return s;
+  // The audit hands in messages parsed through a descriptor pool of its own: same type, other
+  // class.
+  if (const auto* typed = dynamic_cast<const fedface::v1::EvaluationRelease*>(&message)) {
+    return CheckOnGrid(*typed, type);
+  }
+  fedface::v1::EvaluationRelease copy;
+  if (!copy.ParseFromString(message.SerializeAsString())) {
+    return Refuse(type, "the message does not parse as its own type");
+  }
+  return CheckOnGrid(copy, type);
 }
 
 }  // namespace fedface::partner

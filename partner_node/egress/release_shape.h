@@ -17,7 +17,11 @@ namespace fedface::partner {
 // knows is aggregate-only: for fedface.v1.EvaluationRelease, no unknown fields, strings only
 // round_id / model_version with their patterns and the ledger head's 64 lower-case hex digits,
 // repeated fields only the histogram counts with exactly kScoreBinCount finite non-negative
-// values when released (none when withheld), every Suppression set. A type in the allowlist whose
+// values when released (none when withheld), every Suppression set; and every value on its
+// grid: histogram counts whole numbers, rates in [0, 1] on kRateStep (the failure-to-enrol rate
+// on kFailureRateStep), FNMR/FNIR thresholds at bin edges, the targets the fixed ones, count
+// bands bands of the ladder, throughput to kThroughputSignificantDigits, epsilon on kRateStep,
+// and a withheld value carrying no number. A type in the allowlist whose
 // shape the guard does not know is refused too. PermissionDenied naming the type and the
 // offending field otherwise.
 absl::Status CheckAllowlisted(const google::protobuf::Message& message,

@@ -1,5 +1,6 @@
 #include "partner_node/egress/vendor_status.h"
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
 namespace fedface::partner {
@@ -11,6 +12,9 @@ struct Entry {
   Code code;
   absl::string_view phrase;  // found in the local text
   absl::string_view text;    // what the vendor reads
+  // The reason depends on the partner's data (how many images, subjects or comparisons; a
+  // failure while embedding) rather than only on its configuration, state or the request.
+  bool data_dependent = false;
 };
 
 // Specific entries first; the phrase picks the entry, the text is what leaves.
@@ -31,7 +35,8 @@ constexpr Entry kCatalogue[] = {
      "privacy budget exhausted for this vendor"},
     {Code::kResourceExhausted, "re-embedding",
      "this round needs more re-embedding of the partner's gallery than the partner allows vendor "
-     "rounds to trigger; the partner's log says more"},
+     "rounds to trigger; the partner's log says more",
+     true},
     {Code::kFailedPrecondition, "identification is not released while differential privacy",
      "identification is not released while differential privacy is on: its noise would not "
      "cover one subject's influence on other subjects' searches"},
@@ -44,15 +49,16 @@ constexpr Entry kCatalogue[] = {
     {Code::kFailedPrecondition, "could not be pulled and verified",
      "the requested model version could not be pulled and verified on this partner (the "
      "partner's log says why)"},
-    {Code::kFailedPrecondition, "not embedded with model version",
+    {Code::kFailedPrecondition, "not embedded with",
      "the partner's gallery is not embedded with the requested model version yet"},
     {Code::kFailedPrecondition, "could not be re-embedded",
-     "the partner's gallery could not be re-embedded with the requested model version"},
+     "the partner's gallery could not be re-embedded with the requested model version", true},
     {Code::kFailedPrecondition, "gallery files to embed",
      "the partner has no gallery files to embed for evaluation"},
     {Code::kFailedPrecondition, "than this partner runs per request",
      "the request needs more comparisons than this partner runs per request; ask for a smaller "
-     "non_mated_sample_size"},
+     "non_mated_sample_size",
+     true},
     {Code::kUnavailable, "shutting down", "the partner is shutting down; retry later"},
     {Code::kUnavailable, "too many identical requests", "too many identical requests; retry later"},
     {Code::kUnavailable, "busy", "the partner is busy with other evaluations; retry later"},
@@ -85,18 +91,43 @@ absl::string_view GenericText(Code code) {
   }
 }
 
+const Entry* EntryOf(const absl::Status& local) {
+  for (const Entry& e : kCatalogue) {
+    if (e.code == local.code() && local.message().find(e.phrase) != absl::string_view::npos) {
+      return &e;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 absl::Status VendorStatus(const absl::Status& local) {
   if (local.ok()) return local;
-  absl::string_view text = GenericText(local.code());
-  for (const Entry& e : kCatalogue) {
-    if (e.code == local.code() && local.message().find(e.phrase) != absl::string_view::npos) {
-      text = e.text;
-      break;
-    }
+  const Entry* e = EntryOf(local);
+  return absl::Status(local.code(), e ? e->text : GenericText(local.code()));
+}
+
+bool DependsOnPartnerData(const absl::Status& local) {
+  if (local.ok()) return false;
+  if (const Entry* e = EntryOf(local)) return e->data_dependent;
+  // No entry: an unforeseen failure. Only codes that say nothing of the data are free.
+  switch (local.code()) {
+    case Code::kInvalidArgument:
+    case Code::kUnauthenticated:
+    case Code::kPermissionDenied:
+    case Code::kAlreadyExists:
+    case Code::kUnavailable:
+    case Code::kDeadlineExceeded:
+    case Code::kCancelled:
+      return false;
+    default:
+      return true;
   }
-  return absl::Status(local.code(), text);
+}
+
+std::string RefusalBytes(const absl::Status& sent) {
+  return absl::StrCat(static_cast<int>(sent.code()), " ", sent.message());
 }
 
 std::vector<std::string> CatalogueTexts() {

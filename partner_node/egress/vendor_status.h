@@ -12,6 +12,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -21,6 +22,18 @@ namespace fedface::partner {
 // The status to send the vendor for `local` (OK stays OK). The caller logs `local` when the
 // texts differ.
 absl::Status VendorStatus(const absl::Status& local);
+
+// A refusal is recorded in the egress ledger like a message: type kRefusalLedgerType, and as
+// bytes RefusalBytes(sent) = "<numeric code> <text>", the text as the vendor reads it (the
+// grpc-message trailer, percent-decoded). The traffic audit computes the same from the wire.
+inline constexpr char kRefusalLedgerType[] = "grpc.Status";
+std::string RefusalBytes(const absl::Status& sent);
+
+// Whether the reason of `local` depends on the partner's data (how many images, subjects or
+// comparisons; a failure while embedding) rather than only on its configuration, its state,
+// the request or the time. Such a refusal, once an evaluation has run, tells the vendor
+// something about the data and is charged like a release (EgressGuard::Refuse).
+bool DependsOnPartnerData(const absl::Status& local);
 
 // Every text VendorStatus can produce (for tests and the threat model).
 std::vector<std::string> CatalogueTexts();

@@ -39,6 +39,11 @@ absl::StatusOr<EvaluationCohort> LoadCohort(const GalleryStore& store,
   }
   std::sort(cohort.subjects.begin(), cohort.subjects.end(),
             [](const CohortSubject& a, const CohortSubject& b) { return a.key < b.key; });
+  for (const ImageRecord& f : *failures) {
+    auto it = std::lower_bound(cohort.subjects.begin(), cohort.subjects.end(), f.subject_id,
+                               [](const CohortSubject& s, int64_t key) { return s.key < key; });
+    if (it != cohort.subjects.end() && it->key == f.subject_id) ++it->failures_to_enrol;
+  }
   cohort.subjects_attempted = static_cast<int64_t>(attempted.size());
   cohort.failures_to_enrol = static_cast<int64_t>(failures->size());
   cohort.images_attempted = cohort.enrolled_images() + cohort.failures_to_enrol;

@@ -17,6 +17,7 @@ namespace fedface::partner {
 struct CohortSubject {
   int64_t key = 0;                // the store's subject id: a local key, never released
   std::vector<Embedding> images;  // one embedding per enrolled image, store order
+  int64_t failures_to_enrol = 0;  // its images without a usable face
 };
 
 struct EvaluationCohort {

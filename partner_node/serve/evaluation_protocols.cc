@@ -87,6 +87,10 @@ void FillCohortCounts(const EvaluationCohort& cohort, EvaluationAggregate& a) {
   a.cohort.subjects = cohort.subjects_attempted;
   a.cohort.images = cohort.images_attempted;
   a.cohort.failures_to_enrol = cohort.failures_to_enrol;
+  for (const CohortSubject& s : cohort.subjects) {
+    a.failure_rates.Add(static_cast<int64_t>(s.images.size()) + s.failures_to_enrol,
+                        s.failures_to_enrol);
+  }
 }
 
 int64_t CountTrue(const std::vector<bool>& v) {

@@ -20,17 +20,30 @@ absl::StatusOr<std::string> EvaluationRounds::Sent(std::string_view vendor,
                                                    const RunEvaluationRequest& request,
                                                    std::string bytes, std::string_view how) {
   Log(absl::StrCat("round ", request.round_id(), " vendor=", std::string(vendor), " ",
-                   RoundSummary(request), ": ", std::string(how), ": ", bytes.size(),
+                   RoundSummary(request), ": ", std::string(how), " ", bytes.size(),
                    " bytes sha256=", Sha256Hex(bytes)));
   return bytes;
+}
+
+absl::Status EvaluationRounds::Refuse(std::string_view vendor, std::string_view round_id,
+                                      const absl::Status& local, bool after_evaluation) {
+  const absl::Status sent = guard_->Refuse(vendor, round_id, local, after_evaluation);
+  Log(absl::StrCat("round ", std::string(round_id), " vendor=", std::string(vendor), ": refused ",
+                   absl::StatusCodeToString(sent.code()),
+                   sent.message() == local.message()
+                       ? std::string()
+                       : absl::StrCat(" (catalogue text; locally: ", local.message(), ")")));
+  return sent;
 }
 
 absl::StatusOr<std::string> EvaluationRounds::AnswerAgain(std::string_view vendor,
                                                           const RunEvaluationRequest& request) {
   absl::StatusOr<std::optional<std::string>> replay = guard_->Replay(vendor, request);
-  if (!replay.ok()) return replay.status();
+  if (!replay.ok()) return Refuse(vendor, request.round_id(), replay.status());
   if (!replay->has_value()) {
-    return absl::InternalError("the release of this round is missing on the partner's side");
+    return Refuse(
+        vendor, request.round_id(),
+        absl::InternalError("the release of this round is missing on the partner's side"));
   }
   return Sent(vendor, request, **std::move(replay), "sent again (concurrent identical request)");
 }
@@ -39,17 +52,15 @@ absl::StatusOr<std::string> EvaluationRounds::Answer(
     std::string_view vendor, const RunEvaluationRequest& request,
     const std::function<absl::Status()>& interrupted) {
   const auto start = std::chrono::steady_clock::now();
-  auto refused = [&](const absl::Status& s) {
-    Log(absl::StrCat("round ", request.round_id(), " vendor=", std::string(vendor),
-                     ": refused: ", s.ToString()));
-    return s;
-  };
   // 1. What the guard decides before any work.
   absl::StatusOr<Admission> admission = guard_->Admit(vendor, request);
-  if (!admission.ok()) return refused(admission.status());
+  if (!admission.ok()) return Refuse(vendor, request.round_id(), admission.status());
   if (admission->bytes) return Sent(vendor, request, *std::move(admission->bytes), admission->how);
 
-  // 2. The evaluation.
+  // 2. The evaluation. From here on a refusal may depend on the partner's data.
+  auto refused = [&](const absl::Status& s) {
+    return Refuse(vendor, request.round_id(), s, /*after_evaluation=*/true);
+  };
   absl::StatusOr<EvaluationAggregate> aggregate = EvaluateOnPartner(job_, request, interrupted);
   if (!aggregate.ok()) return refused(aggregate.status());
   if (interrupted) {

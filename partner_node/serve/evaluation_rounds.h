@@ -8,7 +8,8 @@
 //   2. The evaluation job (evaluation_job.h), interruptible by deadline, cancellation, shutdown.
 //   3. EgressGuard::ReleaseEvaluation: exactly its bytes are sent (or, in approval mode, the
 //      release is held and the vendor told so).
-// Every status returned is for the service to pass through the catalogue (vendor_status.h).
+// Every status returned is final: the catalogue text (vendor_status.h), recorded in the ledger
+// and, when it depends on the evaluated data, charged (EgressGuard::Refuse).
 //
 // Thread safety: Answer may run on several threads at once.
 #pragma once
@@ -36,6 +37,11 @@ class EvaluationRounds {
   absl::StatusOr<std::string> Answer(std::string_view vendor,
                                      const fedface::v1::RunEvaluationRequest& request,
                                      const std::function<absl::Status()>& interrupted);
+
+  // The status to send for a refusal of this service (`local`, logged when its text differs):
+  // built and recorded by the guard (EgressGuard::Refuse). `round_id` may be unchecked.
+  absl::Status Refuse(std::string_view vendor, std::string_view round_id, const absl::Status& local,
+                      bool after_evaluation = false);
 
   // For a request identical to one Answer just released: the stored bytes again, recorded in
   // the ledger once more (every send is). INTERNAL when there is none.

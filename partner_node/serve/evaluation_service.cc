@@ -3,7 +3,6 @@
 #include "absl/strings/str_cat.h"
 #include "core/config/tls_credentials.h"
 #include "partner_node/egress/egress_guard.h"
-#include "partner_node/egress/vendor_status.h"
 #include "partner_node/serve/egress_fault_hook.h"
 #include "partner_node/serve/serve_config.h"
 #include "partner_node/serve/serve_log.h"
@@ -14,14 +13,7 @@ namespace {
 // Most identical requests that may wait for one evaluation.
 constexpr size_t kMaxCallsPerFlight = 64;
 
-// Every status the vendor receives comes from the fixed catalogue (egress/vendor_status.h); the
-// local text, when it differs, stays in the partner's log.
-grpc::Status ToVendor(const absl::Status& local, std::ostream* log) {
-  const absl::Status sent = VendorStatus(local);
-  if (sent.message() != local.message()) {
-    ServeLog(log, absl::StrCat("answered ", absl::StatusCodeToString(local.code()),
-                               " from the catalogue; locally: ", local.message()));
-  }
+grpc::Status ToGrpc(const absl::Status& sent) {
   return grpc::Status(static_cast<grpc::StatusCode>(sent.code()), std::string(sent.message()));
 }
 
@@ -63,13 +55,16 @@ grpc::ServerUnaryReactor* EvaluationServiceImpl::RunEvaluation(
     grpc::CallbackServerContext* context, const grpc::ByteBuffer* request_bytes,
     grpc::ByteBuffer* response) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // Every refusal is built and recorded by the egress guard (through rounds_).
+  std::string vendor = options_.plaintext_vendor;
+  std::string round_id;
   auto refuse = [&](grpc::StatusCode code, const std::string& message) {
-    reactor->Finish(ToVendor(absl::Status(static_cast<absl::StatusCode>(code), message), log_));
+    reactor->Finish(ToGrpc(rounds_->Refuse(
+        vendor, round_id, absl::Status(static_cast<absl::StatusCode>(code), message))));
     return reactor;
   };
 
   // Who is calling.
-  std::string vendor = options_.plaintext_vendor;
   if (vendor.empty()) {
     std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
     vendor = auth ? PeerCertificateName(*auth) : "";
@@ -92,6 +87,7 @@ grpc::ServerUnaryReactor* EvaluationServiceImpl::RunEvaluation(
   if (!ReadRequest(*request_bytes, &bytes) || !flight->request.ParseFromString(bytes)) {
     return refuse(grpc::StatusCode::INVALID_ARGUMENT, "the request is not a RunEvaluationRequest");
   }
+  round_id = flight->request.round_id();
   if (absl::Status s = CheckRequest(flight->request); !s.ok()) {
     return refuse(static_cast<grpc::StatusCode>(s.code()), std::string(s.message()));
   }
@@ -138,7 +134,7 @@ absl::Status EvaluationServiceImpl::Interrupted(const Flight& flight) {
 
 void EvaluationServiceImpl::Finish(const Call& call, const absl::StatusOr<std::string>& result) {
   if (!result.ok()) {
-    call.reactor->Finish(ToVendor(result.status(), log_));
+    call.reactor->Finish(ToGrpc(result.status()));  // already the guard's (EvaluationRounds)
     return;
   }
   // The exact bytes, as one slice: gRPC frames them unchanged (no compression is configured).
@@ -166,7 +162,8 @@ void EvaluationServiceImpl::Work() {
                               ? absl::UnavailableError("the partner is shutting down; retry later")
                               : Interrupted(*flight);
     absl::StatusOr<std::string> result =
-        !waited.ok() ? absl::StatusOr<std::string>(waited)
+        !waited.ok() ? absl::StatusOr<std::string>(
+                           rounds_->Refuse(flight->vendor, flight->request.round_id(), waited))
                      : rounds_->Answer(flight->vendor, flight->request,
                                        [&] { return Interrupted(*flight); });
     std::vector<Call> calls;
@@ -179,10 +176,15 @@ void EvaluationServiceImpl::Work() {
       calls.swap(flight->calls);  // nobody joins this flight any more
     }
     for (size_t i = 0; i < calls.size(); ++i) {
-      // The first caller gets the release itself; each other one a recorded re-send of it.
-      Finish(calls[i], i == 0 || !result.ok()
-                           ? result
-                           : rounds_->AnswerAgain(flight->vendor, flight->request));
+      // The first caller gets the answer itself; each other one a recorded re-send of it.
+      if (i == 0) {
+        Finish(calls[i], result);
+      } else if (result.ok()) {
+        Finish(calls[i], rounds_->AnswerAgain(flight->vendor, flight->request));
+      } else {
+        Finish(calls[i],
+               rounds_->Refuse(flight->vendor, flight->request.round_id(), result.status()));
+      }
     }
   }
 }

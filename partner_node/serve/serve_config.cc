@@ -85,8 +85,9 @@ std::vector<ConfigKey> ServeConfigKeys() {
       {.path = "egress.differential_privacy",
        .type = T::kBool,
        .default_value = "true",
-       .doc = "Laplace noise on contribution-bounded histograms, charged to the vendor's "
-              "privacy budget; every released metric is derived from the noisy histograms."},
+       .doc = "Must be true (false is refused at start): discrete Laplace noise on "
+              "contribution-bounded histograms, charged to the partner's privacy budget; every "
+              "released metric is derived from the noisy histograms."},
       {.path = "egress.epsilon_per_release",
        .type = T::kString,
        .default_value = "1.0",
@@ -223,6 +224,12 @@ absl::StatusOr<EgressSettings> EgressSettingsFrom(const Config& config) {
   EgressSettings s;
   s.guard.k_minimum = static_cast<int>(config.GetInt("egress.k_minimum"));
   s.guard.dp.enabled = config.GetBool("egress.differential_privacy");
+  if (!s.guard.dp.enabled) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source(),
+        ": egress.differential_privacy: false is refused: every release toward a vendor carries "
+        "differential privacy (exact figures stay on this machine: `partner_node evaluate`)"));
+  }
   absl::StatusOr<double> eps = ReadEpsilon(config, "egress.epsilon_per_release", false);
   if (!eps.ok()) return eps.status();
   s.guard.dp.epsilon_per_release = *eps;

@@ -10,7 +10,10 @@
 #include <random>
 
 #include "audit_probe.pb.h"
+#include "core/common/sha256.h"
 #include "partner_node/audit/traffic_audit.h"
+#include "partner_node/egress/release_composer.h"
+#include "partner_node/egress/vendor_status.h"
 #include "tests/audit/harness/pcap_craft.h"
 #include "tests/support/test_env.h"
 
@@ -313,6 +316,102 @@ TEST_F(CraftedCaptureTest, UnknownFieldsAndGarbageDoNotPassAsTheDeclaredType) {
     } else {
       EXPECT_NE(detail.find("do not parse as fedface.audittest.ProbeReply"), std::string::npos)
           << detail;
+    }
+  }
+}
+
+// A release whose shape or values the partner's egress guard could not have produced (here:
+// a face descriptor's component as the ROC AUC) is found on the wire; the same release with the
+// guard's own value passes.
+TEST_F(CraftedCaptureTest, AReleaseValueOffItsGridIsFound) {
+  const std::unique_ptr<GrpcMethodCatalog> catalog =
+      GrpcMethodCatalog::FromLinkedProtos({"fedface.v1"});
+  constexpr char kRunEvaluation[] = "/fedface.v1.EvaluationService/RunEvaluation";
+  ASSERT_NE(catalog->Find(kRunEvaluation), nullptr);
+  fedface::v1::RunEvaluationRequest request;
+  request.set_round_id("r1");
+  request.set_model_version("1.0.0");
+  request.set_protocol(fedface::v1::EVALUATION_PROTOCOL_VERIFICATION);
+  partner::EvaluationAggregate a;
+  a.protocol = request.protocol();
+  a.cohort = {.subjects = 20, .mated_subjects = 20, .non_mated_subjects = 20, .images = 60};
+  for (int k = 0; k < 40; ++k) a.genuine.Add(0.3 + 0.005 * k);
+  for (int k = 0; k < 400; ++k) a.impostor.Add(0.6 + 0.002 * k);
+  partner::EgressGuardConfig config;
+  fedface::v1::LedgerHead head;
+  head.set_seq(0);
+  head.set_entry_hash(std::string(64, '0'));
+  const fedface::v1::EvaluationRelease good =
+      partner::BuildRelease(request, a, partner::ApplyKMinimum(a.cohort, 5), nullptr, config, head);
+  ASSERT_EQ(good.roc_auc().suppression(), fedface::v1::SUPPRESSION_NONE);
+  fedface::v1::EvaluationRelease bad = good;
+  bad.mutable_roc_auc()->set_value(0.0712345f);
+
+  for (const fedface::v1::EvaluationRelease* release :
+       {&good, static_cast<const fedface::v1::EvaluationRelease*>(&bad)}) {
+    const Http2Exchange x = MakeUnaryExchange(kRunEvaluation, request.SerializeAsString(),
+                                              release->SerializeAsString());
+    std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
+    for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 100)) pieces.push_back(p);
+    PcapCrafter pcap(DLT_EN10MB);
+    AddConnection(pcap, vendor_, partner_, pieces, x.client_bytes.size(), x.server_bytes.size());
+    const std::string path = dir_ + (release == &good ? "/on-grid.pcap" : "/off-grid.pcap");
+    ASSERT_TRUE(pcap.Write(path).ok());
+    AuditOptions options;
+    options.partner_port = kPartnerPort;
+    options.patterns = &patterns_;
+    options.catalog = catalog.get();
+    options.allowed_types = std::set<std::string>{partner::kEvaluationReleaseType};
+    const absl::StatusOr<AuditReport> r = AuditCaptures({path}, options);
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (release == &good) {
+      EXPECT_TRUE(r->passed()) << FormatAuditText(*r);
+    } else {
+      ASSERT_EQ(Count(*r, ViolationKind::kReleaseShape), 1) << FormatAuditText(*r);
+      EXPECT_NE(r->violations[0].detail.find("roc_auc is off its grid"), std::string::npos)
+          << r->violations[0].detail;
+    }
+  }
+}
+
+// A refusal is part of what leaves: the partner's guard records it in the ledger as the
+// vendor receives it (grpc-status and the percent-decoded grpc-message), and the audit matches
+// the trailers against that entry; a refusal the ledger lacks is a mismatch.
+TEST_F(CraftedCaptureTest, RefusalsOnTheWireAreMatchedWithTheLedger) {
+  const std::string text = "held for approval: the partner reviews each release; 100% sure";
+  const Http2Exchange x = MakeUnaryExchange(kEchoPath, Request(), "",
+                                            "held for approval: the partner reviews each release; "
+                                            "100%25 sure",
+                                            0, /*grpc_status=*/9);
+  std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
+  for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 100)) pieces.push_back(p);
+  PcapCrafter pcap(DLT_EN10MB);
+  AddConnection(pcap, vendor_, partner_, pieces, x.client_bytes.size(), x.server_bytes.size());
+  const std::string path = dir_ + "/refusal.pcap";
+  ASSERT_TRUE(pcap.Write(path).ok());
+  const std::string bytes =
+      partner::RefusalBytes(absl::FailedPreconditionError(text));  // "9 held for approval..."
+  for (const bool ledgered : {true, false}) {
+    partner::audit::LoadedLedger ledger;
+    ledger.format = "test";
+    if (ledgered) {
+      ledger.records.push_back(
+          {1, partner::kRefusalLedgerType, static_cast<int64_t>(bytes.size()), Sha256Hex(bytes)});
+    }
+    AuditOptions options;
+    options.partner_port = kPartnerPort;
+    options.patterns = &patterns_;
+    options.catalog = catalog_.get();
+    options.ledger = ledger;
+    const absl::StatusOr<AuditReport> r = AuditCaptures({path}, options);
+    ASSERT_TRUE(r.ok()) << r.status();
+    if (ledgered) {
+      EXPECT_TRUE(r->passed()) << FormatAuditText(*r);
+      EXPECT_EQ(r->ledger_matched, 1u);
+    } else {
+      ASSERT_EQ(Count(*r, ViolationKind::kLedgerMismatch), 1) << FormatAuditText(*r);
+      EXPECT_NE(r->violations[0].detail.find("sent grpc.Status"), std::string::npos)
+          << r->violations[0].detail;
     }
   }
 }

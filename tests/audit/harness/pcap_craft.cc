@@ -185,7 +185,7 @@ std::string HeaderFrames(uint8_t end_stream, uint32_t stream, const std::string&
 
 Http2Exchange MakeUnaryExchange(const std::string& path, const std::string& request,
                                 const std::string& reply, const std::string& grpc_message,
-                                size_t header_fragment) {
+                                size_t header_fragment, int grpc_status) {
   nghttp2_hd_deflater* client_hpack = nullptr;
   nghttp2_hd_deflater* server_hpack = nullptr;
   nghttp2_hd_deflate_new(&client_hpack, 4096);
@@ -208,8 +208,9 @@ Http2Exchange MakeUnaryExchange(const std::string& path, const std::string& requ
   x.server_bytes += HeaderFrames(
       0, 1, HpackEncode(server_hpack, {{":status", "200"}, {"content-type", "application/grpc"}}),
       header_fragment);
-  x.server_bytes += Http2Frame(0, 0, 1, GrpcFramed(reply));
-  std::vector<std::pair<std::string, std::string>> trailers = {{"grpc-status", "0"}};
+  if (grpc_status == 0) x.server_bytes += Http2Frame(0, 0, 1, GrpcFramed(reply));
+  std::vector<std::pair<std::string, std::string>> trailers = {
+      {"grpc-status", std::to_string(grpc_status)}};
   if (!grpc_message.empty()) trailers.emplace_back("grpc-message", grpc_message);
   x.server_bytes += HeaderFrames(0x1, 1, HpackEncode(server_hpack, trailers), header_fragment);
   nghttp2_hd_deflate_del(client_hpack);

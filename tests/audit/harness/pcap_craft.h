@@ -44,10 +44,11 @@ struct Http2Exchange {
 
 // request/reply are serialized protobuf messages; path the gRPC method path. grpc_message, when
 // given, goes into the trailers; header_fragment > 0 splits every header block into a HEADERS
-// frame and CONTINUATION frames of at most that many bytes.
+// frame and CONTINUATION frames of at most that many bytes. A grpc_status other than 0 is a
+// refusal: no reply message is sent, and grpc_message is sent as given (already percent-encoded).
 Http2Exchange MakeUnaryExchange(const std::string& path, const std::string& request,
                                 const std::string& reply, const std::string& grpc_message = "",
-                                size_t header_fragment = 0);
+                                size_t header_fragment = 0, int grpc_status = 0);
 
 // The HTTP/2 frame header + payload.
 std::string Http2Frame(uint8_t type, uint8_t flags, uint32_t stream, std::string_view payload);

@@ -28,9 +28,9 @@
 #include "fedface/v1/local_match.grpc.pb.h"
 #include "partner_node/egress/egress_guard.h"
 #include "partner_node/egress/egress_ledger.h"
+#include "partner_node/egress/held_release_store.h"
 #include "partner_node/egress/privacy_budget.h"
 #include "partner_node/gallery/gallery_store.h"
-#include "partner_node/egress/held_release_store.h"
 #include "partner_node/serve/reembedding_allowance.h"
 #include "tests/integration/partner_serve/serve_harness.h"
 #include "tests/support/test_env.h"
@@ -64,6 +64,20 @@ std::vector<partner::LedgerEntry> LedgerEntries(const std::string& path) {
   absl::StatusOr<std::vector<partner::LedgerEntry>> entries = (*ledger)->Entries();
   EXPECT_TRUE(entries.ok()) << entries.status();
   return entries.ok() ? *entries : std::vector<partner::LedgerEntry>{};
+}
+
+// The ledger holds exactly these refusals, in this order, each as the vendor received it
+// (egress/vendor_status.h: refusals are recorded like messages), and nothing else.
+void ExpectLedgeredRefusals(const std::string& ledger, const std::vector<grpc::Status>& received) {
+  const std::vector<partner::LedgerEntry> entries = LedgerEntries(ledger);
+  ASSERT_EQ(entries.size(), received.size());
+  for (size_t k = 0; k < entries.size(); ++k) {
+    EXPECT_EQ(entries[k].message_type, partner::kRefusalLedgerType);
+    const absl::Status as_sent(static_cast<absl::StatusCode>(received[k].error_code()),
+                               received[k].error_message());
+    EXPECT_EQ(entries[k].message_sha256, Sha256Hex(partner::RefusalBytes(as_sent)))
+        << "entry " << entries[k].seq << " vs " << received[k].error_message();
+  }
 }
 
 double Spent(const std::string& budget_path, const std::string& vendor) {
@@ -201,37 +215,6 @@ TEST_F(PartnerServeTest, SuppressesEveryValueOfAGalleryBelowKMinimum) {
   ASSERT_EQ(LedgerEntries(world.ledger).size(), 1u);
 }
 
-TEST_F(PartnerServeTest, IdentificationReleasesRankOneAndWithholdsASideBelowK) {
-  PartnerSettings settings;
-  settings.differential_privacy = false;
-  // 16 subjects, 30% held out: 11 gallery subjects (mated side >= 10), 5 held out (< 10).
-  const PartnerWorld world = MakePartnerWorld("identification", settings);
-  START_PARTNER(server, world, "identification");
-  const auto start = std::chrono::steady_clock::now();
-  const RawReply reply =
-      CallRaw(Vendor(server.vendor_port()), kRunEvaluation,
-              Request("r-1n", fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION).SerializeAsString());
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  ASSERT_TRUE(reply.status.ok()) << reply.status.error_message() << server.log();
-  std::cout << "[ measured ] identification round (DP off): " << seconds << " s, "
-            << reply.bytes.size() << " bytes on the wire" << std::endl;
-  EvaluationRelease release;
-  ASSERT_TRUE(release.ParseFromString(reply.bytes));
-  EXPECT_EQ(release.protocol(), fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION);
-  EXPECT_FALSE(release.privacy().differential_privacy());
-  ASSERT_EQ(release.rank1_identification_rate().suppression(), fedface::v1::SUPPRESSION_NONE);
-  EXPECT_GE(release.rank1_identification_rate().value(), 0.5);  // real faces, one image each
-  EXPECT_LE(release.rank1_identification_rate().value(), 1.0);
-  EXPECT_EQ(release.genuine_histogram().counts_size(), 201);
-  EXPECT_EQ(release.impostor_histogram().suppression(), fedface::v1::SUPPRESSION_COHORT_BELOW_K);
-  EXPECT_EQ(release.fnir_at_fpir_1e1().suppression(), fedface::v1::SUPPRESSION_COHORT_BELOW_K);
-  EXPECT_EQ(release.eer().suppression(), fedface::v1::SUPPRESSION_NOT_IN_PROTOCOL);
-  const std::vector<partner::LedgerEntry> entries = LedgerEntries(world.ledger);
-  ASSERT_EQ(entries.size(), 1u);
-  EXPECT_EQ(entries[0].message_sha256, Sha256Hex(reply.bytes));
-}
-
 TEST_F(PartnerServeTest, RefusesIdentificationWhileDifferentialPrivacyIsOnBeforeAnyWork) {
   const PartnerWorld world = MakePartnerWorld("identification-dp", PartnerSettings{});
   START_PARTNER(server, world, "identification-dp");
@@ -240,7 +223,7 @@ TEST_F(PartnerServeTest, RefusesIdentificationWhileDifferentialPrivacyIsOnBefore
       Request("r-1n-dp", fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION).SerializeAsString());
   EXPECT_EQ(reply.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
   EXPECT_EQ(reply.status.error_message(), partner::kIdentificationUnderDpRefused);
-  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+  ExpectLedgeredRefusals(world.ledger, {reply.status});
   EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 0);
 }
 
@@ -321,7 +304,9 @@ TEST_F(PartnerServeTest, RefusesCallersWithoutAnAllowedCertificate) {
       CallRaw(VendorChannel(pki_, server.vendor_port(), "intruder"), kRunEvaluation, request, 20);
   EXPECT_EQ(intruder.status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
       << intruder.status.error_message();
-  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+  // Failed handshakes never reach the service; the refused identity's call is ledgered under it.
+  ExpectLedgeredRefusals(world.ledger, {intruder.status});
+  EXPECT_EQ(LedgerEntries(world.ledger)[0].vendor, "intruder");
   EXPECT_DOUBLE_EQ(Spent(world.budget, "intruder"), 0);
   EXPECT_NE(server.log().find("intruder"), std::string::npos) << "refusals are logged";
 }
@@ -335,9 +320,11 @@ TEST_F(PartnerServeTest, RefusesOversizedAndMalformedRequests) {
   const RawReply garbage = CallRaw(vendor, kRunEvaluation, std::string("\xff\xff\xff", 3));
   EXPECT_EQ(garbage.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   RunEvaluationRequest bad = Request("../etc/passwd");
-  EXPECT_EQ(CallRaw(vendor, kRunEvaluation, bad.SerializeAsString()).status.error_code(),
-            grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+  const RawReply bad_round = CallRaw(vendor, kRunEvaluation, bad.SerializeAsString());
+  EXPECT_EQ(bad_round.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // gRPC refuses the oversized message itself, before the service (no partner data in it); the
+  // service's own refusals are ledgered.
+  ExpectLedgeredRefusals(world.ledger, {garbage.status, bad_round.status});
 }
 
 TEST_F(PartnerServeTest, RefusesAModelVersionItCannotPullAndVerify) {
@@ -357,7 +344,8 @@ TEST_F(PartnerServeTest, RefusesAModelVersionItCannotPullAndVerify) {
   EXPECT_TRUE(absl::StrContains(server.log(), "cannot load model 9.9.9 for evaluation"))
       << server.log();
   EXPECT_EQ(ReadText(GetServeFixture().cache + "/active"), "1.0.0\n");
-  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+  // A refusal about the vendor's own model, not the partner's data: recorded, not charged.
+  ExpectLedgeredRefusals(world.ledger, {reply.status});
   EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 0);
 }
 
@@ -376,7 +364,7 @@ TEST_F(PartnerServeTest, RefusesAnotherModelVersionWhenEvaluatingOtherVersionsIs
   EXPECT_EQ(reply.status.error_message(),
             "the requested model version is not the partner's active model and this partner does "
             "not evaluate other model versions");
-  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+  ExpectLedgeredRefusals(world.ledger, {reply.status});
 }
 
 TEST_F(PartnerServeTest, RefusesTheRetiredAllowModelSwitchKeyNamingIt) {
@@ -641,8 +629,10 @@ TEST_F(PartnerServeTest, RefusesRoundsBeyondTheReembeddingBoundWithAFixedText) {
     EXPECT_EQ(reply.status.error_message(), partner::kReembeddingRefused);
     EXPECT_TRUE(absl::StrContains(server.log(), "per round")) << server.log();
     EXPECT_TRUE(EvaluationReembeddings(server.log(), "2.0.0").empty()) << "nothing embedded";
-    EXPECT_TRUE(LedgerEntries(small.ledger).empty());
-    EXPECT_DOUBLE_EQ(Spent(small.budget, "fedface-vendor"), 0);
+    // How much re-embedding a round needs depends on the gallery's size: the refusal is
+    // recorded and charged like a release (no free oracle on the partner's data).
+    ExpectLedgeredRefusals(small.ledger, {reply.status});
+    EXPECT_DOUBLE_EQ(Spent(small.budget, "fedface-vendor"), 1.0);
   }
 
   // Per day, across restarts: room for one gallery but not two.
@@ -691,7 +681,15 @@ TEST_F(PartnerServeTest, RefusesRoundsBeyondTheReembeddingBoundWithAFixedText) {
   // Unless the test ran across midnight UTC: then the count is on the other day.
   EXPECT_TRUE(*used == images || *used == 0) << *used << " of " << images;
   EXPECT_EQ(ReadText(per_day.cache + "/active"), "1.0.0\n");
-  EXPECT_EQ(LedgerEntries(world.ledger).size(), 2u);
+  // Two releases and the two refusals, each refusal charged like a release (epsilon 1 each).
+  const std::vector<partner::LedgerEntry> entries = LedgerEntries(world.ledger);
+  ASSERT_EQ(entries.size(), 4u);
+  EXPECT_EQ(std::count_if(entries.begin(), entries.end(),
+                          [](const partner::LedgerEntry& e) {
+                            return e.message_type == partner::kRefusalLedgerType;
+                          }),
+            2);
+  EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 4.0);
 }
 
 TEST_F(PartnerServeTest, ApprovalModeHoldsTheReleaseUntilAPersonApprovesIt) {
@@ -707,9 +705,10 @@ TEST_F(PartnerServeTest, ApprovalModeHoldsTheReleaseUntilAPersonApprovesIt) {
   EXPECT_EQ(held.status.error_message(),
             "held for approval: the partner reviews each release before it is sent; retry this "
             "round_id later");
-  EXPECT_EQ(CallRaw(vendor, kRunEvaluation, request).status.error_code(),
-            grpc::StatusCode::FAILED_PRECONDITION);
-  EXPECT_TRUE(LedgerEntries(world.ledger).empty()) << "nothing was sent";
+  const RawReply held_again = CallRaw(vendor, kRunEvaluation, request);
+  EXPECT_EQ(held_again.status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  // No release was sent: the two refusals are all the ledger holds.
+  ExpectLedgeredRefusals(world.ledger, {held.status, held_again.status});
   EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 0) << "nothing was charged";
 
   const std::string node = PartnerNodeBinary();
@@ -739,8 +738,9 @@ TEST_F(PartnerServeTest, ApprovalModeHoldsTheReleaseUntilAPersonApprovesIt) {
   EXPECT_EQ((*row)->state, partner::HeldState::kSent);
   EXPECT_TRUE(absl::StrContains(show.out, Sha256Hex(sent.bytes))) << "show printed the digest";
   const std::vector<partner::LedgerEntry> entries = LedgerEntries(world.ledger);
-  ASSERT_EQ(entries.size(), 1u);
-  EXPECT_EQ(entries[0].message_sha256, Sha256Hex(sent.bytes));
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[2].message_type, "fedface.v1.EvaluationRelease");
+  EXPECT_EQ(entries[2].message_sha256, Sha256Hex(sent.bytes));
   list = RunProcess({node, "releases", "list", "--config", world.config}, world.dir);
   EXPECT_TRUE(absl::StrContains(list.out, "sent")) << list.out;
 
@@ -753,7 +753,7 @@ TEST_F(PartnerServeTest, ApprovalModeHoldsTheReleaseUntilAPersonApprovesIt) {
   ASSERT_EQ(decline.exit_code, 0) << decline.err;
   EXPECT_EQ(CallRaw(vendor, kRunEvaluation, other).status.error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_EQ(LedgerEntries(world.ledger).size(), 1u);
+  EXPECT_EQ(LedgerEntries(world.ledger).size(), 5u);  // the one release and four refusals
 }
 
 TEST_F(PartnerServeTest, ReleasePreviewShowsTheReleaseWithoutSendingOrCharging) {
@@ -908,6 +908,28 @@ TEST_F(PartnerServeTest, AnswersValidCallsAfterAConnectionFloodAboveTheSoftFileL
 
 // k has a floor toward any vendor: a file that asks for less is refused at start, naming the key,
 // before any listener opens.
+// No way to switch the guard off toward a vendor: a configuration without differential privacy
+// does not start, and says which key and where exact figures can be had instead.
+TEST_F(PartnerServeTest, RefusesDifferentialPrivacyOffAtStart) {
+  PartnerSettings settings;
+  settings.differential_privacy = false;
+  const PartnerWorld world = MakePartnerWorld("dp-off", settings);
+  const ProcessResult refused =
+      RunProcess({PartnerNodeBinary(), "serve", "--config", world.config}, world.dir);
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(refused.err, "egress.differential_privacy: false is refused"))
+      << refused.err;
+  EXPECT_TRUE(absl::StrContains(refused.err, "partner_node evaluate")) << refused.err;
+  EXPECT_FALSE(absl::StrContains(refused.out + refused.err, "vendor API on")) << refused.out;
+  // The preview refuses it too: it shows what a vendor would receive.
+  const ProcessResult preview = RunProcess({PartnerNodeBinary(), "evaluate-release", "--config",
+                                            world.config, "--protocol", "verification"},
+                                           world.dir);
+  EXPECT_NE(preview.exit_code, 0);
+  EXPECT_TRUE(absl::StrContains(preview.err, "egress.differential_privacy")) << preview.err;
+  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+}
+
 TEST_F(PartnerServeTest, RefusesAKMinimumBelowTheFloorAtStart) {
   PartnerSettings settings;
   settings.k_minimum = 4;

@@ -73,18 +73,19 @@ class RoundsTest : public ::testing::Test {
     fs::remove_all(dir);
     fs::create_directories(dir);
     world_ = new RoundsWorld(dir);
-    // Every partner runs with the product's floor k = 5. acme and globex: five subjects each,
-    // on 1.1.0; acme adds DP noise (a large epsilon, so the histograms stay readable). initech:
-    // on 1.0.0, so a round for 1.1.0 makes it pull the model first (the registry throttles
-    // downloads), without activating it, and embed its gallery with it on an evaluation-only
-    // engine: it is busy with the round for seconds, and keeps serving 1.0.0 locally. hooli:
-    // five more subjects, DP off. tiny: two subjects, below k.
+    // Every partner runs with the product's floor k = 5 and differential privacy (which no
+    // partner can switch off toward a vendor), at a large epsilon (400: noise of scale
+    // 4c/400 = 0.1 per bin) so that the histograms of five-subject galleries stay readable. acme and globex: five subjects each, on 1.1.0.
+    // initech: on 1.0.0, so a round for 1.1.0 makes it pull the model first (the registry
+    // throttles downloads), without activating it, and embed its gallery with it on an
+    // evaluation-only engine: it is busy with the round for seconds, and keeps serving 1.0.0
+    // locally. hooli: five more subjects. tiny: two subjects, below k.
     setup_error_ = world_->Start({
-        {"acme", {"amy", "bernadette", "howard", "leonard", "penny"}, "1.1.0", 5, 50.0},
-        {"globex", {"penny", "raj", "sheldon", "stuart", "amy"}, "1.1.0", 5, 0},
-        {"initech", {"amy", "penny", "raj", "sheldon", "howard"}, "1.0.0", 5, 0},
-        {"hooli", {"bernadette", "leonard", "raj", "stuart", "sheldon"}, "1.1.0", 5, 0},
-        {"tiny", {"howard", "stuart"}, "1.1.0", 5, 0},
+        {"acme", {"amy", "bernadette", "howard", "leonard", "penny"}, "1.1.0", 5, 400.0},
+        {"globex", {"penny", "raj", "sheldon", "stuart", "amy"}, "1.1.0", 5, 400.0},
+        {"initech", {"amy", "penny", "raj", "sheldon", "howard"}, "1.0.0", 5, 400.0},
+        {"hooli", {"bernadette", "leonard", "raj", "stuart", "sheldon"}, "1.1.0", 5, 400.0},
+        {"tiny", {"howard", "stuart"}, "1.1.0", 5, 400.0},
     });
   }
   static void TearDownTestSuite() {
@@ -156,8 +157,9 @@ TEST_F(RoundsTest, APartnerBelowItsKMinimumIsReportedWithTheReasonAndTheRoundCom
     EXPECT_TRUE(m["suppression"] == "cohort_below_k" || m["suppression"] == "not_in_protocol")
         << m.dump();
   }
-  EXPECT_EQ(acme["release"]["privacy"]["differential_privacy"], true);
-  EXPECT_EQ(globex["release"]["privacy"]["differential_privacy"], false);
+  for (const Json* p : {&acme, &globex, &hooli, &tiny}) {
+    EXPECT_EQ((*p)["release"]["privacy"]["differential_privacy"], true) << (*p)["name"];
+  }
 
   // The pool is the bin-by-bin sum of exactly the contributing partners' histograms.
   std::vector<std::string> in_pool;
@@ -181,22 +183,20 @@ TEST_F(RoundsTest, APartnerBelowItsKMinimumIsReportedWithTheReasonAndTheRoundCom
       EXPECT_DOUBLE_EQ(pooled[k], sum[k]) << side << " bin " << k;
     }
   }
-  // FNMR at FMR 1e-2 needs 300 impostor comparisons: no partner has them, the pool has.
+  // FNMR at FMR 1e-2 needs 300 impostor comparisons. Under differential privacy each subject is
+  // behind at most c of them, so five-subject galleries have C(5,2) = 10 each and neither a
+  // partner nor this pool of three can support it: withheld with the reason, never guessed.
   for (const Json* p : {&globex, &hooli}) {
     const Json& m = (*p)["metrics"][0];
     EXPECT_EQ(m["name"], "fnmr_at_fmr");
     EXPECT_EQ(m["suppression"], "insufficient_non_mated") << (*p)["name"] << m.dump();
   }
-  EXPECT_GE(report["pooled"]["impostor_total"].get<double>(), 300);
   const Json& pooled_1e2 = report["pooled"]["metrics"][0];
   EXPECT_EQ(pooled_1e2["target"], 0.01);
-  EXPECT_TRUE(pooled_1e2["released"].get<bool>()) << pooled_1e2.dump();
-  // globex's exact histograms: 5 subjects x C(5,2) mated pairs, C(25,2) - 50 non-mated.
-  double g_total = 0, i_total = 0;
-  for (double c : Counts(globex, "genuine")) g_total += c;
-  for (double c : Counts(globex, "impostor")) i_total += c;
-  EXPECT_EQ(g_total, 50);
-  EXPECT_EQ(i_total, 250);
+  EXPECT_EQ(pooled_1e2["suppression"], "insufficient_non_mated") << pooled_1e2.dump();
+  // The image count one subject can move stays home under differential privacy.
+  EXPECT_EQ(globex["release"]["counts"]["images"]["suppression"], "not_private")
+      << globex["release"]["counts"].dump();
 
   // Egress: one release each, counted as its serialized bytes.
   for (const Json* p : {&acme, &globex, &hooli, &tiny}) {
@@ -242,7 +242,7 @@ TEST_F(RoundsTest, RerunningARoundIdGetsTheStoredReleasesAgainInsteadOfNewOnes) 
   }
   const Json a = LoadJson(first + "/report.json"), b = LoadJson(second + "/report.json");
   EXPECT_EQ(b["round"]["runs"], 2);
-  // acme adds fresh Laplace noise to every new release: identical noisy counts mean the
+  // acme adds fresh noise to every new release: identical noisy counts mean the
   // partner sent its stored release, charged once.
   EXPECT_EQ(PartnerEntry(a, "acme")["release"], PartnerEntry(b, "acme")["release"]);
   EXPECT_NE(PartnerEntry(a, "acme")["release"], nullptr);

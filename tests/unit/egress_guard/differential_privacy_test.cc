@@ -1,9 +1,11 @@
-// The Laplace mechanism's calibration and the contribution-bounding sampler.
+// The discrete Laplace mechanism's calibration, the failure-rate mechanism and the
+// contribution-bounding sampler.
 #include "partner_node/egress/differential_privacy.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 #include <map>
 #include <set>
@@ -25,46 +27,65 @@ Moments MomentsOf(const std::vector<double>& x) {
   return m;
 }
 
-TEST(DifferentialPrivacy, LaplaceDrawsHaveMeanZeroAndVarianceTwoBSquared) {
+// Discrete Laplace of scale t: P(x) = (1 - a) / (1 + a) * a^|x| with a = exp(-1/t).
+double DiscreteLaplacePmf(int64_t x, double t) {
+  const double a = std::exp(-1.0 / t);
+  return (1 - a) / (1 + a) * std::pow(a, static_cast<double>(std::llabs(x)));
+}
+double DiscreteLaplaceVariance(double t) {
+  const double a = std::exp(-1.0 / t);
+  return 2 * a / ((1 - a) * (1 - a));
+}
+
+TEST(DifferentialPrivacy, DiscreteLaplaceDrawsFollowTheTwoSidedGeometricLaw) {
   SeededNoiseSource noise(20240611);
-  const double b = 2.5;
+  const NoiseScale scale{5, 2};  // t = 2.5
   const int n = 200000;
+  std::map<int64_t, int> seen;
   std::vector<double> x;
-  for (int k = 0; k < n; ++k) x.push_back(SampleLaplace(b, noise));
-  const Moments m = MomentsOf(x);
-  // Standard error of the mean: sqrt(2 b^2 / n) = 0.0079; allow 5 of them.
-  EXPECT_NEAR(m.mean, 0.0, 5 * std::sqrt(2 * b * b / n));
-  // Laplace kurtosis is 6, so the sample variance has relative s.d. sqrt(5/n)*... ~ 0.5%;
-  // allow 3% (6 s.d.).
-  EXPECT_NEAR(m.variance, 2 * b * b, 0.03 * 2 * b * b);
-  // Median of |x| is b ln 2 for Laplace (and not for, say, a Gaussian of equal variance).
-  std::vector<double> a;
-  for (double v : x) a.push_back(std::fabs(v));
-  std::nth_element(a.begin(), a.begin() + n / 2, a.end());
-  EXPECT_NEAR(a[n / 2], b * std::log(2.0), 0.03 * b);
-}
-
-TEST(DifferentialPrivacy, UniformDrawsStayInsideTheOpenInterval) {
-  SeededNoiseSource noise(1);
-  for (int k = 0; k < 100000; ++k) {
-    const double u = noise.Uniform01();
-    ASSERT_GT(u, 0.0);
-    ASSERT_LT(u, 1.0);
-    ASSERT_TRUE(std::isfinite(SampleLaplace(1.0, noise)));
+  for (int k = 0; k < n; ++k) {
+    const int64_t v = SampleDiscreteLaplace(scale, noise);
+    ++seen[v];
+    x.push_back(static_cast<double>(v));
   }
+  const Moments m = MomentsOf(x);
+  const double variance = DiscreteLaplaceVariance(2.5);
+  EXPECT_NEAR(m.mean, 0.0, 5 * std::sqrt(variance / n));
+  EXPECT_NEAR(m.variance, variance, 0.03 * variance);
+  // Every value from -6 to 6 within 5 standard errors of its probability (and so both signs,
+  // and zero counted once, not twice).
+  for (int64_t v = -6; v <= 6; ++v) {
+    const double p = DiscreteLaplacePmf(v, 2.5);
+    EXPECT_NEAR(seen[v] / static_cast<double>(n), p, 5 * std::sqrt(p * (1 - p) / n)) << v;
+  }
+}
+
+TEST(DifferentialPrivacy, UniformIntegersAreUniformAndTheSecureSourceVaries) {
+  SeededNoiseSource noise(1);
+  EXPECT_EQ(noise.UniformBelow(1), 0u);
+  // n = 3 does not divide 2^64: the rejection keeps the three residues equally likely.
+  int counts[3] = {0, 0, 0};
+  const int n = 90000;
+  for (int k = 0; k < n; ++k) ++counts[noise.UniformBelow(3)];
+  for (int c : counts) EXPECT_NEAR(c, n / 3, 5 * std::sqrt(n * (1.0 / 3) * (2.0 / 3)));
   auto secure = MakeSecureNoiseSource();
-  std::set<double> seen;
-  for (int k = 0; k < 1000; ++k) seen.insert(secure->Uniform01());
-  EXPECT_GT(seen.size(), 990u);  // not a constant or a short cycle
+  std::set<uint64_t> values;
+  for (int k = 0; k < 1000; ++k) values.insert(secure->Bits64());
+  EXPECT_EQ(values.size(), 1000u);  // not a constant or a short cycle
 }
 
-TEST(DifferentialPrivacy, ScaleIsFourCOverEpsilon) {
-  EXPECT_DOUBLE_EQ(HistogramLaplaceScale(10, 1.0), 40.0);
-  EXPECT_DOUBLE_EQ(HistogramLaplaceScale(1, 0.5), 8.0);
+TEST(DifferentialPrivacy, ScaleIsFourCOverEpsilonAsAnExactFraction) {
+  EXPECT_DOUBLE_EQ(HistogramNoiseScale(10, 1.0).value(), 40.0);
+  EXPECT_DOUBLE_EQ(HistogramNoiseScale(1, 0.5).value(), 8.0);
+  const NoiseScale third = HistogramNoiseScale(5, 0.3);  // 20 / 0.3 = 200 / 3
+  EXPECT_EQ(third.numerator, 200u);
+  EXPECT_EQ(third.denominator, 3u);
+  EXPECT_DOUBLE_EQ(FailureRateNoiseScale(0.1).value(), 1000.0);
 }
 
-// Histogram counts of 1000 everywhere (so clamping at 0 never happens): the noise added to
-// every bin of both histograms over many seeded releases must be Laplace(4c/epsilon).
+// Histogram counts of 1000 everywhere (so the consistency step never changes them): the noise
+// added to every bin of both histograms over many seeded releases must be discrete Laplace of
+// scale 4c/epsilon, and every count a whole number.
 TEST(DifferentialPrivacy, HistogramNoiseMatchesCalibrationOverManyDraws) {
   const int c = 1;
   const double epsilon = 1.0;
@@ -87,34 +108,30 @@ TEST(DifferentialPrivacy, HistogramNoiseMatchesCalibrationOverManyDraws) {
   SeededNoiseSource noise(99);
   std::vector<double> deltas;
   for (int draw = 0; draw < 50; ++draw) {
-    const NoisyHistograms noisy = AddLaplaceNoise(*bounded, epsilon, noise);
-    EXPECT_DOUBLE_EQ(noisy.laplace_scale, 4.0);
+    const NoisyHistograms noisy = AddDiscreteLaplaceNoise(*bounded, epsilon, noise);
+    EXPECT_DOUBLE_EQ(noisy.scale.value(), 4.0);
     for (int bin = 0; bin < metrics::kScoreBinCount; ++bin) {
+      ASSERT_EQ(noisy.genuine.count(bin), std::floor(noisy.genuine.count(bin)));
       deltas.push_back(noisy.genuine.count(bin) - 1000.0);
       deltas.push_back(noisy.impostor.count(bin) - 1000.0);
     }
   }
-  const double b = 4.0;
+  const double variance = DiscreteLaplaceVariance(4.0);
   const Moments m = MomentsOf(deltas);
   const double n = static_cast<double>(deltas.size());  // 20100
-  EXPECT_NEAR(m.mean, 0.0, 5 * std::sqrt(2 * b * b / n));
-  EXPECT_NEAR(m.variance, 2 * b * b, 0.08 * 2 * b * b);  // relative s.d. ~1.6%
+  EXPECT_NEAR(m.mean, 0.0, 5 * std::sqrt(variance / n));
+  EXPECT_NEAR(m.variance, variance, 0.08 * variance);  // relative s.d. ~1.6%
 }
 
-TEST(DifferentialPrivacy, ConsistencyMakesCumulativeCountsMonotone) {
+TEST(DifferentialPrivacy, ConsistencyMakesCumulativeCountsMonotoneWholeNumbers) {
   // Cumulative {1, -1, 2}: the first two pool to 0, so the counts become {0, 0, 2}.
   EXPECT_EQ(ConsistentCounts(std::vector<double>{1, -2, 3}), (std::vector<double>{0, 0, 2}));
-  // Already consistent: unchanged.
-  EXPECT_EQ(ConsistentCounts(std::vector<double>{5, 0.5, 7}), (std::vector<double>{5, 0.5, 7}));
+  // Already consistent whole numbers: unchanged.
+  EXPECT_EQ(ConsistentCounts(std::vector<double>{5, 0, 7}), (std::vector<double>{5, 0, 7}));
   // Negative total: nothing.
   EXPECT_EQ(ConsistentCounts(std::vector<double>{-1, -1}), (std::vector<double>{0, 0}));
-  // Cumulative {4, 1, 3, 6}: {4, 1} pool to 2.5, then {2.5, 2.5, 3} stays, total 6.
-  const std::vector<double> c = ConsistentCounts(std::vector<double>{4, -3, 2, 3});
-  ASSERT_EQ(c.size(), 4u);
-  EXPECT_DOUBLE_EQ(c[0], 2.5);
-  EXPECT_DOUBLE_EQ(c[1], 0.0);
-  EXPECT_DOUBLE_EQ(c[2], 0.5);
-  EXPECT_DOUBLE_EQ(c[3], 3.0);
+  // Cumulative {4, 1, 3, 6}: {4, 1} pool to 2.5, rounded to 3; then 3 and 6.
+  EXPECT_EQ(ConsistentCounts(std::vector<double>{4, -3, 2, 3}), (std::vector<double>{3, 0, 0, 3}));
 }
 
 TEST(DifferentialPrivacy, NoisyCountsAreNeverNegative) {
@@ -123,13 +140,42 @@ TEST(DifferentialPrivacy, NoisyCountsAreNeverNegative) {
       ContributionBoundedHistograms::Build(1, one, one);
   ASSERT_TRUE(bounded.ok());
   SeededNoiseSource noise(5);
-  const NoisyHistograms noisy = AddLaplaceNoise(*bounded, 0.5, noise);
+  const NoisyHistograms noisy = AddDiscreteLaplaceNoise(*bounded, 0.5, noise);
   int zeros = 0;
   for (double v : noisy.impostor.counts()) {
     EXPECT_GE(v, 0.0);
+    EXPECT_EQ(v, std::floor(v));
     zeros += v == 0.0;
   }
-  EXPECT_GT(zeros, 50);  // about half the empty bins drew negative noise and were clamped
+  EXPECT_GT(zeros, 50);  // the consistency step leaves most empty bins empty
+}
+
+// One subject moves the sum of hundredths by at most 100, whatever its images: the sensitivity
+// the failure-rate noise is scaled for.
+TEST(DifferentialPrivacy, FailureRateSumMovesAtMostOneHundredPerSubject) {
+  SubjectFailureRates base;
+  for (int k = 0; k < 30; ++k) base.Add(4, k % 4 == 0 ? 1 : 0);
+  EXPECT_EQ(base.subjects(), 30);
+  EXPECT_EQ(base.hundredths_sum(), 8 * 25);
+  SubjectFailureRates none, one_in_three, all;
+  none.Add(0, 0);  // no attempt: not counted
+  EXPECT_EQ(none.subjects(), 0);
+  one_in_three.Add(3, 1);
+  EXPECT_EQ(one_in_three.hundredths_sum(), 33);
+  all.Add(1000, 1000);  // a subject with many failed images still counts 100
+  EXPECT_EQ(all.hundredths_sum(), 100);
+  // The noisy mean over many seeded draws: unbiased (away from the clamps) and of the stated
+  // standard deviation.
+  SubjectFailureRates mid;
+  for (int k = 0; k < 1000; ++k) mid.Add(2, 1);  // 50 hundredths each: mean 0.5
+  SeededNoiseSource noise(3);
+  std::vector<double> draws;
+  for (int k = 0; k < 4000; ++k) draws.push_back(NoisyMeanFailureRate(mid, 0.1, noise));
+  const Moments m = MomentsOf(draws);
+  const double sd = FailureRateNoiseSd(1000, 0.1);  // sqrt(2) / 100
+  EXPECT_NEAR(m.mean, 0.5, 5 * sd / std::sqrt(4000.0) + 0.005);
+  EXPECT_NEAR(std::sqrt(m.variance), sd, 0.15 * sd);
+  for (double d : draws) EXPECT_EQ(d, std::round(d * 100) / 100);
 }
 
 TEST(DifferentialPrivacy, BoundedHistogramsRefuseASubjectOverTheBound) {

@@ -64,6 +64,8 @@ EvaluationAggregate VerificationAggregate(int subjects, int c, int extra_non_mat
   a.cohort.mated_comparisons = static_cast<int64_t>(a.genuine.total());
   a.cohort.non_mated_comparisons = static_cast<int64_t>(a.impostor.total());
   a.embeddings_per_second = 71.234;
+  // Three subjects with a sixth image that failed to enrol.
+  for (int k = 0; k < subjects; ++k) a.failure_rates.Add(k < 3 ? 6 : 5, k < 3 ? 1 : 0);
   return a;
 }
 
@@ -169,6 +171,57 @@ TEST_F(EgressGuardTest, RejectsAReleaseOfTheWrongShape) {
   EXPECT_TRUE(refused(r)) << "withheld histogram that still carries counts";
 }
 
+// Values on their grid: a number the guard's own arithmetic cannot produce is refused, so an
+// embedding cannot ride in a release's doubles (as a rate, a count, a threshold, ...).
+TEST_F(EgressGuardTest, RefusesValuesOffTheirGrid) {
+  const EvaluationAggregate a = VerificationAggregate(400, 5);
+  for (const bool dp : {false, true}) {
+    SeededNoiseSource noise(4);
+    const std::optional<PrivateValues> p =
+        dp ? std::optional<PrivateValues>(
+                 PrivateValues{AddDiscreteLaplaceNoise(*a.bounded, 1.0, noise), std::nullopt, 1.0})
+           : std::nullopt;
+    const EvaluationRelease good = BuildRelease(Request("r1"), a, ApplyKMinimum(a.cohort, 10),
+                                                p ? &*p : nullptr, config_, EmptyLedger());
+    ASSERT_TRUE(CheckAllowlisted(good, config_.allowlist).ok())
+        << CheckAllowlisted(good, config_.allowlist);
+    ASSERT_EQ(good.fnmr_at_fmr_1e2().suppression(), fedface::v1::SUPPRESSION_NONE);
+    ASSERT_EQ(good.roc_auc().suppression(), fedface::v1::SUPPRESSION_NONE);
+
+    const float embedding_value = 0.0712345f;  // what a face descriptor's component looks like
+    auto refused = [&](auto mutate, const char* what) {
+      EvaluationRelease r = good;
+      mutate(r);
+      const absl::Status s = CheckAllowlisted(r, config_.allowlist);
+      EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << what << (dp ? " (DP)" : "");
+    };
+    refused([](EvaluationRelease& r) { r.mutable_genuine_histogram()->set_counts(7, 3.5); },
+            "a fractional count");
+    refused([&](EvaluationRelease& r) { r.mutable_roc_auc()->set_value(embedding_value); },
+            "a float32 value as a rate");
+    refused([&](EvaluationRelease& r) { r.mutable_fnmr_at_fmr_1e2()->set_fnmr(embedding_value); },
+            "a float32 value as an FNMR");
+    refused([](EvaluationRelease& r) { r.mutable_fnmr_at_fmr_1e2()->set_threshold(0.123); },
+            "a threshold between bin edges");
+    refused([](EvaluationRelease& r) { r.mutable_fnmr_at_fmr_1e3()->set_fmr_target(0.002); },
+            "another target");
+    refused([](EvaluationRelease& r) { r.mutable_eer()->set_eer(1.5); }, "a rate above 1");
+    refused([](EvaluationRelease& r) { r.mutable_failure_to_enrol_rate()->set_value(0.015); },
+            "a failure rate off its 0.01 grid");
+    refused([](EvaluationRelease& r) { r.mutable_counts()->mutable_subjects()->set_at_least(15); },
+            "a band not on the ladder");
+    refused([](EvaluationRelease& r) { r.mutable_throughput()->set_embeddings_per_second(71.23); },
+            "throughput with 4 significant digits");
+    refused([](EvaluationRelease& r) { r.mutable_privacy()->set_epsilon(1.0000001); },
+            "epsilon off its grid");
+    refused(
+        [](EvaluationRelease& r) {
+          r.mutable_rank1_identification_rate()->set_value(0.5);  // withheld: not in protocol
+        },
+        "a withheld value carrying a number");
+  }
+}
+
 TEST_F(EgressGuardTest, ReleasesNoisyVerificationMetricsDerivedFromNoisyHistograms) {
   // 4000 subjects: at epsilon 1 the noise leaves the metrics useful (a few hundred subjects
   // would not be: see differential_privacy.h).
@@ -181,8 +234,15 @@ TEST_F(EgressGuardTest, ReleasesNoisyVerificationMetricsDerivedFromNoisyHistogra
   EXPECT_EQ(r.bin_edges_version(), static_cast<uint32_t>(metrics::kScoreBinEdgesVersion));
   EXPECT_EQ(r.counts().subjects().at_least(), 2000u);  // 4000 is in [2000, 5000)
   EXPECT_EQ(r.counts().subjects().below(), 5000u);
-  EXPECT_EQ(r.counts().images().at_least(), 20000u);         // 20003
-  EXPECT_DOUBLE_EQ(r.failure_to_enrol_rate().value(), 0.0);  // 3/20003 rounded to 0.01
+  // Under DP the image count (one subject can move it arbitrarily) stays home; the comparison
+  // counts are those of the noisy histograms (about 4000 x 5 mated, 4000 x 5 / 2 x 2 non-mated).
+  EXPECT_EQ(r.counts().images().suppression(), fedface::v1::SUPPRESSION_NOT_PRIVATE);
+  EXPECT_EQ(r.counts().images().at_least(), 0u);
+  EXPECT_EQ(r.counts().mated_comparisons().at_least(), 20000u);
+  // The failure rate: the noisy mean of the subjects' own rates (3 of 4000 at 17/100: ~0.0001),
+  // with noise of s.d. sqrt(2)/(0.1 x 4000) = 0.0035, on its 0.01 grid.
+  ASSERT_EQ(r.failure_to_enrol_rate().suppression(), fedface::v1::SUPPRESSION_NONE);
+  EXPECT_LE(r.failure_to_enrol_rate().value(), 0.02);
   EXPECT_TRUE(r.privacy().differential_privacy());
   EXPECT_DOUBLE_EQ(r.privacy().epsilon(), 1.0);
   EXPECT_EQ(r.privacy().contribution_bound(), 5u);
@@ -200,13 +260,16 @@ TEST_F(EgressGuardTest, ReleasesNoisyVerificationMetricsDerivedFromNoisyHistogra
   const metrics::ScoreHistogram ih = *metrics::ScoreHistogram::FromCounts(i);
   const metrics::FnmrAtFmr f = metrics::ComputeFnmrAtFmr(gh, ih, 1e-2);
   ASSERT_EQ(r.fnmr_at_fmr_1e2().suppression(), fedface::v1::SUPPRESSION_NONE);
-  EXPECT_DOUBLE_EQ(r.fnmr_at_fmr_1e2().fnmr(), f.point->fnmr);
+  // On the rate grid (1e-6): the metric library's value, rounded.
+  EXPECT_NEAR(r.fnmr_at_fmr_1e2().fnmr(), f.point->fnmr, kRateStep / 2);
   EXPECT_DOUBLE_EQ(r.fnmr_at_fmr_1e2().threshold(), f.point->threshold);
   // Thresholds are bin edges, never an individual comparison's distance.
   const double t = r.fnmr_at_fmr_1e2().threshold();
   EXPECT_DOUBLE_EQ(t, metrics::kScoreBinEdges[metrics::ScoreBinIndex(t)]);
-  EXPECT_DOUBLE_EQ(r.roc_auc().value(), *metrics::RocAuc(gh, ih));
-  EXPECT_DOUBLE_EQ(r.eer().eer(), metrics::Eer(gh, ih)->eer);
+  EXPECT_NEAR(r.roc_auc().value(), *metrics::RocAuc(gh, ih), kRateStep / 2);
+  EXPECT_NEAR(r.eer().eer(), metrics::Eer(gh, ih)->eer, kRateStep / 2);
+  // Every count a whole number.
+  for (double v : g) EXPECT_EQ(v, std::floor(v));
   // Useful despite the noise: the exact bounded histograms give AUC ~1 and EER ~0.002; over 50
   // noise seeds at this size the noisy AUC had median 0.988 and 5th percentile 0.958.
   EXPECT_GT(r.roc_auc().value(), 0.93);
@@ -272,24 +335,22 @@ TEST_F(EgressGuardTest, WithholdsGenuineSideWhenMatedCohortIsBelowK) {
   EXPECT_TRUE(CheckAllowlisted(r, config_.allowlist).ok());
 }
 
+// The pure step on exact histograms (a node never releases them: the guard refuses to run
+// without differential privacy; the rule is the same on noisy ones).
 TEST_F(EgressGuardTest, WithholdsFnmrAtFmrThatTooFewNonMatedCannotSupport) {
-  config_.dp.enabled = false;
-  Open(7);
   // 40 subjects * c=5 / 2 = 100 planned non-mated plus 400 more: 500 non-mated comparisons.
   const EvaluationAggregate a = VerificationAggregate(40, 5, 400);
   ASSERT_GE(a.impostor.total(), 300);
   ASSERT_LT(a.impostor.total(), 3000);
-  absl::StatusOr<std::string> bytes = guard_->ReleaseEvaluation(kVendor, Request("r1"), a);
-  ASSERT_TRUE(bytes.ok()) << bytes.status();
-  const EvaluationRelease r = Parse(*bytes);
+  const EvaluationRelease r =
+      BuildRelease(Request("r1"), a, ApplyKMinimum(a.cohort, 10), nullptr, config_, EmptyLedger());
+  ASSERT_TRUE(CheckAllowlisted(r, config_.allowlist).ok());
   EXPECT_EQ(r.fnmr_at_fmr_1e2().suppression(), fedface::v1::SUPPRESSION_NONE);
   EXPECT_EQ(r.fnmr_at_fmr_1e3().suppression(), fedface::v1::SUPPRESSION_INSUFFICIENT_NON_MATED);
   EXPECT_EQ(r.fnmr_at_fmr_1e4().suppression(), fedface::v1::SUPPRESSION_INSUFFICIENT_NON_MATED);
   EXPECT_DOUBLE_EQ(r.fnmr_at_fmr_1e3().fnmr(), 0.0);
   EXPECT_DOUBLE_EQ(r.fnmr_at_fmr_1e3().fmr_target(), 1e-3);
-  // Without DP the histograms are the exact ones and nothing is charged.
   EXPECT_FALSE(r.privacy().differential_privacy());
-  EXPECT_DOUBLE_EQ(*budget_->Spent(kVendor), 0.0);
   std::vector<double> released(r.impostor_histogram().counts().begin(),
                                r.impostor_histogram().counts().end());
   EXPECT_EQ(released, a.impostor.counts());
@@ -386,6 +447,75 @@ TEST_F(EgressGuardTest, BudgetRefusalSurvivesRestart) {
   EXPECT_EQ(LedgerSize(), 2u);
 }
 
+// No free oracle: every refusal leaves as a catalogue text and is in the ledger, exactly as the
+// traffic audit recomputes it from the trailers; one whose reason depends on the evaluated data
+// costs what a release costs, one that depends on the configuration or the request is free.
+TEST_F(EgressGuardTest, RefusalsAreLedgeredAndChargedWhenTheyDependOnTheData) {
+  // Before any work, a configuration refusal: free, recorded, catalogue text only.
+  const absl::Status local_config = absl::FailedPreconditionError(
+      "model version 9.9.9 is not the partner's active model and this partner does not evaluate "
+      "other model versions");
+  const absl::Status sent_config =
+      guard_->Refuse(kVendor, "r-config", local_config, /*after_evaluation=*/true);
+  EXPECT_EQ(sent_config.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(CatalogueTexts(), ::testing::Contains(std::string(sent_config.message())));
+  EXPECT_DOUBLE_EQ(*budget_->SpentByAll(), 0.0);
+
+  // After an evaluation, a refusal that depends on the data (here: how many comparisons the
+  // gallery needs): charged one release's epsilon; the local detail never leaves.
+  const absl::Status local_data = absl::FailedPreconditionError(
+      "the request needs 123457 comparisons, more than this partner runs per request (100000)");
+  const absl::Status sent_data = guard_->Refuse(kVendor, "r-data", local_data, true);
+  EXPECT_EQ(sent_data.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(std::string(sent_data.message()).find("123457"), std::string::npos);
+  EXPECT_DOUBLE_EQ(*budget_->SpentByAll(), config_.dp.epsilon_per_release);
+  // The same reason before any evaluation ran says nothing of the data: free.
+  guard_->Refuse(kVendor, "r-data2", local_data, /*after_evaluation=*/false);
+  EXPECT_DOUBLE_EQ(*budget_->SpentByAll(), config_.dp.epsilon_per_release);
+
+  // A caller without a usable identity and a malformed round id: recorded without either.
+  guard_->Refuse("", "bad round id!", absl::UnauthenticatedError("no client certificate"), false);
+
+  const std::vector<LedgerEntry> entries = *ledger_->Entries();
+  ASSERT_EQ(entries.size(), 4u);
+  for (const LedgerEntry& e : entries) EXPECT_EQ(e.message_type, kRefusalLedgerType);
+  EXPECT_EQ(entries[0].message_sha256, Sha256Hex(RefusalBytes(sent_config)));
+  EXPECT_EQ(entries[0].summary, "Refusal round=r-config code=FAILED_PRECONDITION");
+  EXPECT_EQ(entries[1].message_sha256, Sha256Hex(RefusalBytes(sent_data)));
+  EXPECT_EQ(entries[3].vendor, "(unidentified caller)");
+  EXPECT_EQ(entries[3].summary, "Refusal code=UNAUTHENTICATED");
+  EXPECT_TRUE(ledger_->Verify()->ok);
+
+  // A data-dependent refusal the budget cannot pay becomes the budget refusal (charging nothing).
+  ASSERT_TRUE(budget_->Charge(kVendor, 1.0).ok());  // 2.0 of 2.5 spent
+  const absl::Status exhausted = guard_->Refuse(kVendor, "r-late", local_data, true);
+  EXPECT_EQ(exhausted.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(exhausted.message(), "privacy budget exhausted for this vendor");
+  EXPECT_DOUBLE_EQ(*budget_->SpentByAll(), 2.0);
+}
+
+TEST_F(EgressGuardTest, AdmitRefusesBeforeAnyWorkWhatCouldNeverBeReleased) {
+  EXPECT_EQ(guard_->Admit(kVendor, Request("r1", fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION))
+                .status()
+                .code(),
+            absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<Admission> admitted = guard_->Admit(kVendor, Request("r1"));
+  ASSERT_TRUE(admitted.ok()) << admitted.status();
+  EXPECT_FALSE(admitted->bytes.has_value());
+  // Released once: the same request is admitted as its stored bytes, recorded again.
+  const absl::StatusOr<std::string> bytes =
+      guard_->ReleaseEvaluation(kVendor, Request("r1"), VerificationAggregate(40, 5));
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  admitted = guard_->Admit(kVendor, Request("r1"));
+  ASSERT_TRUE(admitted.ok() && admitted->bytes.has_value());
+  EXPECT_EQ(*admitted->bytes, *bytes);
+  EXPECT_EQ(LedgerSize(), 2u);
+  // A budget that cannot pay one more release (1 of 2.5 spent, then 2): refused up front.
+  ASSERT_TRUE(budget_->Charge(kVendor, 1.0).ok());
+  EXPECT_EQ(guard_->Admit(kVendor, Request("r2")).status().code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
 TEST_F(EgressGuardTest, RefusesDpReleaseWithoutContributionBounding) {
   EvaluationAggregate a = VerificationAggregate(40, 5);
   a.bounded.reset();
@@ -442,9 +572,10 @@ TEST_F(EgressGuardTest, RefusesIdentificationWhileDifferentialPrivacyIsOn) {
   EXPECT_DOUBLE_EQ(*budget_->SpentByAll(), 0.0);
 }
 
+// The pure step: identification metrics from exact histograms. No node releases them toward a
+// vendor (identification is refused under differential privacy, which cannot be switched off);
+// the arithmetic is kept, and tested, for a mechanism that covers gallery subjects.
 TEST_F(EgressGuardTest, ReleasesIdentificationMetricsFromHistograms) {
-  config_.dp.enabled = false;
-  Open(7);
   std::vector<metrics::MatedSearch> mated;
   for (int k = 0; k < 40; ++k) mated.push_back({k < 36 ? 1 : 2, 0.3 + 0.005 * k});
   std::vector<metrics::NonMatedSearch> non_mated;
@@ -460,10 +591,10 @@ TEST_F(EgressGuardTest, ReleasesIdentificationMetricsFromHistograms) {
               .failures_to_enrol = 7,
               .mated_comparisons = 40,
               .non_mated_comparisons = 60};
-  absl::StatusOr<std::string> bytes = guard_->ReleaseEvaluation(
-      kVendor, Request("id1", fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION), a);
-  ASSERT_TRUE(bytes.ok()) << bytes.status();
-  const EvaluationRelease r = Parse(*bytes);
+  const EvaluationRelease r =
+      BuildRelease(Request("id1", fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION), a,
+                   ApplyKMinimum(a.cohort, 10), nullptr, config_, EmptyLedger());
+  ASSERT_TRUE(CheckAllowlisted(r, config_.allowlist).ok());
   EXPECT_DOUBLE_EQ(r.rank1_identification_rate().value(), 0.9);
   EXPECT_DOUBLE_EQ(r.failure_to_enrol_rate().value(), 0.05);
   // 60 non-mated searches support FPIR 0.1 (needs 30) but not 0.01 (needs 300).
@@ -475,7 +606,7 @@ TEST_F(EgressGuardTest, ReleasesIdentificationMetricsFromHistograms) {
   // is 0.52 (bins 50, 51: 4 searches) or 0.53 would admit 6... check against the library.
   const metrics::FnmrAtFmr f = metrics::ComputeFnmrAtFmr(a.genuine, a.impostor, 0.1);
   EXPECT_DOUBLE_EQ(r.fnir_at_fpir_1e1().threshold(), f.point->threshold);
-  EXPECT_DOUBLE_EQ(r.fnir_at_fpir_1e1().fnir(), f.point->fnmr);
+  EXPECT_NEAR(r.fnir_at_fpir_1e1().fnir(), f.point->fnmr, kRateStep / 2);
   EXPECT_LE(r.fnir_at_fpir_1e1().fpir(), 0.1);
 }
 
@@ -521,6 +652,13 @@ TEST(EgressGuardSteps, CreateRefusesInvalidConfigurations) {
   EXPECT_FALSE(EgressGuard::Create(EgressGuardConfig(), budget.get(), nullptr,
                                    std::make_unique<SeededNoiseSource>(1))
                    .ok());
+  // No way to switch the guard's noise off toward a vendor.
+  config = EgressGuardConfig();
+  config.dp.enabled = false;
+  const auto no_dp = EgressGuard::Create(config, budget.get(), ledger.get(),
+                                         std::make_unique<SeededNoiseSource>(1));
+  EXPECT_EQ(no_dp.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(no_dp.status().message().find("egress.differential_privacy"), std::string::npos);
 }
 
 }  // namespace

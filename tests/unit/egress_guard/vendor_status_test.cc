@@ -75,5 +75,20 @@ TEST(VendorStatusTest, TheCatalogueNamesNoPathAndNoNumberBeyondItsPatterns) {
   }
 }
 
+// The service may pass a status through the catalogue again (a re-send to a second caller of
+// the same round): a catalogue text maps to itself.
+TEST(VendorStatusTest, EveryCatalogueTextMapsToItself) {
+  for (const std::string& text : CatalogueTexts()) {
+    for (absl::StatusCode code :
+         {absl::StatusCode::kInvalidArgument, absl::StatusCode::kFailedPrecondition,
+          absl::StatusCode::kResourceExhausted, absl::StatusCode::kPermissionDenied,
+          absl::StatusCode::kUnavailable, absl::StatusCode::kInternal}) {
+      const absl::Status once = VendorStatus(absl::Status(code, text));
+      EXPECT_EQ(VendorStatus(once), once) << text;
+    }
+  }
+}
+
 }  // namespace
+
 }  // namespace fedface::partner
