@@ -376,6 +376,9 @@ TEST_F(PartnerServeTest, TheCoordinatorRefusesAListenerPresentingAClientCertific
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_NE(r.err.find("acme"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find(": contributed"), std::string::npos) << r.err;
+  // gRPC 1.51 with OpenSSL 3 refuses it in the handshake (the purpose check of the chain), so
+  // the partner never sees the request; the coordinator's own role check (CheckPartnerServer)
+  // would discard the answer otherwise.
   EXPECT_TRUE(LedgerEntries(world.ledger).empty());
   std::cout << "[ info ] a clientAuth certificate as the partner's listener:\n" << r.err;
 }
