@@ -59,7 +59,8 @@ say "vendor: key pair, signed model package, certificates"
 "$vendor_bin" keygen --out "$run/vendor_key"
 "$vendor_bin" package --faceapi "$faceapi" --version 1.0.0 --key "$run/vendor_key" \
   --out "$run/registry/1.0.0"
-bash scripts/make_certs.sh "$run/pki" "${partners[@]}" >/dev/null
+# A development set: everything runs on this machine (loopback names in the server certificates).
+bash scripts/make_certs.sh "$run/pki" --dev "${partners[@]}" >/dev/null
 
 say "partners: galleries (capture0 = real face crop; capture1.. = SYNTHETIC variations)"
 "$build/tests/tools/make_demo_galleries" --out "$run/galleries" \
@@ -75,8 +76,8 @@ cat > "$run/vendor.yaml" <<EOF
 server:
   listen: "127.0.0.1:$registry_port"
   ca_cert: pki/ca.crt
-  cert: pki/vendor.crt
-  key: pki/vendor.key
+  cert: pki/registry.crt
+  key: pki/registry.key
   partners: [$(IFS=,; echo "${partners[*]}")]
 registry:
   dir: registry
@@ -96,8 +97,8 @@ for p in "${partners[@]}"; do
 vendor:
   address: "127.0.0.1:$registry_port"
   ca_cert: ../../pki/ca.crt
-  client_cert: ../../pki/partners/$p.crt
-  client_key: ../../pki/partners/$p.key
+  client_cert: ../../pki/partners/$p/client.crt
+  client_key: ../../pki/partners/$p/client.key
   signing_key: ../../vendor_key.pub
 model_cache:
   dir: models

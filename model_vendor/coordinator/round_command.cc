@@ -132,6 +132,12 @@ int RunRound(const std::vector<std::string>& args) {
     }
     credentials = grpc::InsecureChannelCredentials();
   } else {
+    if (settings->tls.cert.empty() || settings->tls.key.empty()) {
+      std::cerr << "model_vendor round: " << config->source()
+                << ": coordinator.client_cert and coordinator.client_key are required (the "
+                   "coordinator's client certificate, coordinator.crt of scripts/make_certs.sh)\n";
+      return 1;
+    }
     absl::StatusOr<TlsMaterial> tls = LoadTlsMaterial(settings->tls);
     if (!tls.ok()) {
       std::cerr << "model_vendor round: " << tls.status().message() << "\n";

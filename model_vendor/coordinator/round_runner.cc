@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/config/peer_identity.h"
 #include "fedface/v1/evaluation.grpc.pb.h"
 #include "model_vendor/coordinator/release_check.h"
 
@@ -53,6 +54,17 @@ const char* CodeName(grpc::StatusCode code) {
     default:
       return "UNKNOWN";
   }
+}
+
+// After a call: OK unless it was served, over TLS, by a certificate that is not `partner`'s server
+// certificate (CheckPartnerServer). No verified certificate means a plaintext audit listener or a
+// handshake that did not complete; then the call's status says what happened.
+absl::Status CheckServedBy(grpc::ClientContext& context, const PartnerEndpoint& partner) {
+  std::shared_ptr<const grpc::AuthContext> auth = context.auth_context();
+  if (auth == nullptr) return absl::OkStatus();
+  absl::StatusOr<PeerCertificate> cert = PeerCertificateOf(*auth);
+  if (!cert.ok()) return absl::OkStatus();
+  return CheckPartnerServer(*cert, partner.name, partner.address);
 }
 
 bool IsTransient(grpc::StatusCode code) {
@@ -197,6 +209,13 @@ PartnerOutcome RoundRunner::AskPartner(const RoundRequest& request, const Partne
     out.egress.request_bytes += static_cast<int64_t>(wire.ByteSizeLong());
     last = stub->RunEvaluation(&context, wire, &release);
     out.grpc_code = CodeName(last.error_code());
+    if (absl::Status s = CheckServedBy(context, partner); !s.ok()) {
+      // Whoever answered is not this partner: its answer (release or error) is not B's.
+      out.elapsed_ms = absl::ToInt64Milliseconds(absl::Now() - start);
+      out.status = PartnerStatus::kFailed;
+      out.reason = absl::StrCat("failed: wrong partner certificate: ", s.message());
+      return out;
+    }
     if (last.ok()) {
       ++out.egress.messages_received;
       out.egress.bytes_received += static_cast<int64_t>(release.ByteSizeLong());

@@ -10,6 +10,11 @@
 // budget; PERMISSION_DENIED, UNAUTHENTICATED, FAILED_PRECONDITION, ALREADY_EXISTS) and other
 // errors are final at once.
 //
+// Identity: over mutual TLS, the certificate that served each call must be the partner's own
+// server certificate (serverAuth, CN = the name in coordinator.partners; peer_identity.h),
+// besides gRPC's host-name check of the address. Otherwise the answer is discarded, whatever it
+// was, and the partner's outcome is `failed` at once, naming the partner and the certificate.
+//
 // What a partner sends is untrusted: a release is size-limited by the channel (kMaxReleaseBytes),
 // checked by CheckRelease, and counted (serialized bytes) in the partner's egress summary.
 //

@@ -91,8 +91,12 @@ absl::StatusOr<CoordinatorSettings> LoadCoordinatorSettings(const Config& config
     return config.IsSet(key) ? config.GetPath(key) : config.GetPath(fallback);
   };
   s.tls.ca_cert = file_or("coordinator.ca_cert", "server.ca_cert");
-  s.tls.cert = file_or("coordinator.client_cert", "server.cert");
-  s.tls.key = file_or("coordinator.client_key", "server.key");
+  // No fallback to server.cert: the registry's certificate is issued for serving only, and
+  // partners refuse it as a caller.
+  for (auto [key, dest] : {std::pair{"coordinator.client_cert", &s.tls.cert},
+                           std::pair{"coordinator.client_key", &s.tls.key}}) {
+    *dest = config.IsSet(key) ? config.GetPath(key) : "";
+  }
 
   s.policy.quorum = static_cast<int>(config.GetInt("coordinator.quorum"));
   if (s.policy.quorum > static_cast<int>(s.partners.size())) {

@@ -40,7 +40,8 @@ struct CoordinatorSettings {
 // The certificate name defaults to HOST. Fails naming the entry and the problem.
 absl::StatusOr<PartnerEndpoint> ParsePartnerEntry(const std::string& entry);
 
-// Reads coordinator.* (with server.* TLS files as defaults). Fails, naming the config file, on a
+// Reads coordinator.* (server.ca_cert is the default CA; the client certificate and key have no
+// default: tls.cert/key are "" when unset). Fails, naming the config file, on a
 // bad partner entry, a duplicate partner name, no partners, a quorum above the partner count,
 // or a target FMR that is not a number in (0, 1).
 absl::StatusOr<CoordinatorSettings> LoadCoordinatorSettings(const Config& config);

@@ -14,7 +14,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/common/files.h"
-#include "core/config/tls_credentials.h"
+#include "core/config/peer_identity.h"
 
 namespace fedface::vendor {
 namespace {
@@ -53,12 +53,17 @@ void ModelRegistryService::Log(const std::string& line) {
 
 grpc::Status ModelRegistryService::Identify(grpc::ServerContext* context, const char* rpc,
                                             std::string* partner) {
+  // A verified certificate issued for clientAuth: another partner's server key cannot call.
   std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
-  *partner = auth ? PeerCertificateName(*auth) : "";
-  if (partner->empty()) {
-    Log(absl::StrCat("refused ", rpc, " from ", context->peer(), ": no client certificate"));
-    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "a client certificate is required");
+  absl::StatusOr<std::string> name =
+      auth ? AuthenticatedClientName(*auth)
+           : absl::UnauthenticatedError("a client certificate is required");
+  if (!name.ok()) {
+    Log(absl::StrCat("refused ", rpc, " from ", context->peer(), ": ", name.status().message()));
+    return grpc::Status(static_cast<grpc::StatusCode>(name.status().code()),
+                        std::string(name.status().message()));
   }
+  *partner = *name;
   if (!options_.allowed_partners.count(*partner)) {
     Log(absl::StrCat("refused ", rpc, " from partner '", *partner, "' (", context->peer(),
                      "): not in server.partners"));

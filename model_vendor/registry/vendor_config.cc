@@ -12,20 +12,23 @@ std::vector<ConfigKey> CoordinatorConfigKeys() {
        .type = T::kStringList,
        .default_value = "[]",
        .doc = "Partners an evaluation round asks, one entry each: 'NAME HOST:PORT "
-              "[CERTIFICATE_NAME]'. NAME labels the partner in reports; HOST:PORT is its "
-              "vendor-facing listener (partner_node serve); CERTIFICATE_NAME is the name its "
-              "server certificate must carry (default: HOST)."},
+              "[CERTIFICATE_NAME]'. NAME labels the partner in reports and is its identity: "
+              "the server certificate that answers at HOST:PORT must carry CN=NAME and be "
+              "issued for serverAuth, else its answer is refused. HOST:PORT is its "
+              "vendor-facing listener (partner_node serve); CERTIFICATE_NAME is the host name "
+              "that certificate must also carry (default: HOST)."},
       {.path = "coordinator.ca_cert",
        .type = T::kFile,
        .doc = "PEM certificate of the CA that signed the partners' server certificates. "
               "Default: server.ca_cert."},
       {.path = "coordinator.client_cert",
        .type = T::kFile,
-       .doc = "PEM certificate the vendor presents to partners (its CN is the vendor identity "
-              "partners charge privacy budget to). Default: server.cert."},
+       .doc = "PEM client certificate the vendor presents to partners (coordinator.crt of "
+              "scripts/make_certs.sh; issued for clientAuth; its CN is the vendor identity "
+              "partners charge privacy budget to). Required for a round over mutual TLS."},
       {.path = "coordinator.client_key",
        .type = T::kFile,
-       .doc = "PEM private key of coordinator.client_cert. Default: server.key."},
+       .doc = "PEM private key of coordinator.client_cert."},
       {.path = "coordinator.quorum",
        .type = T::kInt,
        .default_value = "2",
@@ -106,18 +109,19 @@ ConfigSchema VendorConfigSchema() {
           {.path = "server.cert",
            .type = T::kFile,
            .required = true,
-           .doc = "PEM certificate of this server (vendor.crt); its names must include the "
+           .doc = "PEM server certificate of the registry (registry.crt of "
+                  "scripts/make_certs.sh, issued for serverAuth); its names must include the "
                   "host partners connect to."},
           {.path = "server.key",
            .type = T::kFile,
            .required = true,
-           .doc = "PEM private key of server.cert (vendor.key)."},
+           .doc = "PEM private key of server.cert (registry.key)."},
           {.path = "server.partners",
            .type = T::kStringList,
            .required = true,
            .doc = "Allowlist of partner names. A partner's name is the common name (CN) of its "
-                  "client certificate; any other certificate, even from the same CA, is refused "
-                  "with PERMISSION_DENIED."},
+                  "client certificate (issued for clientAuth); any other certificate, even from "
+                  "the same CA, is refused with PERMISSION_DENIED."},
           {.path = "registry.dir",
            .type = T::kDir,
            .required = true,

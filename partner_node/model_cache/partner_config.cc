@@ -29,12 +29,13 @@ std::vector<ConfigKey> VendorLinkConfigKeys() {
       {.path = "vendor.client_cert",
        .type = T::kFile,
        .required = true,
-       .doc = "This partner's client certificate (partners/NAME.crt); its CN is the partner "
-              "name the vendor checks against its allowlist."},
+       .doc = "This partner's client certificate (partners/NAME/client.crt of "
+              "scripts/make_certs.sh, issued for clientAuth); its CN is the partner name the "
+              "vendor checks against its allowlist."},
       {.path = "vendor.client_key",
        .type = T::kFile,
        .required = true,
-       .doc = "Private key of vendor.client_cert (partners/NAME.key)."},
+       .doc = "Private key of vendor.client_cert (partners/NAME/client.key)."},
       {.path = "vendor.signing_key",
        .type = T::kFile,
        .required = true,

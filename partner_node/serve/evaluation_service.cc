@@ -1,7 +1,7 @@
 #include "partner_node/serve/evaluation_service.h"
 
 #include "absl/strings/str_cat.h"
-#include "core/config/tls_credentials.h"
+#include "core/config/peer_identity.h"
 #include "partner_node/egress/egress_guard.h"
 #include "partner_node/serve/egress_fault_hook.h"
 #include "partner_node/serve/serve_config.h"
@@ -66,13 +66,18 @@ grpc::ServerUnaryReactor* EvaluationServiceImpl::RunEvaluation(
 
   // Who is calling.
   if (vendor.empty()) {
+    // A verified certificate issued for clientAuth: a server certificate cannot call.
     std::shared_ptr<const grpc::AuthContext> auth = context->auth_context();
-    vendor = auth ? PeerCertificateName(*auth) : "";
-    if (vendor.empty()) {
-      ServeLog(log_, absl::StrCat("refused RunEvaluation from ", context->peer(),
-                                  ": no client certificate"));
-      return refuse(grpc::StatusCode::UNAUTHENTICATED, "a client certificate is required");
+    absl::StatusOr<std::string> name =
+        auth ? AuthenticatedClientName(*auth)
+             : absl::UnauthenticatedError("a client certificate is required");
+    if (!name.ok()) {
+      ServeLog(log_, absl::StrCat("refused RunEvaluation from ", context->peer(), ": ",
+                                  name.status().message()));
+      return refuse(static_cast<grpc::StatusCode>(name.status().code()),
+                    std::string(name.status().message()));
     }
+    vendor = *name;
     if (!options_.allowed_vendors.count(vendor)) {
       ServeLog(log_, absl::StrCat("refused RunEvaluation from vendor '", vendor, "' (",
                                   context->peer(), "): not in vendor_api.allowed_vendors"));

@@ -44,16 +44,19 @@ std::vector<ConfigKey> ServeConfigKeys() {
               "certificate from this CA fails the TLS handshake. Required when tls is on."},
       {.path = "vendor_api.cert",
        .type = T::kFile,
-       .doc = "This partner's server certificate for the vendor-facing listener; its names "
-              "must include the host the vendor connects to. Required when tls is on."},
+       .doc = "This partner's server certificate for the vendor-facing listener "
+              "(partners/NAME/server.crt of scripts/make_certs.sh: issued for serverAuth, "
+              "CN=NAME, the name the vendor's coordinator.partners gives this partner); its "
+              "names must include the host the vendor connects to. Required when tls is on."},
       {.path = "vendor_api.key",
        .type = T::kFile,
        .doc = "Private key of vendor_api.cert; checked against it at start-up."},
       {.path = "vendor_api.allowed_vendors",
        .type = T::kStringList,
        .default_value = "[]",
-       .doc = "Vendor names (CN of the vendor's client certificate) allowed to call the "
-              "evaluation service; any other is refused with PERMISSION_DENIED. With tls off it "
+       .doc = "Vendor names (CN of the vendor's client certificate, which must be issued for "
+              "clientAuth) allowed to call the evaluation service; any other is refused with "
+              "PERMISSION_DENIED. With tls off it "
               "must name exactly one vendor, whom every plaintext caller is taken to be."},
       {.path = "vendor_api.max_concurrent_evaluations",
        .type = T::kInt,

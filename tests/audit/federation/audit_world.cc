@@ -47,27 +47,6 @@ std::vector<std::string> Concat(std::vector<std::string> a, const std::vector<st
 
 double SecondsSince(absl::Time start) { return absl::ToDoubleSeconds(absl::Now() - start); }
 
-// A certificate signed by pki/ca.{crt,key} (openssl): CN=`cn`, extended key usage `usage`
-// ("serverAuth" / "clientAuth") and the subjectAltName list (may be empty). "" on success.
-std::string IssueCertificate(const std::string& pki, const std::string& base, const std::string& cn,
-                             const std::string& usage, const std::string& alt_names) {
-  WriteText(
-      base + ".ext",
-      absl::StrCat("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                   "extendedKeyUsage=",
-                   usage, "\n",
-                   alt_names.empty() ? "" : absl::StrCat("subjectAltName=", alt_names, "\n")));
-  const std::string script = absl::StrCat(
-      "set -e; umask 077; openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '",
-      base, ".key'; openssl req -new -key '", base, ".key' -subj '/O=fedface audit test/CN=", cn,
-      "' -out '", base, ".csr'; openssl x509 -req -in '", base, ".csr' -CA '", pki,
-      "/ca.crt' -CAkey '", pki, "/ca.key' -CAcreateserial -CAserial '", pki,
-      "/ca.srl' -days 30 -sha256 -extfile '", base, ".ext' -out '", base, ".crt'; chmod 644 '",
-      base, ".crt'");
-  const ProcessResult r = RunProcess({"/bin/sh", "-c", script}, fs::path(base).parent_path());
-  return r.exit_code == 0 ? "" : "openssl failed for " + cn + ": " + Tail(r.err, 500);
-}
-
 // Waits until `path` (a child's stdout) matches `pattern`; returns group 1, or "" when the
 // process exited or the time ran out.
 std::string WaitForLine(ChildProcess& process, const std::string& path, const std::regex& pattern,
@@ -223,24 +202,14 @@ std::string AuditWorld::MakePki() {
   pki_ = dir_ + "/pki";
   std::vector<std::string> names;
   for (int n = 1; n <= options_.partners; ++n) names.push_back(PartnerName(n));
-  if (!testing::MakeCertificates(pki_, names)) return "scripts/make_certs.sh failed";
-  // What the evaluation link needs besides: the vendor's client certificate and each partner's
-  // server certificate (names: localhost, 127.0.0.1 and its namespace address).
-  fs::create_directories(pki_ + "/evaluation");
-  if (std::string e = IssueCertificate(pki_, pki_ + "/evaluation/vendor-client", kVendorIdentity,
-                                       "clientAuth", "");
-      !e.empty()) {
-    return e;
-  }
+  // A development set (the coordinator reaches partners through relays on its loopback; the
+  // partners reach the registry as "localhost"), plus each partner's namespace address.
+  std::vector<std::string> addresses;
   for (int n = 1; n <= options_.partners; ++n) {
-    if (std::string e = IssueCertificate(
-            pki_, pki_ + "/evaluation/" + PartnerName(n), PartnerName(n) + ".partners.test",
-            "serverAuth",
-            absl::StrCat("DNS:localhost,IP:127.0.0.1,IP:", absl::StrCat("10.231.", n, ".2")));
-        !e.empty()) {
-      return e;
-    }
+    addresses.push_back("--partner-address");
+    addresses.push_back(absl::StrCat(PartnerName(n), "=10.231.", n, ".2"));
   }
+  if (!testing::MakeCertificates(pki_, names, addresses)) return "scripts/make_certs.sh failed";
   return "";
 }
 
@@ -258,9 +227,9 @@ std::string AuditWorld::StartRegistry() {
   WriteText(
       dir_ + "/vendor.yaml",
       absl::StrCat("server:\n  listen: \"", network_->namespaces() ? "0.0.0.0:0" : "127.0.0.1:0",
-                   "\"\n  ca_cert: ", pki_, "/ca.crt\n  cert: ", pki_, "/vendor.crt\n  key: ", pki_,
-                   "/vendor.key\n  partners: [", absl::StrJoin(names, ", "),
-                   "]\nregistry:\n  dir: ", registry, "\n"));
+                   "\"\n  ca_cert: ", pki_, "/ca.crt\n  cert: ", pki_,
+                   "/registry.crt\n  key: ", pki_, "/registry.key\n  partners: [",
+                   absl::StrJoin(names, ", "), "]\nregistry:\n  dir: ", registry, "\n"));
   const std::string out = dir_ + "/vendor-registry.out";
   registry_ = std::make_unique<ChildProcess>(
       Concat(network_->InVendor(),
@@ -281,14 +250,14 @@ std::string AuditWorld::WritePartnerConfig(int n, bool tls, int port) const {
   std::string yaml = absl::StrCat(
       "vendor:\n  address: \"", network_->VendorIpFacing(n), ":", registry_port_, "\"\n",
       network_->namespaces() ? "  server_name: \"localhost\"\n" : "", "  ca_cert: ", pki_,
-      "/ca.crt\n  client_cert: ", pki_, "/partners/", name, ".crt\n  client_key: ", pki_,
-      "/partners/", name, ".key\n  signing_key: ", testing::TestVendorKey(),
+      "/ca.crt\n  client_cert: ", pki_, "/partners/", name, "/client.crt\n  client_key: ", pki_,
+      "/partners/", name, "/client.key\n  signing_key: ", testing::TestVendorKey(),
       ".pub\nmodel_cache:\n  dir: ", d, "/models\ngallery:\n  db: ", d,
       "/gallery.db\nengine:\n  workers: 1\nvendor_api:\n  listen: \"", network_->PartnerIp(n), ":",
       port, "\"\n  tls: ", tls ? "true" : "false", "\n");
   if (tls) {
-    absl::StrAppend(&yaml, "  ca_cert: ", pki_, "/ca.crt\n  cert: ", pki_, "/evaluation/", name,
-                    ".crt\n  key: ", pki_, "/evaluation/", name, ".key\n");
+    absl::StrAppend(&yaml, "  ca_cert: ", pki_, "/ca.crt\n  cert: ", pki_, "/partners/", name,
+                    "/server.crt\n  key: ", pki_, "/partners/", name, "/server.key\n");
   }
   // A short Unix socket path (sun_path holds 108 bytes; the artefact folder is deep).
   absl::StrAppend(&yaml, "  allowed_vendors: [", kVendorIdentity,
@@ -408,9 +377,8 @@ std::string AuditWorld::WriteCoordinatorConfig(const std::string& tag) const {
     const int port = p.relay ? p.relay->port() : p.vendor_port;
     absl::StrAppend(&yaml, "    - \"", PartnerName(n), " 127.0.0.1:", port, "\"\n");
   }
-  absl::StrAppend(&yaml, "  client_cert: ", pki_,
-                  "/evaluation/vendor-client.crt\n  client_key: ", pki_,
-                  "/evaluation/vendor-client.key\n  quorum: ", partners_.size(),
+  absl::StrAppend(&yaml, "  client_cert: ", pki_, "/coordinator.crt\n  client_key: ", pki_,
+                  "/coordinator.key\n  quorum: ", partners_.size(),
                   "\n  call_deadline_seconds: 300\n  round_deadline_seconds: 600\n"
                   "  max_attempts: 2\n  initial_backoff_ms: 200\n  max_backoff_ms: 500\n"
                   "  rounds_db: ",

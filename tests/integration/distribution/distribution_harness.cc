@@ -49,10 +49,34 @@ std::string ModelVendorBinary() { return Env("FEDFACE_MODEL_VENDOR"); }
 std::string PartnerNodeBinary() { return Env("FEDFACE_PARTNER_NODE"); }
 std::string MakeCertsScript() { return Env("FEDFACE_SOURCE_DIR") + "/scripts/make_certs.sh"; }
 
-bool MakeCertificates(const std::string& out, const std::vector<std::string>& partners) {
-  std::vector<std::string> argv = {"/bin/bash", MakeCertsScript(), out};
+bool MakeCertificates(const std::string& out, const std::vector<std::string>& partners,
+                      const std::vector<std::string>& extra_args) {
+  std::vector<std::string> argv = {"/bin/bash", MakeCertsScript(), out, "--dev"};
+  argv.insert(argv.end(), extra_args.begin(), extra_args.end());
   argv.insert(argv.end(), partners.begin(), partners.end());
   return RunProcess(argv, fs::temp_directory_path().string()).exit_code == 0;
+}
+
+bool IssueCertificate(const std::string& pki, const std::string& out_base, const std::string& cn,
+                      const std::string& usage, const std::string& subject_alt_names) {
+  const std::string ext = out_base + ".ext";
+  WriteText(ext, absl::StrCat("basicConstraints=critical,CA:FALSE\n"
+                              "keyUsage=critical,digitalSignature\nextendedKeyUsage=",
+                              usage, "\n",
+                              subject_alt_names.empty()
+                                  ? std::string()
+                                  : absl::StrCat("subjectAltName=", subject_alt_names, "\n")));
+  const std::string script = absl::StrCat(
+      "set -e; umask 077; "
+      "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '",
+      out_base, ".key' 2>/dev/null; openssl req -new -key '", out_base,
+      ".key' -subj '/O=fedface test/CN=", cn, "' -out '", out_base,
+      ".csr' 2>/dev/null; openssl x509 -req -in '", out_base, ".csr' -CA '", pki,
+      "/ca.crt' -CAkey '", pki, "/ca.key' -set_serial 0x$(openssl rand -hex 8) -days 30 ",
+      "-sha256 -extfile '", ext, "' -out '", out_base, ".crt' 2>/dev/null; chmod 644 '", out_base,
+      ".crt'");
+  return RunProcess({"/bin/sh", "-c", script}, fs::path(out_base).parent_path().string())
+             .exit_code == 0;
 }
 
 bool PublishCopy(const std::string& src, const std::string& dst, const std::string& version,
@@ -77,9 +101,9 @@ bool PublishCopy(const std::string& src, const std::string& dst, const std::stri
 std::string VendorConfigYaml(const std::string& pki, const std::string& registry,
                              const std::string& listen, const std::string& extra_registry_keys) {
   return absl::StrCat("server:\n  listen: \"", listen, "\"\n  ca_cert: ", pki,
-                      "/ca.crt\n  cert: ", pki, "/vendor.crt\n  key: ", pki,
-                      "/vendor.key\n  partners: [acme, globex]\nregistry:\n  dir: ", registry, "\n",
-                      extra_registry_keys);
+                      "/ca.crt\n  cert: ", pki, "/registry.crt\n  key: ", pki,
+                      "/registry.key\n  partners: [acme, globex]\nregistry:\n  dir: ", registry,
+                      "\n", extra_registry_keys);
 }
 
 std::string PartnerConfigYaml(const std::string& address, const std::string& pki,
@@ -87,8 +111,8 @@ std::string PartnerConfigYaml(const std::string& address, const std::string& pki
                               const std::string& cache_dir) {
   return absl::StrCat(
       "vendor:\n  address: \"", address, "\"\n  ca_cert: ", pki, "/ca.crt\n  client_cert: ", pki,
-      "/partners/", partner, ".crt\n  client_key: ", pki, "/partners/", partner,
-      ".key\n  signing_key: ", signing_key_pub, "\nmodel_cache:\n  dir: ", cache_dir, "\n");
+      "/partners/", partner, "/client.crt\n  client_key: ", pki, "/partners/", partner,
+      "/client.key\n  signing_key: ", signing_key_pub, "\nmodel_cache:\n  dir: ", cache_dir, "\n");
 }
 
 }  // namespace fedface::testing

@@ -40,15 +40,25 @@ std::string ModelVendorBinary();
 std::string PartnerNodeBinary();
 std::string MakeCertsScript();
 
-// Runs scripts/make_certs.sh OUT partners...; true on success.
-bool MakeCertificates(const std::string& out, const std::vector<std::string>& partners);
+// Runs scripts/make_certs.sh OUT --dev EXTRA... PARTNERS... (a loopback development set: every
+// server certificate also names localhost, 127.0.0.1 and ::1); true on success.
+bool MakeCertificates(const std::string& out, const std::vector<std::string>& partners,
+                      const std::vector<std::string>& extra_args = {});
+
+// Runs `openssl` to issue a certificate signed by pki/ca.{crt,key} that make_certs.sh would not
+// make (tests of role and identity checks): CN=`cn`, the given extended key usage ("serverAuth"
+// or "clientAuth") and subjectAltName (may be empty). Writes out_base.key (0600) and
+// out_base.crt (random serial: nothing in `pki` is written). True on success.
+bool IssueCertificate(const std::string& pki, const std::string& out_base, const std::string& cn,
+                      const std::string& usage, const std::string& subject_alt_names);
 
 // Copies a package folder to `dst` and, when `version` is not empty, rewrites its manifest with
 // that version and signs it with `key` (so the copy is a valid package of another version).
 bool PublishCopy(const std::string& src, const std::string& dst, const std::string& version,
                  const Ed25519PrivateKey* key);
 
-// Vendor and partner configuration text for a test world.
+// Vendor and partner configuration text for a test world: the registry's certificate
+// (registry.crt) and partner PARTNER's client certificate (partners/PARTNER/client.crt).
 std::string VendorConfigYaml(const std::string& pki, const std::string& registry,
                              const std::string& listen, const std::string& extra_registry_keys);
 std::string PartnerConfigYaml(const std::string& address, const std::string& pki,

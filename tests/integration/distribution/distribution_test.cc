@@ -383,8 +383,8 @@ TEST_F(DistributionTest, RefusesClientWithoutCertificate) {
   EXPECT_FALSE(s.ok());
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   // The same call with acme's certificate succeeds: the refusal is about the certificate.
-  options.pem_cert_chain = ReadText(pki_ + "/partners/acme.crt");
-  options.pem_private_key = ReadText(pki_ + "/partners/acme.key");
+  options.pem_cert_chain = ReadText(pki_ + "/partners/acme/client.crt");
+  options.pem_private_key = ReadText(pki_ + "/partners/acme/client.key");
   EXPECT_TRUE(CallListModels(vendor->port(), grpc::SslCredentials(options)).ok());
 }
 
@@ -416,7 +416,7 @@ TEST_F(DistributionTest, RefusesPlaintextToTlsPort) {
 
 TEST_F(DistributionTest, PartnerRefusesServerWithUnexpectedName) {
   auto vendor = StartVendor();
-  // The vendor's certificate names localhost/127.0.0.1, not registry.example.
+  // The registry's certificate names localhost/127.0.0.1/::1, not registry.example.
   std::string config = PartnerConfig(vendor->port());
   std::string text = ReadText(config);
   text.insert(text.find("  ca_cert:"), "  server_name: registry.example\n");
@@ -425,6 +425,48 @@ TEST_F(DistributionTest, PartnerRefusesServerWithUnexpectedName) {
   EXPECT_EQ(wrong.exit_code, 1);
   EXPECT_THAT(wrong.err, HasSubstr("ListModels failed"));
   EXPECT_THAT(vendor->log(), Not(HasSubstr("ListModels partner=acme")));
+}
+
+// Replaces every occurrence of `from` in the file at `path` by `to`.
+void ReplaceInFile(const std::string& path, const std::string& from, const std::string& to) {
+  std::string text = ReadText(path);
+  for (std::size_t at = text.find(from); at != std::string::npos;
+       at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  WriteText(path, text);
+}
+
+TEST_F(DistributionTest, RegistryRefusesAPartnerPresentingAServerCertificate) {
+  auto vendor = StartVendor();
+  // CN=acme, the allowed partner's name, but issued for serving (serverAuth), as a partner's
+  // listener certificate is: it must not open the registry.
+  ASSERT_TRUE(IssueCertificate(pki_, dir_ + "/acme-server", "acme", "serverAuth", "IP:127.0.0.1"));
+  const std::string config = PartnerConfig(vendor->port());
+  ReplaceInFile(config, pki_ + "/partners/acme/client.", dir_ + "/acme-server.");
+  ProcessResult r = Models(config, {"list", "--remote"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("ListModels failed"));
+  EXPECT_THAT(vendor->log(), Not(HasSubstr("ListModels partner=acme")));
+  // Its own client certificate opens it.
+  ProcessResult ok = Models(PartnerConfig(vendor->port()), {"list", "--remote"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
+TEST_F(DistributionTest, PartnerRefusesARegistryPresentingAClientCertificate) {
+  // A clientAuth-only certificate that carries the registry's names (localhost, 127.0.0.1), as
+  // the coordinator's or a partner's client key would be if it were issued with names.
+  ASSERT_TRUE(IssueCertificate(pki_, dir_ + "/registry-client", "fedface-registry", "clientAuth",
+                               "DNS:localhost,IP:127.0.0.1"));
+  const std::string config = absl::StrCat(dir_, "/vendor-client-cert.yaml");
+  WriteText(config, VendorConfigYaml(pki_, registry_, "127.0.0.1:0", ""));
+  ReplaceInFile(config, pki_ + "/registry.", dir_ + "/registry-client.");
+  VendorServer vendor(config, dir_, "client-cert");
+  ASSERT_TRUE(vendor.WaitReady()) << vendor.log();
+  ProcessResult r = Models(PartnerConfig(vendor.port()), {"list", "--remote"});
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("ListModels failed"));
+  EXPECT_THAT(r.out, Not(HasSubstr("1.0.0")));
 }
 
 TEST_F(DistributionTest, ConfigurationMistakesAreStartupErrors) {
@@ -443,11 +485,12 @@ TEST_F(DistributionTest, ConfigurationMistakesAreStartupErrors) {
 
   const std::string partner = PartnerConfig(1);
   std::string text = ReadText(partner);
-  text.replace(text.find("acme.key"), 8, "gone.key");
+  text.replace(text.find("acme/client.key"), 15, "gone/client.key");
   WriteText(partner, text);
   ProcessResult p = Models(partner, {"list"});
   EXPECT_EQ(p.exit_code, 1);
-  EXPECT_THAT(p.err, HasSubstr("vendor.client_key: " + pki_ + "/partners/gone.key: no such file"));
+  EXPECT_THAT(p.err,
+              HasSubstr("vendor.client_key: " + pki_ + "/partners/gone/client.key: no such file"));
 }
 
 }  // namespace

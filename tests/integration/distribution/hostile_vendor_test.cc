@@ -93,7 +93,7 @@ class HostileVendorTest : public ::testing::TestWithParam<Misbehaviour> {
     pki_ = dir_ + "/pki";
     ASSERT_TRUE(MakeCertificates(pki_, {"acme"}));
     absl::StatusOr<TlsMaterial> tls =
-        LoadTlsMaterial({pki_ + "/ca.crt", pki_ + "/vendor.crt", pki_ + "/vendor.key"});
+        LoadTlsMaterial({pki_ + "/ca.crt", pki_ + "/registry.crt", pki_ + "/registry.key"});
     ASSERT_TRUE(tls.ok()) << tls.status();
     service_ = std::make_unique<HostileRegistry>(package_, GetParam());
     grpc::ServerBuilder builder;

@@ -104,7 +104,7 @@ class PartnerServeTest : public ::testing::Test {
     pki_ = f.pki;
   }
   std::shared_ptr<grpc::Channel> Vendor(int port) {
-    return VendorChannel(pki_, port, "fedface-vendor");
+    return VendorChannel(pki_, port, "coordinator");
   }
   std::string pki_;
 };
@@ -301,7 +301,8 @@ TEST_F(PartnerServeTest, RefusesCallersWithoutAnAllowedCertificate) {
       CallRaw(VendorChannel(pki_, server.vendor_port(), "", true), kRunEvaluation, request, 20);
   EXPECT_EQ(plaintext.status.error_code(), grpc::StatusCode::UNAVAILABLE);
   const RawReply intruder =
-      CallRaw(VendorChannel(pki_, server.vendor_port(), "intruder"), kRunEvaluation, request, 20);
+      CallRaw(VendorChannel(pki_, server.vendor_port(), "partners/intruder/client"), kRunEvaluation,
+              request, 20);
   EXPECT_EQ(intruder.status.error_code(), grpc::StatusCode::PERMISSION_DENIED)
       << intruder.status.error_message();
   // Failed handshakes never reach the service; the refused identity's call is ledgered under it.
@@ -309,6 +310,62 @@ TEST_F(PartnerServeTest, RefusesCallersWithoutAnAllowedCertificate) {
   EXPECT_EQ(LedgerEntries(world.ledger)[0].vendor, "intruder");
   EXPECT_DOUBLE_EQ(Spent(world.budget, "intruder"), 0);
   EXPECT_NE(server.log().find("intruder"), std::string::npos) << "refusals are logged";
+}
+
+TEST_F(PartnerServeTest, RefusesACallerWhoseCertificateWasIssuedForServing) {
+  const PartnerWorld world = MakePartnerWorld("server-as-client", PartnerSettings{});
+  START_PARTNER(server, world, "server-as-client");
+  // The allowed vendor's name, but a serverAuth certificate (as the registry's or a partner
+  // listener's is): the name alone must not open the evaluation service.
+  const std::string cert = world.dir + "/vendor-as-server";
+  ASSERT_TRUE(IssueCertificate(pki_, cert, "fedface-vendor", "serverAuth", ""));
+  const std::string request = Request("r-server-as-client").SerializeAsString();
+  const RawReply reply =
+      CallRaw(VendorChannel(pki_, server.vendor_port(), cert), kRunEvaluation, request, 20);
+  EXPECT_FALSE(reply.status.ok());
+  EXPECT_TRUE(reply.bytes.empty());
+  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+  EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 0);
+  std::cout << "[ info ] a serverAuth certificate as the caller: "
+            << static_cast<int>(reply.status.error_code()) << ": " << reply.status.error_message()
+            << std::endl;
+  // The vendor's own client certificate is served: the refusal is about the certificate's role.
+  const RawReply ok = CallRaw(Vendor(server.vendor_port()), kRunEvaluation, request, 300);
+  EXPECT_TRUE(ok.status.ok()) << ok.status.error_message();
+}
+
+TEST_F(PartnerServeTest, TheCoordinatorRefusesAListenerPresentingAClientCertificate) {
+  // A clientAuth-only certificate with the partner's name and address (CN=acme, 127.0.0.1): a
+  // partner's client key used to serve.
+  PartnerSettings settings;
+  const std::string dir = MakeTempDir("client-as-server");
+  settings.listener_certificate = dir + "/acme-client-named";
+  ASSERT_TRUE(IssueCertificate(pki_, settings.listener_certificate, "acme", "clientAuth",
+                               "DNS:localhost,IP:127.0.0.1"));
+  const PartnerWorld world = MakePartnerWorld("client-as-server", settings);
+  START_PARTNER(server, world, "client-as-server");
+  fs::create_directories(dir + "/registry");
+  const std::string config = dir + "/coordinator.yaml";
+  WriteText(
+      config,
+      absl::StrCat(
+          "server:\n  ca_cert: ", pki_, "/ca.crt\n  cert: ", pki_, "/registry.crt\n  key: ", pki_,
+          "/registry.key\n  partners: [acme]\nregistry:\n  dir: ", dir,
+          "/registry\ncoordinator:\n  partners: [\"acme 127.0.0.1:", server.vendor_port(),
+          "\"]\n  client_cert: ", pki_, "/coordinator.crt\n  client_key: ", pki_,
+          "/coordinator.key\n  quorum: 1\n  max_attempts: 1\n  rounds_db: ", dir, "/rounds.db\n"));
+  const ProcessResult r =
+      RunProcess({ModelVendorBinary(), "round", "--config", config, "--model", "1.0.0",
+                  "--protocol", "verification", "--out", dir + "/report"},
+                 dir);
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("acme"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find(": contributed"), std::string::npos) << r.err;
+  // gRPC 1.51 with OpenSSL 3 refuses it in the handshake (the purpose check of the chain), so
+  // the partner never sees the request; the coordinator's own role check (CheckPartnerServer)
+  // would discard the answer otherwise.
+  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+  std::cout << "[ info ] a clientAuth certificate as the partner's listener:\n" << r.err;
 }
 
 TEST_F(PartnerServeTest, RefusesOversizedAndMalformedRequests) {

@@ -25,16 +25,18 @@ constexpr char kVersion[] = "1.0.0";  // tests/support/make_test_package.sh
 
 std::string PartnerYaml(const ServeFixture& f, const std::string& dir, const std::string& cache,
                         const PartnerSettings& s) {
-  std::string yaml =
-      absl::StrCat("vendor:\n  address: \"", s.registry_address, "\"\n  ca_cert: ", f.pki,
-                   "/ca.crt\n  client_cert: ", f.pki, "/partners/acme.crt\n  client_key: ", f.pki,
-                   "/partners/acme.key\n  signing_key: ", f.signing_key,
-                   "\nmodel_cache:\n  dir: ", cache, "\ngallery:\n  db: ", dir, "/gallery.db\n");
+  std::string yaml = absl::StrCat(
+      "vendor:\n  address: \"", s.registry_address, "\"\n  ca_cert: ", f.pki,
+      "/ca.crt\n  client_cert: ", f.pki, "/partners/acme/client.crt\n  client_key: ", f.pki,
+      "/partners/acme/client.key\n  signing_key: ", f.signing_key, "\nmodel_cache:\n  dir: ", cache,
+      "\ngallery:\n  db: ", dir, "/gallery.db\n");
   if (s.with_gallery_dir) absl::StrAppend(&yaml, "  dir: ", f.gallery_dir, "\n");
   absl::StrAppend(&yaml, "engine:\n  workers: 2\nvendor_api:\n  listen: \"127.0.0.1:0\"\n");
   if (s.tls) {
-    absl::StrAppend(&yaml, "  ca_cert: ", f.pki, "/ca.crt\n  cert: ", f.pki,
-                    "/vendor.crt\n  key: ", f.pki, "/vendor.key\n");
+    const std::string listener =
+        s.listener_certificate.empty() ? f.pki + "/partners/acme/server" : s.listener_certificate;
+    absl::StrAppend(&yaml, "  ca_cert: ", f.pki, "/ca.crt\n  cert: ", listener,
+                    ".crt\n  key: ", listener, ".key\n");
   } else {
     absl::StrAppend(&yaml, "  tls: false\n");
   }
@@ -89,7 +91,7 @@ ServeFixture FixtureAt(const std::string& root) {
 // Builds the fixture's files in `root` (an empty folder); "" or what failed.
 std::string BuildFixture(const std::string& root, const std::string& bbt) {
   const ServeFixture f = FixtureAt(root);
-  if (!MakeCertificates(f.pki, {"fedface-vendor", "intruder", "acme"})) {
+  if (!MakeCertificates(f.pki, {"intruder", "acme"})) {
     return "scripts/make_certs.sh failed";
   }
   std::error_code ec;
@@ -262,8 +264,9 @@ std::shared_ptr<grpc::Channel> VendorChannel(const std::string& pki, int port,
   grpc::SslCredentialsOptions options;
   options.pem_root_certs = ReadText(pki + "/ca.crt");
   if (!client.empty()) {
-    options.pem_cert_chain = ReadText(absl::StrCat(pki, "/partners/", client, ".crt"));
-    options.pem_private_key = ReadText(absl::StrCat(pki, "/partners/", client, ".key"));
+    const std::string base = client.front() == '/' ? client : absl::StrCat(pki, "/", client);
+    options.pem_cert_chain = ReadText(base + ".crt");
+    options.pem_private_key = ReadText(base + ".key");
   }
   return grpc::CreateCustomChannel(target, grpc::SslCredentials(options), args);
 }

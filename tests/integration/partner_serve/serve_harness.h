@@ -4,11 +4,11 @@
 // scripts/make_certs.sh, `partner_node serve` as a child process, and a vendor-side client that
 // calls the evaluation service RAW, so the test sees the exact bytes that crossed the wire.
 //
-// Certificates (one make_certs.sh PKI): the script's server certificate (vendor.crt, names
-// localhost/127.0.0.1) serves as the PARTNER's vendor-facing listener certificate here, and the
-// client certificate partners/fedface-vendor.crt is the vendor's (CN=fedface-vendor, the name the
-// partner allows); partners/intruder.crt is a valid certificate of a vendor not allowed; and
-// partners/acme.crt is the partner's own client certificate towards the vendor's registry.
+// Certificates (one make_certs.sh development PKI): partners/acme/server.crt (names localhost,
+// 127.0.0.1, ::1) is the partner's vendor-facing listener certificate, coordinator.crt the
+// vendor's client certificate (CN=fedface-vendor, the name the partner allows),
+// partners/intruder/client.crt a valid client certificate of a vendor not allowed, and
+// partners/acme/client.crt the partner's own client certificate towards the vendor's registry.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -52,6 +52,8 @@ struct PartnerSettings {
   bool evaluate_other_versions = true;
   int64_t max_reembed_images_per_round = -1;  // -1: the configuration's default
   int64_t max_reembed_images_per_day = -1;    // -1: the configuration's default
+  // Path without .crt/.key of the listener's certificate; "" = pki/partners/acme/server.
+  std::string listener_certificate;
 };
 
 // A test's own partner: a copy of the template gallery, its own ledger, budget and held store.
@@ -93,8 +95,9 @@ class PartnerServer {
   std::string local_address_;
 };
 
-// The vendor's channel to the partner: mutual TLS with partners/CLIENT.crt, or TLS without a
-// client certificate when client is "", or plaintext when plaintext is true.
+// The vendor's channel to the partner: mutual TLS with CLIENT.crt/.key (a path without the
+// extension, relative to `pki` unless absolute: "coordinator", "partners/intruder/client"), or
+// TLS without a client certificate when client is "", or plaintext when plaintext is true.
 std::shared_ptr<grpc::Channel> VendorChannel(const std::string& pki, int port,
                                              const std::string& client, bool plaintext = false);
 

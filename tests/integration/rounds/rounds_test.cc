@@ -7,6 +7,7 @@
 //   - re-running a round id gets every partner's stored release again (DP noise identical:
 //     nothing recomputed, nothing charged twice);
 //   - a partner whose certificate does not carry the expected name is never asked;
+//   - a certificate of another partner at a partner's address is refused, naming both;
 //   - a partner killed (SIGKILL) while it is working on the round is reported unreachable after
 //     the retries, and the round completes with the quorum of the others;
 //   - rounds are listed and shown from the rounds database by later processes.
@@ -268,17 +269,28 @@ TEST_F(RoundsTest, RerunningARoundIdGetsTheStoredReleasesAgainInsteadOfNewOnes) 
   EXPECT_NE(other.err.find("was run with model version 1.1.0"), std::string::npos) << other.err;
 }
 
+// Runs a verification round of 1.1.0 with `config` (partners hooli and globex, quorum 1) into
+// report-TAG, checks that hooli contributed, and returns the report (null when the round failed).
+Json HooliAndGlobexRound(RoundsWorld& world, const std::string& config, const std::string& tag,
+                         ProcessResult* result) {
+  const std::string out = world.dir() + "/report-" + tag;
+  *result = world.Vendor({"round", "--config", config, "--model", "1.1.0", "--protocol",
+                          "verification", "--out", out});
+  EXPECT_EQ(result->exit_code, 0) << result->out << result->err;
+  if (result->exit_code != 0) return Json();
+  Json report = LoadJson(out + "/report.json");
+  EXPECT_EQ(PartnerEntry(report, "hooli")["status"], "contributed");
+  return report;
+}
+
 TEST_F(RoundsTest, APartnerWhoseCertificateCarriesAnotherNameIsNeverAsked) {
   // globex's listener presents globex.partners.test; the config expects hooli's name there.
   const std::string config = world_->CoordinatorConfig("wrong-name", {"hooli", "globex"}, 1,
                                                        {{"globex", "hooli.partners.test"}});
   const std::size_t globex_log_before = world_->PartnerLog("globex").size();
-  const std::string out = world_->dir() + "/report-wrong-name";
-  const ProcessResult r = world_->Vendor({"round", "--config", config, "--model", "1.1.0",
-                                          "--protocol", "verification", "--out", out});
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  const Json report = LoadJson(out + "/report.json");
-  EXPECT_EQ(PartnerEntry(report, "hooli")["status"], "contributed");
+  ProcessResult r;
+  const Json report = HooliAndGlobexRound(*world_, config, "wrong-name", &r);
+  ASSERT_FALSE(report.is_null());
   const Json& globex = PartnerEntry(report, "globex");
   EXPECT_EQ(globex["status"], "unreachable") << globex.dump();
   EXPECT_EQ(globex["release"], nullptr);
@@ -287,6 +299,24 @@ TEST_F(RoundsTest, APartnerWhoseCertificateCarriesAnotherNameIsNeverAsked) {
   const std::string globex_log = world_->PartnerLog("globex").substr(globex_log_before);
   EXPECT_EQ(globex_log.find("vendor=fedface-vendor"), std::string::npos) << globex_log;
   EXPECT_NE(world_->PartnerLog("hooli").find("vendor=fedface-vendor"), std::string::npos);
+}
+
+TEST_F(RoundsTest, ACertificateOfAnotherPartnerAtAPartnersAddressIsRefused) {
+  // The address configured for globex is hooli's listener, and the host check passes (both
+  // development certificates name 127.0.0.1): only the identity check can tell them apart.
+  const std::string config = world_->CoordinatorConfig(
+      "impostor", {"hooli", "globex"}, 1, {{"globex", "127.0.0.1"}}, {{"globex", "hooli"}});
+  ProcessResult r;
+  const Json report = HooliAndGlobexRound(*world_, config, "impostor", &r);
+  ASSERT_FALSE(report.is_null());
+  const Json& globex = PartnerEntry(report, "globex");
+  EXPECT_EQ(globex["status"], "failed") << globex.dump();
+  EXPECT_EQ(globex["attempts"], 1) << "an identity mismatch is not retried";
+  EXPECT_EQ(globex["release"], nullptr);
+  const std::string reason = globex["reason"].get<std::string>();
+  EXPECT_NE(reason.find("partner 'globex' at 127.0.0.1:"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("presented the certificate of 'hooli'"), std::string::npos) << reason;
+  EXPECT_NE(r.err.find("presented the certificate of 'hooli'"), std::string::npos) << r.err;
 }
 
 // Copies a live SQLite database (WAL included) with SQLite's own backup: the copy is what a

@@ -30,28 +30,6 @@ std::string CertificateName(const std::string& partner) {
 
 }  // namespace
 
-bool IssueCertificate(const std::string& pki, const std::string& out_base, const std::string& cn,
-                      const std::string& usage, const std::string& subject_alt_names) {
-  const std::string ext = out_base + ".ext";
-  WriteText(ext, absl::StrCat("basicConstraints=critical,CA:FALSE\n"
-                              "keyUsage=critical,digitalSignature\nextendedKeyUsage=",
-                              usage, "\n",
-                              subject_alt_names.empty()
-                                  ? std::string()
-                                  : absl::StrCat("subjectAltName=", subject_alt_names, "\n")));
-  const std::string script = absl::StrCat(
-      "set -e; umask 077; "
-      "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out '",
-      out_base, ".key' 2>/dev/null; openssl req -new -key '", out_base,
-      ".key' -subj '/O=fedface test/CN=", cn, "' -out '", out_base,
-      ".csr' 2>/dev/null; openssl x509 -req -in '", out_base, ".csr' -CA '", pki,
-      "/ca.crt' -CAkey '", pki, "/ca.key' -CAcreateserial -CAserial '", pki,
-      "/ca.srl' -days 30 -sha256 -extfile '", ext, "' -out '", out_base,
-      ".crt' 2>/dev/null; chmod 644 '", out_base, ".crt'");
-  return RunProcess({"/bin/sh", "-c", script}, fs::path(out_base).parent_path().string())
-             .exit_code == 0;
-}
-
 RoundsWorld::~RoundsWorld() {
   for (auto& [name, p] : partners_) {
     if (p.process && p.process->Running()) {
@@ -74,19 +52,13 @@ std::string RoundsWorld::Start(const std::vector<PartnerSpec>& partners) {
   pki_ = dir_ + "/pki";
   std::vector<std::string> names;
   for (const PartnerSpec& s : partners) names.push_back(s.name);
-  if (!MakeCertificates(pki_, names)) return "scripts/make_certs.sh failed";
-  fs::create_directories(pki_ + "/evaluation");
-  if (!IssueCertificate(pki_, pki_ + "/evaluation/vendor-client", kVendorIdentity, "clientAuth",
-                        "")) {
-    return "cannot issue the vendor's client certificate";
+  // Each partner's server certificate also names NAME.partners.test (CertificateName).
+  std::vector<std::string> addresses;
+  for (const std::string& n : names) {
+    addresses.push_back("--partner-address");
+    addresses.push_back(absl::StrCat(n, "=", CertificateName(n)));
   }
-  for (const PartnerSpec& s : partners) {
-    if (!IssueCertificate(
-            pki_, absl::StrCat(pki_, "/evaluation/", s.name), CertificateName(s.name), "serverAuth",
-            absl::StrCat("DNS:", CertificateName(s.name), ",DNS:localhost,IP:127.0.0.1"))) {
-      return "cannot issue partner " + s.name + "'s server certificate";
-    }
-  }
+  if (!MakeCertificates(pki_, names, addresses)) return "scripts/make_certs.sh failed";
 
   // The registry: 1.0.0 as the fixture made it, 1.1.0 re-signed with the same key.
   const std::string registry = dir_ + "/registry";
@@ -99,8 +71,8 @@ std::string RoundsWorld::Start(const std::vector<PartnerSpec>& partners) {
   }
   WriteText(dir_ + "/vendor.yaml",
             absl::StrCat("server:\n  listen: \"127.0.0.1:0\"\n  ca_cert: ", pki_,
-                         "/ca.crt\n  cert: ", pki_, "/vendor.crt\n  key: ", pki_,
-                         "/vendor.key\n  partners: [", absl::StrJoin(names, ", "),
+                         "/ca.crt\n  cert: ", pki_, "/registry.crt\n  key: ", pki_,
+                         "/registry.key\n  partners: [", absl::StrJoin(names, ", "),
                          "]\nregistry:\n  dir: ", registry,
                          "\n  chunk_bytes: 262144\n  test_delay_per_chunk_ms: 60\n"));
   registry_ = std::make_unique<VendorServer>(dir_ + "/vendor.yaml", dir_, "registry");
@@ -133,22 +105,22 @@ std::string RoundsWorld::StartPartner(Partner& p) {
   const std::string config = PartnerConfigPath(s.name);
   WriteText(
       config,
-      absl::StrCat("vendor:\n  address: \"127.0.0.1:", registry_->port(), "\"\n  ca_cert: ", pki_,
-                   "/ca.crt\n  client_cert: ", pki_, "/partners/", s.name,
-                   ".crt\n  client_key: ", pki_, "/partners/", s.name,
-                   ".key\n  signing_key: ", TestVendorKey(), ".pub\nmodel_cache:\n  dir: ", p.dir,
-                   "/models\nvendor_api:\n  listen: "
-                   "\"127.0.0.1:0\"\n  ca_cert: ",
-                   pki_, "/ca.crt\n  cert: ", pki_, "/evaluation/", s.name, ".crt\n  key: ", pki_,
-                   "/evaluation/", s.name, ".key\n  allowed_vendors: [", kVendorIdentity,
-                   "]\nlocal_api:\n  listen: \"unix:", socket_dir, "/", s.name,
-                   ".sock\"\negress:\n  k_minimum: ", s.k_minimum,
-                   "\n  differential_privacy: ", s.dp_epsilon > 0 ? "true" : "false",
-                   s.dp_epsilon > 0
-                       ? absl::StrCat("\n  epsilon_per_release: \"", s.dp_epsilon,
-                                      "\"\n  epsilon_budget: \"", 100 * s.dp_epsilon, "\"")
-                       : std::string(),
-                   "\ngallery:\n  dir: ", p.dir, "/gallery\nengine:\n  workers: 1\n"));
+      absl::StrCat(
+          "vendor:\n  address: \"127.0.0.1:", registry_->port(), "\"\n  ca_cert: ", pki_,
+          "/ca.crt\n  client_cert: ", pki_, "/partners/", s.name,
+          "/client.crt\n  client_key: ", pki_, "/partners/", s.name,
+          "/client.key\n  signing_key: ", TestVendorKey(), ".pub\nmodel_cache:\n  dir: ", p.dir,
+          "/models\nvendor_api:\n  listen: "
+          "\"127.0.0.1:0\"\n  ca_cert: ",
+          pki_, "/ca.crt\n  cert: ", pki_, "/partners/", s.name, "/server.crt\n  key: ", pki_,
+          "/partners/", s.name, "/server.key\n  allowed_vendors: [", kVendorIdentity,
+          "]\nlocal_api:\n  listen: \"unix:", socket_dir, "/", s.name,
+          ".sock\"\negress:\n  k_minimum: ", s.k_minimum,
+          "\n  differential_privacy: ", s.dp_epsilon > 0 ? "true" : "false",
+          s.dp_epsilon > 0 ? absl::StrCat("\n  epsilon_per_release: \"", s.dp_epsilon,
+                                          "\"\n  epsilon_budget: \"", 100 * s.dp_epsilon, "\"")
+                           : std::string(),
+          "\ngallery:\n  dir: ", p.dir, "/gallery\nengine:\n  workers: 1\n"));
   const std::string node = PartnerNodeBinary();
   ProcessResult pull =
       RunProcess({node, "models", "pull", "--config", config, "--version", s.model_version}, p.dir);
@@ -177,20 +149,21 @@ std::string RoundsWorld::StartPartner(Partner& p) {
 
 std::string RoundsWorld::CoordinatorConfig(
     const std::string& name, const std::vector<std::string>& partners, int quorum,
-    const std::map<std::string, std::string>& certificate_names) {
+    const std::map<std::string, std::string>& certificate_names,
+    const std::map<std::string, std::string>& listeners) {
   std::string yaml = ReadText(dir_ + "/vendor.yaml");
   absl::StrAppend(&yaml, "coordinator:\n  partners:\n");
   for (const std::string& n : partners) {
-    const auto it = partners_.find(n);
+    const auto listener = listeners.find(n);
+    const auto it = partners_.find(listener == listeners.end() ? n : listener->second);
     const int port = it == partners_.end() ? 1 : it->second.vendor_port;
     const auto name_it = certificate_names.find(n);
     absl::StrAppend(&yaml, "    - \"", n, " 127.0.0.1:", port, " ",
                     name_it == certificate_names.end() ? CertificateName(n) : name_it->second,
                     "\"\n");
   }
-  absl::StrAppend(&yaml, "  client_cert: ", pki_,
-                  "/evaluation/vendor-client.crt\n  client_key: ", pki_,
-                  "/evaluation/vendor-client.key\n  quorum: ", quorum,
+  absl::StrAppend(&yaml, "  client_cert: ", pki_, "/coordinator.crt\n  client_key: ", pki_,
+                  "/coordinator.key\n  quorum: ", quorum,
                   "\n  call_deadline_seconds: 300\n  round_deadline_seconds: 900\n"
                   "  max_attempts: 3\n  initial_backoff_ms: 300\n  max_backoff_ms: 1000\n"
                   "  rounds_db: ",

@@ -1,7 +1,8 @@
 // A vendor and several partners as real processes on loopback, for evaluation-round tests:
-//   - a PKI from scripts/make_certs.sh, plus the two certificates the evaluation link needs that
-//     the script does not make (the vendor's CLIENT certificate, CN=fedface-vendor, and each
-//     partner's SERVER certificate for its vendor-facing listener, names localhost/127.0.0.1);
+//   - a development PKI from scripts/make_certs.sh: the registry's server certificate, the
+//     coordinator's client certificate (CN=fedface-vendor), and per partner a client certificate
+//     towards the registry and a server certificate for its vendor-facing listener (CN=NAME;
+//     names NAME.partners.test, localhost, 127.0.0.1, ::1);
 //   - `model_vendor serve` with the fixture's signed package as 1.0.0 and a re-signed copy as
 //     1.1.0, its weights download throttled so that a partner pulling a model stays busy;
 //   - per partner: `partner_node models pull`, `partner_node enroll` of a gallery built from
@@ -42,11 +43,13 @@ class RoundsWorld {
 
   // The vendor config with coordinator.* for `partners` (in that order) and the given quorum.
   // Each partner's expected certificate name is NAME.partners.test (what its certificate
-  // carries) unless `certificate_names` says otherwise. Written to dir/NAME.yaml; returns its
-  // path.
+  // carries) unless `certificate_names` says otherwise; each partner's address is its own
+  // listener unless `listeners` names another partner whose listener is given instead. Written
+  // to dir/NAME.yaml; returns its path.
   std::string CoordinatorConfig(const std::string& name, const std::vector<std::string>& partners,
                                 int quorum,
-                                const std::map<std::string, std::string>& certificate_names = {});
+                                const std::map<std::string, std::string>& certificate_names = {},
+                                const std::map<std::string, std::string>& listeners = {});
 
   // Runs `model_vendor ARGS...` to completion.
   ProcessResult Vendor(const std::vector<std::string>& args);
@@ -83,11 +86,5 @@ class RoundsWorld {
   std::map<std::string, Partner> partners_;
   std::vector<std::string> order_;
 };
-
-// Runs `openssl` to issue a certificate signed by pki/ca.{crt,key}: CN=`cn`, the given extended
-// key usage ("serverAuth" or "clientAuth") and subjectAltName (may be empty). Writes
-// out_base.key (0600) and out_base.crt. True on success.
-bool IssueCertificate(const std::string& pki, const std::string& out_base, const std::string& cn,
-                      const std::string& usage, const std::string& subject_alt_names);
 
 }  // namespace fedface::testing

@@ -56,7 +56,7 @@ TEST(PartnerEntryTest, RefusesMalformedEntriesNamingThem) {
   }
 }
 
-TEST_F(RoundSettingsTest, FillsDefaultsAndFallsBackToTheServerTlsFiles) {
+TEST_F(RoundSettingsTest, FillsDefaultsAndFallsBackToTheServerCaOnly) {
   absl::StatusOr<CoordinatorSettings> s =
       Load("  partners:\n    - acme 127.0.0.1:7001\n    - globex 127.0.0.1:7002\n");
   ASSERT_TRUE(s.ok()) << s.status();
@@ -68,7 +68,9 @@ TEST_F(RoundSettingsTest, FillsDefaultsAndFallsBackToTheServerTlsFiles) {
   EXPECT_EQ(s->policy.initial_backoff, absl::Seconds(1));
   EXPECT_DOUBLE_EQ(s->target_fmr, 1e-3);
   EXPECT_EQ(s->tls.ca_cert, dir_ + "/ca.crt");
-  EXPECT_EQ(s->tls.cert, dir_ + "/vendor.crt");
+  // The registry's server certificate is never the coordinator's client certificate.
+  EXPECT_EQ(s->tls.cert, "");
+  EXPECT_EQ(s->tls.key, "");
   EXPECT_EQ(s->rounds_db, dir_ + "/rounds.db");
 }
 
