@@ -3,6 +3,7 @@
 // allowlisted gRPC messages, recorded in the egress ledger, crossed it.
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "core/common/cli_args.h"
 #include "core/common/files.h"
 #include "partner_node/audit/audit_inputs.h"
+#include "partner_node/audit/tls_key_log.h"
 #include "partner_node/audit/traffic_audit.h"
 #include "partner_node/command.h"
 
@@ -22,10 +24,12 @@ namespace {
 constexpr char kUsage[] =
     "usage: partner_node audit --pcap FILE [--pcap FILE ...] (--port PORT | --partner-ip ADDR "
     "...)\n"
-    "                          [--canaries FILE] [--embeddings-db PATH] [--ledger PATH] [--json]\n"
+    "                          [--tls-keylog FILE ...] [--canaries FILE] [--embeddings-db PATH]\n"
+    "                          [--ledger PATH] [--json]\n"
     "\n"
     "Audits packet captures (pcap/pcapng: Ethernet, Linux cooked 'tcpdump -i any', raw IP) of\n"
-    "the partner's plaintext link to the vendor. Exit 0: the capture shows nothing but known,\n"
+    "the partner's link to the vendor: plaintext, or mutual TLS 1.3 decrypted with the partner's\n"
+    "own session secrets (--tls-keylog). Exit 0: the capture shows nothing but known,\n"
     "well-formed gRPC messages and no forbidden bytes; exit 1: violations (each listed with its\n"
     "capture file, frame, connection, HTTP/2 stream and offset) or the audit could not run;\n"
     "exit 2: usage error. Captures are read in the order given, as one capture.\n"
@@ -36,6 +40,14 @@ constexpr char kUsage[] =
     "  --partner-ip ADDR      (repeatable) every byte sent from ADDR left the partner "
     "(connections\n"
     "                         it opens too); for captures on the partner's own link, not loopback\n"
+    "TLS (production):\n"
+    "  --tls-keylog FILE      (repeatable) NSS key log(s) the partner wrote (audit.tls_key_log):\n"
+    "                         every TLS 1.3 connection is decrypted and its plaintext checked "
+    "like\n"
+    "                         a plaintext capture; a TLS connection that cannot be decrypted to "
+    "its\n"
+    "                         end (no secrets, altered or missing records, TLS 1.2) is a "
+    "violation\n"
     "What must not leave (searched in every byte the partner sent, raw and decoded):\n"
     "  --canaries FILE        canary tokens, one per line (at least 8 bytes each)\n"
     "  --embeddings-db PATH   the gallery store: no 16-byte run of any stored embedding may leave\n"
@@ -101,6 +113,7 @@ int RunAudit(const std::vector<std::string>& raw_args) {
   std::vector<std::string> rest = raw_args;
   std::vector<std::string> pcaps = TakeRepeated(rest, "pcap");
   const std::vector<std::string> ip_texts = TakeRepeated(rest, "partner-ip");
+  const std::vector<std::string> key_logs = TakeRepeated(rest, "tls-keylog");
   auto parsed =
       CliArgs::Parse(rest,
                      {"port", "canaries", "embeddings-db", "embeddings-sql", "embeddings-hex",
@@ -193,6 +206,14 @@ int RunAudit(const std::vector<std::string>& raw_args) {
     auto ledger = audit::LoadLedger(*path, *from_seq);
     if (!ledger.ok()) return Fail(ledger.status());
     options.ledger = std::move(*ledger);
+  }
+
+  std::optional<audit::TlsKeyLog> tls_keys;
+  if (!key_logs.empty()) {
+    auto loaded = audit::TlsKeyLog::Load(key_logs);
+    if (!loaded.ok()) return Fail(loaded.status());
+    tls_keys = std::move(*loaded);
+    options.tls_keys = &*tls_keys;
   }
 
   auto report = audit::AuditCaptures(pcaps, options);
