@@ -90,16 +90,20 @@ absl::StatusOr<std::vector<TsharkMessage>> TsharkGrpcMessages(const std::string&
     const Json& layers = packet["_source"]["layers"];
     const int src = std::atoi(First(layers["tcp"], "tcp.srcport").c_str());
     const int dst = std::atoi(First(layers["tcp"], "tcp.dstport").c_str());
+    // One "grpc" and one "protobuf" layer per message (arrays when a frame holds several).
     std::vector<const Json*> grpc;
+    std::vector<const Json*> protobuf;
     Collect(layers, "grpc", &grpc);
-    for (const Json* g : grpc) {
+    Collect(layers, "protobuf", &protobuf);
+    for (size_t i = 0; i < grpc.size(); ++i) {
       TsharkMessage m;
       m.src_port = src;
       m.dst_port = dst;
-      const std::string data = FromColonHex(First(*g, "grpc.message_data"));
-      m.length = std::strtoull(First(*g, "grpc.message_length").c_str(), nullptr, 10);
+      const std::string data = FromColonHex(First(*grpc[i], "grpc.message_data"));
+      m.length = std::strtoull(First(*grpc[i], "grpc.message_length").c_str(), nullptr, 10);
       m.sha256 = Sha256Hex(data);
-      m.type = First(*g, "protobuf.message.name");
+      // The top-level message's name comes first; nested messages follow inside it.
+      if (grpc.size() == protobuf.size()) m.type = First(*protobuf[i], "protobuf.message.name");
       out.push_back(std::move(m));
     }
   }

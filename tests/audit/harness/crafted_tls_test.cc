@@ -17,36 +17,23 @@
 #include "partner_node/audit/tls13_key_schedule.h"
 #include "partner_node/audit/tls_key_log.h"
 #include "partner_node/audit/traffic_audit.h"
+#include "tests/audit/harness/crafted_audit_fixture.h"
 #include "tests/audit/harness/pcap_craft.h"
 #include "tests/support/test_env.h"
 
 namespace fedface::audit_test {
 namespace {
 
-using partner::audit::AuditCaptures;
-using partner::audit::AuditOptions;
 using partner::audit::AuditReport;
 using partner::audit::FindTls13CipherSuite;
 using partner::audit::FormatAuditText;
-using partner::audit::GrpcMethodCatalog;
 using partner::audit::HkdfExpandLabel;
-using partner::audit::IpAddress;
-using partner::audit::LeakPatterns;
 using partner::audit::NextTrafficSecret;
 using partner::audit::Tls13CipherSuite;
 using partner::audit::TlsKeyLog;
 using partner::audit::ViolationKind;
 
 constexpr char kCanary[] = "CANARY-5e2b7a9c01f34d68";
-constexpr char kEchoPath[] = "/fedface.audittest.AuditProbe/Echo";
-constexpr uint16_t kPartnerPort = 7543;
-
-Endpoint MakeEndpoint(const char* ip, uint16_t port) {
-  Endpoint e;
-  e.ip = *IpAddress::Parse(ip);
-  e.port = port;
-  return e;
-}
 
 std::string Bytes(size_t n, uint8_t seed) {
   std::string out(n, '\0');
@@ -175,16 +162,9 @@ std::string ProbeRequest() {
   return request.SerializeAsString();
 }
 
-class CraftedTlsTest : public ::testing::TestWithParam<uint16_t> {
+class CraftedTlsTest : public ::testing::TestWithParam<uint16_t>, public CraftedAudit {
  protected:
-  void SetUp() override {
-    dir_ = testing::MakeTempDir("crafted-tls");
-    ASSERT_FALSE(dir_.empty());
-    catalog_ = GrpcMethodCatalog::FromLinkedProtos({"fedface.audittest"});
-    ASSERT_NE(catalog_->Find(kEchoPath), nullptr);
-    ASSERT_TRUE(patterns_.AddCanary(kCanary).ok());
-    patterns_.Seal();
-  }
+  void SetUp() override { PrepareAudit("crafted-tls", kCanary); }
 
   // The session's bytes cut into 97-byte segments, the server's shuffled and some sent twice
   // (loopback captures do reorder), written as one pcap. `flip` alters one byte of the server's
@@ -207,36 +187,16 @@ class CraftedTlsTest : public ::testing::TestWithParam<uint16_t> {
     return path;
   }
 
-  AuditReport AuditWith(const std::string& pcap, const TlsKeyLog* keys) {
-    AuditOptions options;
-    options.partner_port = kPartnerPort;
-    options.patterns = &patterns_;
-    options.catalog = catalog_.get();
-    options.allowed_types = std::set<std::string>{"fedface.audittest.ProbeReply"};
-    options.tls_keys = keys;
-    auto report = AuditCaptures({pcap}, options);
-    EXPECT_TRUE(report.ok()) << report.status();
-    return report.ok() ? *report : AuditReport{};
-  }
-
-  static int Count(const AuditReport& r, ViolationKind kind) {
-    return static_cast<int>(std::count_if(r.violations.begin(), r.violations.end(),
-                                          [&](const auto& v) { return v.kind == kind; }));
-  }
-
-  std::string dir_;
-  std::unique_ptr<GrpcMethodCatalog> catalog_;
-  LeakPatterns patterns_;
   const Endpoint vendor_ = MakeEndpoint("10.9.0.1", 41000);
-  const Endpoint partner_ = MakeEndpoint("10.9.0.2", kPartnerPort);
+  const Endpoint partner_ = MakeEndpoint("10.9.0.2", kCraftedPartnerPort);
 };
 
 TEST_P(CraftedTlsTest, DecryptsShuffledRecordsAcrossAKeyUpdateAndPassesACleanCall) {
-  const Http2Exchange x = MakeUnaryExchange(kEchoPath, ProbeRequest(), ProbeReply("fine"));
+  const Http2Exchange x = MakeUnaryExchange(kCraftedEchoPath, ProbeRequest(), ProbeReply("fine"));
   const TlsSession s = MakeSession(GetParam(), x, 400);
   TlsKeyLog keys;
   ASSERT_TRUE(keys.Add(s.key_log, "keys").ok());
-  const AuditReport r = AuditWith(WriteCapture(s, "clean"), &keys);
+  const AuditReport r = AuditFile(WriteCapture(s, "clean"), &keys);
   EXPECT_TRUE(r.passed()) << FormatAuditText(r);
   ASSERT_EQ(r.connections.size(), 1u);
   const auto& c = r.connections[0];
@@ -256,11 +216,11 @@ TEST_P(CraftedTlsTest, DecryptsShuffledRecordsAcrossAKeyUpdateAndPassesACleanCal
 }
 
 TEST_P(CraftedTlsTest, FindsACanaryInsideTheDecryptedReplyAtItsMessage) {
-  const Http2Exchange x = MakeUnaryExchange(kEchoPath, ProbeRequest(), ProbeReply(kCanary));
+  const Http2Exchange x = MakeUnaryExchange(kCraftedEchoPath, ProbeRequest(), ProbeReply(kCanary));
   const TlsSession s = MakeSession(GetParam(), x, 40);  // the canary spans records
   TlsKeyLog keys;
   ASSERT_TRUE(keys.Add(s.key_log, "keys").ok());
-  const AuditReport r = AuditWith(WriteCapture(s, "canary"), &keys);
+  const AuditReport r = AuditFile(WriteCapture(s, "canary"), &keys);
   EXPECT_FALSE(r.passed());
   ASSERT_EQ(Count(r, ViolationKind::kCanary), 1) << FormatAuditText(r);
   for (const auto& v : r.violations) {
@@ -271,27 +231,27 @@ TEST_P(CraftedTlsTest, FindsACanaryInsideTheDecryptedReplyAtItsMessage) {
   }
   // The ciphertext alone shows nothing: without the key log the canary is not seen, and the
   // connection fails as undecryptable instead of passing.
-  const AuditReport blind = AuditWith(WriteCapture(s, "canary-blind"), nullptr);
+  const AuditReport blind = AuditFile(WriteCapture(s, "canary-blind"), nullptr);
   EXPECT_FALSE(blind.passed());
   EXPECT_EQ(Count(blind, ViolationKind::kCanary), 0);
   ASSERT_GE(Count(blind, ViolationKind::kTlsUndecrypted), 1) << FormatAuditText(blind);
-  EXPECT_NE(FormatAuditText(blind).find("TLS connection 10.9.0.1:41000 -> 10.9.0.2:7543 cannot "
+  EXPECT_NE(FormatAuditText(blind).find("TLS connection 10.9.0.1:41000 -> 10.9.0.2:50051 cannot "
                                         "be audited"),
             std::string::npos)
       << FormatAuditText(blind);
 }
 
 TEST_P(CraftedTlsTest, AnAlteredRecordFailsTheAuditNamingTheConnection) {
-  const Http2Exchange x = MakeUnaryExchange(kEchoPath, ProbeRequest(), ProbeReply("fine"));
+  const Http2Exchange x = MakeUnaryExchange(kCraftedEchoPath, ProbeRequest(), ProbeReply("fine"));
   const TlsSession s = MakeSession(GetParam(), x, 400);
   TlsKeyLog keys;
   ASSERT_TRUE(keys.Add(s.key_log, "keys").ok());
-  const AuditReport r = AuditWith(WriteCapture(s, "altered", s.server_bytes.size() - 60), &keys);
+  const AuditReport r = AuditFile(WriteCapture(s, "altered", s.server_bytes.size() - 60), &keys);
   EXPECT_FALSE(r.passed());
   ASSERT_EQ(Count(r, ViolationKind::kTlsUndecrypted), 1) << FormatAuditText(r);
   const std::string text = FormatAuditText(r);
   EXPECT_NE(text.find("does not authenticate"), std::string::npos) << text;
-  EXPECT_NE(text.find("10.9.0.2:7543"), std::string::npos) << text;
+  EXPECT_NE(text.find("10.9.0.2:50051"), std::string::npos) << text;
   EXPECT_FALSE(r.connections[0].tls_decrypted);
 }
 
