@@ -126,12 +126,17 @@ void PrintCaptures(const AuditWorld& world, const std::string& phase) {
   }
 }
 
-// The report saw the partner's vendor link as TLS and decrypted all of it.
+// The report saw the partner's vendor link as TLS and decrypted all of it; a connection that was
+// not TLS (a plaintext client the TLS port refused) carried not one byte from the partner.
 void ExpectDecrypted(const AuditReport& r) {
   EXPECT_GE(r.tls_connections, 1u) << FormatAuditText(r);
   EXPECT_GT(r.tls_decrypted_bytes, 0u);
   for (const auto& c : r.connections) {
-    EXPECT_FALSE(c.tls.empty()) << "connection #" << c.id << " was not TLS";
+    if (c.tls.empty()) {
+      EXPECT_EQ(c.tcp[c.partner_is_server ? 1 : 0].delivered_bytes, 0u)
+          << "the partner answered a plaintext connection #" << c.id;
+      continue;
+    }
     EXPECT_TRUE(c.tls_decrypted) << "connection #" << c.id << " not decrypted";
   }
 }
@@ -332,7 +337,11 @@ std::string KeyLogWithout(const std::string& key_log, const std::string& label,
 TEST(FederationAuditTest, ProductionModeIsAuditedThroughDecryptionAndRefusesPlaintext) {
   SKIP_WITHOUT_INPUTS();
   AuditWorld world(ArtifactDir("production_tls"));
-  ASSERT_EQ(world.Prepare(WorldOptions{}), "");
+  // No noise: small galleries may otherwise release a histogram the noise emptied, which the
+  // coordinator leaves out (exit 1); this test wants the round itself to succeed.
+  WorldOptions options;
+  options.differential_privacy = false;
+  ASSERT_EQ(world.Prepare(options), "");
   std::cout << world.preparation_summary() << std::flush;
 
   // A plaintext vendor listener on the partner's network address is refused at start (issue
