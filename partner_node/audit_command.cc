@@ -13,10 +13,12 @@
 #include "absl/strings/str_split.h"
 #include "core/common/cli_args.h"
 #include "core/common/files.h"
+#include "core/config/config_file.h"
 #include "partner_node/audit/audit_inputs.h"
 #include "partner_node/audit/tls_key_log.h"
 #include "partner_node/audit/traffic_audit.h"
 #include "partner_node/command.h"
+#include "partner_node/model_cache/partner_config.h"
 
 namespace fedface::partner {
 namespace {
@@ -41,13 +43,11 @@ constexpr char kUsage[] =
     "(connections\n"
     "                         it opens too); for captures on the partner's own link, not loopback\n"
     "TLS (production):\n"
-    "  --tls-keylog FILE      (repeatable) NSS key log(s) the partner wrote (audit.tls_key_log):\n"
-    "                         every TLS 1.3 connection is decrypted and its plaintext checked "
-    "like\n"
-    "                         a plaintext capture; a TLS connection that cannot be decrypted to "
-    "its\n"
-    "                         end (no secrets, altered or missing records, TLS 1.2) is a "
-    "violation\n"
+    "  --tls-keylog FILE      (repeatable) the partner's key log(s) (audit.tls_key_log): each\n"
+    "                         TLS 1.3 connection is decrypted and checked like plaintext; one\n"
+    "                         that cannot be decrypted to its end is a violation\n"
+    "  --config FILE          the partner's configuration; without --tls-keylog, its\n"
+    "                         audit.tls_key_log is the key log\n"
     "What must not leave (searched in every byte the partner sent, raw and decoded):\n"
     "  --canaries FILE        canary tokens, one per line (at least 8 bytes each)\n"
     "  --embeddings-db PATH   the gallery store: no 16-byte run of any stored embedding may leave\n"
@@ -114,12 +114,12 @@ int RunAudit(const std::vector<std::string>& raw_args) {
   std::vector<std::string> pcaps = TakeRepeated(rest, "pcap");
   const std::vector<std::string> ip_texts = TakeRepeated(rest, "partner-ip");
   const std::vector<std::string> key_logs = TakeRepeated(rest, "tls-keylog");
-  auto parsed =
-      CliArgs::Parse(rest,
-                     {"port", "canaries", "embeddings-db", "embeddings-sql", "embeddings-hex",
-                      "embeddings-f32", "embedding-dim", "allow-types", "ledger", "ledger-from-seq",
-                      "descriptor-set", "packages", "json-out", "max-violations"},
-                     {"json", "no-image-signatures", "help"});
+  auto parsed = CliArgs::Parse(
+      rest,
+      {"port", "config", "canaries", "embeddings-db", "embeddings-sql", "embeddings-hex",
+       "embeddings-f32", "embedding-dim", "allow-types", "ledger", "ledger-from-seq",
+       "descriptor-set", "packages", "json-out", "max-violations"},
+      {"json", "no-image-signatures", "help"});
   if (!parsed.ok()) {
     std::cerr << "partner_node audit: " << parsed.status().message() << "\n" << kUsage;
     return 2;
@@ -208,9 +208,17 @@ int RunAudit(const std::vector<std::string>& raw_args) {
     options.ledger = std::move(*ledger);
   }
 
+  std::vector<std::string> key_log_paths = key_logs;
+  if (auto path = args.Get("config"); path && key_log_paths.empty()) {
+    absl::StatusOr<Config> config = Config::Load(*path, PartnerConfigSchema());
+    if (!config.ok()) return Fail(config.status());
+    if (config->IsSet("audit.tls_key_log")) {
+      key_log_paths.push_back(config->GetPath("audit.tls_key_log"));
+    }
+  }
   std::optional<audit::TlsKeyLog> tls_keys;
-  if (!key_logs.empty()) {
-    auto loaded = audit::TlsKeyLog::Load(key_logs);
+  if (!key_log_paths.empty()) {
+    auto loaded = audit::TlsKeyLog::Load(key_log_paths);
     if (!loaded.ok()) return Fail(loaded.status());
     tls_keys = std::move(*loaded);
     options.tls_keys = &*tls_keys;
