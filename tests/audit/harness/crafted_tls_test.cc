@@ -106,7 +106,8 @@ struct TlsSession {
 // A TLS 1.3 session carrying `exchange`: hellos in clear, the handshake flights sealed with the
 // handshake secrets, the HTTP/2 bytes in application records of at most `record_bytes`; the
 // server sends a KeyUpdate after its first application record.
-TlsSession MakeSession(uint16_t suite_id, const Http2Exchange& exchange, size_t record_bytes) {
+TlsSession MakeSession(uint16_t suite_id, const Http2Exchange& exchange, size_t record_bytes,
+                       bool hello_retry = false) {
   const Tls13CipherSuite suite = *FindTls13CipherSuite(suite_id);
   const std::string random = Bytes(32, static_cast<uint8_t>(suite_id));
   const std::string secrets[4] = {Bytes(suite.hash_length, 1), Bytes(suite.hash_length, 2),
@@ -124,13 +125,23 @@ TlsSession MakeSession(uint16_t suite_id, const Http2Exchange& exchange, size_t 
       absl::StrCat("\x03\x03", Bytes(32, 99), std::string(1, '\0'), U16(suite_id),
                    std::string(1, '\0'), U16(6), U16(43), U16(2), U16(0x0304));
   s.client_bytes = Record(22, Handshake(1, client_hello));
-  s.server_bytes = Record(22, Handshake(2, server_hello)) + Record(20, "\x01");
+  if (hello_retry) {
+    // A HelloRetryRequest (RFC 8446 section 4.1.4): a ServerHello whose random is the fixed
+    // SHA-256("HelloRetryRequest"); the client answers with a second ClientHello.
+    std::string retry = server_hello;
+    retry.replace(
+        2, 32,
+        absl::HexStringToBytes("CF21AD74E59A6111BE1D8C021E65B891C2A211167ABB8C5E079E09E2C8A8339C"));
+    s.server_bytes = Record(22, Handshake(2, retry));
+    s.client_bytes += Record(20, "\x01") + Record(22, Handshake(1, client_hello));
+  }
+  s.server_bytes += Record(22, Handshake(2, server_hello)) + Record(20, "\x01");
   Sealer server(suite, secrets[1]);
   s.server_bytes += server.Seal(
       22, Handshake(8, U16(0)) + Handshake(20, Bytes(suite.hash_length, 7)));  // EE, Finished
   Sealer client(suite, secrets[0]);
-  s.client_bytes +=
-      Record(20, "\x01") + client.Seal(22, Handshake(20, Bytes(suite.hash_length, 8)));
+  if (!hello_retry) s.client_bytes += Record(20, "\x01");
+  s.client_bytes += client.Seal(22, Handshake(20, Bytes(suite.hash_length, 8)));
   client.Use(secrets[2]);
   server.Use(secrets[3]);
   for (size_t at = 0; at < exchange.client_bytes.size(); at += record_bytes) {
@@ -239,6 +250,18 @@ TEST_P(CraftedTlsTest, FindsACanaryInsideTheDecryptedReplyAtItsMessage) {
                                         "be audited"),
             std::string::npos)
       << FormatAuditText(blind);
+}
+
+TEST_P(CraftedTlsTest, FollowsAHelloRetryRequest) {
+  const Http2Exchange x = MakeUnaryExchange(kCraftedEchoPath, ProbeRequest(), ProbeReply("fine"));
+  const TlsSession s = MakeSession(GetParam(), x, 400, /*hello_retry=*/true);
+  TlsKeyLog keys;
+  ASSERT_TRUE(keys.Add(s.key_log, "keys").ok());
+  const AuditReport r = AuditFile(WriteCapture(s, "retry"), &keys);
+  EXPECT_TRUE(r.passed()) << FormatAuditText(r);
+  ASSERT_EQ(r.connections.size(), 1u);
+  EXPECT_TRUE(r.connections[0].tls_decrypted);
+  EXPECT_EQ(r.sent.size(), 1u);
 }
 
 TEST_P(CraftedTlsTest, AnAlteredRecordFailsTheAuditNamingTheConnection) {
