@@ -47,7 +47,7 @@ mode_t ModeOf(const std::string& path) {
 }
 
 TEST(TlsKeyLogFile, AppendsWholeLinesWithNewlinesMode0600AcrossTruncatingReopens) {
-  const std::string dir = testing::MakeTempDir("keylog");
+  const std::string dir = testing::MakeTempDir("keylog-file-test");
   const std::string path = dir + "/keys.log";
   const mode_t old_umask = umask(022);  // what gRPC alone would turn into a 0644 file
   absl::StatusOr<const TlsKeyLogFile*> file = TlsKeyLogFile::Open(path);
