@@ -265,7 +265,8 @@ std::string AuditWorld::StartRegistry() {
       absl::StrCat("server:\n  listen: \"", network_->namespaces() ? "0.0.0.0:0" : "127.0.0.1:0",
                    "\"\n  ca_cert: ", pki_, "/ca.crt\n  cert: ", pki_, "/vendor.crt\n  key: ", pki_,
                    "/vendor.key\n  partners: [", absl::StrJoin(names, ", "),
-                   "]\nregistry:\n  dir: ", registry, "\n"));
+                   "]\nregistry:\n  dir: ", registry,
+                   "\naudit:\n  tls_key_log: ", VendorKeyLogPath(), "\n"));
   const std::string out = dir_ + "/vendor-registry.out";
   registry_ = std::make_unique<ChildProcess>(
       Concat(network_->InVendor(),
@@ -311,7 +312,7 @@ std::string AuditWorld::PreparePartner(int n) {
   const std::string d = PartnerDir(n);
   fs::create_directories(d);
   const std::string config = d + "/partner-enroll.yaml";
-  WriteText(config, WritePartnerConfig(n, /*tls=*/true, 0, ""));
+  WriteText(config, WritePartnerConfig(n, /*tls=*/true, 0, PullKeyLogPath(n)));
   const absl::Time start = absl::Now();
   const ProcessResult pull =
       RunProcess(Concat(network_->InPartner(n), {testing::PartnerNodeBinary(), "models", "pull",

@@ -98,6 +98,10 @@ class AuditWorld {
   std::string PcapPath(int n) const;  // of the current / last phase
   // Partner n's TLS key log of the current / last phase; "" when it writes none.
   std::string KeyLogPath(int n) const;
+  // Partner n's key log of its model pull in Prepare (the registry channel's client end).
+  std::string PullKeyLogPath(int n) const { return PartnerDir(n) + "/tls-keys-pull.log"; }
+  // The vendor's key log: the registry server and every round's coordinator append to it.
+  std::string VendorKeyLogPath() const { return dir_ + "/vendor-keys.log"; }
   int VendorPort(int n) const;  // partner n's vendor-facing port
   const std::string& canaries_path() const { return canaries_path_; }
   const std::string& dir() const { return dir_; }

@@ -433,7 +433,31 @@ TEST(FederationAuditTest, ProductionModeIsAuditedThroughDecryptionAndRefusesPlai
     ASSERT_TRUE(partial.ok()) << partial.status();
     EXPECT_FALSE(partial->passed());
     EXPECT_GT(CountKind(*partial, ViolationKind::kTlsUndecrypted), 0) << FormatAuditText(*partial);
+
+    // The other end logged the same sessions: the vendor's key log (its coordinator) decrypts
+    // the partner's capture just as well.
+    absl::StatusOr<AuditReport> by_vendor = TimedAudit(world, n, 1, world.VendorKeyLogPath());
+    ASSERT_TRUE(by_vendor.ok()) << by_vendor.status();
+    EXPECT_TRUE(by_vendor->passed()) << FormatAuditText(*by_vendor);
+    EXPECT_EQ(by_vendor->tls_decrypted_bytes, report->tls_decrypted_bytes);
+    // The partner's registry channel (its model pull in Prepare) logged its session too.
+    absl::StatusOr<partner::audit::TlsKeyLog> pull =
+        partner::audit::TlsKeyLog::Load({world.PullKeyLogPath(n)});
+    ASSERT_TRUE(pull.ok()) << pull.status();
+    EXPECT_GE(pull->sessions(), 1u);
   }
+  // Registry and coordinators (separate processes) appended whole lines to one key log (it
+  // loads: no line is cut or mixed): one session per pull and per round channel at least,
+  // readable by its owner only.
+  absl::StatusOr<partner::audit::TlsKeyLog> vendor_keys =
+      partner::audit::TlsKeyLog::Load({world.VendorKeyLogPath()});
+  ASSERT_TRUE(vendor_keys.ok()) << vendor_keys.status();
+  EXPECT_GE(vendor_keys->sessions(), static_cast<size_t>(2 * world.partners()));
+  struct stat vendor_st {};
+  ASSERT_EQ(stat(world.VendorKeyLogPath().c_str(), &vendor_st), 0);
+  EXPECT_EQ(vendor_st.st_mode & 0777, 0600u);
+  std::cout << "[audit tls] vendor key log: " << vendor_keys->sessions() << " sessions, "
+            << vendor_keys->entries() << " entries (registry and coordinators)" << std::endl;
 }
 
 }  // namespace
