@@ -3,6 +3,7 @@
 // allowlisted gRPC messages, recorded in the egress ledger, crossed it.
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -12,9 +13,12 @@
 #include "absl/strings/str_split.h"
 #include "core/common/cli_args.h"
 #include "core/common/files.h"
+#include "core/config/config_file.h"
 #include "partner_node/audit/audit_inputs.h"
+#include "partner_node/audit/tls_key_log.h"
 #include "partner_node/audit/traffic_audit.h"
 #include "partner_node/command.h"
+#include "partner_node/model_cache/partner_config.h"
 
 namespace fedface::partner {
 namespace {
@@ -22,10 +26,12 @@ namespace {
 constexpr char kUsage[] =
     "usage: partner_node audit --pcap FILE [--pcap FILE ...] (--port PORT | --partner-ip ADDR "
     "...)\n"
-    "                          [--canaries FILE] [--embeddings-db PATH] [--ledger PATH] [--json]\n"
+    "                          [--tls-keylog FILE ...] [--canaries FILE] [--embeddings-db PATH]\n"
+    "                          [--ledger PATH] [--json]\n"
     "\n"
     "Audits packet captures (pcap/pcapng: Ethernet, Linux cooked 'tcpdump -i any', raw IP) of\n"
-    "the partner's plaintext link to the vendor. Exit 0: the capture shows nothing but known,\n"
+    "the partner's link to the vendor: plaintext, or mutual TLS 1.3 decrypted with the partner's\n"
+    "own session secrets (--tls-keylog). Exit 0: the capture shows nothing but known,\n"
     "well-formed gRPC messages and no forbidden bytes; exit 1: violations (each listed with its\n"
     "capture file, frame, connection, HTTP/2 stream and offset) or the audit could not run;\n"
     "exit 2: usage error. Captures are read in the order given, as one capture.\n"
@@ -36,6 +42,12 @@ constexpr char kUsage[] =
     "  --partner-ip ADDR      (repeatable) every byte sent from ADDR left the partner "
     "(connections\n"
     "                         it opens too); for captures on the partner's own link, not loopback\n"
+    "TLS (production):\n"
+    "  --tls-keylog FILE      (repeatable) the partner's key log(s) (audit.tls_key_log): each\n"
+    "                         TLS 1.3 connection is decrypted and checked like plaintext; one\n"
+    "                         that cannot be decrypted to its end is a violation\n"
+    "  --config FILE          the partner's configuration; without --tls-keylog, its\n"
+    "                         audit.tls_key_log is the key log\n"
     "What must not leave (searched in every byte the partner sent, raw and decoded):\n"
     "  --canaries FILE        canary tokens, one per line (at least 8 bytes each)\n"
     "  --embeddings-db PATH   the gallery store: no 16-byte run of any stored embedding may leave\n"
@@ -101,12 +113,13 @@ int RunAudit(const std::vector<std::string>& raw_args) {
   std::vector<std::string> rest = raw_args;
   std::vector<std::string> pcaps = TakeRepeated(rest, "pcap");
   const std::vector<std::string> ip_texts = TakeRepeated(rest, "partner-ip");
-  auto parsed =
-      CliArgs::Parse(rest,
-                     {"port", "canaries", "embeddings-db", "embeddings-sql", "embeddings-hex",
-                      "embeddings-f32", "embedding-dim", "allow-types", "ledger", "ledger-from-seq",
-                      "descriptor-set", "packages", "json-out", "max-violations"},
-                     {"json", "no-image-signatures", "help"});
+  const std::vector<std::string> key_logs = TakeRepeated(rest, "tls-keylog");
+  auto parsed = CliArgs::Parse(
+      rest,
+      {"port", "config", "canaries", "embeddings-db", "embeddings-sql", "embeddings-hex",
+       "embeddings-f32", "embedding-dim", "allow-types", "ledger", "ledger-from-seq",
+       "descriptor-set", "packages", "json-out", "max-violations"},
+      {"json", "no-image-signatures", "help"});
   if (!parsed.ok()) {
     std::cerr << "partner_node audit: " << parsed.status().message() << "\n" << kUsage;
     return 2;
@@ -193,6 +206,22 @@ int RunAudit(const std::vector<std::string>& raw_args) {
     auto ledger = audit::LoadLedger(*path, *from_seq);
     if (!ledger.ok()) return Fail(ledger.status());
     options.ledger = std::move(*ledger);
+  }
+
+  std::vector<std::string> key_log_paths = key_logs;
+  if (auto path = args.Get("config"); path && key_log_paths.empty()) {
+    absl::StatusOr<Config> config = Config::Load(*path, PartnerConfigSchema());
+    if (!config.ok()) return Fail(config.status());
+    if (config->IsSet("audit.tls_key_log")) {
+      key_log_paths.push_back(config->GetPath("audit.tls_key_log"));
+    }
+  }
+  std::optional<audit::TlsKeyLog> tls_keys;
+  if (!key_log_paths.empty()) {
+    auto loaded = audit::TlsKeyLog::Load(key_log_paths);
+    if (!loaded.ok()) return Fail(loaded.status());
+    tls_keys = std::move(*loaded);
+    options.tls_keys = &*tls_keys;
   }
 
   auto report = audit::AuditCaptures(pcaps, options);

@@ -5,7 +5,8 @@
 #       Captures the partner's vendor-facing traffic (TCP port PORT on interface IFACE, e.g. lo
 #       or the partner's uplink) into OUT.pcap until Ctrl-C, with the settings the audit needs:
 #       whole packets (-s 0), written at once (-U --immediate-mode), a large kernel buffer.
-#       Needs root (or CAP_NET_RAW) and plaintext HTTP/2 on that link: TLS cannot be audited.
+#       Needs root (or CAP_NET_RAW). Mutual TLS is decrypted by the audit with the partner's key
+#       log (audit.tls_key_log in its configuration, then --tls-keylog FILE below).
 #
 #   scripts/audit.sh --pcap OUT.pcap --port PORT [--canaries FILE] [--embeddings-db GALLERY]
 #                    [--ledger LEDGER] [--allow-types FILE] [--json] ...

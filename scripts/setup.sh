@@ -13,7 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev sqlite3 libssl-dev openssl
   libfaiss-dev nlohmann-json3-dev libyaml-cpp-dev
-  libpcap-dev libnghttp2-dev tcpdump iproute2 procps
+  libpcap-dev libnghttp2-dev tcpdump tshark iproute2 procps
   chromium
   python3 python3-jsonschema
 )

@@ -1,5 +1,8 @@
 #include "core/config/tls_credentials.h"
 
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_certificate_verifier.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -55,6 +58,23 @@ absl::Status CheckValidity(X509* cert, const std::string& path) {
   return absl::OkStatus();
 }
 
+std::shared_ptr<grpc::experimental::CertificateProviderInterface> CertificateProvider(
+    const TlsMaterial& material) {
+  return std::make_shared<grpc::experimental::StaticDataCertificateProvider>(
+      material.ca_pem,
+      std::vector<grpc::experimental::IdentityKeyCertPair>{{material.key_pem, material.cert_pem}});
+}
+
+// Both sides present their certificate and verify the peer's against the CA.
+void WatchMaterial(grpc::experimental::TlsCredentialsOptions& options,
+                   const TlsEndpointOptions& endpoint) {
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+  if (!endpoint.key_log_path.empty()) {
+    options.set_tls_session_key_log_file_path(endpoint.key_log_path);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files) {
@@ -94,19 +114,31 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files) {
 }
 
 std::shared_ptr<grpc::ServerCredentials> MutualTlsServerCredentials(const TlsMaterial& material) {
-  grpc::SslServerCredentialsOptions options(
-      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
-  options.pem_root_certs = material.ca_pem;
-  options.pem_key_cert_pairs.push_back({material.key_pem, material.cert_pem});
-  return grpc::SslServerCredentials(options);
+  return MutualTlsServerCredentials(material, TlsEndpointOptions{});
+}
+
+std::shared_ptr<grpc::ServerCredentials> MutualTlsServerCredentials(
+    const TlsMaterial& material, const TlsEndpointOptions& endpoint) {
+  grpc::experimental::TlsServerCredentialsOptions options(CertificateProvider(material));
+  WatchMaterial(options, endpoint);
+  options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  return grpc::experimental::TlsServerCredentials(options);
 }
 
 std::shared_ptr<grpc::ChannelCredentials> MutualTlsChannelCredentials(const TlsMaterial& material) {
-  grpc::SslCredentialsOptions options;
-  options.pem_root_certs = material.ca_pem;
-  options.pem_private_key = material.key_pem;
-  options.pem_cert_chain = material.cert_pem;
-  return grpc::SslCredentials(options);
+  return MutualTlsChannelCredentials(material, TlsEndpointOptions{});
+}
+
+std::shared_ptr<grpc::ChannelCredentials> MutualTlsChannelCredentials(
+    const TlsMaterial& material, const TlsEndpointOptions& endpoint) {
+  grpc::experimental::TlsChannelCredentialsOptions options;
+  options.set_certificate_provider(CertificateProvider(material));
+  WatchMaterial(options, endpoint);
+  // The server's chain against ca_pem, then its name against the target (or the override).
+  options.set_verify_server_certs(true);
+  options.set_certificate_verifier(
+      std::make_shared<grpc::experimental::HostNameCertificateVerifier>());
+  return grpc::experimental::TlsCredentials(options);
 }
 
 std::string PeerCertificateName(const grpc::AuthContext& auth) {

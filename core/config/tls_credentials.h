@@ -7,6 +7,11 @@
 // verifies the server's certificate and name (gRPC's default host-name check against the target,
 // or `server_name` when set).
 //
+// The credentials are built with gRPC's TLS credentials API (grpc::experimental::Tls*), which can
+// log the TLS session secrets for the partner's traffic audit (TlsEndpointOptions). gRPC 1.51 has
+// no setter for the protocol version there; both ends are this project's gRPC/OpenSSL, which
+// negotiate TLS 1.3, the only version the audit decrypts (a TLS 1.2 session fails the audit).
+//
 // Thread safety: free functions, no shared state.
 #pragma once
 
@@ -41,13 +46,25 @@ struct TlsMaterial {
 // Reads and checks `files`; errors name the file and the reason.
 absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files);
 
+// What else one TLS endpoint does, beyond its PEM material.
+struct TlsEndpointOptions {
+  // Where gRPC writes the session secrets of this endpoint's connections (NSS key log format);
+  // "" (the default): not logged. Give it TlsKeyLogFile::grpc_path() (tls_key_log_file.h), not
+  // the key log itself: gRPC truncates the path it opens and ends lines with a bare '\r'.
+  std::string key_log_path;
+};
+
 // Server side: TLS 1.2+ with a client certificate REQUIRED and verified against ca_pem.
 std::shared_ptr<grpc::ServerCredentials> MutualTlsServerCredentials(const TlsMaterial& material);
+std::shared_ptr<grpc::ServerCredentials> MutualTlsServerCredentials(
+    const TlsMaterial& material, const TlsEndpointOptions& options);
 
 // Client side: presents cert/key and verifies the server against ca_pem. The server's name is
 // checked against the channel's target host unless the caller overrides it with
 // grpc::ChannelArguments::SetSslTargetNameOverride.
 std::shared_ptr<grpc::ChannelCredentials> MutualTlsChannelCredentials(const TlsMaterial& material);
+std::shared_ptr<grpc::ChannelCredentials> MutualTlsChannelCredentials(
+    const TlsMaterial& material, const TlsEndpointOptions& options);
 
 // The verified peer's name: the CN of its certificate, or its first subject alternative name
 // when it has no CN. "" when the connection is not authenticated by a certificate.

@@ -16,6 +16,7 @@
 #include "core/common/files.h"
 #include "core/config/config_file.h"
 #include "core/config/tls_credentials.h"
+#include "core/config/tls_key_log_file.h"
 #include "model_vendor/command.h"
 #include "model_vendor/coordinator/coordinator_files.h"
 #include "model_vendor/coordinator/pooled_metrics.h"
@@ -30,7 +31,7 @@ namespace {
 void PrintRoundHelp(std::ostream& out) {
   out << "usage: model_vendor round --config FILE --model VERSION\n"
          "                          --protocol verification|identification --out DIR\n"
-         "                          [--round-id ID] [--plaintext]\n\n"
+         "                          [--round-id ID] [--plaintext | --tls-keylog FILE]\n\n"
          "Asks every partner of coordinator.partners, in parallel, to evaluate model VERSION on\n"
          "its own faces and pools the aggregate releases they send back. Partners that are down,\n"
          "slow, refuse or fail are reported with the reason; the round succeeds when at least\n"
@@ -45,6 +46,9 @@ void PrintRoundHelp(std::ostream& out) {
          "                   Default: a new id.\n"
          "  --plaintext      AUDITS ONLY: talk to partners without TLS (their plaintext audit\n"
          "                   listener); refused unless every partner address is loopback\n"
+         "  --tls-keylog FILE  AUDITS ONLY: append the TLS session secrets of the round's\n"
+         "                   channels to FILE (overrides audit.tls_key_log; see\n"
+         "                   `partner_node audit --tls-keylog`)\n"
          "  --help           this text\n\n"
          "Exit code: 0 quorum met, 1 quorum not met or an error, 2 usage error.\n\n"
       << VendorConfigSchema().HelpText();
@@ -70,8 +74,9 @@ absl::Status CheckModelVersion(const std::string& v) {
 }  // namespace
 
 int RunRound(const std::vector<std::string>& args) {
-  absl::StatusOr<CliArgs> cli = CliArgs::Parse(
-      args, {"config", "model", "protocol", "out", "round-id"}, {"help", "plaintext"});
+  absl::StatusOr<CliArgs> cli =
+      CliArgs::Parse(args, {"config", "model", "protocol", "out", "round-id", "tls-keylog"},
+                     {"help", "plaintext"});
   if (!cli.ok()) {
     std::cerr << "model_vendor round: " << cli.status().message() << "\n";
     return 2;
@@ -143,7 +148,14 @@ int RunRound(const std::vector<std::string>& args) {
       std::cerr << "model_vendor round: " << tls.status().message() << "\n";
       return 1;
     }
-    credentials = MutualTlsChannelCredentials(*tls);
+    absl::StatusOr<TlsEndpointOptions> tls_options =
+        cli->Has("tls-keylog") ? TlsEndpointOptionsFor(*cli->Get("tls-keylog"))
+                               : TlsEndpointOptionsFrom(*config);
+    if (!tls_options.ok()) {
+      std::cerr << "model_vendor round: " << tls_options.status().message() << "\n";
+      return 1;
+    }
+    credentials = MutualTlsChannelCredentials(*tls, *tls_options);
   }
   absl::StatusOr<std::unique_ptr<RoundsStore>> store = RoundsStore::Open(settings->rounds_db);
   if (!store.ok()) {

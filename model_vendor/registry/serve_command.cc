@@ -15,6 +15,7 @@
 #include "core/config/config_file.h"
 #include "core/config/server_limits.h"
 #include "core/config/tls_credentials.h"
+#include "core/config/tls_key_log_file.h"
 #include "model_vendor/command.h"
 #include "model_vendor/registry/model_registry_service.h"
 #include "model_vendor/registry/vendor_config.h"
@@ -70,6 +71,11 @@ int RunServe(const std::vector<std::string>& args) {
     std::cerr << "model_vendor serve: " << tls.status().message() << "\n";
     return 1;
   }
+  absl::StatusOr<TlsEndpointOptions> tls_options = TlsEndpointOptionsFrom(*config);
+  if (!tls_options.ok()) {
+    std::cerr << "model_vendor serve: " << tls_options.status().message() << "\n";
+    return 1;
+  }
   RegistryServiceOptions options;
   for (const std::string& name : config->GetStringList("server.partners")) {
     options.allowed_partners.insert(name);
@@ -103,7 +109,7 @@ int RunServe(const std::vector<std::string>& args) {
   const std::string listen = config->GetString("server.listen");
   int port = 0;
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(listen, MutualTlsServerCredentials(*tls), &port);
+  builder.AddListeningPort(listen, MutualTlsServerCredentials(*tls, *tls_options), &port);
   builder.RegisterService(&service);
   builder.SetMaxReceiveMessageSize(kMaxRequestBytes);
   builder.SetMaxSendMessageSize(kMaxResponseBytes);

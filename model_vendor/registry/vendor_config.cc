@@ -1,6 +1,7 @@
 #include "model_vendor/registry/vendor_config.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/config/tls_key_log_file.h"
 #include "core/package/model_manifest.h"
 
 namespace fedface::vendor {
@@ -122,6 +123,8 @@ ConfigSchema VendorConfigSchema() {
            .doc = "Allowlist of partner names. A partner's name is the common name (CN) of its "
                   "client certificate (issued for clientAuth); any other certificate, even from "
                   "the same CA, is refused with PERMISSION_DENIED."},
+          TlsKeyLogConfigKey("the registry server and of the coordinator's channels to "
+                             "partners (`model_vendor round`)"),
           {.path = "registry.dir",
            .type = T::kDir,
            .required = true,

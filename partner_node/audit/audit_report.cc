@@ -8,7 +8,9 @@
 // allowlist_size|null, ledger_entries|null, ledger_format, ledger_matched}, connections [{id,
 // client, server, partner_role, handshake_seen, bytes {client_to_server, server_to_client},
 // messages {...}, message_bytes {...}, retransmitted_bytes, reordered_segments, gaps, gap_bytes,
-// rpcs {path: n}, grpc_statuses {code: n}}], sent_messages [{connection, http2_stream, index, path,
+// rpcs {path: n}, grpc_statuses {code: n}, tls null|{cipher_suite, decrypted, records {...},
+// plaintext_bytes {...}, key_updates}}], tls {connections, records, decrypted_bytes,
+// key_log_sessions|null}, sent_messages [{connection, http2_stream, index, path,
 // type, size, sha256, pcap, frame, ledger_scope}], sent_by_type {type: {messages, bytes}}.
 #include <map>
 #include <nlohmann/json.hpp>
@@ -96,6 +98,12 @@ std::string FormatAuditText(const AuditReport& r) {
                                       " entries, ", r.ledger_matched, " matched")
                        : std::string("no ledger"),
       "\n");
+  absl::StrAppend(&out, "TLS: ",
+                  r.tls_key_log_sessions
+                      ? absl::StrCat("key log of ", *r.tls_key_log_sessions, " sessions; ")
+                      : std::string("no key log (TLS connections cannot be audited); "),
+                  r.tls_connections, " TLS connections, ", r.tls_records, " records opened, ",
+                  r.tls_decrypted_bytes, " bytes of application data decrypted and checked\n");
   absl::StrAppend(&out, "bytes that left the partner: ", r.bytes_left_partner,
                   " (TCP payload); bytes it received: ", r.bytes_reached_partner, "\n");
   absl::StrAppend(&out, "connections involving the partner: ", r.connections.size());
@@ -119,6 +127,13 @@ std::string FormatAuditText(const AuditReport& r) {
                     Sent(c, 1 - partner_side), " B in ", c.messages[1 - partner_side],
                     " messages; retransmitted ", retransmitted, " B, reordered ", reordered,
                     ", gaps ", gaps, "\n");
+    if (!c.tls.empty()) {
+      absl::StrAppend(&out, "      TLS ", c.tls,
+                      c.tls_decrypted ? ", decrypted" : ", NOT decrypted", ": records ",
+                      c.tls_records[0], "/", c.tls_records[1],
+                      " (client/server), application data ", c.tls_plaintext_bytes[0], "/",
+                      c.tls_plaintext_bytes[1], " B, key updates ", c.tls_key_updates, "\n");
+    }
     if (!rpcs.empty()) absl::StrAppend(&out, "      RPCs: ", absl::StrJoin(rpcs, ", "), "\n");
     if (!c.grpc_statuses.empty()) {
       std::vector<std::string> statuses;
@@ -216,13 +231,29 @@ std::string FormatAuditJson(const AuditReport& r) {
          {"gaps", gaps},
          {"gap_bytes", gap_bytes},
          {"rpcs", c.rpcs},
-         {"grpc_statuses", [&] {
+         {"grpc_statuses",
+          [&] {
             json statuses = json::object();
             for (const auto& [code, n] : c.grpc_statuses) statuses[std::to_string(code)] = n;
             return statuses;
-          }()}});
+          }()},
+         {"tls", c.tls.empty() ? json(nullptr)
+                               : json{{"cipher_suite", c.tls},
+                                      {"decrypted", c.tls_decrypted},
+                                      {"records",
+                                       {{"client_to_server", c.tls_records[0]},
+                                        {"server_to_client", c.tls_records[1]}}},
+                                      {"plaintext_bytes",
+                                       {{"client_to_server", c.tls_plaintext_bytes[0]},
+                                        {"server_to_client", c.tls_plaintext_bytes[1]}}},
+                                      {"key_updates", c.tls_key_updates}}}});
   }
   doc["connections"] = connections;
+  doc["tls"] = {
+      {"connections", r.tls_connections},
+      {"records", r.tls_records},
+      {"decrypted_bytes", r.tls_decrypted_bytes},
+      {"key_log_sessions", r.tls_key_log_sessions ? json(*r.tls_key_log_sessions) : json(nullptr)}};
   json sent = json::array();
   for (const SentMessage& m : r.sent) {
     sent.push_back({{"connection", m.connection},

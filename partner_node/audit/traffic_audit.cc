@@ -13,6 +13,7 @@
 #include "core/common/sha256.h"
 #include "fedface/v1/evaluation.pb.h"
 #include "partner_node/audit/grpc_wire_decoder.h"
+#include "partner_node/audit/tls13_stream_decryptor.h"
 #include "partner_node/egress/egress_config.h"
 #include "partner_node/egress/release_shape.h"
 #include "partner_node/egress/vendor_status.h"
@@ -128,7 +129,7 @@ ViolationKind WireViolation(WireProblemKind kind) {
 
 class Auditor;
 
-class Connection : public GrpcWireEvents {
+class Connection : public GrpcWireEvents, public TlsDecryptEvents {
  public:
   Connection(Auditor& auditor, int id, const Endpoint& client, const Endpoint& server,
              bool client_is_partner, bool server_is_partner, bool ledger_port,
@@ -159,6 +160,7 @@ class Connection : public GrpcWireEvents {
     TcpReassembler reassembler{this};
     std::unique_ptr<LeakScanner> scanner;
     std::vector<std::pair<uint64_t, PacketPosition>> frames;  // stream offset -> frame
+    PacketPosition last_from;                                 // the frame of the latest TCP bytes
 
     void OnBytes(uint64_t offset, std::string_view bytes, const PacketPosition& from) override;
     void OnGap(uint64_t offset, uint64_t length) override;
@@ -170,6 +172,17 @@ class Connection : public GrpcWireEvents {
                  const std::vector<HeaderField>& fields) override;
   void OnMessage(const GrpcMessage& message) override;
   void OnProblem(const WireProblem& problem) override;
+  void OnTlsPlaintext(Side side, uint64_t offset, std::string_view bytes,
+                      const PacketPosition& from) override;
+  void OnTlsControl(Side side, uint64_t tcp_offset, std::string_view bytes,
+                    const PacketPosition& from) override;
+  void OnTlsFailure(Side side, uint64_t tcp_offset, const std::string& why) override;
+
+  // In-order TCP bytes of a side: to the TLS decryptor when the connection speaks TLS, else
+  // straight to Deliver.
+  void Route(Side side, uint64_t offset, std::string_view bytes, const PacketPosition& from);
+  // The side's (plaintext) stream: to the raw leak scanner and the HTTP/2 decoder.
+  void Deliver(Side side, uint64_t offset, std::string_view bytes, const PacketPosition& from);
 
   void RecordRefusal(const std::vector<HeaderField>& fields, const AuditLocation& where);
   AuditLocation Where(Side side, uint64_t offset) const;
@@ -186,6 +199,11 @@ class Connection : public GrpcWireEvents {
   std::vector<MessageSpan> spans_[2];  // messages the partner sent, by start offset
   std::set<uint32_t> unknown_streams_;
   bool closed_ = false;
+  // Per side, from its first bytes: a TLS record, or anything else (plaintext HTTP/2). Both
+  // sides agree in a real session; a TLS server refusing a plaintext client answers with a TLS
+  // alert (or nothing), and each side is then checked as what it is.
+  enum class Mode { kUnknown, kPlain, kTls } mode_[2] = {Mode::kUnknown, Mode::kUnknown};
+  std::unique_ptr<Tls13StreamDecryptor> tls_;
 };
 
 class Auditor {
@@ -281,19 +299,72 @@ bool Connection::Complete() const {
 
 void Connection::Direction::OnBytes(uint64_t offset, std::string_view bytes,
                                     const PacketPosition& from) {
-  if (frames.empty() || frames.back().second.packet_number != from.packet_number ||
-      frames.back().second.file_index != from.file_index) {
-    frames.emplace_back(offset, from);
-  }
+  last_from = from;
   AuditReport& report = connection->auditor_.report();
   (outbound ? report.bytes_left_partner : report.bytes_reached_partner) += bytes.size();
-  if (scanner) scanner->Feed(offset, bytes);
-  connection->decoder_.Feed(side, offset, bytes, from);
+  connection->Route(side, offset, bytes, from);
 }
 
 void Connection::Direction::OnGap(uint64_t offset, uint64_t length) {
+  if (connection->mode_[Index(side)] == Mode::kTls) {
+    connection->tls_->OnGap(side, offset, length);
+    return;
+  }
   if (scanner) scanner->Flush();
   connection->decoder_.OnGap(side, offset, length);
+}
+
+void Connection::Route(Side side, uint64_t offset, std::string_view bytes,
+                       const PacketPosition& from) {
+  Mode& mode = mode_[Index(side)];
+  if (mode == Mode::kUnknown && !bytes.empty()) {
+    // A TLS handshake or alert record (0x16 / 0x15, then 0x03), or anything else.
+    const bool tls =
+        bytes.size() >= 2 && (bytes[0] == 0x16 || bytes[0] == 0x15) && bytes[1] == 0x03;
+    mode = tls ? Mode::kTls : Mode::kPlain;
+    if (tls && !tls_) {
+      tls_ = std::make_unique<Tls13StreamDecryptor>(auditor_.options().tls_keys, this);
+      report_.tls = "TLS";
+    }
+  }
+  if (mode == Mode::kTls) {
+    tls_->Feed(side, offset, bytes, from);
+  } else {
+    Deliver(side, offset, bytes, from);
+  }
+}
+
+void Connection::Deliver(Side side, uint64_t offset, std::string_view bytes,
+                         const PacketPosition& from) {
+  Direction& d = dirs_[Index(side)];
+  if (d.frames.empty() || d.frames.back().second.packet_number != from.packet_number ||
+      d.frames.back().second.file_index != from.file_index) {
+    d.frames.emplace_back(offset, from);
+  }
+  if (d.scanner) d.scanner->Feed(offset, bytes);
+  decoder_.Feed(side, offset, bytes, from);
+}
+
+void Connection::OnTlsPlaintext(Side side, uint64_t offset, std::string_view bytes,
+                                const PacketPosition& from) {
+  Deliver(side, offset, bytes, from);
+}
+
+void Connection::OnTlsControl(Side side, uint64_t tcp_offset, std::string_view bytes,
+                              const PacketPosition& from) {
+  if (!dirs_[Index(side)].outbound) return;
+  // Hellos, certificates, tickets and alerts the partner sent are searched too.
+  auditor_.AddLeaks(ScanForLeaks(*auditor_.options().patterns, bytes),
+                    "in TLS handshake or alert content (stream offset: the TLS record's)",
+                    WhereFrame(side, tcp_offset, from), /*offsets_in_stream=*/false);
+}
+
+void Connection::OnTlsFailure(Side side, uint64_t tcp_offset, const std::string& why) {
+  AuditLocation where = WhereFrame(side, tcp_offset, dirs_[Index(side)].last_from);
+  auditor_.AddViolation(ViolationKind::kTlsUndecrypted,
+                        absl::StrCat("TLS connection ", report_.client.ToString(), " -> ",
+                                     report_.server.ToString(), " cannot be audited: ", why),
+                        std::move(where));
 }
 
 void Connection::Direction::OnUnsequencedBytes(uint64_t offset, std::string_view bytes,
@@ -508,6 +579,17 @@ void Connection::OnProblem(const WireProblem& p) {
 ConnectionReport Connection::Close() {
   closed_ = true;
   for (Direction& d : dirs_) d.reassembler.Finish();
+  if (tls_) {
+    tls_->Finish();
+    const TlsSessionSummary& t = tls_->summary();
+    if (!t.cipher_suite.empty()) report_.tls = t.cipher_suite;
+    for (int i = 0; i < 2; ++i) {
+      report_.tls_records[i] = t.records[i];
+      report_.tls_plaintext_bytes[i] = t.plaintext_bytes[i];
+      report_.tls_key_updates += t.key_updates[i];
+    }
+    report_.tls_decrypted = !t.failed[0] && !t.failed[1];
+  }
   decoder_.Finish();
   for (const auto& [id, stream] : decoder_.streams()) {
     if (stream.grpc_status) ++report_.grpc_statuses[*stream.grpc_status];
@@ -675,6 +757,12 @@ void Auditor::Close(std::map<TupleKey, std::unique_ptr<Connection>>::iterator it
   Connection& c = *it->second;
   closed_[it->first] = {c.client(), {c.Outbound(Side::kClient), c.Outbound(Side::kServer)}, c.id()};
   report_.connections.push_back(c.Close());
+  const ConnectionReport& closed = report_.connections.back();
+  if (!closed.tls.empty()) {
+    ++report_.tls_connections;
+    report_.tls_records += closed.tls_records[0] + closed.tls_records[1];
+    report_.tls_decrypted_bytes += closed.tls_plaintext_bytes[0] + closed.tls_plaintext_bytes[1];
+  }
   open_.erase(it);
 }
 
@@ -840,6 +928,8 @@ const char* ViolationKindName(ViolationKind kind) {
       return "capture-damaged";
     case ViolationKind::kNoPartnerTraffic:
       return "no-partner-traffic";
+    case ViolationKind::kTlsUndecrypted:
+      return "tls-undecrypted";
   }
   return "?";
 }
@@ -863,6 +953,7 @@ absl::StatusOr<AuditReport> AuditCaptures(const std::vector<std::string>& pcaps,
   report.image_signatures = options.patterns->image_signatures();
   report.methods_known = options.catalog->methods().size();
   if (options.allowed_types) report.allowlist_size = options.allowed_types->size();
+  if (options.tls_keys) report.tls_key_log_sessions = options.tls_keys->sessions();
   Auditor auditor(options, &report);
   absl::Status status = auditor.Run(pcaps);
   if (!status.ok()) return status;

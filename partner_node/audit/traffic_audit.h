@@ -14,8 +14,12 @@
 //  3. every message the partner sent is of an allowlisted type (when an allowlist is given);
 //  4. the messages the partner sent as the server on its vendor-facing port match the ledger
 //     one-to-one and in order: same type, size and sha256 (when a ledger is given).
-// Anything the audit cannot see (gaps in the capture, TLS, truncated frames, non-TCP traffic
-// from the partner) is a violation too: an audit that cannot look must not pass.
+// TLS connections (production: mutual TLS) are decrypted with the session secrets of the
+// partner's key log (AuditOptions::tls_keys; TLS 1.3 only, tls13_stream_decryptor.h) and their
+// plaintext goes through every check above; stream offsets of such a connection are offsets in
+// the decrypted application data. Anything the audit cannot see (gaps in the capture, a TLS
+// connection it cannot decrypt to its end, truncated frames, non-TCP traffic from the partner)
+// is a violation too: an audit that cannot look must not pass.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +35,7 @@
 #include "partner_node/audit/grpc_method_catalog.h"
 #include "partner_node/audit/leak_scanner.h"
 #include "partner_node/audit/tcp_reassembler.h"
+#include "partner_node/audit/tls_key_log.h"
 
 namespace fedface::partner::audit {
 
@@ -52,6 +57,9 @@ struct AuditOptions {
   std::optional<std::set<std::string>> allowed_types;
   // The ledger to match (see LoadLedger); nullopt: no ledger check.
   std::optional<LoadedLedger> ledger;
+  // TLS session secrets to decrypt TLS connections with; null: a TLS connection that sends
+  // protected records is a violation (it cannot be audited). Not owned.
+  const TlsKeyLog* tls_keys = nullptr;
   // Violations listed in full; beyond this they are only counted per kind.
   size_t max_listed_violations = 500;
 };
@@ -75,6 +83,7 @@ enum class ViolationKind {
   kLedgerChain,             // the ledger's own hash chain is broken
   kCaptureDamaged,          // a capture file is truncated or corrupt
   kNoPartnerTraffic,        // no TCP connection of the partner in the captures: nothing proven
+  kTlsUndecrypted,          // a TLS connection (or side) that could not be decrypted to its end
 };
 
 // "canary", "stored-bytes", ... (stable: used in --json output).
@@ -128,6 +137,13 @@ struct ConnectionReport {
   std::map<int, int> grpc_statuses;  // grpc-status the server ended streams with -> streams
   std::string first_pcap;
   uint64_t first_frame = 0;
+  // TLS: "" for plaintext, else the cipher suite ("TLS_AES_256_GCM_SHA384", or "TLS" when the
+  // ServerHello was not read); the other fields per side as tcp[] (0: client -> server).
+  std::string tls;
+  uint64_t tls_records[2] = {0, 0};
+  uint64_t tls_plaintext_bytes[2] = {0, 0};
+  uint64_t tls_key_updates = 0;
+  bool tls_decrypted = false;  // both sides decrypted to their end
 };
 
 struct AuditReport {
@@ -135,11 +151,15 @@ struct AuditReport {
   uint64_t frames = 0;
   uint64_t captured_bytes = 0;  // sum of captured frame lengths
   uint64_t tcp_segments = 0;
-  uint64_t bytes_left_partner = 0;            // TCP payload bytes the partner sent
-  uint64_t bytes_reached_partner = 0;         // TCP payload bytes sent to the partner
-  uint64_t foreign_connections = 0;           // connections that do not involve the partner
-  std::vector<ConnectionReport> connections;  // those that involve the partner
-  std::vector<SentMessage> sent;              // in capture order
+  uint64_t bytes_left_partner = 0;             // TCP payload bytes the partner sent
+  uint64_t bytes_reached_partner = 0;          // TCP payload bytes sent to the partner
+  uint64_t foreign_connections = 0;            // connections that do not involve the partner
+  uint64_t tls_connections = 0;                // of the partner's, those that spoke TLS
+  uint64_t tls_records = 0;                    // protected records opened
+  uint64_t tls_decrypted_bytes = 0;            // application data decrypted
+  std::optional<size_t> tls_key_log_sessions;  // sessions in the key log given
+  std::vector<ConnectionReport> connections;   // those that involve the partner
+  std::vector<SentMessage> sent;               // in capture order
   // What was checked.
   uint16_t partner_port = 0;
   std::vector<std::string> partner_ips;

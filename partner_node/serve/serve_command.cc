@@ -27,6 +27,7 @@
 #include "core/config/config_file.h"
 #include "core/config/server_limits.h"
 #include "core/config/tls_credentials.h"
+#include "core/config/tls_key_log_file.h"
 #include "partner_node/command.h"
 #include "partner_node/egress/egress_guard.h"
 #include "partner_node/egress/egress_ledger.h"
@@ -115,6 +116,9 @@ int RunServe(const std::vector<std::string>& args) {
         local_api.listen, ")")));
   }
 
+  // audit.tls_key_log: the listener's (and the registry channel's) TLS secrets, for the audit.
+  absl::StatusOr<TlsEndpointOptions> tls_options = TlsEndpointOptionsFrom(*config);
+  if (!tls_options.ok()) return Fail(tls_options.status());
   std::optional<TlsMaterial> tls;
   if (vendor_api->tls) {
     absl::StatusOr<TlsMaterial> loaded = LoadTlsMaterial(vendor_api->tls_files);
@@ -203,7 +207,8 @@ int RunServe(const std::vector<std::string>& args) {
   grpc::ServerBuilder vendor_builder;
   vendor_builder.AddListeningPort(
       vendor_api->listen,
-      tls ? MutualTlsServerCredentials(*tls) : grpc::InsecureServerCredentials(), &vendor_port);
+      tls ? MutualTlsServerCredentials(*tls, *tls_options) : grpc::InsecureServerCredentials(),
+      &vendor_port);
   vendor_builder.RegisterService(&evaluation_service);
   vendor_builder.SetMaxReceiveMessageSize(kMaxVendorRequestBytes);
   vendor_builder.SetMaxSendMessageSize(kMaxVendorResponseBytes);

@@ -5,6 +5,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "core/config/listen_address.h"
+#include "core/config/tls_key_log_file.h"
 #include "partner_node/egress/egress_ledger.h"
 
 namespace fedface::partner {
@@ -35,9 +37,10 @@ std::vector<ConfigKey> ServeConfigKeys() {
       {.path = "vendor_api.tls",
        .type = T::kBool,
        .default_value = "true",
-       .doc = "Mutual TLS on the vendor-facing listener. `false` (plaintext, for traffic-audit "
-              "tests on a private link) is honoured only when written in the file, and logged "
-              "loudly at start-up."},
+       .doc = "Mutual TLS on the vendor-facing listener. `false` (plaintext, for local tests) is "
+              "honoured only when written in the file, only with vendor_api.listen on loopback "
+              "(127.0.0.0/8, ::1) or a unix: socket, and logged loudly at start-up. Audit "
+              "production traffic with TLS and audit.tls_key_log instead."},
       {.path = "vendor_api.ca_cert",
        .type = T::kFile,
        .doc = "CA certificate that signed the vendor's client certificate; a client without a "
@@ -122,6 +125,7 @@ std::vector<ConfigKey> ServeConfigKeys() {
        .type = T::kPath,
        .default_value = "held_releases.db",
        .doc = "SQLite file of releases held for approval (approval mode)."},
+      TlsKeyLogConfigKey("the vendor-facing listener and of the channel to the model registry"),
       {.path = "evaluation.max_comparisons",
        .type = T::kInt,
        .default_value = "20000000",
@@ -205,6 +209,12 @@ absl::StatusOr<VendorApiSettings> VendorApiSettingsFrom(const Config& config) {
     }
     s.tls_files = {config.GetPath("vendor_api.ca_cert"), config.GetPath("vendor_api.cert"),
                    config.GetPath("vendor_api.key")};
+  } else if (!IsLoopbackListenAddress(s.listen)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source(), ": vendor_api.tls is false but vendor_api.listen '", s.listen,
+        "' is not a loopback address (127.0.0.0/8, [::1]) or a unix: socket; a plaintext "
+        "listener elsewhere lets anyone on that network act as the vendor. Use mutual TLS "
+        "(and audit.tls_key_log for a traffic audit)"));
   } else if (s.allowed_vendors.size() != 1) {
     return absl::InvalidArgumentError(absl::StrCat(
         config.source(),

@@ -104,6 +104,11 @@ std::string AuditWorld::PcapPath(int n) const {
   return absl::StrCat(dir_, "/pcaps/", phase_.name, "-", PartnerName(n), ".pcap");
 }
 
+std::string AuditWorld::KeyLogPath(int n) const {
+  if (!phase_.tls || !phase_.key_log) return "";
+  return absl::StrCat(PartnerDir(n), "/tls-keys-", phase_.name, ".log");
+}
+
 int AuditWorld::VendorPort(int n) const {
   const auto it = partners_.find(n);
   return it == partners_.end() ? 0 : it->second.vendor_port;
@@ -229,7 +234,8 @@ std::string AuditWorld::StartRegistry() {
       absl::StrCat("server:\n  listen: \"", network_->namespaces() ? "0.0.0.0:0" : "127.0.0.1:0",
                    "\"\n  ca_cert: ", pki_, "/ca.crt\n  cert: ", pki_,
                    "/registry.crt\n  key: ", pki_, "/registry.key\n  partners: [",
-                   absl::StrJoin(names, ", "), "]\nregistry:\n  dir: ", registry, "\n"));
+                   absl::StrJoin(names, ", "), "]\nregistry:\n  dir: ", registry,
+                   "\naudit:\n  tls_key_log: ", VendorKeyLogPath(), "\n"));
   const std::string out = dir_ + "/vendor-registry.out";
   registry_ = std::make_unique<ChildProcess>(
       Concat(network_->InVendor(),
@@ -244,7 +250,8 @@ std::string AuditWorld::StartRegistry() {
   return "";
 }
 
-std::string AuditWorld::WritePartnerConfig(int n, bool tls, int port) const {
+std::string AuditWorld::WritePartnerConfig(int n, bool tls, int port,
+                                           const std::string& key_log) const {
   const std::string d = PartnerDir(n);
   const std::string name = PartnerName(n);
   std::string yaml = absl::StrCat(
@@ -263,9 +270,12 @@ std::string AuditWorld::WritePartnerConfig(int n, bool tls, int port) const {
   absl::StrAppend(&yaml, "  allowed_vendors: [", kVendorIdentity,
                   "]\nlocal_api:\n  listen: \"unix:/tmp/", "fedface-audit-", getpid(), "-", name,
                   ".sock\"\negress:\n  k_minimum: ", options_.k_minimum,
-                  "\n  differential_privacy: ", options_.differential_privacy ? "true" : "false",
+                  "\n  differential_privacy: true\n  epsilon_per_release: \"",
+                  options_.epsilon_per_release, "\"\n  epsilon_budget: \"",
+                  100 * options_.epsilon_per_release, "\"",
                   "\n  budget_path: ", d, "/privacy_budget.db\n  held_releases_path: ", d,
                   "/held_releases.db\nledger:\n  path: ", d, "/egress_ledger.db\n");
+  if (!key_log.empty()) absl::StrAppend(&yaml, "audit:\n  tls_key_log: ", key_log, "\n");
   return yaml;
 }
 
@@ -273,7 +283,7 @@ std::string AuditWorld::PreparePartner(int n) {
   const std::string d = PartnerDir(n);
   fs::create_directories(d);
   const std::string config = d + "/partner-enroll.yaml";
-  WriteText(config, WritePartnerConfig(n, /*tls=*/false, 0));
+  WriteText(config, WritePartnerConfig(n, /*tls=*/true, 0, PullKeyLogPath(n)));
   const absl::Time start = absl::Now();
   const ProcessResult pull =
       RunProcess(Concat(network_->InPartner(n), {testing::PartnerNodeBinary(), "models", "pull",
@@ -295,7 +305,7 @@ std::string AuditWorld::StartPhase(const PhaseOptions& phase) {
     const std::string tag = absl::StrCat("serve-", phase.name);
     const int port = network_->namespaces() ? kNamespaceVendorPort : 0;
     const std::string config = absl::StrCat(d, "/partner-", phase.name, ".yaml");
-    WriteText(config, WritePartnerConfig(n, phase.tls, port));
+    WriteText(config, WritePartnerConfig(n, phase.tls, port, KeyLogPath(n)));
     // Namespaces: capture from before the partner starts, every packet on its only link.
     if (network_->namespaces()) {
       absl::StatusOr<std::unique_ptr<PacketCapture>> capture = PacketCapture::Start(
@@ -340,9 +350,10 @@ std::string AuditWorld::StartPhase(const PhaseOptions& phase) {
       p.relay = *std::move(relay);
     }
   }
-  testing::RecordCheckMode(absl::StrCat("phase ", phase.name, ": ", network_->Describe(),
-                                        ", vendor link ", phase.tls ? "mutual TLS" : "plaintext",
-                                        phase.leaky_partners.empty() ? "" : ", leaky partner"));
+  testing::RecordCheckMode(absl::StrCat(
+      "phase ", phase.name, ": ", network_->Describe(), ", vendor link ",
+      phase.tls ? (phase.key_log ? "mutual TLS, key log on" : "mutual TLS") : "plaintext",
+      phase.leaky_partners.empty() ? "" : ", leaky partner"));
   return "";
 }
 
@@ -404,7 +415,8 @@ ProcessResult AuditWorld::RunRound(const std::string& round_id, bool plaintext,
   return r;
 }
 
-absl::StatusOr<AuditReport> AuditWorld::AuditPartner(int n, int64_t ledger_from_seq) {
+absl::StatusOr<AuditReport> AuditWorld::AuditPartner(int n, int64_t ledger_from_seq,
+                                                     const std::string& key_log) {
   LeakPatterns patterns;
   absl::StatusOr<std::vector<std::string>> canaries = partner::audit::LoadCanaries(canaries_path_);
   if (!canaries.ok()) return canaries.status();
@@ -453,6 +465,14 @@ absl::StatusOr<AuditReport> AuditWorld::AuditPartner(int n, int64_t ledger_from_
       partner::audit::LoadLedger(LedgerPath(n), ledger_from_seq);
   if (!ledger.ok()) return ledger.status();
   options.ledger = *std::move(ledger);
+  const std::string keys = key_log.empty() ? KeyLogPath(n) : key_log == "-" ? "" : key_log;
+  std::optional<partner::audit::TlsKeyLog> tls_keys;
+  if (!keys.empty()) {
+    absl::StatusOr<partner::audit::TlsKeyLog> loaded = partner::audit::TlsKeyLog::Load({keys});
+    if (!loaded.ok()) return loaded.status();
+    tls_keys = *std::move(loaded);
+    options.tls_keys = &*tls_keys;
+  }
   return partner::audit::AuditCaptures({PcapPath(n)}, options);
 }
 
@@ -479,6 +499,10 @@ ProcessResult AuditWorld::AuditPartnerWithTool(int n, int64_t ledger_from_seq) {
   if (network_->namespaces()) {
     argv.push_back("--partner-ip");
     argv.push_back(network_->PartnerIp(n));
+  }
+  if (!KeyLogPath(n).empty()) {
+    argv.push_back("--tls-keylog");
+    argv.push_back(KeyLogPath(n));
   }
   return RunProcess(argv, dir_);
 }

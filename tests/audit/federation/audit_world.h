@@ -6,13 +6,15 @@
 //                    partner `models pull` + `enroll` (before any capture: the registry link is
 //                    always mutual TLS and is not what the audit is about);
 //   StartPhase()     per partner: tcpdump on what leaves it, then `partner_node serve` (or the
-//                    test-only `partner_node_leaky`) with the vendor link in plaintext (audit) or
-//                    mutual TLS (production);
+//                    test-only `partner_node_leaky`) with the vendor link in mutual TLS (as in
+//                    production) writing its TLS key log (audit.tls_key_log), or in plaintext
+//                    (loopback mode only: a plaintext listener elsewhere is refused at start);
 //   RunRound()       `model_vendor round` from the vendor's side;
 //   StopPhase()      stops the partners (SIGTERM) and the captures;
 //   AuditPartner()   the traffic audit (partner_node/audit/traffic_audit.h) of one partner's
-//                    capture against the canaries, the exact bytes its gallery store keeps
-//                    (embeddings; image digests), the allowlist and its egress ledger.
+//                    capture, decrypted with its key log, against the canaries, the exact bytes
+//                    its gallery store keeps (embeddings; image digests), the allowlist and its
+//                    egress ledger.
 // Everything stays under the world's folder (pcaps, logs, configs, reports) as test artefacts.
 //
 // Thread safety: one thread.
@@ -47,15 +49,17 @@ struct WorldOptions {
   // k-minimum of every partner. The sample-photo galleries are small (a handful of subjects per
   // partner), so k is set low enough for them to release: 5 here, 10 is the product default.
   int k_minimum = 5;
-  // egress.differential_privacy (the product default is on). Off where a test compares release
-  // sizes: noise can zero a value, and proto3 then leaves its field out.
-  bool differential_privacy = true;
+  // egress.epsilon_per_release (differential privacy is always on toward a vendor); the budget
+  // is 100 releases. Large where a test needs the small galleries' histograms not to be emptied
+  // by the noise.
+  double epsilon_per_release = 1.0;
   int captures_per_subject = 4;
 };
 
 struct PhaseOptions {
   std::string name;              // names the pcaps and logs: "plaintext", "tls", ...
-  bool tls = false;              // vendor_api.tls of every partner
+  bool tls = true;               // vendor_api.tls of every partner
+  bool key_log = true;           // audit.tls_key_log of every partner (with tls)
   std::set<int> leaky_partners;  // 1-based: run as partner_node_leaky
 };
 
@@ -79,8 +83,10 @@ class AuditWorld {
                                   const std::string& tag);
 
   // The audit of partner n's capture of the last phase, against ledger entries from
-  // `ledger_from_seq` on.
-  absl::StatusOr<partner::audit::AuditReport> AuditPartner(int n, int64_t ledger_from_seq);
+  // `ledger_from_seq` on, decrypted with `key_log` (default: the partner's key log of the phase
+  // when it wrote one; "-": none).
+  absl::StatusOr<partner::audit::AuditReport> AuditPartner(int n, int64_t ledger_from_seq,
+                                                           const std::string& key_log = "");
   // The same audit through the user tool (scripts/audit.sh -> partner_node audit).
   testing::ProcessResult AuditPartnerWithTool(int n, int64_t ledger_from_seq);
 
@@ -91,7 +97,13 @@ class AuditWorld {
   std::string GalleryDb(int n) const { return PartnerDir(n) + "/gallery.db"; }
   std::string LedgerPath(int n) const { return PartnerDir(n) + "/egress_ledger.db"; }
   std::string PcapPath(int n) const;  // of the current / last phase
-  int VendorPort(int n) const;        // partner n's vendor-facing port
+  // Partner n's TLS key log of the current / last phase; "" when it writes none.
+  std::string KeyLogPath(int n) const;
+  // Partner n's key log of its model pull in Prepare (the registry channel's client end).
+  std::string PullKeyLogPath(int n) const { return PartnerDir(n) + "/tls-keys-pull.log"; }
+  // The vendor's key log: the registry server and every round's coordinator append to it.
+  std::string VendorKeyLogPath() const { return dir_ + "/vendor-keys.log"; }
+  int VendorPort(int n) const;  // partner n's vendor-facing port
   const std::string& canaries_path() const { return canaries_path_; }
   const std::string& dir() const { return dir_; }
   const std::vector<CaptureSummary>& capture_summaries() const { return summaries_; }
@@ -107,7 +119,7 @@ class AuditWorld {
     std::unique_ptr<TcpRelay> relay;  // namespaces mode: vendor-side loopback -> partner
     int vendor_port = 0;
   };
-  std::string WritePartnerConfig(int n, bool tls, int port) const;
+  std::string WritePartnerConfig(int n, bool tls, int port, const std::string& key_log) const;
   std::string WriteCoordinatorConfig(const std::string& tag) const;
   std::string MakePki();
   std::string StartRegistry();

@@ -79,6 +79,13 @@ std::string HpackEncode(nghttp2_hd_deflater* deflater,
 
 }  // namespace
 
+Endpoint MakeEndpoint(const char* ip, uint16_t port) {
+  Endpoint e;
+  e.ip = *partner::audit::IpAddress::Parse(ip);
+  e.port = port;
+  return e;
+}
+
 void PcapCrafter::AddTcp(const Endpoint& src, const Endpoint& dst, uint32_t seq, uint32_t ack,
                          uint8_t flags, std::string_view payload) {
   const std::string ip =

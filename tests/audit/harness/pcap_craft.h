@@ -15,6 +15,9 @@ namespace fedface::audit_test {
 
 using partner::audit::Endpoint;
 
+// "127.0.0.1" (or an IPv6 address) and a port; the address must parse.
+Endpoint MakeEndpoint(const char* ip, uint16_t port);
+
 // Frames of one link type (DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2 or DLT_RAW), in order.
 class PcapCrafter {
  public:

@@ -866,6 +866,32 @@ TEST_F(PartnerServeTest, PlaintextVendorListenerOnlyWhenTheFileSaysSo) {
   EXPECT_TRUE(absl::StrContains(refused.err, "exactly one vendor")) << refused.err;
 }
 
+// Plaintext only where no other host can reach it (issue 10): a plaintext vendor listener on any
+// address but 127.0.0.0/8, ::1 or a unix socket is refused at start, naming both keys, before any
+// listener opens.
+TEST_F(PartnerServeTest, RefusesAPlaintextVendorListenerOffLoopbackAtStart) {
+  PartnerSettings settings;
+  settings.tls = false;
+  const PartnerWorld world = MakePartnerWorld("plaintext-anywhere", settings);
+  const std::string yaml = ReadText(world.config);
+  const std::string local = "vendor_api:\n  listen: \"127.0.0.1:0\"";
+  ASSERT_NE(yaml.find(local), std::string::npos) << yaml;
+  for (const std::string listen : {"0.0.0.0:0", "[::]:0", "192.0.2.10:0"}) {
+    std::string changed = yaml;
+    changed.replace(changed.find(local), local.size(),
+                    absl::StrCat("vendor_api:\n  listen: \"", listen, "\""));
+    WriteText(world.config, changed);
+    const ProcessResult refused =
+        RunProcess({PartnerNodeBinary(), "serve", "--config", world.config}, world.dir);
+    EXPECT_EQ(refused.exit_code, 1) << listen;
+    EXPECT_TRUE(absl::StrContains(refused.err, "vendor_api.tls is false but vendor_api.listen '" +
+                                                   listen + "' is not a loopback address"))
+        << refused.err;
+    EXPECT_FALSE(absl::StrContains(refused.out + refused.err, "vendor API on")) << refused.out;
+  }
+  EXPECT_TRUE(LedgerEntries(world.ledger).empty());
+}
+
 // Peak resident memory of a process (VmHWM), in KiB; -1 when unreadable.
 int64_t PeakRssKib(pid_t pid) {
   const std::string status = ReadText(absl::StrCat("/proc/", pid, "/status"));
