@@ -4,8 +4,8 @@
 //   - embedding faces/s with 1 and 2 workers on OpenBLAS;
 //   - the same 1-worker embedding on Debian's reference BLAS, run in a child process in this same
 //     run, reported as a ratio;
-//   - loading the weights (FaceResNet::FromSerialized): dlib's deserialize alone and with the
-//     architecture check and rebuild, ms per load.
+//   - loading the weights (FaceResNet::FromSerialized), ms per load: the pre-walk over the bytes
+//     alone, the load up to the first architecture check, and the whole load.
 // usage: engine_bench [--faceapi DIR] [--chips N] [--repeat N]
 #include <unistd.h>
 
@@ -16,11 +16,13 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <vector>
 
 #include "core/common/blas_info.h"
 #include "core/common/cli_args.h"
 #include "core/engine/face_engine.h"
+#include "core/engine/weights_prewalk.h"
 #include "core/package/tfjs_weights.h"
 
 namespace fedface {
@@ -43,33 +45,43 @@ std::unique_ptr<FaceResNet> LoadNet(const std::string& faceapi) {
   return std::move(*net);
 }
 
-// ms per FaceResNet::FromSerialized of the face-api weights (median of `repeat`), and of the
-// same bytes with one trailing byte: that load stops right after dlib's deserialize, before the
-// architecture check, so the difference is what the check and the rebuild cost.
+// ms per load of the face-api weights (median of `repeat`): PrewalkFaceResNetWeights alone; a full
+// FaceResNet::FromSerialized; and one of the same network with the fc layer's first weight NaN,
+// which the architecture check refuses at the first layer it compares (so: pre-walk + dlib's
+// deserialize + reading the layers back), leaving the rest to the checks and the rebuild.
 void BenchWeightsLoad(const std::string& faceapi, int repeat) {
   auto tfjs = ReadTfjsRecognitionWeights(faceapi);
   auto bytes = tfjs.ok() ? FaceResNet::SerializeFromTfjs(tfjs->tensors)
                          : absl::StatusOr<std::string>(tfjs.status());
-  if (!bytes.ok()) {
-    std::cerr << "engine_bench: " << bytes.status().message() << "\n";
+  absl::StatusOr<std::string> nan_fc = bytes;
+  if (bytes.ok()) {
+    for (NamedTensor& t : tfjs->tensors) {
+      if (t.name == "fc") t.values[0] = std::numeric_limits<float>::quiet_NaN();
+    }
+    nan_fc = FaceResNet::SerializeFromTfjs(tfjs->tensors);
+  }
+  if (!nan_fc.ok()) {
+    std::cerr << "engine_bench: " << nan_fc.status().message() << "\n";
     return;
   }
   (void)FaceResNet::FromSerialized(*bytes);  // the reference network is built once per process
-  auto median_ms = [repeat](const std::string& b) {
+  auto median_ms = [repeat](const auto& load) {
     std::vector<double> runs;
     for (int r = 0; r < std::max(repeat, 3); ++r) {
       const auto start = Clock::now();
-      (void)FaceResNet::FromSerialized(b);
+      load();
       runs.push_back(Seconds(start) * 1000);
     }
     std::sort(runs.begin(), runs.end());
     return runs[runs.size() / 2];
   };
-  const double deserialize_only = median_ms(*bytes + "x");
-  const double full = median_ms(*bytes);
-  std::cout << std::fixed << std::setprecision(1) << "weights load (" << bytes->size()
-            << " bytes): " << full << " ms, of which dlib's deserialize " << deserialize_only
-            << " ms, the architecture check and rebuild " << full - deserialize_only << " ms\n";
+  const double prewalk = median_ms([&] { (void)PrewalkFaceResNetWeights(*bytes); });
+  const double to_first_check = median_ms([&] { (void)FaceResNet::FromSerialized(*nan_fc); });
+  const double full = median_ms([&] { (void)FaceResNet::FromSerialized(*bytes); });
+  std::cout << std::fixed << std::setprecision(2) << "weights load (" << bytes->size()
+            << " bytes): " << full << " ms, of which the pre-walk " << prewalk
+            << " ms, the pre-walk + dlib's deserialize " << to_first_check
+            << " ms, the architecture check and rebuild " << full - to_first_check << " ms\n";
 }
 
 // Faces per second embedding `chips` on an engine with `workers` workers (best of `repeat`).

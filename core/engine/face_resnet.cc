@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/engine/face_resnet_testing.h"
+#include "core/engine/weights_prewalk.h"
 
 namespace fedface {
 namespace {
@@ -450,6 +451,9 @@ absl::StatusOr<anet_type> RebuildFromCheckedParameters(anet_type& loaded) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FaceResNet>> FaceResNet::FromSerialized(std::string_view bytes) {
+  // dlib trusts the stream (a negative tensor dimension crashes it, a huge one allocates what it
+  // says): nothing reaches dlib that the pre-walk has not read as this network.
+  if (absl::Status st = PrewalkFaceResNetWeights(bytes); !st.ok()) return st;
   anet_type loaded;
   std::istringstream in{std::string(bytes)};
   try {

@@ -25,13 +25,15 @@ struct NamedTensor {
 class FaceResNet {
  public:
   // Deserializes dlib-serialized weights and checks them against the architecture before any
-  // forward pass. Fails (InvalidArgument, one line starting "weights") on a stream that is
-  // truncated, has trailing bytes or is not this network; on a layer whose parameter tensor has
-  // another count or shape, whose filter/weight/scale views or flags differ from the
-  // architecture's (the line names the layer's dlib index and kind and the expected vs found
-  // shape); on a non-finite parameter; on input channel means outside [0, 255].
-  // ENSURES: the returned net is the architecture's own set-up network holding the stream's
-  // parameter values (no other state from the stream is kept, so none re-initializes itself).
+  // forward pass. dlib reads the bytes only after PrewalkFaceResNetWeights (weights_prewalk.h)
+  // has accepted them, so no header can crash dlib or size an allocation. Fails (InvalidArgument,
+  // one line starting "weights") on a stream that is truncated, has trailing bytes or is not this
+  // network; on a layer whose parameter tensor has another count or shape, whose
+  // filter/weight/scale views or flags differ from the architecture's (the line names the layer's
+  // dlib index and kind and the expected vs found shape); on a non-finite parameter; on input
+  // channel means outside [0, 255]. ENSURES: the returned net is the architecture's own set-up
+  // network holding the stream's parameter values (no other state from the stream is kept, so none
+  // re-initializes itself).
   static absl::StatusOr<std::unique_ptr<FaceResNet>> FromSerialized(std::string_view bytes);
 
   // Builds the network from the tfjs tensors (face-api's face_recognition_model) and returns its

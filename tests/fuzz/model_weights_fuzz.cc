@@ -1,6 +1,7 @@
 // libFuzzer target for FaceResNet::FromSerialized: the bytes of weights.dat as a vendor could sign
 // them. A run must never crash, abort, hang or leak, whatever the bytes; when the bytes load, the
-// network must embed a chip into finite-or-refusable values without crashing.
+// network must embed a chip into finite-or-refusable values without crashing. The pre-walk runs
+// first (as FromSerialized runs it): a stream it refuses must never load.
 //
 // Built only with -DFEDFACE_FUZZ=ON and clang (see tests/fuzz/CMakeLists.txt). Seed it with the
 // real weights (the fixture package's weights.dat), e.g.
@@ -12,10 +13,13 @@
 #include <string_view>
 
 #include "core/engine/face_resnet.h"
+#include "core/engine/weights_prewalk.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  auto net = fedface::FaceResNet::FromSerialized(
-      std::string_view(reinterpret_cast<const char*>(data), size));
+  const std::string_view bytes(reinterpret_cast<const char*>(data), size);
+  const bool walked = fedface::PrewalkFaceResNetWeights(bytes).ok();
+  auto net = fedface::FaceResNet::FromSerialized(bytes);
+  if (net.ok() && !walked) __builtin_trap();  // dlib reached bytes the pre-walk refused
   if (net.ok()) {
     const cv::Mat chip(fedface::kChipSize, fedface::kChipSize, CV_8UC3, cv::Scalar(90, 120, 150));
     (void)(*net)->Embed({chip});

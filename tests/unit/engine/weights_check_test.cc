@@ -1,8 +1,10 @@
 // FaceResNet::FromSerialized refuses, before any forward pass and with one line naming the layer,
 // a validly serialized dlib network that is not the architecture's: a parameter tensor of another
-// size or shape, a layer never set up, non-finite parameters; and streams that are truncated or
-// carry trailing bytes. The genuine face-api weights (converted with the vendor's own code) still
-// load and embed. Mis-shaped networks come from face_resnet_testing.h (dlib stays out of tests).
+// size or shape, a layer never set up (these first by the pre-walk over the bytes, see also
+// weights_prewalk_test.cc; the check after dlib's load stays behind it), non-finite parameters;
+// and streams that are truncated or carry trailing bytes. The genuine face-api weights (converted
+// with the vendor's own code) still load and embed. Mis-shaped networks come from
+// face_resnet_testing.h (dlib stays out of tests).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -111,32 +113,38 @@ TEST_F(WeightsCheckTest, TheGenuineWeightsLoadAndEmbed) {
 }
 
 TEST_F(WeightsCheckTest, RefusesAConvLayerWithTooFewValues) {
-  EXPECT_THAT(FaceResNet::FromSerialized(Misshaped(Misshape::kConvMissingValues)),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       OneLineAbout("weights: layer [0-9]+ \\(con\\): parameter tensor has 9216 "
-                                    "values, the architecture needs 9248")));
+  EXPECT_THAT(
+      FaceResNet::FromSerialized(Misshaped(Misshape::kConvMissingValues)),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               OneLineAbout("weights: layer [0-9]+ \\(con\\) at byte [0-9]+: parameter tensor "
+                            "has 9216 values, the architecture needs 9248 "
+                            "\\(9248x1x1x1\\)")));
 }
 
 TEST_F(WeightsCheckTest, RefusesConvFiltersOfAnotherShape) {
   // Same values, but the layer would read them as 32 filters of 31x3x3.
-  EXPECT_THAT(FaceResNet::FromSerialized(Misshaped(Misshape::kConvFiltersReshaped)),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       OneLineAbout("weights: layer [0-9]+ \\(con\\): filters are 32x31x3x3, the "
-                                    "architecture needs 32x32x3x3")));
+  EXPECT_THAT(
+      FaceResNet::FromSerialized(Misshaped(Misshape::kConvFiltersReshaped)),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               OneLineAbout("weights: layer [0-9]+ \\(con\\) at byte [0-9]+: filters has 8928 "
+                            "values, the architecture needs 9216 \\(32x32x3x3\\)")));
 }
 
 TEST_F(WeightsCheckTest, RefusesAScaleLayerThatWasNeverSetUp) {
   EXPECT_THAT(FaceResNet::FromSerialized(Misshaped(Misshape::kAffineNeverSetUp)),
               StatusIs(absl::StatusCode::kInvalidArgument,
-                       OneLineAbout("weights: layer [0-9]+ \\(affine\\): parameter tensor has 0 "
-                                    "values, the architecture needs 64")));
+                       OneLineAbout("weights: layer [0-9]+ \\(affine\\) at byte [0-9]+: parameter "
+                                    "tensor has 0 values, the architecture needs 64 "
+                                    "\\(64x1x1x1\\)")));
 }
 
 TEST_F(WeightsCheckTest, RefusesAFullyConnectedLayerMissingAnOutput) {
-  EXPECT_THAT(FaceResNet::FromSerialized(Misshaped(Misshape::kFcMissingOutput)),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       OneLineAbout("weights: layer 1 \\(fc\\): parameter tensor has 32512 "
-                                    "values, the architecture needs 32768")));
+  EXPECT_THAT(
+      FaceResNet::FromSerialized(Misshaped(Misshape::kFcMissingOutput)),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               OneLineAbout("weights: layer 1 \\(fc\\) at byte [0-9]+: parameter tensor has "
+                            "32512 values, the architecture needs 32768 "
+                            "\\(256x128x1x1\\)")));
 }
 
 TEST_F(WeightsCheckTest, RefusesANanInAConvFilter) {
