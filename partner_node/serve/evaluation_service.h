@@ -12,6 +12,12 @@
 // which must be in the allowlist (else PERMISSION_DENIED; no certificate: UNAUTHENTICATED).
 // Without TLS (audit tests on a private link), every caller is the one configured vendor.
 //
+// Refusals: every non-OK status this service sends (malformed request, unknown caller, busy,
+// shutting down, and whatever the round's guard decides) is built by the egress guard
+// (EgressGuard::Refuse through EvaluationRounds::Refuse): a catalogue text, recorded in the
+// ledger before it is sent. Only gRPC's own refusals (an oversized or compressed message, a
+// failed handshake) never reach this code; they carry no partner data.
+//
 // Work: requests run on `workers` threads of their own (not gRPC's callback threads), with a
 // queue of the same size; beyond that, UNAVAILABLE ("busy, retry"). Identical concurrent
 // requests (same vendor, round_id and request) share one evaluation, so the budget is charged
