@@ -2,7 +2,7 @@
 // SQLite file (WAL, synchronous=FULL), shared by `partner_node serve` and `partner_node releases`.
 //
 // Life of a held release:
-//   held      serve ran the evaluation, the egress guard built the bytes (BuildUnsentRelease),
+//   held      serve ran the evaluation, the egress guard composed the bytes (ComposeRelease),
 //             nothing was charged or sent; the vendor was told "held for approval (id N)"
 //   approved  `releases approve N` charged the vendor's privacy budget and stored the bytes as
 //             the vendor's release of that round_id (PrivacyBudget::ChargeAndStore), so the
