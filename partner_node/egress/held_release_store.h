@@ -3,10 +3,11 @@
 //
 // Life of a held release:
 //   held      serve ran the evaluation, the egress guard composed the bytes (ComposeRelease),
-//             nothing was charged or sent; the vendor was told "held for approval (id N)"
-//   approved  `releases approve N` charged the vendor's privacy budget and stored the bytes as
-//             the vendor's release of that round_id (PrivacyBudget::ChargeAndStore), so the
-//             vendor's retry is answered by EgressGuard::Replay with exactly these bytes
+//             nothing was charged or sent; the vendor was told "held for approval" (the
+//             catalogue's text: the id N stays in the partner's log)
+//   approved  `releases approve N` (release_approval.h) charged the partner's privacy budget and
+//             stored the bytes as the vendor's release of that round_id, so the vendor's retry
+//             is answered by EgressGuard::Admit with exactly these bytes
 //   sent      serve sent them (the ledger has the entry)
 //   declined  `releases decline N`: never sent; the vendor's retries are refused
 // A row is keyed by (vendor, round_id) like the budget's releases, and remembers the request's
