@@ -80,16 +80,16 @@ std::string FormatAuditText(const AuditReport& r) {
   absl::StrAppend(&out,
                   absl::StrFormat("  %d frames, %d bytes captured, audited in %.3f s (%.1f MB/s)\n",
                                   r.frames, r.captured_bytes, r.seconds, MegabytesPerSecond(r)));
-  absl::StrAppend(
-      &out, "partner: ",
-      r.partner_port ? absl::StrCat("vendor-facing port ", r.partner_port)
-                     : std::string("no vendor-facing port"),
-      r.partner_ips.empty() ? std::string("; addresses not given (only that port's traffic counts)")
-                            : absl::StrCat("; addresses ", absl::StrJoin(r.partner_ips, ", ")),
-      r.registry_ports.empty()
-          ? std::string()
-          : absl::StrCat("; client of registry port ", absl::StrJoin(r.registry_ports, ", ")),
-      "\n");
+  absl::StrAppend(&out, "partner: ",
+                  r.partner_port ? absl::StrCat("vendor-facing port ", r.partner_port)
+                                 : std::string("no vendor-facing port"),
+                  r.partner_ips.empty()
+                      ? std::string("; addresses not given (only traffic on its ports counts)")
+                      : absl::StrCat("; addresses ", absl::StrJoin(r.partner_ips, ", ")),
+                  r.registry_ports.empty() ? std::string()
+                                           : absl::StrCat("; client of registry port ",
+                                                          absl::StrJoin(r.registry_ports, ", ")),
+                  "\n");
   absl::StrAppend(
       &out, "checked: ", r.canaries, " canaries, ", r.stored_patterns, " stored byte strings, ",
       r.image_signatures ? "image signatures (JPEG PNG WebP GIF TIFF BMP)" : "no image signatures",
