@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/common/cli_args.h"
@@ -42,6 +43,10 @@ constexpr char kUsage[] =
     "  --partner-ip ADDR      (repeatable) every byte sent from ADDR left the partner "
     "(connections\n"
     "                         it opens too); for captures on the partner's own link, not loopback\n"
+    "  --registry-port PORT   (repeatable) the vendor's model registry: the partner is the "
+    "client\n"
+    "                         of every connection to PORT (its model pulls); for loopback\n"
+    "                         captures that hold only this partner's pulls\n"
     "TLS (production):\n"
     "  --tls-keylog FILE      (repeatable) the partner's key log(s) (audit.tls_key_log): each\n"
     "                         TLS 1.3 connection is decrypted and checked like plaintext; one\n"
@@ -114,6 +119,7 @@ int RunAudit(const std::vector<std::string>& raw_args) {
   std::vector<std::string> pcaps = TakeRepeated(rest, "pcap");
   const std::vector<std::string> ip_texts = TakeRepeated(rest, "partner-ip");
   const std::vector<std::string> key_logs = TakeRepeated(rest, "tls-keylog");
+  const std::vector<std::string> registry_ports = TakeRepeated(rest, "registry-port");
   auto parsed = CliArgs::Parse(
       rest,
       {"port", "config", "canaries", "embeddings-db", "embeddings-sql", "embeddings-hex",
@@ -148,6 +154,13 @@ int RunAudit(const std::vector<std::string>& raw_args) {
     auto ip = audit::IpAddress::Parse(text);
     if (!ip.ok()) return usage_error(absl::StrCat("--partner-ip: ", ip.status().message()));
     options.partner_ips.push_back(*ip);
+  }
+  for (const std::string& text : registry_ports) {
+    int value = 0;
+    if (!absl::SimpleAtoi(text, &value) || value < 1 || value > 65535) {
+      return usage_error(absl::StrCat("--registry-port: '", text, "' is not a port (1..65535)"));
+    }
+    options.registry_ports.push_back(static_cast<uint16_t>(value));
   }
   if (options.partner_port == 0 && options.partner_ips.empty()) {
     return usage_error("give the partner's --port PORT and/or --partner-ip ADDR");

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The fedface demo, end to end on one machine:
-#   vendor: keys, a signed model package, the model registry (mTLS), the coordinator;
+# The fedface demo, end to end on one machine, in the production configuration (mutual TLS on
+# every link: registry, partners' vendor-facing listeners, coordinator):
+#   vendor: keys, a signed model package, the PKI (scripts/make_certs.sh --dev), the model
+#   registry, the coordinator;
 #   partners: three galleries made from the npm sample photos (every detected face is a subject,
 #   its extra captures SYNTHETIC variations), plus ../shared/datasets/faceapi-bbt (8 real
 #   identities) as a fourth partner when that folder exists;
-#   each partner pulls and verifies the model, enrols its gallery and serves the vendor;
-#   one evaluation round, the pooled report, then a traffic audit of everything that left each
-#   partner during the round.
+#   each partner pulls and verifies the model (captured in its own pcap of the registry port:
+#   partners are set up one after another), enrols its gallery and serves the vendor;
+#   one evaluation round (captured: each partner's vendor-facing port), the pooled report, then
+#   each partner's traffic audit of both its captures, decrypted with its own TLS key log.
+# Differs from production only in k and epsilon (tiny galleries) and in running on loopback
+# instead of separate hosts (a partner's capture is port filters, not its own interface).
 # Sets up what is missing first. Everything lives in ./demo-run (recreated on every run); Ctrl-C
 # stops every process it started.
 set -euo pipefail
@@ -92,8 +97,7 @@ for p in "${partners[@]}"; do
   echo "    - $p 127.0.0.1:${eval_port[$p]}" >> "$run/vendor.yaml"
   mkdir -p "$run/partners/$p"
   cat > "$run/partners/$p/partner.yaml" <<EOF
-# Partner $p. The vendor-facing listener is PLAINTEXT here so that the demo's traffic audit can
-# read every byte on the wire; production uses mutual TLS (vendor_api.tls: true, the default).
+# Partner $p: the production configuration (mutual TLS both ways), on loopback.
 vendor:
   address: "127.0.0.1:$registry_port"
   ca_cert: ../../pki/ca.crt
@@ -109,7 +113,10 @@ engine:
   upsample: 1
 vendor_api:
   listen: "127.0.0.1:${eval_port[$p]}"
-  tls: false
+  tls: true
+  ca_cert: ../../pki/ca.crt
+  cert: ../../pki/partners/$p/server.crt
+  key: ../../pki/partners/$p/server.key
   allowed_vendors: [fedface-vendor]
 local_api:
   listen: "127.0.0.1:$local_port"
@@ -121,9 +128,15 @@ egress:
   epsilon_per_release: 40.0
   epsilon_budget: 200.0
   contribution_bound: 5
+# AUDIT ONLY: TLS session secrets of the vendor listener and the registry channel, so that the
+# partner's audit can decrypt its captures. A secret: delete it after the audit window.
+audit:
+  tls_key_log: tls-keys.log
 EOF
 done
 cat >> "$run/vendor.yaml" <<EOF
+  client_cert: pki/coordinator.crt
+  client_key: pki/coordinator.key
   quorum: 2
   target_fmr: 1e-3
 EOF
@@ -133,9 +146,37 @@ say "vendor: model registry on 127.0.0.1:$registry_port (mutual TLS)"
 pids+=($!)
 wait_port "$registry_port"
 
+# Starts tcpdump on loopback writing $1 with filter $2 (large buffer: decrypting needs every
+# record), waits until it captures; its pid is added to capture_pids.
+capture_pids=()
+start_capture() {
+  local log="$run/logs/tcpdump-$(basename "$1" .pcap).log"
+  tcpdump -i lo -U --immediate-mode -Z root -B 32768 -w "$1" "$2" > "$log" 2>&1 &
+  capture_pids+=($!)
+  pids+=($!)
+  for _ in $(seq 1 100); do
+    grep -q 'listening on' "$log" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "demo: tcpdump did not start (see $log)" >&2
+  return 1
+}
+# Stops the running captures once their last packets are written.
+stop_captures() {
+  sleep 0.5
+  for pid in "${capture_pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
+  for pid in "${capture_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  capture_pids=()
+}
+
+echo "note: partners/NAME/tls-keys.log (TLS session secrets) exist for the audit only and are secrets"
 for p in "${partners[@]}"; do
-  say "partner $p: pull + verify the model, enrol the gallery"
-  "$partner_bin" models pull --config "$run/partners/$p/partner.yaml"
+  say "partner $p: pull + verify the model (captured), enrol the gallery"
+  start_capture "$run/pcap/$p-pull.pcap" "tcp port $registry_port"
+  pull_status=0
+  "$partner_bin" models pull --config "$run/partners/$p/partner.yaml" || pull_status=$?
+  stop_captures
+  [ "$pull_status" -eq 0 ] || exit "$pull_status"
   "$partner_bin" enroll --config "$run/partners/$p/partner.yaml"
 done
 
@@ -146,36 +187,48 @@ for p in "${partners[@]}"; do
 done
 for p in "${partners[@]}"; do wait_port "${eval_port[$p]}"; done
 
-say "capturing every packet that leaves each partner's vendor-facing port"
-tcpdump_pids=()
+say "capturing every packet on each partner's vendor-facing port"
 for p in "${partners[@]}"; do
-  tcpdump -i lo -U --immediate-mode -Z root -B 32768 -w "$run/pcap/$p.pcap" \
-    "tcp port ${eval_port[$p]}" > "$run/logs/tcpdump-$p.log" 2>&1 &
-  tcpdump_pids+=($!)
-  pids+=($!)
+  start_capture "$run/pcap/$p-round.pcap" "tcp port ${eval_port[$p]}"
 done
-sleep 1
 
 say "vendor: evaluation round (verification protocol, model 1.0.0)"
 round_status=0
 (cd "$run" && "$vendor_bin" round --config vendor.yaml --model 1.0.0 --protocol verification \
-  --out report --round-id demo-round-1 --plaintext) || round_status=$?
+  --out report --round-id demo-round-1) || round_status=$?
+stop_captures
 
-sleep 1
-for pid in "${tcpdump_pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
-for pid in "${tcpdump_pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-
-say "traffic audit: canaries, embeddings, image signatures, message types, ledger"
-echo fedface.v1.EvaluationRelease > "$run/allowed_types.txt"
+say "traffic audit of each partner's pull + round captures, TLS decrypted with its key log"
+# One line from an audit's JSON report: the gRPC messages that left the partner in its pull and
+# round captures, and every TCP payload byte it sent (TLS records included).
+left_partner() {
+  python3 - "$1" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+def part(kind):
+    sent = [m for m in r["sent_messages"] if m["pcap"].endswith(f"-{kind}.pcap")]
+    n = len(sent)
+    return f"{kind} {n} message{'s' * (n != 1)} {sum(m['size'] for m in sent)} B"
+conns = r["connections"]
+decrypted = sum(1 for c in conns if c["tls"] and c["tls"]["decrypted"])
+print(f"left it: {part('pull')}, {part('round')}; on the wire {r['bytes_left_partner']} B in "
+      f"{len(conns)} connections, {decrypted} TLS decrypted")
+PY
+}
+# What may leave a partner: its requests to the registry (model pulls) and its releases.
+printf '%s\n' fedface.v1.ListModelsRequest fedface.v1.GetManifestRequest \
+  fedface.v1.DownloadWeightsRequest fedface.v1.EvaluationRelease > "$run/allowed_types.txt"
 audit_failures=0
 for p in "${partners[@]}"; do
   dir="$run/partners/$p"
   canary_args=()
   [ "$p" != bbt-studio ] && canary_args=(--canaries "$run/canaries.txt")
-  if "$partner_bin" audit --pcap "$run/pcap/$p.pcap" --port "${eval_port[$p]}" \
+  if "$partner_bin" audit --pcap "$run/pcap/$p-pull.pcap" --pcap "$run/pcap/$p-round.pcap" \
+      --port "${eval_port[$p]}" --registry-port "$registry_port" --tls-keylog "$dir/tls-keys.log" \
       "${canary_args[@]}" --allow-types "$run/allowed_types.txt" --embeddings-db "$dir/gallery.db" \
-      --ledger "$dir/egress_ledger.db" > "$run/logs/audit-$p.txt" 2>&1; then
-    echo "$p: PASS  ($(grep -m1 'bytes that left the partner' "$run/logs/audit-$p.txt" || true))"
+      --ledger "$dir/egress_ledger.db" --json-out "$run/logs/audit-$p.json" \
+      > "$run/logs/audit-$p.txt" 2>&1; then
+    printf '%-13s PASS  %s\n' "$p" "$(left_partner "$run/logs/audit-$p.json")"
   else
     audit_failures=$((audit_failures + 1))
     echo "$p: FAIL — see $run/logs/audit-$p.txt"
@@ -184,7 +237,7 @@ done
 
 say "where things are"
 echo "report:        $run/report/report.html  (and report.json)"
-echo "captures:      $run/pcap/*.pcap"
+echo "captures:      $run/pcap/NAME-{pull,round}.pcap  (TLS: partners/NAME/tls-keys.log decrypts them)"
 echo "audit reports: $run/logs/audit-*.txt"
 echo "logs:          $run/logs/"
 if [ "$round_status" -ne 0 ] || [ "$audit_failures" -ne 0 ]; then

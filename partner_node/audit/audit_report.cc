@@ -4,12 +4,12 @@
 // violations [{kind, detail, where {pcap, frame, connection, from, to, from_partner,
 // stream_offset, http2_stream, message_index, message_offset}}], captures [paths], frames,
 // captured_bytes, seconds, throughput_mb_per_s, bytes_left_partner, bytes_reached_partner,
-// checked {partner_port, partner_ips, canaries, stored_patterns, image_signatures, methods_known,
-// allowlist_size|null, ledger_entries|null, ledger_format, ledger_matched}, connections [{id,
-// client, server, partner_role, handshake_seen, bytes {client_to_server, server_to_client},
-// messages {...}, message_bytes {...}, retransmitted_bytes, reordered_segments, gaps, gap_bytes,
-// rpcs {path: n}, grpc_statuses {code: n}, tls null|{cipher_suite, decrypted, records {...},
-// plaintext_bytes {...}, key_updates}}], tls {connections, records, decrypted_bytes,
+// checked {partner_port, partner_ips, registry_ports, canaries, stored_patterns, image_signatures,
+// methods_known, allowlist_size|null, ledger_entries|null, ledger_format, ledger_matched},
+// connections [{id, client, server, partner_role, handshake_seen, bytes {client_to_server,
+// server_to_client}, messages {...}, message_bytes {...}, retransmitted_bytes, reordered_segments,
+// gaps, gap_bytes, rpcs {path: n}, grpc_statuses {code: n}, tls null|{cipher_suite, decrypted,
+// records {...}, plaintext_bytes {...}, key_updates}}], tls {connections, records, decrypted_bytes,
 // key_log_sessions|null}, sent_messages [{connection, http2_stream, index, path,
 // type, size, sha256, pcap, frame, ledger_scope}], sent_by_type {type: {messages, bytes}}.
 #include <map>
@@ -84,8 +84,11 @@ std::string FormatAuditText(const AuditReport& r) {
                   r.partner_port ? absl::StrCat("vendor-facing port ", r.partner_port)
                                  : std::string("no vendor-facing port"),
                   r.partner_ips.empty()
-                      ? std::string("; addresses not given (only that port's traffic counts)")
+                      ? std::string("; addresses not given (only traffic on its ports counts)")
                       : absl::StrCat("; addresses ", absl::StrJoin(r.partner_ips, ", ")),
+                  r.registry_ports.empty() ? std::string()
+                                           : absl::StrCat("; client of registry port ",
+                                                          absl::StrJoin(r.registry_ports, ", ")),
                   "\n");
   absl::StrAppend(
       &out, "checked: ", r.canaries, " canaries, ", r.stored_patterns, " stored byte strings, ",
@@ -199,6 +202,7 @@ std::string FormatAuditJson(const AuditReport& r) {
   doc["bytes_reached_partner"] = r.bytes_reached_partner;
   doc["checked"] = {{"partner_port", r.partner_port},
                     {"partner_ips", r.partner_ips},
+                    {"registry_ports", r.registry_ports},
                     {"canaries", r.canaries},
                     {"stored_patterns", r.stored_patterns},
                     {"image_signatures", r.image_signatures},

@@ -251,6 +251,7 @@ class Auditor {
   void HandleTcp(const DecodedFrame& frame, const PacketPosition& pos);
   bool IsPartner(const Endpoint& e) const;
   bool IsPartnerIp(const IpAddress& ip) const;
+  bool IsRegistryPort(uint16_t port) const;
   void Close(std::map<TupleKey, std::unique_ptr<Connection>>::iterator it);
   void MatchLedger();
 
@@ -652,6 +653,11 @@ bool Auditor::IsPartnerIp(const IpAddress& ip) const {
          options_.partner_ips.end();
 }
 
+bool Auditor::IsRegistryPort(uint16_t port) const {
+  return std::find(options_.registry_ports.begin(), options_.registry_ports.end(), port) !=
+         options_.registry_ports.end();
+}
+
 bool Auditor::IsPartner(const Endpoint& e) const {
   if (!options_.partner_ips.empty()) return IsPartnerIp(e.ip);
   return options_.partner_port != 0 && e.port == options_.partner_port;
@@ -699,8 +705,9 @@ void Auditor::HandleFrame(const DecodedFrame& frame, const PacketPosition& pos) 
 
 void Auditor::HandleTcp(const DecodedFrame& frame, const PacketPosition& pos) {
   const TupleKey key = MakeKey(frame.src, frame.dst);
-  const bool src_partner = IsPartner(frame.src);
-  const bool dst_partner = IsPartner(frame.dst);
+  // A connection to a registry port is the partner's pull: the partner is its client.
+  const bool src_partner = IsPartner(frame.src) || IsRegistryPort(frame.dst.port);
+  const bool dst_partner = IsPartner(frame.dst) || IsRegistryPort(frame.src.port);
   if (!src_partner && !dst_partner) {
     if (foreign_.insert(key).second) ++report_.foreign_connections;
     return;
@@ -740,13 +747,17 @@ void Auditor::HandleTcp(const DecodedFrame& frame, const PacketPosition& pos) {
     if (syn_ack) std::swap(client, server);
     if (!opening && !syn_ack) {
       const uint16_t port = options_.partner_port;
-      const bool src_is_server = port != 0 ? (frame.src.port == port && frame.dst.port != port)
-                                           : frame.src.port < frame.dst.port;
+      const bool src_is_server = IsRegistryPort(frame.src.port) != IsRegistryPort(frame.dst.port)
+                                     ? IsRegistryPort(frame.src.port)
+                                 : port != 0 ? (frame.src.port == port && frame.dst.port != port)
+                                             : frame.src.port < frame.dst.port;
       if (src_is_server) std::swap(client, server);
     }
     const bool ledger_port = options_.partner_port == 0 || server.port == options_.partner_port;
-    auto conn = std::make_unique<Connection>(*this, next_id_++, client, server, IsPartner(client),
-                                             IsPartner(server), ledger_port, pos);
+    const bool to_registry = IsRegistryPort(server.port);
+    auto conn = std::make_unique<Connection>(*this, next_id_++, client, server,
+                                             IsPartner(client) || to_registry,
+                                             IsPartner(server) && !to_registry, ledger_port, pos);
     it = open_.emplace(key, std::move(conn)).first;
   }
   it->second->OnSegment(frame, pos);
@@ -948,6 +959,7 @@ absl::StatusOr<AuditReport> AuditCaptures(const std::vector<std::string>& pcaps,
   AuditReport report;
   report.partner_port = options.partner_port;
   for (const IpAddress& ip : options.partner_ips) report.partner_ips.push_back(ip.ToString());
+  report.registry_ports = options.registry_ports;
   report.canaries = options.patterns->canary_count();
   report.stored_patterns = options.patterns->stored_count();
   report.image_signatures = options.patterns->image_signatures();

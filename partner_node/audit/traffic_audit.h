@@ -48,6 +48,11 @@ struct AuditOptions {
   // loopback, where the vendor shares 127.0.0.1. With addresses given, partner_port only says
   // which of the partner's connections the ledger covers.
   std::vector<IpAddress> partner_ips;
+  // Ports of the vendor's servers the partner connects to (the model registry): every connection
+  // to one of them has the partner as its client, and what the partner sends there left it. For
+  // loopback captures, where the address does not tell the partner from the vendor: the capture
+  // must then hold only this partner's connections to those ports (see scripts/demo.sh).
+  std::vector<uint16_t> registry_ports;
   // Sealed patterns; required.
   const LeakPatterns* patterns = nullptr;
   // Required. Not owned; used from the calling thread only.
@@ -163,6 +168,7 @@ struct AuditReport {
   // What was checked.
   uint16_t partner_port = 0;
   std::vector<std::string> partner_ips;
+  std::vector<uint16_t> registry_ports;
   size_t canaries = 0;
   size_t stored_patterns = 0;
   bool image_signatures = false;

@@ -404,11 +404,9 @@ TEST_F(CraftedCaptureTest, TruncatedCaptureFileIsReported) {
   EXPECT_GE(Count(r, ViolationKind::kCaptureDamaged), 1) << FormatAuditText(r);
 }
 
-TEST_F(CraftedCaptureTest, WithItsAddressEverythingThePartnerSendsIsAudited) {
-  // The partner (10.0.0.1) opens a connection to the vendor's registry, as a model pull does:
-  // its requests left it; the vendor's replies (even a JPEG) did not.
-  const Endpoint partner = MakeEndpoint("10.0.0.1", 40123);
-  const Endpoint registry = MakeEndpoint("10.0.0.9", 7443);
+// A model pull as the partner makes it: its request carries the canary, the registry's reply
+// a JPEG header. The connection is added to `pcap`.
+Http2Exchange AddPull(PcapCrafter& pcap, const Endpoint& partner, const Endpoint& registry) {
   audittest::ProbeRequest request;
   request.set_note(std::string("pull for ") + kCanary);
   audittest::ProbeReply reply;
@@ -417,20 +415,36 @@ TEST_F(CraftedCaptureTest, WithItsAddressEverythingThePartnerSendsIsAudited) {
       MakeUnaryExchange(kEchoPath, request.SerializeAsString(), reply.SerializeAsString());
   std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
   for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 100)) pieces.push_back(p);
-  PcapCrafter pcap(DLT_EN10MB);
   AddConnection(pcap, partner, registry, pieces, x.client_bytes.size(), x.server_bytes.size());
+  return x;
+}
+
+// The options of an audit of pulls: only ProbeReply allowed, an empty ledger (client calls are
+// not ledgered).
+AuditOptions PullAuditOptions(const LeakPatterns& patterns, GrpcMethodCatalog& catalog) {
+  AuditOptions options;
+  options.partner_port = kPartnerPort;
+  options.patterns = &patterns;
+  options.catalog = &catalog;
+  options.allowed_types = std::set<std::string>{"fedface.audittest.ProbeReply"};
+  options.ledger = partner::audit::LoadedLedger{};
+  return options;
+}
+
+TEST_F(CraftedCaptureTest, WithItsAddressEverythingThePartnerSendsIsAudited) {
+  // The partner (10.0.0.1) opens a connection to the vendor's registry, as a model pull does:
+  // its requests left it; the vendor's replies (even a JPEG) did not.
+  const Endpoint partner = MakeEndpoint("10.0.0.1", 40123);
+  const Endpoint registry = MakeEndpoint("10.0.0.9", 7443);
+  PcapCrafter pcap(DLT_EN10MB);
+  const Http2Exchange x = AddPull(pcap, partner, registry);
   pcap.AddUdp(MakeEndpoint("10.0.0.1", 5353), MakeEndpoint("10.0.0.255", 5353), "a datagram");
   pcap.AddUdp(MakeEndpoint("10.0.0.7", 5353), MakeEndpoint("10.0.0.255", 5353), "not ours");
   const std::string path = dir_ + "/partner-ip.pcap";
   ASSERT_TRUE(pcap.Write(path).ok());
 
-  AuditOptions options;
-  options.partner_port = kPartnerPort;
+  AuditOptions options = PullAuditOptions(patterns_, *catalog_);
   options.partner_ips = {*IpAddress::Parse("10.0.0.1")};
-  options.patterns = &patterns_;
-  options.catalog = catalog_.get();
-  options.allowed_types = std::set<std::string>{"fedface.audittest.ProbeReply"};
-  options.ledger = partner::audit::LoadedLedger{};  // empty: client calls are not ledgered
   auto r = AuditCaptures({path}, options);
   ASSERT_TRUE(r.ok()) << r.status();
   ASSERT_EQ(r->connections.size(), 1u);
@@ -445,6 +459,33 @@ TEST_F(CraftedCaptureTest, WithItsAddressEverythingThePartnerSendsIsAudited) {
   EXPECT_EQ(Count(*r, ViolationKind::kImageSignature), 0) << FormatAuditText(*r);
   EXPECT_EQ(Count(*r, ViolationKind::kLedgerMismatch), 0) << FormatAuditText(*r);
   EXPECT_EQ(r->violation_count, 3u) << FormatAuditText(*r);
+}
+
+TEST_F(CraftedCaptureTest, OnLoopbackTheRegistryPortMakesThePartnerTheClientOfItsPulls) {
+  // Partner and registry share 127.0.0.1 (the demo): the registry port says who is who. The
+  // partner's request left it; the registry's reply (even a JPEG) did not.
+  const Endpoint partner = MakeEndpoint("127.0.0.1", 40123);
+  const Endpoint registry = MakeEndpoint("127.0.0.1", 7443);
+  PcapCrafter pcap(DLT_EN10MB);
+  const Http2Exchange x = AddPull(pcap, partner, registry);
+  const std::string path = dir_ + "/registry-port.pcap";
+  ASSERT_TRUE(pcap.Write(path).ok());
+
+  AuditOptions options = PullAuditOptions(patterns_, *catalog_);
+  options.registry_ports = {7443};
+  auto r = AuditCaptures({path}, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->connections.size(), 1u);
+  EXPECT_TRUE(r->connections[0].partner_is_client);
+  EXPECT_FALSE(r->connections[0].partner_is_server);
+  EXPECT_EQ(r->bytes_left_partner, x.client_bytes.size());
+  ASSERT_EQ(r->sent.size(), 1u);
+  EXPECT_EQ(r->sent[0].type, "fedface.audittest.ProbeRequest");
+  EXPECT_FALSE(r->sent[0].ledger_scope);
+  EXPECT_EQ(Count(*r, ViolationKind::kCanary), 1) << FormatAuditText(*r);
+  EXPECT_EQ(Count(*r, ViolationKind::kTypeNotAllowed), 1) << FormatAuditText(*r);
+  EXPECT_EQ(Count(*r, ViolationKind::kImageSignature), 0) << FormatAuditText(*r);
+  EXPECT_EQ(r->violation_count, 2u) << FormatAuditText(*r);
 }
 
 TEST_F(CraftedCaptureTest, CaptureWithoutThePartnersTrafficFails) {
