@@ -28,7 +28,9 @@ constexpr char kUsage[] =
     "usage: partner_node audit --pcap FILE [--pcap FILE ...] (--port PORT | --partner-ip ADDR "
     "...)\n"
     "                          [--tls-keylog FILE ...] [--canaries FILE] [--embeddings-db PATH]\n"
-    "                          [--ledger PATH] [--json]\n"
+    "                          [--ledger PATH] [--config PARTNER.yaml] [--allow-peer HOST:PORT "
+    "...]\n"
+    "                          [--capture-mode namespace|loopback] [--json]\n"
     "\n"
     "Audits packet captures (pcap/pcapng: Ethernet, Linux cooked 'tcpdump -i any', raw IP) of\n"
     "the partner's link to the vendor: plaintext, or mutual TLS 1.3 decrypted with the partner's\n"
@@ -52,7 +54,19 @@ constexpr char kUsage[] =
     "                         TLS 1.3 connection is decrypted and checked like plaintext; one\n"
     "                         that cannot be decrypted to its end is a violation\n"
     "  --config FILE          the partner's configuration; without --tls-keylog, its\n"
-    "                         audit.tls_key_log is the key log\n"
+    "                         audit.tls_key_log is the key log; it also sets the peers below\n"
+    "Who the partner may talk to (without these, peers are not checked):\n"
+    "  --config FILE          outgoing only to vendor.address (the registry; a host name is\n"
+    "                         resolved here, now), incoming only on vendor_api.listen's port\n"
+    "                         (from any address: the coordinator's is not in the config)\n"
+    "  --allow-peer HOST:PORT (repeatable) the partner may connect to HOST:PORT; HOST:* lets\n"
+    "                         HOST connect in (then only the HOST:* peers may), on --port or\n"
+    "                         vendor_api.listen's port. Any other TCP connection of the\n"
+    "                         partner, and any non-TCP packet from --partner-ip except ICMPv6\n"
+    "                         neighbour discovery (DNS included), is an unexpected-peer\n"
+    "                         violation\n"
+    "  --capture-mode MODE    namespace (the partner's own interface) or loopback (shared with\n"
+    "                         the host's other processes); printed in the verdict line\n"
     "What must not leave (searched in every byte the partner sent, raw and decoded):\n"
     "  --canaries FILE        canary tokens, one per line (at least 8 bytes each)\n"
     "  --embeddings-db PATH   the gallery store: no 16-byte run of any stored embedding may leave\n"
@@ -120,11 +134,12 @@ int RunAudit(const std::vector<std::string>& raw_args) {
   const std::vector<std::string> ip_texts = TakeRepeated(rest, "partner-ip");
   const std::vector<std::string> key_logs = TakeRepeated(rest, "tls-keylog");
   const std::vector<std::string> registry_ports = TakeRepeated(rest, "registry-port");
+  const std::vector<std::string> allowed_peers = TakeRepeated(rest, "allow-peer");
   auto parsed = CliArgs::Parse(
       rest,
       {"port", "config", "canaries", "embeddings-db", "embeddings-sql", "embeddings-hex",
        "embeddings-f32", "embedding-dim", "allow-types", "ledger", "ledger-from-seq",
-       "descriptor-set", "packages", "json-out", "max-violations"},
+       "descriptor-set", "packages", "json-out", "max-violations", "capture-mode"},
       {"json", "no-image-signatures", "help"});
   if (!parsed.ok()) {
     std::cerr << "partner_node audit: " << parsed.status().message() << "\n" << kUsage;
@@ -166,6 +181,14 @@ int RunAudit(const std::vector<std::string>& raw_args) {
     return usage_error("give the partner's --port PORT and/or --partner-ip ADDR");
   }
   options.max_listed_violations = static_cast<size_t>(*max_violations);
+  const std::string mode = args.GetOr("capture-mode", "unknown");
+  if (mode == "namespace") {
+    options.capture_mode = audit::CaptureMode::kNamespace;
+  } else if (mode == "loopback") {
+    options.capture_mode = audit::CaptureMode::kLoopback;
+  } else if (mode != "unknown") {
+    return usage_error("--capture-mode: expected namespace or loopback, got '" + mode + "'");
+  }
 
   audit::LeakPatterns patterns;
   patterns.set_image_signatures(!args.Has("no-image-signatures"));
@@ -222,13 +245,35 @@ int RunAudit(const std::vector<std::string>& raw_args) {
   }
 
   std::vector<std::string> key_log_paths = key_logs;
-  if (auto path = args.Get("config"); path && key_log_paths.empty()) {
-    absl::StatusOr<Config> config = Config::Load(*path, PartnerConfigSchema());
-    if (!config.ok()) return Fail(config.status());
-    if (config->IsSet("audit.tls_key_log")) {
-      key_log_paths.push_back(config->GetPath("audit.tls_key_log"));
+  std::optional<audit::PeerAllowlist> peers;
+  if (!allowed_peers.empty()) peers.emplace();
+  for (const std::string& text : allowed_peers) {
+    if (absl::Status s = audit::AddAllowedPeer(text, &*peers); !s.ok()) {
+      return usage_error(absl::StrCat("--allow-peer: ", s.message()));
     }
   }
+  if (auto path = args.Get("config")) {
+    absl::StatusOr<Config> config = Config::Load(*path, PartnerConfigSchema());
+    if (!config.ok()) return Fail(config.status());
+    if (key_log_paths.empty() && config->IsSet("audit.tls_key_log")) {
+      key_log_paths.push_back(config->GetPath("audit.tls_key_log"));
+    }
+    if (!peers) peers.emplace();
+    const std::string registry = config->GetString("vendor.address");
+    if (absl::Status s =
+            audit::AddOutgoingPeer(registry, absl::StrCat("vendor.address ", registry), &*peers);
+        !s.ok()) {
+      return Fail(
+          absl::InvalidArgumentError(absl::StrCat(*path, ": vendor.address: ", s.message())));
+    }
+    const std::string listen = config->GetString("vendor_api.listen");
+    // Port 0 (a free port picked at start) is not known here: --port gives the one bound.
+    if (std::optional<uint16_t> port = audit::ListenPort(listen)) {
+      peers->incoming_ports.insert(*port);
+    }
+  }
+  if (peers && options.partner_port != 0) peers->incoming_ports.insert(options.partner_port);
+  options.peers = std::move(peers);
   std::optional<audit::TlsKeyLog> tls_keys;
   if (!key_log_paths.empty()) {
     auto loaded = audit::TlsKeyLog::Load(key_log_paths);

@@ -1,17 +1,19 @@
 // Rendering an AuditReport for a person (text) and for machines (JSON).
 //
-// JSON fields: verdict ("pass"|"fail"), violation_count, violations_by_kind {kind: n},
+// JSON fields: verdict ("pass"|"fail"), capture_mode ("namespace"|"loopback"|"unknown"),
+// violation_count, violations_by_kind {kind: n},
 // violations [{kind, detail, where {pcap, frame, connection, from, to, from_partner,
 // stream_offset, http2_stream, message_index, message_offset}}], captures [paths], frames,
 // captured_bytes, seconds, throughput_mb_per_s, bytes_left_partner, bytes_reached_partner,
 // checked {partner_port, partner_ips, registry_ports, canaries, stored_patterns, image_signatures,
-// methods_known, allowlist_size|null, ledger_entries|null, ledger_format, ledger_matched},
-// connections [{id, client, server, partner_role, handshake_seen, bytes {client_to_server,
-// server_to_client}, messages {...}, message_bytes {...}, retransmitted_bytes, reordered_segments,
-// gaps, gap_bytes, rpcs {path: n}, grpc_statuses {code: n}, tls null|{cipher_suite, decrypted,
-// records {...}, plaintext_bytes {...}, key_updates}}], tls {connections, records, decrypted_bytes,
-// key_log_sessions|null}, sent_messages [{connection, http2_stream, index, path,
-// type, size, sha256, pcap, frame, ledger_scope}], sent_by_type {type: {messages, bytes}}.
+// methods_known, allowlist_size|null, ledger_entries|null, ledger_format, ledger_matched,
+// peers|null}, connections [{id, client, server, partner_role, handshake_seen, bytes
+// {client_to_server, server_to_client}, messages {...}, message_bytes {...}, retransmitted_bytes,
+// reordered_segments, gaps, gap_bytes, rpcs {path: n}, grpc_statuses {code: n}, tls
+// null|{cipher_suite, decrypted, records {...}, plaintext_bytes {...}, key_updates}}], tls
+// {connections, records, decrypted_bytes, key_log_sessions|null}, sent_messages [{connection,
+// http2_stream, index, path, type, size, sha256, pcap, frame, ledger_scope}], sent_by_type {type:
+// {messages, bytes}}.
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -55,6 +57,20 @@ std::string FormatLocation(const AuditLocation& w) {
   return parts.empty() ? "(not tied to a frame)" : absl::StrJoin(parts, ", ");
 }
 
+// What the verdict covers, by how the capture was made.
+std::string CaptureModeText(CaptureMode mode) {
+  switch (mode) {
+    case CaptureMode::kNamespace:
+      return "capture: the partner's own network namespace (every packet of its interface)";
+    case CaptureMode::kLoopback:
+      return "capture: loopback, which other processes of the host share (the partner's whole "
+             "egress is not proven)";
+    case CaptureMode::kUnknown:
+      break;
+  }
+  return "capture mode: unknown (give --capture-mode)";
+}
+
 double MegabytesPerSecond(const AuditReport& r) {
   return r.seconds > 0 ? r.captured_bytes / r.seconds / 1e6 : 0.0;
 }
@@ -75,7 +91,7 @@ std::string FormatAuditText(const AuditReport& r) {
   std::string out;
   absl::StrAppend(&out, "fedface traffic audit: ",
                   r.passed() ? "PASS" : absl::StrCat("FAIL (", r.violation_count, " violations)"),
-                  "\n");
+                  "; ", CaptureModeText(r.capture_mode), "\n");
   absl::StrAppend(&out, "captures: ", absl::StrJoin(r.pcaps, ", "), "\n");
   absl::StrAppend(&out,
                   absl::StrFormat("  %d frames, %d bytes captured, audited in %.3f s (%.1f MB/s)\n",
@@ -101,6 +117,7 @@ std::string FormatAuditText(const AuditReport& r) {
                                       " entries, ", r.ledger_matched, " matched")
                        : std::string("no ledger"),
       "\n");
+  absl::StrAppend(&out, "peers: ", r.peers.empty() ? std::string("not checked") : r.peers, "\n");
   absl::StrAppend(&out, "TLS: ",
                   r.tls_key_log_sessions
                       ? absl::StrCat("key log of ", *r.tls_key_log_sessions, " sessions; ")
@@ -174,6 +191,7 @@ std::string FormatAuditJson(const AuditReport& r) {
   using nlohmann::json;
   json doc;
   doc["verdict"] = r.passed() ? "pass" : "fail";
+  doc["capture_mode"] = CaptureModeName(r.capture_mode);
   doc["violation_count"] = r.violation_count;
   doc["violations_by_kind"] = r.violations_by_kind;
   json violations = json::array();
@@ -210,7 +228,8 @@ std::string FormatAuditJson(const AuditReport& r) {
                     {"allowlist_size", r.allowlist_size ? json(*r.allowlist_size) : json(nullptr)},
                     {"ledger_entries", r.ledger_entries ? json(*r.ledger_entries) : json(nullptr)},
                     {"ledger_format", r.ledger_format},
-                    {"ledger_matched", r.ledger_matched}};
+                    {"ledger_matched", r.ledger_matched},
+                    {"peers", r.peers.empty() ? json(nullptr) : json(r.peers)}};
   json connections = json::array();
   for (const ConnectionReport& c : r.connections) {
     uint64_t retransmitted = 0, reordered = 0, gaps = 0, gap_bytes = 0;

@@ -253,6 +253,8 @@ class Auditor {
   bool IsPartnerIp(const IpAddress& ip) const;
   bool IsRegistryPort(uint16_t port) const;
   void Close(std::map<TupleKey, std::unique_ptr<Connection>>::iterator it);
+  // An unexpected-peer violation when the partner's new connection is not on the allowlist.
+  void CheckPeer(int id, const Endpoint& client, const Endpoint& server, const PacketPosition& pos);
   void MatchLedger();
 
   const AuditOptions& options_;
@@ -681,13 +683,27 @@ void Auditor::HandleFrame(const DecodedFrame& frame, const PacketPosition& pos) 
       where.to = frame.dst.ip.ToString();
       where.from_partner = true;
       report_.bytes_left_partner += frame.payload.size();
-      AddViolation(
-          ViolationKind::kUnaudited,
-          frame.kind == PacketKind::kFragment
-              ? std::string("IP fragment sent by the partner (not reassembled)")
-              : absl::StrCat("IP protocol ", frame.ip_protocol, " packet of ", frame.payload.size(),
-                             " bytes sent by the partner (only TCP is decoded)"),
-          where);
+      const bool housekeeping = options_.peers && frame.kind == PacketKind::kOtherIp &&
+                                IsLinkHousekeeping(frame.ip_protocol, frame.payload);
+      if (!housekeeping) {
+        std::string what = frame.kind == PacketKind::kFragment
+                               ? std::string("IP fragment sent by the partner (not reassembled)")
+                               : absl::StrCat("IP protocol ", frame.ip_protocol, " packet of ",
+                                              frame.payload.size(), " bytes sent by the partner");
+        if (options_.peers) {
+          AddViolation(ViolationKind::kUnexpectedPeer,
+                       absl::StrCat(what, " to ", where.to,
+                                    frame.src.port ? absl::StrCat(" port ", frame.dst.port) : "",
+                                    ": only TCP to allowed peers may leave"),
+                       where);
+        } else {
+          AddViolation(ViolationKind::kUnaudited,
+                       frame.kind == PacketKind::kFragment
+                           ? what
+                           : absl::StrCat(what, " (only TCP is decoded)"),
+                       where);
+        }
+      }
       AddLeaks(ScanForLeaks(*options_.patterns, frame.payload), "in a non-TCP packet", where,
                false);
       return;
@@ -758,10 +774,37 @@ void Auditor::HandleTcp(const DecodedFrame& frame, const PacketPosition& pos) {
     auto conn = std::make_unique<Connection>(*this, next_id_++, client, server,
                                              IsPartner(client) || to_registry,
                                              IsPartner(server) && !to_registry, ledger_port, pos);
+    CheckPeer(conn->id(), client, server, pos);
     it = open_.emplace(key, std::move(conn)).first;
   }
   it->second->OnSegment(frame, pos);
   if (it->second->Complete()) Close(it);
+}
+
+void Auditor::CheckPeer(int id, const Endpoint& client, const Endpoint& server,
+                        const PacketPosition& pos) {
+  if (!options_.peers) return;
+  const bool partner_client = IsPartner(client);
+  const bool partner_server = IsPartner(server);
+  if (partner_client && partner_server) return;  // the partner with itself: nothing left it
+  const PeerAllowlist& peers = *options_.peers;
+  if (partner_client ? peers.AllowsOutgoing(server) : peers.AllowsIncoming(client, server)) return;
+  AuditLocation where;
+  where.pcap = PcapName(pos.file_index);
+  where.frame = pos.packet_number;
+  where.connection = id;
+  where.from = client.ToString();
+  where.to = server.ToString();
+  where.from_partner = partner_client;
+  AddViolation(ViolationKind::kUnexpectedPeer,
+               partner_client
+                   ? absl::StrCat("the partner opened connection ", client.ToString(), " -> ",
+                                  server.ToString(), " to a peer not on the allowlist")
+                   : absl::StrCat(client.ToString(), " opened connection ", client.ToString(),
+                                  " -> ", server.ToString(),
+                                  " to the partner, not on an allowed port or from an "
+                                  "allowed address"),
+               std::move(where));
 }
 
 void Auditor::Close(std::map<TupleKey, std::unique_ptr<Connection>>::iterator it) {
@@ -941,8 +984,22 @@ const char* ViolationKindName(ViolationKind kind) {
       return "no-partner-traffic";
     case ViolationKind::kTlsUndecrypted:
       return "tls-undecrypted";
+    case ViolationKind::kUnexpectedPeer:
+      return "unexpected-peer";
   }
   return "?";
+}
+
+const char* CaptureModeName(CaptureMode mode) {
+  switch (mode) {
+    case CaptureMode::kNamespace:
+      return "namespace";
+    case CaptureMode::kLoopback:
+      return "loopback";
+    case CaptureMode::kUnknown:
+      return "unknown";
+  }
+  return "unknown";
 }
 
 absl::StatusOr<AuditReport> AuditCaptures(const std::vector<std::string>& pcaps,
@@ -966,6 +1023,8 @@ absl::StatusOr<AuditReport> AuditCaptures(const std::vector<std::string>& pcaps,
   report.methods_known = options.catalog->methods().size();
   if (options.allowed_types) report.allowlist_size = options.allowed_types->size();
   if (options.tls_keys) report.tls_key_log_sessions = options.tls_keys->sessions();
+  if (options.peers) report.peers = options.peers->Describe();
+  report.capture_mode = options.capture_mode;
   Auditor auditor(options, &report);
   absl::Status status = auditor.Run(pcaps);
   if (!status.ok()) return status;

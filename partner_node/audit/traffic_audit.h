@@ -20,6 +20,9 @@
 // the decrypted application data. Anything the audit cannot see (gaps in the capture, a TLS
 // connection it cannot decrypt to its end, truncated frames, non-TCP traffic from the partner)
 // is a violation too: an audit that cannot look must not pass.
+// With a peer allowlist (AuditOptions::peers, peer_allowlist.h) every other TCP connection of the
+// partner, either direction, and every non-TCP packet from its addresses (ICMPv6 neighbour
+// discovery excepted) is an unexpected-peer violation.
 #pragma once
 
 #include <cstdint>
@@ -34,10 +37,15 @@
 #include "partner_node/audit/captured_packet.h"
 #include "partner_node/audit/grpc_method_catalog.h"
 #include "partner_node/audit/leak_scanner.h"
+#include "partner_node/audit/peer_allowlist.h"
 #include "partner_node/audit/tcp_reassembler.h"
 #include "partner_node/audit/tls_key_log.h"
 
 namespace fedface::partner::audit {
+
+// How the capture was made, for the verdict line: the partner's own network namespace (its
+// whole interface: every byte that left it), or loopback (shared with every process of the host).
+enum class CaptureMode { kUnknown, kNamespace, kLoopback };
 
 struct AuditOptions {
   // The partner's vendor-facing listener: every connection to this port has the partner as its
@@ -65,6 +73,9 @@ struct AuditOptions {
   // TLS session secrets to decrypt TLS connections with; null: a TLS connection that sends
   // protected records is a violation (it cannot be audited). Not owned.
   const TlsKeyLog* tls_keys = nullptr;
+  // Who the partner may talk to; nullopt: peers are not checked (the report says so).
+  std::optional<PeerAllowlist> peers;
+  CaptureMode capture_mode = CaptureMode::kUnknown;
   // Violations listed in full; beyond this they are only counted per kind.
   size_t max_listed_violations = 500;
 };
@@ -89,10 +100,13 @@ enum class ViolationKind {
   kCaptureDamaged,          // a capture file is truncated or corrupt
   kNoPartnerTraffic,        // no TCP connection of the partner in the captures: nothing proven
   kTlsUndecrypted,          // a TLS connection (or side) that could not be decrypted to its end
+  kUnexpectedPeer,          // a connection / packet of the partner to or from a peer not allowed
 };
 
 // "canary", "stored-bytes", ... (stable: used in --json output).
 const char* ViolationKindName(ViolationKind kind);
+// "namespace", "loopback", "unknown" (stable: --capture-mode and --json output).
+const char* CaptureModeName(CaptureMode mode);
 
 // Where something was seen. Fields that do not apply are left at their defaults.
 struct AuditLocation {
@@ -176,6 +190,8 @@ struct AuditReport {
   std::optional<size_t> allowlist_size;
   std::optional<size_t> ledger_entries;
   std::string ledger_format;
+  std::string peers;  // PeerAllowlist::Describe(); "" when peers were not checked
+  CaptureMode capture_mode = CaptureMode::kUnknown;
   size_t ledger_matched = 0;
   // Findings.
   std::vector<Violation> violations;  // at most max_listed_violations

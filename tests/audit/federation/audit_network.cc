@@ -171,6 +171,10 @@ std::vector<std::string> AuditNetwork::InPartner(int n) const {
   return {IpBinary(), "netns", "exec", PartnerNamespaceName(n, suffix_)};
 }
 
+std::string AuditNetwork::partner_namespace(int n) const {
+  return namespaces_ ? PartnerNamespaceName(n, suffix_) : "";
+}
+
 std::string AuditNetwork::PartnerIp(int n) const {
   return namespaces_ ? absl::StrCat("10.231.", n, ".2") : "127.0.0.1";
 }

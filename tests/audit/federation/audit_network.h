@@ -40,6 +40,7 @@ class AuditNetwork {
   std::vector<std::string> InVendor() const;
   std::vector<std::string> InPartner(int n) const;
   std::string vendor_namespace() const { return vendor_ns_; }  // "" in loopback mode
+  std::string partner_namespace(int n) const;                  // "" in loopback mode
 
   // Addresses: the partner's own address (its veth, or 127.0.0.1), the vendor's end of partner
   // n's link (or 127.0.0.1), and the partner's veth interface (or "lo").

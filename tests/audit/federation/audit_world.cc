@@ -109,6 +109,10 @@ std::string AuditWorld::KeyLogPath(int n) const {
   return absl::StrCat(PartnerDir(n), "/tls-keys-", phase_.name, ".log");
 }
 
+std::string AuditWorld::RegistryAddress(int n) const {
+  return absl::StrCat(network_->VendorIpFacing(n), ":", registry_port_);
+}
+
 int AuditWorld::VendorPort(int n) const {
   const auto it = partners_.find(n);
   return it == partners_.end() ? 0 : it->second.vendor_port;
@@ -255,7 +259,7 @@ std::string AuditWorld::WritePartnerConfig(int n, bool tls, int port,
   const std::string d = PartnerDir(n);
   const std::string name = PartnerName(n);
   std::string yaml = absl::StrCat(
-      "vendor:\n  address: \"", network_->VendorIpFacing(n), ":", registry_port_, "\"\n",
+      "vendor:\n  address: \"", RegistryAddress(n), "\"\n",
       network_->namespaces() ? "  server_name: \"localhost\"\n" : "", "  ca_cert: ", pki_,
       "/ca.crt\n  client_cert: ", pki_, "/partners/", name, "/client.crt\n  client_key: ", pki_,
       "/partners/", name, "/client.key\n  signing_key: ", testing::TestVendorKey(),
@@ -267,14 +271,13 @@ std::string AuditWorld::WritePartnerConfig(int n, bool tls, int port,
                     "/server.crt\n  key: ", pki_, "/partners/", name, "/server.key\n");
   }
   // A short Unix socket path (sun_path holds 108 bytes; the artefact folder is deep).
-  absl::StrAppend(&yaml, "  allowed_vendors: [", kVendorIdentity,
-                  "]\nlocal_api:\n  listen: \"unix:/tmp/", "fedface-audit-", getpid(), "-", name,
-                  ".sock\"\negress:\n  k_minimum: ", options_.k_minimum,
-                  "\n  differential_privacy: true\n  epsilon_per_release: \"",
-                  options_.epsilon_per_release, "\"\n  epsilon_budget: \"",
-                  100 * options_.epsilon_per_release, "\"",
-                  "\n  budget_path: ", d, "/privacy_budget.db\n  held_releases_path: ", d,
-                  "/held_releases.db\nledger:\n  path: ", d, "/egress_ledger.db\n");
+  absl::StrAppend(
+      &yaml, "  allowed_vendors: [", kVendorIdentity, "]\nlocal_api:\n  listen: \"unix:/tmp/",
+      "fedface-audit-", getpid(), "-", name, ".sock\"\negress:\n  k_minimum: ", options_.k_minimum,
+      "\n  differential_privacy: true\n  epsilon_per_release: \"", options_.epsilon_per_release,
+      "\"\n  epsilon_budget: \"", 100 * options_.epsilon_per_release, "\"", "\n  budget_path: ", d,
+      "/privacy_budget.db\n  held_releases_path: ", d, "/held_releases.db\nledger:\n  path: ", d,
+      "/egress_ledger.db\n");
   if (!key_log.empty()) absl::StrAppend(&yaml, "audit:\n  tls_key_log: ", key_log, "\n");
   return yaml;
 }
@@ -461,6 +464,17 @@ absl::StatusOr<AuditReport> AuditWorld::AuditPartner(int n, int64_t ledger_from_
   options.patterns = &patterns;
   options.catalog = catalog.get();
   options.allowed_types = std::set<std::string>{kReleaseType};
+  // The peers `partner_node audit --config` takes from the partner's configuration.
+  partner::audit::PeerAllowlist peers;
+  if (absl::Status s =
+          partner::audit::AddOutgoingPeer(RegistryAddress(n), "vendor.address", &peers);
+      !s.ok()) {
+    return s;
+  }
+  peers.incoming_ports.insert(static_cast<uint16_t>(VendorPort(n)));
+  options.peers = std::move(peers);
+  options.capture_mode = network_->namespaces() ? partner::audit::CaptureMode::kNamespace
+                                                : partner::audit::CaptureMode::kLoopback;
   absl::StatusOr<partner::audit::LoadedLedger> ledger =
       partner::audit::LoadLedger(LedgerPath(n), ledger_from_seq);
   if (!ledger.ok()) return ledger.status();
@@ -495,7 +509,11 @@ ProcessResult AuditWorld::AuditPartnerWithTool(int n, int64_t ledger_from_seq) {
                                    "--ledger-from-seq",
                                    std::to_string(ledger_from_seq),
                                    "--allow-types",
-                                   dir_ + "/allowed_types.txt"};
+                                   dir_ + "/allowed_types.txt",
+                                   "--config",
+                                   absl::StrCat(PartnerDir(n), "/partner-", phase_.name, ".yaml"),
+                                   "--capture-mode",
+                                   network_->namespaces() ? "namespace" : "loopback"};
   if (network_->namespaces()) {
     argv.push_back("--partner-ip");
     argv.push_back(network_->PartnerIp(n));

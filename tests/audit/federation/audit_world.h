@@ -13,8 +13,9 @@
 //   StopPhase()      stops the partners (SIGTERM) and the captures;
 //   AuditPartner()   the traffic audit (partner_node/audit/traffic_audit.h) of one partner's
 //                    capture, decrypted with its key log, against the canaries, the exact bytes
-//                    its gallery store keeps (embeddings; image digests), the allowlist and its
-//                    egress ledger.
+//                    its gallery store keeps (embeddings; image digests), the allowlist, its
+//                    egress ledger and its peers (outgoing only to its registry address,
+//                    incoming only on its vendor-facing port).
 // Everything stays under the world's folder (pcaps, logs, configs, reports) as test artefacts.
 //
 // Thread safety: one thread.
@@ -106,6 +107,8 @@ class AuditWorld {
   int VendorPort(int n) const;  // partner n's vendor-facing port
   const std::string& canaries_path() const { return canaries_path_; }
   const std::string& dir() const { return dir_; }
+  // The registry as partner n's vendor.address names it ("10.231.N.1:PORT" / "127.0.0.1:PORT").
+  std::string RegistryAddress(int n) const;
   const std::vector<CaptureSummary>& capture_summaries() const { return summaries_; }
   // Set when tcpdump could not capture here (the caller skips).
   const std::string& capture_unavailable() const { return capture_unavailable_; }

@@ -8,8 +8,9 @@
 // each partner writing its TLS key log (audit.tls_key_log), and the audit decrypts the capture
 // with it (issue 11); the same capture without the key log fails, naming the connection, and
 // tshark, an independent decoder, must see the same gRPC messages. A negative control (a leaky
-// partner, over TLS) proves the audit can fail; a third test shows a plaintext vendor link is
-// refused (off loopback at start; by the TLS port on the wire).
+// partner, over TLS) proves the audit can fail, and so does a connection to a peer off the
+// partner's allowlist (registry out, vendor-facing port in: issue 11); a third test shows a
+// plaintext vendor link is refused (off loopback at start; by the TLS port on the wire).
 //
 // The galleries are the npm sample photos' faces with synthetic captures: a handful of subjects
 // per partner, so every partner runs with k-minimum 5 (the product default is 10) to release.
@@ -236,6 +237,8 @@ TEST(FederationAuditTest, NothingButLedgeredAllowlistedAggregatesLeavesAnyPartne
     PrintAudit(world, n, "clean", *report);
     EXPECT_TRUE(report->passed()) << FormatAuditText(*report);
     ExpectDecrypted(*report);
+    // Its peers were checked: the registry out, the vendor-facing port in.
+    EXPECT_NE(report->peers.find(world.RegistryAddress(n)), std::string::npos) << report->peers;
     // The audit looked for something real: every canary and every stored embedding.
     EXPECT_GT(report->canaries, 100u);
     EXPECT_GT(report->stored_patterns, 10u);
@@ -256,9 +259,53 @@ TEST(FederationAuditTest, NothingButLedgeredAllowlistedAggregatesLeavesAnyPartne
     ASSERT_TRUE(p1.ok()) << p1.status();
     EXPECT_NE(p1->sent, AuditSaw(reports[1]).sent);
   }
-  // The same verdict from the security officer's tool (with --tls-keylog).
+  // The same verdict from the security officer's tool (with --tls-keylog, and the peers and
+  // capture mode from --config and --capture-mode).
   const ProcessResult tool = world.AuditPartnerWithTool(1, 1);
   EXPECT_EQ(tool.exit_code, 0) << tool.out << tool.err;
+  EXPECT_NE(tool.out.find(absl::StrCat("peers: outgoing only to ", world.RegistryAddress(1))),
+            std::string::npos)
+      << tool.out;
+  EXPECT_NE(tool.out.find(world.network().namespaces()
+                              ? "PASS; capture: the partner's own network namespace"
+                              : "PASS; capture: loopback, which other processes"),
+            std::string::npos)
+      << tool.out;
+}
+
+// Partner n (from inside its namespace) opens a TCP connection to a listener the test opens in
+// the vendor's namespace, on a port that is not the registry's, and closes it without a byte.
+// Returns the listener's "ip:port" ("" on failure, with a test failure recorded).
+std::string StrayConnection(const AuditWorld& world, int n) {
+  const std::string ip = world.network().VendorIpFacing(n);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
+  int listener = -1;
+  // Sockets belong to the namespace of the thread that made them, and work from any thread.
+  absl::Status made = RunInNamespace(world.network().vendor_namespace(), [&] {
+    listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    socklen_t len = sizeof(addr);
+    if (bind(listener, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+        listen(listener, 1) != 0 ||
+        getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      close(listener);
+      listener = -1;
+    }
+  });
+  EXPECT_TRUE(made.ok() && listener >= 0) << made;
+  if (listener < 0) return "";
+  bool connected = false;
+  made = RunInNamespace(world.network().partner_namespace(n), [&] {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    connected = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(fd);
+  });
+  const int accepted = accept(listener, nullptr, nullptr);
+  if (accepted >= 0) close(accepted);
+  close(listener);
+  EXPECT_TRUE(made.ok() && connected) << made;
+  return connected ? absl::StrCat(ip, ":", ntohs(addr.sin_port)) : "";
 }
 
 TEST(FederationAuditTest, AuditFailsAndNamesTheEmbeddingWhenOnePartnerLeaksOne) {
@@ -272,6 +319,12 @@ TEST(FederationAuditTest, AuditFailsAndNamesTheEmbeddingWhenOnePartnerLeaksOne) 
   // Over mutual TLS, as in production: the leak is found in the decrypted release.
   const ProcessResult round = world.RunRound("audit-leaky-round", /*plaintext=*/false, "leaky");
   std::cout << round.out << std::flush;
+  // A second negative control, namespaces only (on loopback the capture holds only the vendor
+  // port): partner 3 also connects to the vendor's host on a port that is not the registry's.
+  constexpr int kStray = 3;
+  const std::string stray = world.network().namespaces() && world.partners() >= kStray
+                                ? StrayConnection(world, kStray)
+                                : "";
   ASSERT_EQ(world.StopPhase(), "");
   PrintCaptures(world, "leaky");
   // The fault fired: the leaky build says which embedding it appended.
@@ -291,6 +344,17 @@ TEST(FederationAuditTest, AuditFailsAndNamesTheEmbeddingWhenOnePartnerLeaksOne) 
     ASSERT_TRUE(report.ok()) << report.status();
     PrintAudit(world, n, "leaky", *report);
     ExpectDecrypted(*report);
+    if (n == kStray && !stray.empty()) {
+      // The stray connection, and nothing else, fails its audit, named.
+      EXPECT_EQ(report->violation_count, 1u) << FormatAuditText(*report);
+      ASSERT_EQ(CountKind(*report, ViolationKind::kUnexpectedPeer), 1) << FormatAuditText(*report);
+      const auto& v = report->violations[0];
+      EXPECT_NE(v.detail.find("-> " + stray + " to a peer not on the allowlist"), std::string::npos)
+          << v.detail;
+      std::cout << "[audit stray] " << world.PartnerName(n) << " violation: " << v.detail
+                << std::endl;
+      continue;
+    }
     if (n != kLeaky) {
       // The audit is specific: the honest partners still pass.
       EXPECT_TRUE(report->passed()) << FormatAuditText(*report);
@@ -315,6 +379,13 @@ TEST(FederationAuditTest, AuditFailsAndNamesTheEmbeddingWhenOnePartnerLeaksOne) 
   const ProcessResult tool = world.AuditPartnerWithTool(kLeaky, 1);
   EXPECT_EQ(tool.exit_code, 1) << tool.out << tool.err;
   EXPECT_NE(tool.out.find(label), std::string::npos) << tool.out;
+  if (!stray.empty()) {
+    // The tool takes the same peers from the partner's configuration (--config).
+    const ProcessResult stray_tool = world.AuditPartnerWithTool(kStray, 1);
+    EXPECT_EQ(stray_tool.exit_code, 1) << stray_tool.out << stray_tool.err;
+    EXPECT_NE(stray_tool.out.find("[unexpected-peer]"), std::string::npos) << stray_tool.out;
+    EXPECT_NE(stray_tool.out.find(stray), std::string::npos) << stray_tool.out;
+  }
 }
 
 // Sends an HTTP/2 client preface and an empty SETTINGS frame in plaintext to `ip:port` and

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <optional>
 #include <random>
 
 #include "audit_probe.pb.h"
@@ -24,6 +25,7 @@ namespace {
 using partner::audit::AuditCaptures;
 using partner::audit::AuditOptions;
 using partner::audit::AuditReport;
+using partner::audit::FormatAuditJson;
 using partner::audit::FormatAuditText;
 using partner::audit::GrpcMethodCatalog;
 using partner::audit::IpAddress;
@@ -486,6 +488,144 @@ TEST_F(CraftedCaptureTest, OnLoopbackTheRegistryPortMakesThePartnerTheClientOfIt
   EXPECT_EQ(Count(*r, ViolationKind::kTypeNotAllowed), 1) << FormatAuditText(*r);
   EXPECT_EQ(Count(*r, ViolationKind::kImageSignature), 0) << FormatAuditText(*r);
   EXPECT_EQ(r->violation_count, 2u) << FormatAuditText(*r);
+}
+
+// The partner at 10.0.0.1 (vendor-facing port kPartnerPort) with a registry at 10.0.0.9:7443.
+class PeerAllowlistTest : public CraftedCaptureTest {
+ protected:
+  // A clean unary call from client to server, whole.
+  static void AddCall(PcapCrafter& pcap, const Endpoint& client, const Endpoint& server) {
+    const Http2Exchange x = MakeUnaryExchange(kEchoPath, Request(), Reply("fine"));
+    std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
+    for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 100)) pieces.push_back(p);
+    AddConnection(pcap, client, server, pieces, x.client_bytes.size(), x.server_bytes.size());
+  }
+
+  AuditReport AuditPeers(const PcapCrafter& pcap, const std::string& name,
+                         std::optional<partner::audit::PeerAllowlist> peers) {
+    const std::string path = dir_ + "/" + name + ".pcap";
+    EXPECT_TRUE(pcap.Write(path).ok());
+    AuditOptions options;
+    options.partner_port = kPartnerPort;
+    options.partner_ips = {*IpAddress::Parse("10.0.0.1")};
+    options.patterns = &patterns_;
+    options.catalog = catalog_.get();
+    options.peers = std::move(peers);
+    options.capture_mode = partner::audit::CaptureMode::kNamespace;
+    auto r = AuditCaptures({path}, options);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : AuditReport{};
+  }
+
+  // As `partner_node audit --config` makes it: the registry, and the vendor-facing port.
+  static partner::audit::PeerAllowlist RegistryAndVendorPort() {
+    partner::audit::PeerAllowlist peers;
+    EXPECT_TRUE(partner::audit::AddOutgoingPeer("10.0.0.9:7443", "vendor.address", &peers).ok());
+    peers.incoming_ports.insert(kPartnerPort);
+    return peers;
+  }
+
+  const Endpoint registry_ = MakeEndpoint("10.0.0.9", 7443);
+  const Endpoint coordinator_ = MakeEndpoint("10.0.0.9", 41000);
+  const Endpoint partner_listener_ = MakeEndpoint("10.0.0.1", kPartnerPort);
+  const Endpoint partner_client_ = MakeEndpoint("10.0.0.1", 40123);
+};
+
+TEST_F(PeerAllowlistTest, RegistryPullAndIncomingCoordinatorCallPass) {
+  PcapCrafter pcap(DLT_EN10MB);
+  AddCall(pcap, partner_client_, registry_);
+  AddCall(pcap, coordinator_, partner_listener_);
+  const AuditReport r = AuditPeers(pcap, "allowed-peers", RegistryAndVendorPort());
+  EXPECT_TRUE(r.passed()) << FormatAuditText(r);
+  EXPECT_EQ(r.connections.size(), 2u);
+  const std::string text = FormatAuditText(r);
+  EXPECT_NE(text.find("peers: outgoing only to 10.0.0.9:7443 (vendor.address); incoming only on "
+                      "port 50051 from any address"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("PASS; capture: the partner's own network namespace"), std::string::npos)
+      << text;
+}
+
+TEST_F(PeerAllowlistTest, ConnectionToAnotherHostOrPortIsAnUnexpectedPeerNamingIt) {
+  PcapCrafter pcap(DLT_EN10MB);
+  AddCall(pcap, partner_client_, registry_);
+  AddCall(pcap, MakeEndpoint("10.0.0.1", 40124), MakeEndpoint("10.0.0.9", 8080));     // other port
+  AddCall(pcap, MakeEndpoint("10.0.0.1", 40125), MakeEndpoint("203.0.113.5", 7443));  // other host
+  const AuditReport r = AuditPeers(pcap, "other-peers", RegistryAndVendorPort());
+  EXPECT_EQ(r.violation_count, 2u) << FormatAuditText(r);
+  ASSERT_EQ(Count(r, ViolationKind::kUnexpectedPeer), 2) << FormatAuditText(r);
+  EXPECT_NE(r.violations[0].detail.find("10.0.0.1:40124 -> 10.0.0.9:8080"), std::string::npos)
+      << r.violations[0].detail;
+  EXPECT_EQ(r.violations[0].where.connection, 2);
+  EXPECT_TRUE(r.violations[0].where.from_partner);
+  EXPECT_NE(r.violations[1].detail.find("-> 203.0.113.5:7443"), std::string::npos);
+  EXPECT_NE(FormatAuditJson(r).find("\"unexpected-peer\""), std::string::npos);
+}
+
+TEST_F(PeerAllowlistTest, IncomingConnectionOnAnotherPortOrFromAnotherPeerFails) {
+  PcapCrafter pcap(DLT_EN10MB);
+  AddCall(pcap, coordinator_, partner_listener_);
+  AddCall(pcap, coordinator_, MakeEndpoint("10.0.0.1", 2222));  // not the vendor-facing port
+  AddCall(pcap, MakeEndpoint("10.0.0.77", 41001), partner_listener_);
+  // Any address may reach the vendor-facing port...
+  AuditReport r = AuditPeers(pcap, "incoming", RegistryAndVendorPort());
+  ASSERT_EQ(Count(r, ViolationKind::kUnexpectedPeer), 1) << FormatAuditText(r);
+  EXPECT_NE(r.violations[0].detail.find("10.0.0.9:41000 -> 10.0.0.1:2222"), std::string::npos)
+      << r.violations[0].detail;
+  EXPECT_FALSE(r.violations[0].where.from_partner);
+  // ... unless HOST:* narrows it to the coordinator's address.
+  partner::audit::PeerAllowlist narrowed = RegistryAndVendorPort();
+  ASSERT_TRUE(partner::audit::AddAllowedPeer("10.0.0.9:*", &narrowed).ok());
+  r = AuditPeers(pcap, "incoming-narrowed", narrowed);
+  EXPECT_EQ(Count(r, ViolationKind::kUnexpectedPeer), 2) << FormatAuditText(r);
+  EXPECT_NE(r.violations[1].detail.find("10.0.0.77:41001 -> 10.0.0.1:50051"), std::string::npos)
+      << r.violations[1].detail;
+}
+
+TEST_F(PeerAllowlistTest, NonTcpFromThePartnerIsAnUnexpectedPeerButNeighbourDiscoveryIsNot) {
+  PcapCrafter pcap(DLT_EN10MB);
+  AddCall(pcap, partner_client_, registry_);
+  pcap.AddUdp(MakeEndpoint("10.0.0.1", 5353), MakeEndpoint("10.0.0.53", 53), "a dns query");
+  const AuditReport r = AuditPeers(pcap, "udp", RegistryAndVendorPort());
+  EXPECT_EQ(r.violation_count, 1u) << FormatAuditText(r);
+  ASSERT_EQ(Count(r, ViolationKind::kUnexpectedPeer), 1) << FormatAuditText(r);
+  EXPECT_NE(r.violations[0].detail.find("to 10.0.0.53 port 53"), std::string::npos)
+      << r.violations[0].detail;
+  EXPECT_TRUE(partner::audit::IsLinkHousekeeping(58, std::string("\x87\0", 2)));   // NS
+  EXPECT_TRUE(partner::audit::IsLinkHousekeeping(58, std::string("\x85\0", 2)));   // RS
+  EXPECT_FALSE(partner::audit::IsLinkHousekeeping(58, std::string("\x80\0", 2)));  // echo
+  EXPECT_FALSE(partner::audit::IsLinkHousekeeping(17, std::string("\x87\0", 2)));
+}
+
+TEST_F(PeerAllowlistTest, WithoutAnAllowlistPeersAreNotCheckedAndTheReportSaysSo) {
+  PcapCrafter pcap(DLT_EN10MB);
+  AddCall(pcap, partner_client_, registry_);
+  AddCall(pcap, MakeEndpoint("10.0.0.1", 40124), MakeEndpoint("203.0.113.5", 7443));
+  AddCall(pcap, coordinator_, MakeEndpoint("10.0.0.1", 2222));
+  const AuditReport r = AuditPeers(pcap, "unchecked", std::nullopt);
+  EXPECT_TRUE(r.passed()) << FormatAuditText(r);
+  const std::string text = FormatAuditText(r);
+  EXPECT_NE(text.find("\npeers: not checked\n"), std::string::npos) << text;
+}
+
+TEST_F(PeerAllowlistTest, AllowPeerTextIsParsedOrRefusedNamingIt) {
+  partner::audit::PeerAllowlist peers;
+  ASSERT_TRUE(partner::audit::AddAllowedPeer("10.0.0.9:7443", &peers).ok());
+  ASSERT_TRUE(partner::audit::AddAllowedPeer("[::1]:7443", &peers).ok());
+  ASSERT_TRUE(partner::audit::AddAllowedPeer("10.0.0.8:*", &peers).ok());
+  ASSERT_EQ(peers.outgoing.size(), 2u);
+  EXPECT_TRUE(peers.AllowsOutgoing(MakeEndpoint("::1", 7443)));
+  EXPECT_FALSE(peers.AllowsOutgoing(MakeEndpoint("10.0.0.8", 7443)));
+  ASSERT_EQ(peers.incoming_from.size(), 1u);
+  for (const char* bad : {"10.0.0.9", "10.0.0.9:0", "10.0.0.9:70000", "10.0.0.9:x", "::1:80"}) {
+    absl::Status s = partner::audit::AddAllowedPeer(bad, &peers);
+    EXPECT_FALSE(s.ok()) << bad;
+    EXPECT_NE(s.message().find(bad), std::string::npos) << s.message();
+  }
+  EXPECT_EQ(partner::audit::ListenPort("10.0.0.1:7543"), std::optional<uint16_t>(7543));
+  EXPECT_EQ(partner::audit::ListenPort("127.0.0.1:0"), std::nullopt);
+  EXPECT_EQ(partner::audit::ListenPort("unix:/tmp/x.sock"), std::nullopt);
 }
 
 TEST_F(CraftedCaptureTest, CaptureWithoutThePartnersTrafficFails) {
