@@ -470,11 +470,15 @@ TEST_F(EgressGuardTest, RefusalsAreLedgeredAndChargedWhenTheyDependOnTheData) {
   EXPECT_EQ(std::string(sent_data.message()).find("123457"), std::string::npos);
   EXPECT_DOUBLE_EQ(*budget_->SpentByAll(), config_.dp.epsilon_per_release);
   // The same reason before any evaluation ran says nothing of the data: free.
-  guard_->Refuse(kVendor, "r-data2", local_data, /*after_evaluation=*/false);
+  EXPECT_EQ(guard_->Refuse(kVendor, "r-data2", local_data, /*after_evaluation=*/false), sent_data);
   EXPECT_DOUBLE_EQ(*budget_->SpentByAll(), config_.dp.epsilon_per_release);
 
   // A caller without a usable identity and a malformed round id: recorded without either.
-  guard_->Refuse("", "bad round id!", absl::UnauthenticatedError("no client certificate"), false);
+  EXPECT_EQ(
+      guard_
+          ->Refuse("", "bad round id!", absl::UnauthenticatedError("no client certificate"), false)
+          .code(),
+      absl::StatusCode::kUnauthenticated);
 
   const std::vector<LedgerEntry> entries = *ledger_->Entries();
   ASSERT_EQ(entries.size(), 4u);
