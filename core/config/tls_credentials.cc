@@ -141,15 +141,4 @@ std::shared_ptr<grpc::ChannelCredentials> MutualTlsChannelCredentials(
   return grpc::experimental::TlsCredentials(options);
 }
 
-std::string PeerCertificateName(const grpc::AuthContext& auth) {
-  if (!auth.IsPeerAuthenticated()) return "";
-  for (const char* property : {GRPC_X509_CN_PROPERTY_NAME, GRPC_X509_SAN_PROPERTY_NAME}) {
-    std::vector<grpc::string_ref> values = auth.FindPropertyValues(property);
-    if (!values.empty() && values.front().size() > 0) {
-      return std::string(values.front().data(), values.front().size());
-    }
-  }
-  return "";
-}
-
 }  // namespace fedface

@@ -15,7 +15,6 @@
 // Thread safety: free functions, no shared state.
 #pragma once
 
-#include <grpcpp/security/auth_context.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 
@@ -65,9 +64,5 @@ std::shared_ptr<grpc::ServerCredentials> MutualTlsServerCredentials(
 std::shared_ptr<grpc::ChannelCredentials> MutualTlsChannelCredentials(const TlsMaterial& material);
 std::shared_ptr<grpc::ChannelCredentials> MutualTlsChannelCredentials(
     const TlsMaterial& material, const TlsEndpointOptions& options);
-
-// The verified peer's name: the CN of its certificate, or its first subject alternative name
-// when it has no CN. "" when the connection is not authenticated by a certificate.
-std::string PeerCertificateName(const grpc::AuthContext& auth);
 
 }  // namespace fedface
