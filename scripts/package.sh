@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 bash scripts/build.sh
 build=${FEDFACE_BUILD_DIR:-$root/build}
-(cd "$build" && cpack -G DEB >"$build/cpack.log" 2>&1) || {
+(cd "$build" && cpack -G DEB -B "$build/packages" >"$build/cpack.log" 2>&1) || {
   cat "$build/cpack.log" >&2
   echo "package: cpack failed (log above, also in $build/cpack.log)" >&2
   exit 1

@@ -40,6 +40,12 @@ dpkg-deb -c "$partner_deb" | grep -q "etc/fedface/partner.yaml" || fail "no exam
 dpkg-deb --ctrl-tarfile "$partner_deb" | tar -xO ./conffiles | grep -qx /etc/fedface/partner.yaml ||
   fail "/etc/fedface/partner.yaml is not a conffile (an upgrade would overwrite the operator's edits)"
 
+# Every path the packages hold, and which of them existed before (shared folders such as
+# /usr/lib/systemd/system): after purge nothing new may remain.
+listed=$(for deb in "$partner_deb" "$vendor_deb"; do dpkg-deb -c "$deb" | awk '{print $6}'; done |
+         sed 's|^\.||; s|/$||' | sort -u)
+existed=$(while IFS= read -r path; do [ -e "$path" ] && echo "$path"; done <<<"$listed" || true)
+
 echo "== apt-get install"
 start=$(date +%s%N)
 DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
@@ -79,24 +85,23 @@ done
 echo "== systemd units"
 if command -v systemd-analyze >/dev/null; then
   for unit in fedface-partner fedface-vendor; do
-    systemd-analyze verify "/lib/systemd/system/$unit.service" >"$out/verify.log" 2>&1 ||
+    systemd-analyze verify "/usr/lib/systemd/system/$unit.service" >"$out/verify.log" 2>&1 ||
       { cat "$out/verify.log"; fail "systemd-analyze verify $unit"; }
     ! grep -q "$unit" "$out/verify.log" || { cat "$out/verify.log"; fail "$unit: warnings"; }
-    score=$(systemd-analyze security --offline=true "/lib/systemd/system/$unit.service" 2>/dev/null |
+    score=$(systemd-analyze security --offline=true "/usr/lib/systemd/system/$unit.service" 2>/dev/null |
             grep -o "Overall exposure level.*" || true)
     echo "$unit: verified; ${score:-exposure not available}"
   done
 else
-  echo "systemd-analyze is absent: units not verified"
+  skip "systemd-analyze is absent (Debian's systemd package): the units cannot be verified"
 fi
 
 echo "== purge"
-listed=$(dpkg -L fedface-partner fedface-vendor | sort -u)
 dpkg --purge fedface-partner fedface-vendor >"$out/purge.log" 2>&1 || { cat "$out/purge.log"; fail "purge"; }
 left=()
 while IFS= read -r path; do
-  case $path in /usr | /usr/bin | /usr/share | /usr/share/doc | /usr/share/man | /usr/share/man/man1 | \
-    /lib | /lib/systemd | /lib/systemd/system | /etc | /. | "") continue ;; esac
+  [ -n "$path" ] || continue
+  grep -qxF "$path" <<<"$existed" && continue
   [ -e "$path" ] && left+=("$path")
 done <<<"$listed"
 for path in /etc/fedface /var/lib/fedface; do [ -e "$path" ] && left+=("$path"); done
