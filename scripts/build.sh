@@ -12,7 +12,9 @@ build=${FEDFACE_BUILD_DIR:-$root/build}
 mkdir -p "$build"
 log="$build/build.log"
 start=$(date +%s)
-if ! cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$log" 2>&1; then
+# FEDFACE_WERROR=ON (scripts/test.sh under CI=true): any compiler warning in project code fails.
+if ! cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DFEDFACE_WERROR="${FEDFACE_WERROR:-OFF}" >"$log" 2>&1; then
   cat "$log" >&2
   echo "build: cmake failed (log above, also in $log)" >&2
   exit 1

@@ -16,6 +16,7 @@ packages=(
   libpcap-dev libnghttp2-dev tcpdump tshark iproute2 procps
   chromium
   python3 python3-jsonschema
+  help2man dpkg-dev adduser systemd
 )
 
 sudo_cmd=()

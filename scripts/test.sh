@@ -9,6 +9,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 start=$(date +%s)
+# Under CI a compiler warning in project code is an error (-Werror), so the build stays quiet.
+if [ "${CI:-}" = true ]; then export FEDFACE_WERROR=${FEDFACE_WERROR:-ON}; fi
 bash scripts/build.sh
 build=${FEDFACE_BUILD_DIR:-$root/build}
 ci=${CI:-}

@@ -438,7 +438,7 @@ TEST_F(LocalApiTest, ServesOnAUnixSocketAndReplacesAStaleOne) {
 TEST_F(LocalApiTest, RefusesToStartOnABadAddressWithAOneLineError) {
   PartnerWorld w = World("local-api-bad-address");
   ASSERT_FALSE(w.dir.empty());
-  for (const std::string& listen :
+  for (const std::string listen :
        {"nonsense", "127.0.0.1:99999", "unix:relative.sock", "example.com:7000"}) {
     ProcessResult r = PartnerNode({"local-api", "--config", w.config, "--listen", listen});
     EXPECT_EQ(r.exit_code, 1) << listen;

@@ -106,7 +106,7 @@ void WaitForCancellation(grpc::ServerContext* context) {
 
 TEST(RoundRunnerTest, RetriesUnavailableWithTheIdenticalRequestUntilThePartnerAnswers) {
   const RoundRequest request = TestRequest();
-  ScriptedPartner partner([&](int n, const auto& req, auto*, auto* release) {
+  ScriptedPartner partner([&](int n, const auto&, auto*, auto* release) {
     if (n < 2) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "restarting");
     *release = Good(request);
     return grpc::Status::OK;

@@ -138,7 +138,9 @@ int CheckStore(const std::string& path, const std::set<int>& must_have) {
         << "batch " << b << " is half there: " << present << " of " << kBatchSize;
     if (present == kBatchSize) ++present_batches;
     expected_images += present;
-    if (must_have.count(b)) EXPECT_EQ(present, kBatchSize) << "committed batch " << b << " lost";
+    if (must_have.count(b)) {
+      EXPECT_EQ(present, kBatchSize) << "committed batch " << b << " lost";
+    }
   }
   EXPECT_EQ(testutil::QueryInt(path, "SELECT count(*) FROM images"), expected_images);
   EXPECT_EQ(testutil::QueryInt(path, "SELECT count(DISTINCT relative_path) FROM images"),
