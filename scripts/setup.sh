@@ -16,6 +16,7 @@ packages=(
   libpcap-dev libnghttp2-dev tcpdump tshark iproute2 procps
   chromium
   python3 python3-jsonschema
+  clang libclang-rt-14-dev llvm  # scripts/fuzz.sh: libFuzzer, ASan/UBSan runtimes, symbolizer
 )
 
 sudo_cmd=()
