@@ -8,7 +8,14 @@
 #include <string>
 
 #include "fedface/v1/evaluation.pb.h"
+#include "google/protobuf/stubs/logging.h"
 #include "partner_node/egress/vendor_request.h"
+
+// Invalid UTF-8 in a string field is a parse failure that protobuf also logs, once per input.
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  google::protobuf::SetLogHandler(nullptr);
+  return 0;
+}
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   fedface::v1::RunEvaluationRequest request;
