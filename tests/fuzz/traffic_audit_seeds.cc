@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "fedface/v1/evaluation.pb.h"
+#include "partner_node/egress/vendor_status.h"
 #include "tests/audit/harness/pcap_craft.h"
 
 namespace {
@@ -80,6 +81,12 @@ int main(int argc, char** argv) {
              Call{.grpc_status = 8,
                   .grpc_message = "privacy%20budget%20exhausted%20for%20this%20vendor",
                   .round_id = "r3"}});
+  // A vendor beyond its rate limit: the same fixed trailer on every refused call.
+  std::vector<Call> limited = {Call{}};
+  for (int i = 0; i < 4; ++i) {
+    limited.push_back(Call{.grpc_status = 8, .grpc_message = fedface::partner::kRateLimitedText});
+  }
+  ok &= Write(dir + "/seed-rate-limited.pcap", limited);
   ok &= Write(dir + "/seed-canary-leak.pcap",
               {Call{.linktype = DLT_LINUX_SLL, .round_id = "FEDFACE-FUZZ-CANARY-7f3a"}});
   return ok ? 0 : 1;
