@@ -16,7 +16,8 @@ packages=(
   libpcap-dev libnghttp2-dev tcpdump tshark iproute2 procps
   chromium
   python3 python3-jsonschema
-  help2man dpkg-dev adduser systemd
+  help2man dpkg-dev adduser systemd  # the Debian packages and their test
+  clang libclang-rt-14-dev llvm  # scripts/fuzz.sh: libFuzzer, ASan/UBSan runtimes, symbolizer
 )
 
 sudo_cmd=()

@@ -2,6 +2,9 @@
 # Sets up everything (Debian packages, the npm model), builds, and runs the whole test suite.
 #   scripts/test.sh            full run (two tests at a time: ctest -j2)
 #   scripts/test.sh -R REGEX   only the tests whose names match (passed to ctest)
+# A full run then fuzzes: scripts/fuzz.sh builds the libFuzzer targets (clang, ASan + UBSan, a
+# build folder of their own) and runs each for FEDFACE_FUZZ_SECONDS (default 60); a finding fails
+# the run.
 # Under CI=true every check must run: a test that cannot (no tcpdump, no network namespaces, no
 # Chromium, no ../shared/datasets) fails instead of skipping, and the run fails if ctest reports
 # any skipped or not-run test. On success it prints how each audit ran and the time taken.
@@ -37,5 +40,10 @@ if [ "$status" -eq 0 ] && [ -s "$build/test_artifacts/check_modes.txt" ]; then
   echo "test: how the capture-based audits ran:"
   sort -u "$build/test_artifacts/check_modes.txt" | sed 's/^/  /'
 fi
-echo "test: $(( $(date +%s) - start )) s in all (set-up, build and tests)"
+if [ $# -eq 0 ]; then
+  fuzz_start=$(date +%s)
+  bash scripts/fuzz.sh --seconds "${FEDFACE_FUZZ_SECONDS:-60}" || status=1
+  echo "test: fuzzing took $(( $(date +%s) - fuzz_start )) s"
+fi
+echo "test: $(( $(date +%s) - start )) s in all (set-up, build, tests and fuzzing)"
 exit "$status"

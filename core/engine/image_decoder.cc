@@ -12,26 +12,18 @@ namespace fedface {
 absl::StatusOr<cv::Mat> DecodeImage(std::string_view bytes, const DecodeLimits& limits) {
   if (bytes.empty()) return absl::InvalidArgumentError("empty file (0 bytes)");
   if (static_cast<int64_t>(bytes.size()) > limits.max_file_bytes) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("file of ", bytes.size(), " bytes exceeds the limit of ", limits.max_file_bytes));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "file of ", bytes.size(), " bytes exceeds the limit of ", limits.max_file_bytes));
   }
   absl::StatusOr<ImageDimensions> dims = ReadImageDimensions(bytes);
   if (!dims.ok()) return dims.status();
-  if (dims->width <= 0 || dims->height <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(dims->format, " header gives an empty image"));
-  }
-  if (dims->width * dims->height > limits.max_pixels) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        dims->format, " image of ", dims->width, "x", dims->height, " pixels exceeds the limit of ",
-        limits.max_pixels, " pixels"));
-  }
+  if (absl::Status size = CheckImageSize(*dims, limits.max_pixels); !size.ok()) return size;
   if (std::string_view(dims->format) == "jpeg" && !JpegIsComplete(bytes)) {
     return absl::InvalidArgumentError("truncated JPEG data (no end-of-image marker)");
   }
   cv::Mat decoded;
   try {
-    const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1,
-                      const_cast<char*>(bytes.data()));
+    const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
     // IMREAD_COLOR applies the EXIF orientation, drops alpha, expands gray and scales 16-bit.
     decoded = cv::imdecode(raw, cv::IMREAD_COLOR);
   } catch (const cv::Exception& e) {

@@ -2,17 +2,14 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 
 namespace fedface {
 namespace {
 
-uint32_t Be16(std::string_view b, size_t at) {
-  return (uint8_t(b[at]) << 8) | uint8_t(b[at + 1]);
-}
+uint32_t Be16(std::string_view b, size_t at) { return (uint8_t(b[at]) << 8) | uint8_t(b[at + 1]); }
 uint32_t Be32(std::string_view b, size_t at) { return (Be16(b, at) << 16) | Be16(b, at + 2); }
-uint32_t Le16(std::string_view b, size_t at) {
-  return uint8_t(b[at]) | (uint8_t(b[at + 1]) << 8);
-}
+uint32_t Le16(std::string_view b, size_t at) { return uint8_t(b[at]) | (uint8_t(b[at + 1]) << 8); }
 uint32_t Le32(std::string_view b, size_t at) { return Le16(b, at) | (Le16(b, at + 2) << 16); }
 
 absl::Status Truncated(const char* format) {
@@ -118,6 +115,20 @@ bool JpegIsComplete(std::string_view b) {
     i += 2 + Be16(b, i + 2);
   }
   return b.find("\xFF\xD9", i) != std::string_view::npos;
+}
+
+absl::Status CheckImageSize(const ImageDimensions& dims, int64_t max_pixels) {
+  if (dims.width <= 0 || dims.height <= 0) {
+    return absl::InvalidArgumentError(std::string(dims.format) + " header gives an empty image");
+  }
+  // width * height overflows int64 for 2^32-sided PNG/TIFF headers (found by image_header_fuzz).
+  if (dims.width > max_pixels / dims.height) {
+    return absl::ResourceExhaustedError(
+        std::string(dims.format) + " image of " + std::to_string(dims.width) + "x" +
+        std::to_string(dims.height) + " pixels exceeds the limit of " + std::to_string(max_pixels) +
+        " pixels");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<ImageDimensions> ReadImageDimensions(std::string_view b) {

@@ -4,6 +4,7 @@
 
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace fedface {
@@ -18,6 +19,11 @@ struct ImageDimensions {
 // Fails with InvalidArgument when the bytes are not one of these formats or the header is
 // truncated or malformed. Never reads past `bytes`.
 absl::StatusOr<ImageDimensions> ReadImageDimensions(std::string_view bytes);
+
+// The size check every decoder runs before allocating pixels: InvalidArgument when the header
+// gives a zero or negative side, ResourceExhausted when width x height exceeds `max_pixels`
+// (computed without overflow: PNG and TIFF sides reach 2^32 - 1 each).
+absl::Status CheckImageSize(const ImageDimensions& dims, int64_t max_pixels);
 
 // True when a JPEG's entropy-coded data is followed by an end-of-image marker. libjpeg decodes a
 // truncated file into a grey-filled picture with only a warning; this catches that case.

@@ -7,10 +7,10 @@
 // captured_bytes, seconds, throughput_mb_per_s, bytes_left_partner, bytes_reached_partner,
 // checked {partner_port, partner_ips, registry_ports, canaries, stored_patterns, image_signatures,
 // methods_known, allowlist_size|null, ledger_entries|null, ledger_format, ledger_matched,
-// peers|null}, connections [{id, client, server, partner_role, handshake_seen, bytes
-// {client_to_server, server_to_client}, messages {...}, message_bytes {...}, retransmitted_bytes,
-// reordered_segments, gaps, gap_bytes, rpcs {path: n}, grpc_statuses {code: n}, tls
-// null|{cipher_suite, decrypted, records {...}, plaintext_bytes {...}, key_updates}}], tls
+// rate_limit_refusals, peers|null}, connections [{id, client, server, partner_role, handshake_seen,
+// bytes {client_to_server, server_to_client}, messages {...}, message_bytes {...},
+// retransmitted_bytes, reordered_segments, gaps, gap_bytes, rpcs {path: n}, grpc_statuses {code:
+// n}, tls null|{cipher_suite, decrypted, records {...}, plaintext_bytes {...}, key_updates}}], tls
 // {connections, records, decrypted_bytes, key_log_sessions|null}, sent_messages [{connection,
 // http2_stream, index, path, type, size, sha256, pcap, frame, ledger_scope}], sent_by_type {type:
 // {messages, bytes}}.
@@ -114,7 +114,11 @@ std::string FormatAuditText(const AuditReport& r) {
                        : std::string("no allowlist (declared types only)"),
       ", ",
       r.ledger_entries ? absl::StrCat("ledger (", r.ledger_format, ") of ", *r.ledger_entries,
-                                      " entries, ", r.ledger_matched, " matched")
+                                      " entries, ", r.ledger_matched, " matched",
+                                      r.rate_limit_refusals
+                                          ? absl::StrCat(" (", r.rate_limit_refusals,
+                                                         " rate-limit refusals on window rows)")
+                                          : std::string())
                        : std::string("no ledger"),
       "\n");
   absl::StrAppend(&out, "peers: ", r.peers.empty() ? std::string("not checked") : r.peers, "\n");
@@ -229,6 +233,7 @@ std::string FormatAuditJson(const AuditReport& r) {
                     {"ledger_entries", r.ledger_entries ? json(*r.ledger_entries) : json(nullptr)},
                     {"ledger_format", r.ledger_format},
                     {"ledger_matched", r.ledger_matched},
+                    {"rate_limit_refusals", r.rate_limit_refusals},
                     {"peers", r.peers.empty() ? json(nullptr) : json(r.peers)}};
   json connections = json::array();
   for (const ConnectionReport& c : r.connections) {

@@ -256,6 +256,7 @@ class Auditor {
   // An unexpected-peer violation when the partner's new connection is not on the allowlist.
   void CheckPeer(int id, const Endpoint& client, const Endpoint& server, const PacketPosition& pos);
   void MatchLedger();
+  void MatchRateLimitWindows();
 
   const AuditOptions& options_;
   AuditReport& report_;
@@ -474,13 +475,15 @@ void Connection::RecordRefusal(const std::vector<HeaderField>& fields, const Aud
   }
   int code = 0;
   if (status == nullptr || !absl::SimpleAtoi(status->value, &code) || code == 0) return;
-  const std::string bytes = RefusalBytes(absl::Status(
-      static_cast<absl::StatusCode>(code), message ? PercentDecoded(message->value) : ""));
+  const absl::Status refusal(static_cast<absl::StatusCode>(code),
+                             message ? PercentDecoded(message->value) : "");
+  const std::string bytes = RefusalBytes(refusal);
   SentMessage sent;
   sent.connection = report_.id;
   sent.http2_stream = where.http2_stream;
   sent.index = -1;
-  sent.type = kRefusalLedgerType;
+  // The fixed rate-limit text is recorded once per window (vendor_status.h): matched apart.
+  sent.type = IsRateLimitRefusal(refusal) ? kRateLimitLedgerType : kRefusalLedgerType;
   sent.size = bytes.size();
   sent.sha256 = Sha256Hex(bytes);
   sent.pcap = where.pcap;
@@ -820,6 +823,58 @@ void Auditor::Close(std::map<TupleKey, std::unique_ptr<Connection>>::iterator it
   open_.erase(it);
 }
 
+// Rate-limit refusals (vendor_status.h): the partner records one row per vendor, kind and window
+// and sends the same fixed text to every call that window refuses. So each window row must be
+// seen on the wire at least once, and every rate-limit trailer needs a window row with the same
+// bytes; how many trailers a row covers is not bounded (the text carries no partner data, and
+// the audit cannot tell the windows of several vendors apart on the wire). Their order among
+// the other messages is not checked either: they are matched as a count per text.
+void Auditor::MatchRateLimitWindows() {
+  const LoadedLedger& ledger = *options_.ledger;
+  std::map<std::string, std::vector<const LedgerRecord*>> rows;  // sha256 -> window rows
+  for (const LedgerRecord& r : ledger.records) {
+    if (r.message_type == kRateLimitLedgerType) rows[r.sha256].push_back(&r);
+  }
+  std::map<std::string, std::vector<const SentMessage*>> trailers;  // sha256 -> refusals seen
+  for (const SentMessage& m : report_.sent) {
+    if (m.ledger_scope && m.type == kRateLimitLedgerType) trailers[m.sha256].push_back(&m);
+  }
+  for (const auto& [sha, seen] : trailers) {
+    auto found = rows.find(sha);
+    if (found == rows.end()) {
+      AuditLocation w;
+      w.pcap = seen[0]->pcap;
+      w.frame = seen[0]->frame;
+      w.connection = seen[0]->connection;
+      w.http2_stream = seen[0]->http2_stream;
+      w.from_partner = true;
+      AddViolation(ViolationKind::kLedgerMismatch,
+                   absl::StrCat(seen.size(), " rate-limit refusal(s) (sha256 ", sha,
+                                ") have no rate-limit window row in the ledger"),
+                   w);
+      continue;
+    }
+    report_.rate_limit_refusals += seen.size();
+    report_.ledger_matched += std::min(found->second.size(), seen.size());
+    for (size_t i = seen.size(); i < found->second.size(); ++i) {
+      AddViolation(ViolationKind::kLedgerMismatch,
+                   absl::StrCat("ledger entry seq ", found->second[i]->seq,
+                                " (rate-limit window) has fewer refusals in the capture than "
+                                "window rows"),
+                   {});
+    }
+    rows.erase(found);
+  }
+  for (const auto& [sha, unseen] : rows) {
+    for (const LedgerRecord* r : unseen) {
+      AddViolation(ViolationKind::kLedgerMismatch,
+                   absl::StrCat("ledger entry seq ", r->seq,
+                                " (rate-limit window) was not seen in the capture"),
+                   {});
+    }
+  }
+}
+
 void Auditor::MatchLedger() {
   if (!options_.ledger) return;
   const LoadedLedger& ledger = *options_.ledger;
@@ -829,9 +884,14 @@ void Auditor::MatchLedger() {
     AddViolation(ViolationKind::kLedgerChain,
                  absl::StrCat("the ledger's hash chain is broken at ", ledger.chain_problem), {});
   }
+  MatchRateLimitWindows();
   std::vector<const SentMessage*> sent;
   for (const SentMessage& m : report_.sent) {
-    if (m.ledger_scope) sent.push_back(&m);
+    if (m.ledger_scope && m.type != kRateLimitLedgerType) sent.push_back(&m);
+  }
+  std::vector<LedgerRecord> records;
+  for (const LedgerRecord& r : ledger.records) {
+    if (r.message_type != kRateLimitLedgerType) records.push_back(r);
   }
   auto same = [](const SentMessage& m, const LedgerRecord& r) {
     return m.type == r.message_type && m.sha256 == r.sha256 &&
@@ -848,18 +908,18 @@ void Auditor::MatchLedger() {
     return w;
   };
   size_t in_order = 0;
-  while (in_order < sent.size() && in_order < ledger.records.size() &&
-         same(*sent[in_order], ledger.records[in_order])) {
+  while (in_order < sent.size() && in_order < records.size() &&
+         same(*sent[in_order], records[in_order])) {
     ++in_order;
   }
-  if (in_order == sent.size() && in_order == ledger.records.size()) {
-    report_.ledger_matched = in_order;
+  if (in_order == sent.size() && in_order == records.size()) {
+    report_.ledger_matched += in_order;
     return;
   }
   // Not one-to-one in order: say which messages have no entry and which entries no message.
   std::multimap<std::string, size_t> unmatched_records;
-  for (size_t i = 0; i < ledger.records.size(); ++i) {
-    const LedgerRecord& r = ledger.records[i];
+  for (size_t i = 0; i < records.size(); ++i) {
+    const LedgerRecord& r = records[i];
     unmatched_records.emplace(absl::StrCat(r.message_type, "/", r.size_bytes, "/", r.sha256), i);
   }
   bool any_difference = false;
@@ -881,14 +941,14 @@ void Auditor::MatchLedger() {
   std::sort(missing.begin(), missing.end());
   for (size_t i : missing) {
     any_difference = true;
-    const LedgerRecord& r = ledger.records[i];
+    const LedgerRecord& r = records[i];
     AddViolation(ViolationKind::kLedgerMismatch,
                  absl::StrCat("ledger entry seq ", r.seq, " (", r.message_type, ", ", r.size_bytes,
                               " bytes, sha256 ", r.sha256, ") was not seen in the capture"),
                  {});
   }
   if (!any_difference) {
-    const LedgerRecord& r = ledger.records[in_order];
+    const LedgerRecord& r = records[in_order];
     AddViolation(
         ViolationKind::kLedgerMismatch,
         absl::StrCat("the capture holds the ledger's messages in another order: sent "

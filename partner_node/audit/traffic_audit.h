@@ -13,7 +13,8 @@
 //     that parse as the method's declared type with no unknown fields, no compressed messages;
 //  3. every message the partner sent is of an allowlisted type (when an allowlist is given);
 //  4. the messages the partner sent as the server on its vendor-facing port match the ledger
-//     one-to-one and in order: same type, size and sha256 (when a ledger is given).
+//     one-to-one and in order: same type, size and sha256 (when a ledger is given); the one
+//     exception, rate-limit refusals, are matched per window row (MatchRateLimitWindows).
 // TLS connections (production: mutual TLS) are decrypted with the session secrets of the
 // partner's key log (AuditOptions::tls_keys; TLS 1.3 only, tls13_stream_decryptor.h) and their
 // plaintext goes through every check above; stream offsets of such a connection are offsets in
@@ -193,6 +194,8 @@ struct AuditReport {
   std::string peers;  // PeerAllowlist::Describe(); "" when peers were not checked
   CaptureMode capture_mode = CaptureMode::kUnknown;
   size_t ledger_matched = 0;
+  // Rate-limit refusals accepted against a window row (not one row each; vendor_status.h).
+  size_t rate_limit_refusals = 0;
   // Findings.
   std::vector<Violation> violations;  // at most max_listed_violations
   uint64_t violation_count = 0;

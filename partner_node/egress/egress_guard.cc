@@ -113,12 +113,30 @@ absl::Status EgressGuard::Refuse(std::string_view vendor, std::string_view round
       "Refusal ",
       IsValidRoundId(round_id) ? absl::StrCat("round=", std::string(round_id), " ") : "",
       "code=", absl::StatusCodeToString(sent.code()));
-  absl::StatusOr<LedgerEntry> entry =
-      ledger_->Append(known_vendor ? vendor : "(unidentified caller)", summary, kRefusalLedgerType,
-                      RefusalBytes(sent));
+  absl::StatusOr<LedgerEntry> entry = ledger_->Append(
+      known_vendor ? vendor : "(unidentified caller)", summary,
+      IsRateLimitRefusal(sent) ? kRateLimitLedgerType : kRefusalLedgerType, RefusalBytes(sent));
   if (!entry.ok()) {
     std::cerr << "egress guard: recording a refusal in the egress ledger: " << entry.status()
               << "\n";
+  }
+  return sent;
+}
+
+absl::Status EgressGuard::RefuseRateLimited(std::string_view vendor, const absl::Status& local,
+                                            bool first_in_window, std::string_view window) {
+  const absl::Status sent = VendorStatus(local);
+  if (!IsRateLimitRefusal(sent)) {
+    return Refuse(vendor, "", absl::InternalError("a rate-limit refusal off the catalogue"),
+                  /*after_evaluation=*/false);
+  }
+  if (!first_in_window) return sent;
+  absl::StatusOr<LedgerEntry> entry = ledger_->Append(
+      CheckVendorIdentity(vendor).ok() ? vendor : "(unidentified caller)",
+      absl::StrCat("RateLimited ", std::string(window)), kRateLimitLedgerType, RefusalBytes(sent));
+  if (!entry.ok()) {
+    std::cerr << "egress guard: recording a rate-limit window in the egress ledger: "
+              << entry.status() << "\n";
   }
   return sent;
 }
@@ -159,6 +177,13 @@ absl::Status EgressGuard::HeldDecision(std::string_view vendor,
                 << " but the budget store has no release for it\n";
       return absl::InternalError("the approved release of this round is missing");
   }
+}
+
+absl::StatusOr<bool> EgressGuard::HasStoredRelease(std::string_view vendor,
+                                                   std::string_view round_id) {
+  absl::StatusOr<std::optional<StoredRelease>> stored = budget_->Find(vendor, round_id);
+  if (!stored.ok()) return ForVendor(stored.status(), "reading the release store");
+  return stored->has_value();
 }
 
 absl::StatusOr<Admission> EgressGuard::Admit(std::string_view vendor,

@@ -92,6 +92,10 @@ class EgressGuard {
   absl::StatusOr<std::optional<std::string>> Replay(
       std::string_view vendor, const fedface::v1::RunEvaluationRequest& request);
 
+  // Whether (vendor, round_id) has a stored release, i.e. whether a call for it would be a
+  // replay (the vendor's own knowledge: it received that release). Records nothing.
+  absl::StatusOr<bool> HasStoredRelease(std::string_view vendor, std::string_view round_id);
+
   // Composes the release and commits it: the exact bytes to send (an EvaluationRelease), or, in
   // approval mode, FAILED_PRECONDITION "held for approval (id N ...)" once the bytes are held.
   // A repeated identical request gets the stored bytes (Replay).
@@ -108,6 +112,14 @@ class EgressGuard {
   // invalid values are not recorded.
   absl::Status Refuse(std::string_view vendor, std::string_view round_id, const absl::Status& local,
                       bool after_evaluation);
+
+  // A call refused by a per-vendor rate limit (`local` names the limit, for the log): the
+  // catalogue's kRateLimitedText. Recorded in the ledger only when `first_in_window`, as one row
+  // of type kRateLimitLedgerType whose summary is `window` (vendor-side data only: kind, window
+  // start and length, limit); the other refusals of that window are not recorded, so a vendor
+  // calling in a loop cannot grow the ledger. Never charged: it depends on no partner data.
+  absl::Status RefuseRateLimited(std::string_view vendor, const absl::Status& local,
+                                 bool first_in_window, std::string_view window);
 
   // The choke point for any other message: allowlist, deterministic serialization, ledger.
   // `summary` must be vendor-side data only (see EgressLedger::Append).

@@ -33,6 +33,7 @@ constexpr Entry kCatalogue[] = {
      "this round_id was already used by this vendor for a different request"},
     {Code::kResourceExhausted, "privacy budget exhausted",
      "privacy budget exhausted for this vendor"},
+    {Code::kResourceExhausted, kRateLimitPhrase, kRateLimitedText},
     {Code::kResourceExhausted, "re-embedding",
      "this round needs more re-embedding of the partner's gallery than the partner allows vendor "
      "rounds to trigger; the partner's log says more",
@@ -128,6 +129,10 @@ bool DependsOnPartnerData(const absl::Status& local) {
 
 std::string RefusalBytes(const absl::Status& sent) {
   return absl::StrCat(static_cast<int>(sent.code()), " ", sent.message());
+}
+
+bool IsRateLimitRefusal(const absl::Status& sent) {
+  return sent.code() == Code::kResourceExhausted && sent.message() == kRateLimitedText;
 }
 
 std::vector<std::string> CatalogueTexts() {

@@ -29,6 +29,21 @@ absl::Status VendorStatus(const absl::Status& local);
 inline constexpr char kRefusalLedgerType[] = "grpc.Status";
 std::string RefusalBytes(const absl::Status& sent);
 
+// A call beyond a per-vendor rate limit (partner_node/serve/vendor_rate_limiter.h) is refused
+// with this one fixed text (RESOURCE_EXHAUSTED), which depends only on the vendor's own call
+// counts and the time. Such refusals are recorded once per vendor, kind and window, as a row of
+// type kRateLimitLedgerType whose bytes are RefusalBytes of the refusal; the traffic audit
+// accepts every identical rate-limit trailer against such a row (docs/threat-model.md).
+inline constexpr char kRateLimitedText[] =
+    "vendor rate limit reached: too many calls of this kind in the current window; retry in the "
+    "next window";
+// The phrase a local status must carry to be sent as kRateLimitedText (the text carries it too,
+// so the text maps to itself).
+inline constexpr char kRateLimitPhrase[] = "vendor rate limit reached";
+inline constexpr char kRateLimitLedgerType[] = "grpc.Status.RateLimitWindow";
+// Whether `sent` (as the vendor reads it) is the rate-limit refusal.
+bool IsRateLimitRefusal(const absl::Status& sent);
+
 // Whether the reason of `local` depends on the partner's data (how many images, subjects or
 // comparisons; a failure while embedding) rather than only on its configuration, its state,
 // the request or the time. Such a refusal, once an evaluation has run, tells the vendor

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "core/common/sha256.h"
 #include "partner_node/serve/serve_log.h"
 
@@ -11,8 +12,26 @@ namespace fedface::partner {
 
 using fedface::v1::RunEvaluationRequest;
 
-EvaluationRounds::EvaluationRounds(EvaluationJobContext job, EgressGuard* guard, std::ostream* log)
-    : job_(std::move(job)), guard_(guard), log_(log) {}
+EvaluationRounds::EvaluationRounds(EvaluationJobContext job, EgressGuard* guard, std::ostream* log,
+                                   VendorRateLimiter* limiter)
+    : job_(std::move(job)), guard_(guard), log_(log), limiter_(limiter) {}
+
+absl::Status EvaluationRounds::RateLimited(std::string_view vendor, RateLimitKind kind) {
+  if (limiter_ == nullptr) return absl::OkStatus();
+  const RateLimitDecision d = limiter_->Admit(vendor, kind);
+  if (d.allowed) return absl::OkStatus();
+  const std::string window = absl::StrCat(
+      "kind=", RateLimitKindName(kind), " limit=", d.limit,
+      " window=", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", d.window_start, absl::UTCTimeZone()), "+",
+      d.window_seconds, "s");
+  if (d.first_in_window) {
+    Log(absl::StrCat("vendor=", std::string(vendor), ": rate limit reached (", window,
+                     "); refusing until the window ends, recorded once"));
+  }
+  return guard_->RefuseRateLimited(
+      vendor, absl::ResourceExhaustedError(absl::StrCat(kRateLimitPhrase, ": ", window)),
+      d.first_in_window, window);
+}
 
 void EvaluationRounds::Log(const std::string& line) { ServeLog(log_, line); }
 
@@ -52,6 +71,17 @@ absl::StatusOr<std::string> EvaluationRounds::Answer(
     std::string_view vendor, const RunEvaluationRequest& request,
     const std::function<absl::Status()>& interrupted) {
   const auto start = std::chrono::steady_clock::now();
+  // 0. The vendor's own rate limits: replays, and rounds that may make the partner re-embed.
+  if (limiter_ != nullptr) {
+    absl::StatusOr<bool> replay = guard_->HasStoredRelease(vendor, request.round_id());
+    if (!replay.ok()) return Refuse(vendor, request.round_id(), replay.status());
+    const bool other_version = request.model_version() != job_.model->current()->version;
+    if (*replay || other_version) {
+      absl::Status s = RateLimited(
+          vendor, *replay ? RateLimitKind::kReplays : RateLimitKind::kOtherVersionRounds);
+      if (!s.ok()) return s;
+    }
+  }
   // 1. What the guard decides before any work.
   absl::StatusOr<Admission> admission = guard_->Admit(vendor, request);
   if (!admission.ok()) return Refuse(vendor, request.round_id(), admission.status());

@@ -3,6 +3,9 @@
 // what leaves is the egress guard's (partner_node/egress/egress_guard.h); this file only runs
 // the evaluation between the guard's two calls and logs.
 //
+//   0. The vendor's rate limits (vendor_rate_limiter.h): a replay of a released round, or a
+//      round naming another model version (re-embedding work), beyond this window's limit is
+//      refused with the fixed rate-limit text, recorded once per window (RateLimited).
 //   1. EgressGuard::Admit: a replay or an approved release is sent as it is; a refusal (held,
 //      declined, budget, protocol) is returned before any work.
 //   2. The evaluation job (evaluation_job.h), interruptible by deadline, cancellation, shutdown.
@@ -24,13 +27,19 @@
 #include "fedface/v1/evaluation.pb.h"
 #include "partner_node/egress/egress_guard.h"
 #include "partner_node/serve/evaluation_job.h"
+#include "partner_node/serve/vendor_rate_limiter.h"
 
 namespace fedface::partner {
 
 class EvaluationRounds {
  public:
-  // guard must outlive this. `log` may be null.
-  EvaluationRounds(EvaluationJobContext job, EgressGuard* guard, std::ostream* log);
+  // guard (and limiter) must outlive this. `log` and `limiter` may be null (no rate limits).
+  EvaluationRounds(EvaluationJobContext job, EgressGuard* guard, std::ostream* log,
+                   VendorRateLimiter* limiter = nullptr);
+
+  // Counts one call of `kind` by `vendor`: OK when within its limit, else the status to send
+  // (the catalogue's rate-limit text, recorded by the guard once per window).
+  absl::Status RateLimited(std::string_view vendor, RateLimitKind kind);
 
   // The exact bytes to send for the request, or the status to send instead. `interrupted`
   // (may be empty) is polled during the evaluation; nothing is charged when it fires.
@@ -57,6 +66,7 @@ class EvaluationRounds {
   const EvaluationJobContext job_;
   EgressGuard* const guard_;
   std::ostream* const log_;
+  VendorRateLimiter* const limiter_;
 };
 
 }  // namespace fedface::partner

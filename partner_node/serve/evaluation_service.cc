@@ -86,6 +86,13 @@ grpc::ServerUnaryReactor* EvaluationServiceImpl::RunEvaluation(
     }
   }
 
+  // The vendor's call rate (its own count and the time, no partner data): malformed calls
+  // count too.
+  if (absl::Status s = rounds_->RateLimited(vendor, RateLimitKind::kRequests); !s.ok()) {
+    reactor->Finish(ToGrpc(s));
+    return reactor;
+  }
+
   // What it asks for.
   std::string bytes;
   auto flight = std::make_shared<Flight>();

@@ -18,6 +18,10 @@
 // ledger before it is sent. Only gRPC's own refusals (an oversized or compressed message, a
 // failed handshake) never reach this code; they carry no partner data.
 //
+// Rate limits: every authenticated, well-formed call counts toward the vendor's requests per
+// window (vendor_rate_limiter.h); beyond it RESOURCE_EXHAUSTED with the fixed rate-limit text,
+// recorded in the ledger once per window rather than per call.
+//
 // Work: requests run on `workers` threads of their own (not gRPC's callback threads), with a
 // queue of the same size; beyond that, UNAVAILABLE ("busy, retry"). Identical concurrent
 // requests (same vendor, round_id and request) share one evaluation, so the budget is charged

@@ -195,7 +195,8 @@ int RunServe(const std::vector<std::string>& args) {
   job.reembedding = reembedding->get();
   job.model_lock = &model_lock;
   job.log = &std::cerr;
-  EvaluationRounds rounds(job, guard->get(), &std::cerr);
+  VendorRateLimiter rate_limiter(vendor_api->rate_limits, nullptr, &std::cerr);
+  EvaluationRounds rounds(job, guard->get(), &std::cerr, &rate_limiter);
   EvaluationServiceOptions service_options;
   service_options.allowed_vendors = vendor_api->allowed_vendors;
   if (!vendor_api->tls) service_options.plaintext_vendor = *vendor_api->allowed_vendors.begin();

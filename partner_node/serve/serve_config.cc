@@ -68,6 +68,37 @@ std::vector<ConfigKey> ServeConfigKeys() {
               "then are refused with UNAVAILABLE.",
        .min = 1,
        .max = 64},
+      {.path = "vendor_api.rate_limit.window_seconds",
+       .type = T::kInt,
+       .default_value = "60",
+       .doc = "Length of the windows the per-vendor rate limits count in (aligned to the epoch, "
+              "in memory: a restart starts new windows). A call beyond a limit is refused with "
+              "RESOURCE_EXHAUSTED and a fixed text; the refusals of one vendor, kind and window "
+              "are recorded in the egress ledger as one row.",
+       .min = 1,
+       .max = 86400},
+      {.path = "vendor_api.rate_limit.requests",
+       .type = T::kInt,
+       .default_value = "600",
+       .doc = "Calls one vendor identity may make per window (malformed ones included); 0: no "
+              "limit.",
+       .min = 0,
+       .max = 1000000},
+      {.path = "vendor_api.rate_limit.replays",
+       .type = T::kInt,
+       .default_value = "60",
+       .doc = "Calls per window and vendor for a round_id the vendor was already sent (each is "
+              "otherwise answered with the stored release and recorded); 0: no limit.",
+       .min = 0,
+       .max = 1000000},
+      {.path = "vendor_api.rate_limit.other_version_rounds",
+       .type = T::kInt,
+       .default_value = "20",
+       .doc = "New rounds per window and vendor that name a model version other than the active "
+              "one (the rounds that can make the partner re-embed its gallery; the re-embedding "
+              "itself is bounded by evaluation.max_reembed_images_*); 0: no limit.",
+       .min = 0,
+       .max = 1000000},
       {.path = "local_api.listen",
        .type = T::kString,
        .default_value = "127.0.0.1:7544",
@@ -223,6 +254,10 @@ absl::StatusOr<VendorApiSettings> VendorApiSettingsFrom(const Config& config) {
   }
   s.max_concurrent_evaluations =
       static_cast<int>(config.GetInt("vendor_api.max_concurrent_evaluations"));
+  s.rate_limits.window_seconds = config.GetInt("vendor_api.rate_limit.window_seconds");
+  s.rate_limits.requests = config.GetInt("vendor_api.rate_limit.requests");
+  s.rate_limits.replays = config.GetInt("vendor_api.rate_limit.replays");
+  s.rate_limits.other_version_rounds = config.GetInt("vendor_api.rate_limit.other_version_rounds");
   return s;
 }
 

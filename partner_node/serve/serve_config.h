@@ -17,6 +17,7 @@
 #include "core/config/config_schema.h"
 #include "core/config/tls_credentials.h"
 #include "partner_node/egress/egress_guard.h"
+#include "partner_node/serve/vendor_rate_limiter.h"
 
 namespace fedface::partner {
 
@@ -37,6 +38,7 @@ struct VendorApiSettings {
   TlsFiles tls_files;  // set when tls
   std::set<std::string> allowed_vendors;
   int max_concurrent_evaluations = 2;
+  RateLimits rate_limits;  // vendor_api.rate_limit.*
 };
 
 struct LocalApiSettings {

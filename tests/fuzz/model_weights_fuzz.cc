@@ -3,10 +3,10 @@
 // network must embed a chip into finite-or-refusable values without crashing. The pre-walk runs
 // first (as FromSerialized runs it): a stream it refuses must never load.
 //
-// Built only with -DFEDFACE_FUZZ=ON and clang (see tests/fuzz/CMakeLists.txt). Seed it with the
+// Built in build-fuzz (tests/fuzz/CMakeLists.txt, scripts/fuzz.sh). Seed it with the
 // real weights (the fixture package's weights.dat), e.g.
 //   mkdir -p corpus && cp build/test_fixtures/package/weights.dat corpus/
-//   build-fuzz/tests/fuzz/model_weights_fuzz -max_len=30000000 -rss_limit_mb=4096 corpus/
+//   build-fuzz/model_weights_fuzz -max_len=30000000 -rss_limit_mb=4096 corpus/
 #include <cstddef>
 #include <cstdint>
 #include <opencv2/core.hpp>

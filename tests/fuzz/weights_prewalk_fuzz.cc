@@ -2,10 +2,10 @@
 // full-size network): whatever the bytes, it returns, never crashes, never reads out of bounds,
 // never allocates by a header, and its errors are one line starting "weights".
 //
-// Built only with -DFEDFACE_FUZZ=ON and clang (see tests/fuzz/CMakeLists.txt). Seed it with the
+// Built in build-fuzz (tests/fuzz/CMakeLists.txt, scripts/fuzz.sh). Seed it with the
 // real weights, e.g.
 //   mkdir -p corpus && cp build/test_fixtures/package/weights.dat corpus/
-//   build-fuzz/tests/fuzz/weights_prewalk_fuzz -max_len=30000000 -rss_limit_mb=2048 corpus/
+//   build-fuzz/weights_prewalk_fuzz -max_len=30000000 -rss_limit_mb=2048 corpus/
 #include <cstddef>
 #include <cstdint>
 #include <string_view>

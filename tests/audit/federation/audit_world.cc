@@ -270,6 +270,11 @@ std::string AuditWorld::WritePartnerConfig(int n, bool tls, int port,
     absl::StrAppend(&yaml, "  ca_cert: ", pki_, "/ca.crt\n  cert: ", pki_, "/partners/", name,
                     "/server.crt\n  key: ", pki_, "/partners/", name, "/server.key\n");
   }
+  if (options_.rate_limit_replays >= 0) {
+    // A day-long window: the test's calls never straddle two windows.
+    absl::StrAppend(&yaml, "  rate_limit:\n    window_seconds: 86400\n    replays: ",
+                    options_.rate_limit_replays, "\n");
+  }
   // A short Unix socket path (sun_path holds 108 bytes; the artefact folder is deep).
   absl::StrAppend(
       &yaml, "  allowed_vendors: [", kVendorIdentity, "]\nlocal_api:\n  listen: \"unix:/tmp/",

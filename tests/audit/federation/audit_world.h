@@ -55,6 +55,7 @@ struct WorldOptions {
   // by the noise.
   double epsilon_per_release = 1.0;
   int captures_per_subject = 4;
+  int rate_limit_replays = -1;  // vendor_api.rate_limit.replays of every partner; -1: default
 };
 
 struct PhaseOptions {

@@ -273,6 +273,31 @@ TEST(FederationAuditTest, NothingButLedgeredAllowlistedAggregatesLeavesAnyPartne
       << tool.out;
 }
 
+// Issue 16: rate-limit refusals are ledgered once per window, not per call. A real round run
+// three times with one replay allowed per (day-long) window: a release, a replay, then a refusal
+// with the fixed rate-limit text, which the audit of the real capture accepts against the one
+// window row.
+TEST(FederationAuditTest, RateLimitedReplaysPassTheAuditAgainstOneWindowRowPerWindow) {
+  SKIP_WITHOUT_INPUTS();
+  AuditWorld world(ArtifactDir("rate_limited_replays"));
+  ASSERT_EQ(world.Prepare(WorldOptions{.rate_limit_replays = 1}), "");
+  START_PHASE_OR_SKIP(world, PhaseOptions{.name = "ratelimit"});
+  for (int i = 0; i < 3; ++i) {
+    world.RunRound("audit-rate-limit", /*plaintext=*/false, absl::StrCat("ratelimit-", i));
+  }
+  ASSERT_EQ(world.StopPhase(), "");
+  for (int n = 1; n <= world.partners(); ++n) {
+    absl::StatusOr<AuditReport> report = TimedAudit(world, n, /*ledger_from_seq=*/1);
+    ASSERT_TRUE(report.ok()) << report.status();
+    PrintAudit(world, n, "ratelimit", *report);
+    EXPECT_TRUE(report->passed()) << FormatAuditText(*report);
+    // The third run's call is refused (and any retry of it): one window row for all of them.
+    EXPECT_GE(report->rate_limit_refusals, 1u) << FormatAuditText(*report);
+    EXPECT_EQ(report->ledger_entries.value_or(0), 3u) << "release, replay, window row";
+    EXPECT_EQ(report->ledger_matched, report->ledger_entries.value_or(0));
+  }
+}
+
 // Partner n (from inside its namespace) opens a TCP connection to a listener the test opens in
 // the vendor's namespace, on a port that is not the registry's, and closes it without a byte.
 // Returns the listener's "ip:port" ("" on failure, with a test failure recorded).

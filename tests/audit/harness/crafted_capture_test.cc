@@ -393,6 +393,80 @@ TEST_F(CraftedCaptureTest, RefusalsOnTheWireAreMatchedWithTheLedger) {
   }
 }
 
+// Rate-limit refusals are recorded once per vendor, kind and window (vendor_status.h): the
+// audit accepts any number of identical fixed-text rate-limit trailers against a window row,
+// and still matches every other refusal one-to-one. Negative controls: rate-limit trailers with
+// no window row, and a window row no trailer shows, are mismatches.
+TEST_F(CraftedCaptureTest, RateLimitRefusalsAreMatchedOncePerWindowRow) {
+  const absl::Status held = absl::FailedPreconditionError("held for approval: retry later");
+  const absl::Status limited = absl::ResourceExhaustedError(partner::kRateLimitedText);
+  PcapCrafter pcap(DLT_EN10MB);
+  auto add_call = [&](uint16_t vendor_port, const absl::Status& status) {
+    const Http2Exchange x =
+        MakeUnaryExchange(kEchoPath, Request(), "", std::string(status.message()), 0,
+                          static_cast<int>(status.code()));
+    std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 1000);
+    for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 1000)) pieces.push_back(p);
+    AddConnection(pcap, MakeEndpoint("127.0.0.1", vendor_port), partner_, pieces,
+                  x.client_bytes.size(), x.server_bytes.size());
+  };
+  add_call(41000, held);
+  constexpr int kRateLimited = 6;
+  for (int i = 0; i < kRateLimited; ++i) add_call(41001 + i, limited);
+  const std::string path = dir_ + "/rate-limited.pcap";
+  ASSERT_TRUE(pcap.Write(path).ok());
+  auto record = [](int64_t seq, const char* type, const absl::Status& status) {
+    const std::string bytes = partner::RefusalBytes(status);
+    return partner::audit::LedgerRecord{seq, type, static_cast<int64_t>(bytes.size()),
+                                        Sha256Hex(bytes)};
+  };
+  auto audit = [&](std::vector<partner::audit::LedgerRecord> records) {
+    partner::audit::LoadedLedger ledger;
+    ledger.format = "test";
+    ledger.records = std::move(records);
+    AuditOptions options;
+    options.partner_port = kPartnerPort;
+    options.patterns = &patterns_;
+    options.catalog = catalog_.get();
+    options.ledger = ledger;
+    absl::StatusOr<AuditReport> r = AuditCaptures({path}, options);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? *r : AuditReport{};
+  };
+  const auto held_row = record(1, partner::kRefusalLedgerType, held);
+  const auto window_row = record(2, partner::kRateLimitLedgerType, limited);
+
+  // One window row covers the six trailers; the held refusal is matched one-to-one.
+  AuditReport r = audit({held_row, window_row});
+  EXPECT_TRUE(r.passed()) << FormatAuditText(r);
+  EXPECT_EQ(r.ledger_matched, 2u);
+  EXPECT_EQ(r.rate_limit_refusals, static_cast<size_t>(kRateLimited));
+  EXPECT_NE(FormatAuditText(r).find("6 rate-limit refusals on window rows"), std::string::npos);
+
+  // Negative control: the same trailers without a window row fail the audit.
+  r = audit({held_row});
+  ASSERT_EQ(Count(r, ViolationKind::kLedgerMismatch), 1) << FormatAuditText(r);
+  EXPECT_NE(r.violations[0].detail.find("6 rate-limit refusal(s)"), std::string::npos)
+      << r.violations[0].detail;
+  EXPECT_NE(r.violations[0].detail.find("no rate-limit window row"), std::string::npos);
+
+  // A window row recorded as a plain refusal row does not cover them either.
+  r = audit({held_row, record(2, partner::kRefusalLedgerType, limited)});
+  EXPECT_FALSE(r.passed());
+
+  // More window rows than the capture shows trailers for: the extra row was not seen.
+  std::vector<partner::audit::LedgerRecord> rows = {held_row};
+  for (int i = 0; i < kRateLimited + 1; ++i) {
+    rows.push_back(record(2 + i, partner::kRateLimitLedgerType, limited));
+  }
+  r = audit(rows);
+  EXPECT_EQ(Count(r, ViolationKind::kLedgerMismatch), 1) << FormatAuditText(r);
+
+  // The held refusal is still matched one-to-one: a window row does not stand in for it.
+  r = audit({window_row});
+  EXPECT_EQ(Count(r, ViolationKind::kLedgerMismatch), 1) << FormatAuditText(r);
+}
+
 TEST_F(CraftedCaptureTest, TruncatedCaptureFileIsReported) {
   const Http2Exchange x = MakeUnaryExchange(kEchoPath, Request(), Reply("fine"));
   std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);

@@ -172,6 +172,59 @@ TEST_F(PartnerServeTest, RepeatedRoundIdGetsIdenticalBytesAndIsChargedOnce) {
   EXPECT_EQ(other.status.error_code(), grpc::StatusCode::ALREADY_EXISTS);
 }
 
+// Issue 16: a vendor replaying a round id in a loop made one send and one ledger row per call.
+// Within vendor_api.rate_limit.replays per window replays are still answered (and recorded);
+// beyond it each is refused with the fixed rate-limit text and the window is recorded once.
+TEST_F(PartnerServeTest, ReplaysBeyondTheLimitAreRefusedWithOneLedgerRowPerWindow) {
+  PartnerSettings settings;
+  settings.rate_limit_replays = 3;
+  const PartnerWorld world = MakePartnerWorld("rate-limit", settings);
+  START_PARTNER(server, world, "rate-limit");
+  auto vendor = Vendor(server.vendor_port());
+  const std::string request = Request("r-loop").SerializeAsString();
+  const RawReply first = CallRaw(vendor, kRunEvaluation, request);
+  ASSERT_TRUE(first.status.ok()) << first.status.error_message();
+  int answered = 0, refused = 0;
+  constexpr int kReplays = 40;
+  for (int i = 0; i < kReplays; ++i) {
+    const RawReply again = CallRaw(vendor, kRunEvaluation, request);
+    if (again.status.ok()) {
+      EXPECT_EQ(again.bytes, first.bytes);
+      ++answered;
+      continue;
+    }
+    ++refused;
+    EXPECT_EQ(again.status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_EQ(again.status.error_message(), partner::kRateLimitedText);
+  }
+  // The 60 s windows are aligned to the clock: the loop may straddle a boundary, where the new
+  // window admits three more and is recorded once more.
+  const std::vector<partner::LedgerEntry> entries = LedgerEntries(world.ledger);
+  int releases = 0, windows = 0;
+  for (const partner::LedgerEntry& e : entries) {
+    if (e.message_type == partner::kRateLimitLedgerType) {
+      ++windows;
+      EXPECT_EQ(e.message_sha256, Sha256Hex(partner::RefusalBytes(
+                                      absl::ResourceExhaustedError(partner::kRateLimitedText))));
+    } else {
+      EXPECT_EQ(e.message_sha256, Sha256Hex(first.bytes)) << e.message_type;
+      ++releases;
+    }
+  }
+  EXPECT_GE(windows, 1);
+  EXPECT_LE(windows, 2);
+  EXPECT_EQ(answered, 3 * windows) << "within the limit replays are still answered";
+  EXPECT_EQ(refused, kReplays - answered);
+  EXPECT_EQ(releases, 1 + answered);
+  EXPECT_EQ(entries.size(), static_cast<size_t>(1 + answered + windows))
+      << refused << " refusals must not add a row each";
+  EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 1.0);
+  // Other rounds of the same vendor are not replays: still evaluated.
+  EXPECT_TRUE(CallRaw(vendor, kRunEvaluation, Request("r-other").SerializeAsString()).status.ok());
+  EXPECT_EQ(server.Stop(), 0) << server.log();
+  EXPECT_NE(server.log().find("rate limit reached"), std::string::npos) << server.log();
+}
+
 TEST_F(PartnerServeTest, ConcurrentIdenticalRequestsShareOneEvaluationAndOneCharge) {
   const PartnerWorld world = MakePartnerWorld("concurrent", PartnerSettings{});
   START_PARTNER(server, world, "concurrent");

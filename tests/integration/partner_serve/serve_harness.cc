@@ -40,6 +40,9 @@ std::string PartnerYaml(const ServeFixture& f, const std::string& dir, const std
   } else {
     absl::StrAppend(&yaml, "  tls: false\n");
   }
+  if (s.rate_limit_replays >= 0) {
+    absl::StrAppend(&yaml, "  rate_limit:\n    replays: ", s.rate_limit_replays, "\n");
+  }
   absl::StrAppend(&yaml, "  allowed_vendors: [", absl::StrJoin(s.allowed_vendors, ", "),
                   "]\nlocal_api:\n  listen: \"127.0.0.1:0\"\negress:\n  k_minimum: ", s.k_minimum,
                   "\n  differential_privacy: ", s.differential_privacy ? "true" : "false",

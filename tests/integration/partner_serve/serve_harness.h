@@ -52,6 +52,7 @@ struct PartnerSettings {
   bool evaluate_other_versions = true;
   int64_t max_reembed_images_per_round = -1;  // -1: the configuration's default
   int64_t max_reembed_images_per_day = -1;    // -1: the configuration's default
+  int64_t rate_limit_replays = -1;            // vendor_api.rate_limit.replays; -1: default
   // Path without .crt/.key of the listener's certificate; "" = pki/partners/acme/server.
   std::string listener_certificate;
 };

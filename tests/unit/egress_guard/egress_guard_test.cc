@@ -10,6 +10,7 @@
 #include <set>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "core/common/sha256.h"
 #include "core/metrics/identification_metrics.h"
 #include "partner_node/egress/ledger_anchors.h"
@@ -663,6 +664,35 @@ TEST(EgressGuardSteps, CreateRefusesInvalidConfigurations) {
                                          std::make_unique<SeededNoiseSource>(1));
   EXPECT_EQ(no_dp.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(no_dp.status().message().find("egress.differential_privacy"), std::string::npos);
+}
+
+// A vendor beyond a rate limit: every call gets the same fixed text, and only the first of the
+// window is recorded (as a window row), so calls in a loop do not grow the ledger.
+TEST_F(EgressGuardTest, RecordsRateLimitRefusalsOncePerWindow) {
+  const absl::Status local = absl::ResourceExhaustedError(
+      absl::StrCat(kRateLimitPhrase, ": kind=replays limit=2 window=2026-11-28T08:00:00Z+60s"));
+  const std::string window = "kind=replays limit=2 window=2026-11-28T08:00:00Z+60s";
+  for (int i = 0; i < 50; ++i) {
+    const absl::Status sent = guard_->RefuseRateLimited(kVendor, local, i == 0, window);
+    EXPECT_EQ(sent.code(), absl::StatusCode::kResourceExhausted);
+    EXPECT_EQ(sent.message(), kRateLimitedText);
+  }
+  std::vector<LedgerEntry> entries = *ledger_->Entries();
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].message_type, kRateLimitLedgerType);
+  EXPECT_EQ(entries[0].message_sha256,
+            Sha256Hex(RefusalBytes(absl::ResourceExhaustedError(kRateLimitedText))));
+  EXPECT_THAT(entries[0].summary, HasSubstr(window));
+  EXPECT_DOUBLE_EQ(*budget_->Spent(kVendor), 0.0);  // never charged
+  // The next window's first refusal: a second row.
+  (void)guard_->RefuseRateLimited(kVendor, local, /*first_in_window=*/true, window);
+  EXPECT_EQ(LedgerSize(), 2u);
+  // A plain refusal whose text maps to the rate-limit text is recorded as such a row too, so the
+  // audit matches it with the rate-limit rule.
+  (void)guard_->Refuse(kVendor, "r1", local, /*after_evaluation=*/false);
+  entries = *ledger_->Entries();
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[2].message_type, kRateLimitLedgerType);
 }
 
 }  // namespace

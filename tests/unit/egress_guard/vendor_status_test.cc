@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <random>
 
+#include "absl/strings/str_cat.h"
+
 namespace fedface::partner {
 namespace {
 
@@ -87,6 +89,20 @@ TEST(VendorStatusTest, EveryCatalogueTextMapsToItself) {
       EXPECT_EQ(VendorStatus(once), once) << text;
     }
   }
+}
+
+// The rate-limit refusal: one fixed text, whatever window and counts the local text names, and
+// never charged as data-dependent (it counts only the vendor's own calls).
+TEST(VendorStatusTest, RateLimitRefusalIsOneFixedTextThatDependsOnNoData) {
+  const absl::Status local = absl::ResourceExhaustedError(
+      absl::StrCat(kRateLimitPhrase, ": kind=replays limit=60 window=2026-11-28T08:00:00Z+60s"));
+  const absl::Status sent = VendorStatus(local);
+  EXPECT_EQ(sent.message(), kRateLimitedText);
+  EXPECT_TRUE(IsRateLimitRefusal(sent));
+  EXPECT_TRUE(InCatalogue(kRateLimitedText));
+  EXPECT_FALSE(DependsOnPartnerData(local));
+  EXPECT_FALSE(IsRateLimitRefusal(absl::UnavailableError(kRateLimitedText)));
+  EXPECT_FALSE(IsRateLimitRefusal(VendorStatus(absl::ResourceExhaustedError("rate limit"))));
 }
 
 }  // namespace

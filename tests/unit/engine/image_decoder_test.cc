@@ -34,9 +34,9 @@ std::string Encode(const cv::Mat& rgb_or_gray, const std::string& ext,
 
 // Inserts an APP1 Exif segment with one Orientation entry right after the JPEG's SOI marker.
 std::string WithExifOrientation(const std::string& jpeg, uint16_t orientation) {
-  std::string tiff = std::string("MM\0*\0\0\0\x08", 8);   // big-endian TIFF, IFD at offset 8
-  tiff += std::string("\0\x01", 2);                         // one entry
-  tiff += std::string("\x01\x12\0\x03\0\0\0\x01", 8);       // tag 0x0112, SHORT, count 1
+  std::string tiff = std::string("MM\0*\0\0\0\x08", 8);  // big-endian TIFF, IFD at offset 8
+  tiff += std::string("\0\x01", 2);                      // one entry
+  tiff += std::string("\x01\x12\0\x03\0\0\0\x01", 8);    // tag 0x0112, SHORT, count 1
   tiff += static_cast<char>(orientation >> 8);
   tiff += static_cast<char>(orientation & 0xFF);
   tiff += std::string("\0\0", 2);
@@ -129,6 +129,31 @@ TEST(ImageDecoderTest, RefusesOversizedImageFromItsHeaderAlone) {
   small.max_pixels = 100;
   EXPECT_EQ(DecodeImage(Encode(TwoToneRgb(), ".png"), small).status().code(),
             absl::StatusCode::kResourceExhausted);
+}
+
+// Found by tests/fuzz/image_header_fuzz (seed regression-tiff-side-product-overflow): PNG and
+// TIFF sides reach 2^32 - 1, and width * height overflowed int64 (undefined behaviour; it wrapped
+// negative and passed the pixel limit). Such headers are refused by the limit, not decoded.
+TEST(ImageDecoderTest, RefusesHeadersWhoseSideProductOverflows) {
+  const std::string png(
+      "\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR\xff\xff\xff\xff\xff\xff\xff\xff\x08\x02\0\0\0", 29);
+  absl::StatusOr<cv::Mat> out = DecodeImage(png);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kResourceExhausted) << out.status();
+  EXPECT_NE(out.status().message().find("4294967295x4294967295"), std::string::npos)
+      << out.status();
+  // Little-endian TIFF, one IFD at 8 with ImageWidth 2576980377 and ImageLength 4281008896.
+  std::string tiff("II*\0\x08\0\0\0\x02\0", 10);
+  tiff += std::string("\x00\x01\x04\0\x01\0\0\0\x99\x99\x99\x99", 12);
+  tiff += std::string("\x01\x01\x04\0\x01\0\0\0\x00\x00\x2b\xff", 12);
+  ASSERT_EQ(ReadImageDimensions(tiff)->width, 2576980377L);
+  out = DecodeImage(tiff);
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kResourceExhausted) << out.status();
+  EXPECT_EQ(
+      CheckImageSize({.width = 1L << 32, .height = 1L << 32, .format = "png"}, 40'000'000).code(),
+      absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE(CheckImageSize({.width = 40'000'000, .height = 1, .format = "png"}, 40'000'000).ok());
+  EXPECT_EQ(CheckImageSize({.width = -5, .height = 7, .format = "bmp"}, 40'000'000).code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(ImageDecoderTest, FileErrorsNameTheFile) {
