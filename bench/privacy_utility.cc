@@ -250,30 +250,39 @@ std::pair<std::vector<double>, std::vector<double>> CandidateNoise(const Candida
           side(p.impostor, p.c_impostor, epsilon * kCandidateImpostorShare)};
 }
 
-// The share of a side at or below t: piecewise linear through the cumulative counts.
-double InterpolatedCdf(const std::vector<double>& counts, double total, double t) {
+// The share of a side at or below t: piecewise linear through the cumulative counts (mode 0), or
+// a bracket: each bin's mass at its left edge (mode +1, the largest CDF the counts allow) or at
+// its right edge (mode -1, the smallest).
+double InterpolatedCdf(const std::vector<double>& counts, double total, double t, int mode = 0) {
   if (total <= 0) return 0;
   double cumulative = 0;
   for (int k = 0; k < kCandidateBins; ++k) {
     const double lo = CandidateKnot(k), hi = CandidateKnot(k + 1);
-    if (t < hi) return (cumulative + counts[k] * std::max(0.0, t - lo) / (hi - lo)) / total;
+    if (t < hi) {
+      const double share = mode == 0 ? std::max(0.0, t - lo) / (hi - lo) : mode > 0 ? 1.0 : 0.0;
+      return (cumulative + counts[k] * share) / total;
+    }
     cumulative += counts[k];
   }
   return 1.0;
 }
 
 std::array<std::optional<double>, kMetricCount> CandidateMetrics(const std::vector<double>& g,
-                                                                 const std::vector<double>& i) {
+                                                                 const std::vector<double>& i,
+                                                                 int mode_g = 0, int mode_i = 0) {
   std::array<std::optional<double>, kMetricCount> out;
   const double ng = std::accumulate(g.begin(), g.end(), 0.0);
   const double ni = std::accumulate(i.begin(), i.end(), 0.0);
   if (ng <= 0 || ni <= 0) return out;
   constexpr double kStep = 0.0005;
   double auc = 0, previous_fmr = 0, eer = -1, previous_gap = 1;
-  for (double t = kStep; t <= kCandidateTop + 1e-12; t += kStep) {
-    const double fmr = InterpolatedCdf(i, ni, t);
-    const double fnmr = 1 - InterpolatedCdf(g, ng, t);
-    const double mid_genuine = InterpolatedCdf(g, ng, t - kStep / 2);
+  // One step past the top so that every bin's mass (open upper bin included) is reached.
+  const int steps = static_cast<int>(std::lround(kCandidateTop / kStep)) + 1;
+  for (int step = 1; step <= steps; ++step) {
+    const double t = step * kStep;
+    const double fmr = InterpolatedCdf(i, ni, t, mode_i);
+    const double fnmr = 1 - InterpolatedCdf(g, ng, t, mode_g);
+    const double mid_genuine = InterpolatedCdf(g, ng, t - kStep / 2, mode_g);
     auc += mid_genuine * (fmr - previous_fmr);  // P(genuine < impostor)
     const double gap = fnmr - fmr;
     if (eer < 0 && gap <= 0) {
@@ -292,9 +301,9 @@ std::array<std::optional<double>, kMetricCount> CandidateMetrics(const std::vect
       double lo = 0, hi = kCandidateTop;
       for (int k = 0; k < 60; ++k) {
         const double m = 0.5 * (lo + hi);
-        (InterpolatedCdf(i, ni, m) <= target ? lo : hi) = m;
+        (InterpolatedCdf(i, ni, m, mode_i) <= target ? lo : hi) = m;
       }
-      out[slot] = 1 - InterpolatedCdf(g, ng, lo);
+      out[slot] = 1 - InterpolatedCdf(g, ng, lo, mode_g);
     }
     ++slot;
   }
@@ -310,6 +319,53 @@ double Quantile(std::vector<double> v, double q) {
   return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
 }
 
+// 95 % intervals from public values only (bin edges, c, epsilon, the number of partners) and the
+// released counts: a parametric bootstrap that resamples each released count (Poisson) and
+// re-noises it as the mechanism did (one draw per partner), made consistent; each replicate is
+// bracketed by the bin edges (mass at left / right edges), so binning error is inside the
+// interval. [2.5 % of the low brackets, 97.5 % of the high brackets].
+constexpr int kBootstrapReplicates = 100;
+using Interval = std::optional<std::pair<double, double>>;
+std::array<Interval, kMetricCount> CandidateIntervals(const std::vector<double>& g,
+                                                      const std::vector<double>& i, int partners,
+                                                      int c, double epsilon, NoiseSource& noise) {
+  std::mt19937_64 rng(noise.Bits64());
+  auto replicate = [&](const std::vector<double>& counts, int bound, double eps) {
+    const NoiseScale scale = ScaleFor(bound, eps);
+    std::vector<double> raw(counts.size());
+    for (std::size_t k = 0; k < counts.size(); ++k) {
+      raw[k] =
+          static_cast<double>(std::poisson_distribution<int64_t>(std::max(counts[k], 1e-9))(rng));
+      for (int p = 0; p < partners; ++p) {
+        raw[k] += static_cast<double>(SampleDiscreteLaplace(scale, noise));
+      }
+    }
+    return ConsistentCounts(raw);
+  };
+  std::array<std::vector<double>, kMetricCount> lows, highs;
+  for (int b = 0; b < kBootstrapReplicates; ++b) {
+    const auto rg = replicate(g, c, epsilon * (1 - kCandidateImpostorShare));
+    const auto ri = replicate(i, kCandidateImpostorBound, epsilon * kCandidateImpostorShare);
+    // Pessimistic: genuine mass late, impostor mass early (low AUC, high EER and FNMR).
+    const auto pessimistic = CandidateMetrics(rg, ri, -1, +1);
+    const auto optimistic = CandidateMetrics(rg, ri, +1, -1);
+    for (int m = 0; m < kMetricCount; ++m) {
+      const auto& low = m == 0 ? pessimistic[m] : optimistic[m];
+      const auto& high = m == 0 ? optimistic[m] : pessimistic[m];
+      if (low && high) {
+        lows[m].push_back(*low);
+        highs[m].push_back(*high);
+      }
+    }
+  }
+  std::array<Interval, kMetricCount> out;
+  for (int m = 0; m < kMetricCount; ++m) {
+    if (lows[m].size() * 2 < kBootstrapReplicates) continue;  // mostly withheld
+    out[m] = std::pair{Quantile(lows[m], 0.025), Quantile(highs[m], 0.975)};
+  }
+  return out;
+}
+
 struct Row {
   std::string mechanism;
   int64_t subjects;
@@ -318,6 +374,8 @@ struct Row {
   std::string metric;
   double p50, p95;
   int runs, withheld;
+  double coverage = std::nan("");  // candidate: share of runs whose interval holds the truth
+  double width_p50 = std::nan("");
 };
 
 int Main(int argc, char** argv) {
@@ -392,6 +450,8 @@ int Main(int argc, char** argv) {
         // errors[partner-count index][metric]
         std::vector<std::array<std::vector<double>, kMetricCount>> errors(partner_counts.size());
         std::vector<std::array<int, kMetricCount>> withheld(partner_counts.size(), {0, 0, 0, 0});
+        std::vector<std::array<int, kMetricCount>> covered(partner_counts.size(), {0, 0, 0, 0});
+        std::vector<std::array<std::vector<double>, kMetricCount>> widths(partner_counts.size());
         for (int r = 0; r < runs; ++r) {
           std::vector<NoisyHistograms> released;
           std::vector<std::pair<std::vector<double>, std::vector<double>>> candidate_released;
@@ -414,6 +474,13 @@ int Main(int argc, char** argv) {
                 }
               }
               values = CandidateMetrics(g, i);
+              const auto intervals = CandidateIntervals(g, i, partner_counts[pc], c, eps, *noise);
+              for (int m = 0; m < kMetricCount; ++m) {
+                if (!intervals[m]) continue;
+                covered[pc][m] += intervals[m]->first <= truth_values[m] &&
+                                  truth_values[m] <= intervals[m]->second;
+                widths[pc][m].push_back(intervals[m]->second - intervals[m]->first);
+              }
             } else {
               metrics::ScoreHistogram g, i;
               for (int p = 0; p < partner_counts[pc]; ++p) {
@@ -433,21 +500,34 @@ int Main(int argc, char** argv) {
         }
         for (std::size_t pc = 0; pc < partner_counts.size(); ++pc) {
           for (int m = 0; m < kMetricCount; ++m) {
-            rows.push_back(Row{mechanism, n, partner_counts[pc], eps, kMetrics[m],
-                               Quantile(errors[pc][m], 0.5), Quantile(errors[pc][m], 0.95), runs,
-                               withheld[pc][m]});
+            Row row{mechanism,
+                    n,
+                    partner_counts[pc],
+                    eps,
+                    kMetrics[m],
+                    Quantile(errors[pc][m], 0.5),
+                    Quantile(errors[pc][m], 0.95),
+                    runs,
+                    withheld[pc][m]};
+            if (candidate && !widths[pc][m].empty()) {
+              row.coverage =
+                  static_cast<double>(covered[pc][m]) / static_cast<double>(widths[pc][m].size());
+              row.width_p50 = Quantile(widths[pc][m], 0.5);
+            }
+            rows.push_back(row);
           }
         }
       }
     }
   }
 
-  std::fprintf(text, "%-9s %8s %3s %5s %-17s %11s %11s %5s %8s\n", "mechanism", "subjects", "P",
-               "eps", "metric", "err_p50", "err_p95", "runs", "withheld");
+  std::fprintf(text, "%-9s %8s %3s %5s %-17s %11s %11s %5s %8s %8s %10s\n", "mechanism", "subjects",
+               "P", "eps", "metric", "err_p50", "err_p95", "runs", "withheld", "coverage",
+               "width_p50");
   for (const Row& r : rows) {
-    std::fprintf(text, "%-9s %8lld %3d %5.2f %-17s %11.6f %11.6f %5d %8d\n", r.mechanism.c_str(),
-                 static_cast<long long>(r.subjects), r.partners, r.epsilon, r.metric.c_str(), r.p50,
-                 r.p95, r.runs, r.withheld);
+    std::fprintf(text, "%-9s %8lld %3d %5.2f %-17s %11.6f %11.6f %5d %8d %8.3f %10.6f\n",
+                 r.mechanism.c_str(), static_cast<long long>(r.subjects), r.partners, r.epsilon,
+                 r.metric.c_str(), r.p50, r.p95, r.runs, r.withheld, r.coverage, r.width_p50);
   }
   if (json) {
     auto num = [](double v) {
@@ -462,10 +542,10 @@ int Main(int argc, char** argv) {
       std::printf(
           "%s\n  {\"mechanism\": \"%s\", \"subjects\": %lld, \"partners\": %d, \"epsilon\": %s, "
           "\"metric\": \"%s\", \"abs_error_p50\": %s, \"abs_error_p95\": %s, \"runs\": %d, "
-          "\"withheld\": %d}",
+          "\"withheld\": %d, \"interval_coverage\": %s, \"interval_width_p50\": %s}",
           k ? "," : "", r.mechanism.c_str(), static_cast<long long>(r.subjects), r.partners,
           num(r.epsilon).c_str(), r.metric.c_str(), num(r.p50).c_str(), num(r.p95).c_str(), r.runs,
-          r.withheld);
+          r.withheld, num(r.coverage).c_str(), num(r.width_p50).c_str());
     }
     std::printf("\n]}\n");
   }
