@@ -324,7 +324,7 @@ double Quantile(std::vector<double> v, double q) {
 // re-noises it as the mechanism did (one draw per partner), made consistent; each replicate is
 // bracketed by the bin edges (mass at left / right edges), so binning error is inside the
 // interval. [2.5 % of the low brackets, 97.5 % of the high brackets].
-constexpr int kBootstrapReplicates = 100;
+int bootstrap_replicates = 100;  // 40 under --quick
 using Interval = std::optional<std::pair<double, double>>;
 std::array<Interval, kMetricCount> CandidateIntervals(const std::vector<double>& g,
                                                       const std::vector<double>& i, int partners,
@@ -343,7 +343,7 @@ std::array<Interval, kMetricCount> CandidateIntervals(const std::vector<double>&
     return ConsistentCounts(raw);
   };
   std::array<std::vector<double>, kMetricCount> lows, highs;
-  for (int b = 0; b < kBootstrapReplicates; ++b) {
+  for (int b = 0; b < bootstrap_replicates; ++b) {
     const auto rg = replicate(g, c, epsilon * (1 - kCandidateImpostorShare));
     const auto ri = replicate(i, kCandidateImpostorBound, epsilon * kCandidateImpostorShare);
     // Pessimistic: genuine mass late, impostor mass early (low AUC, high EER and FNMR).
@@ -360,7 +360,7 @@ std::array<Interval, kMetricCount> CandidateIntervals(const std::vector<double>&
   }
   std::array<Interval, kMetricCount> out;
   for (int m = 0; m < kMetricCount; ++m) {
-    if (lows[m].size() * 2 < kBootstrapReplicates) continue;  // mostly withheld
+    if (static_cast<int>(lows[m].size()) * 2 < bootstrap_replicates) continue;  // mostly withheld
     out[m] = std::pair{Quantile(lows[m], 0.025), Quantile(highs[m], 0.975)};
   }
   return out;
@@ -412,6 +412,7 @@ int Main(int argc, char** argv) {
     epsilons = {0.5, 1, 4};
     partner_counts = {1, 3};
     runs = std::min(runs, 20);
+    bootstrap_replicates = 40;
   }
   const int max_partners = *std::max_element(partner_counts.begin(), partner_counts.end());
 
