@@ -1,0 +1,559 @@
+// Privacy-utility bench (issue 12): how far the released verification metrics are from the
+// non-private truth, per mechanism, partner size, epsilon and number of pooled partners.
+//
+//   build/bench/privacy_utility [--quick] [--json] [--runs N] [--fit FILE]
+//
+// Population model: genuine and impostor distances are normal, fitted (mean, s.d.) to the
+// distances measured on ../shared/datasets (bench/privacy_utility_fit.txt says how; --fit reads
+// another file in the same format). The fit is printed beside the measured distributions.
+// The truth is the model's exact (continuous) ROC AUC, EER and FNMR @ FMR, so binning error is
+// part of the measured error.
+//
+// A simulated partner of n subjects cannot be enumerated pairwise at 1M subjects, so each
+// subject contributes exactly what the production contribution bound lets it contribute:
+// c mated comparisons and c impostor comparisons (pairs over a random perfect matching per
+// round). Those attributed distances go through PRODUCTION code only:
+//   ContributionBoundedHistograms::Build (checks the bound, fills the fixed-bin histograms),
+//   then per mechanism
+//     current : AddDiscreteLaplaceNoise (HistogramNoiseScale, SampleDiscreteLaplace,
+//               ConsistentCounts), i.e. what release_composer.cc releases today;
+//     baseline: the mechanism before issue 10 (bench only): SampleDiscreteLaplace at the same
+//               scale on every bin, negative counts clamped at 0 by ScoreHistogram::FromCounts;
+//   pooled over P partners with ScoreHistogram::operator+ (as the coordinator adds releases),
+//   then metrics::RocAuc, metrics::Eer, metrics::ComputeFnmrAtFmr on the histograms (a figure
+//   ComputeFnmrAtFmr marks unavailable is counted as withheld, not as an error).
+// Populations are drawn once per size (10 partners), and every run draws fresh noise from the
+// CSPRNG (MakeSecureNoiseSource), the source a running node uses.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <numeric>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "core/metrics/score_histogram.h"
+#include "partner_node/egress/differential_privacy.h"
+#include "partner_node/egress/egress_config.h"
+
+namespace fedface::partner {
+namespace {
+
+struct Side {
+  double mean = 0, sd = 0;
+  // The measured distribution the fit stands for (printed beside it).
+  long count = 0;
+  double p5 = 0, median = 0, p95 = 0;
+};
+struct Fit {
+  std::string source;
+  Side genuine, impostor;
+};
+
+// Reads `key value` lines (# comments): source, {genuine,impostor}_{mean,sd,count,p5,median,p95}.
+std::optional<Fit> ReadFit(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  Fit fit;
+  std::map<std::string, std::string> kv;
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream fields(line);
+    std::string key, value;
+    fields >> key;
+    std::getline(fields >> std::ws, value);
+    kv[key] = value;
+  }
+  auto number = [&](const std::string& key) { return std::atof(kv[key].c_str()); };
+  fit.source = kv["source"];
+  for (auto [name, side] : {std::pair{"genuine", &fit.genuine}, {"impostor", &fit.impostor}}) {
+    const std::string p = name;
+    side->mean = number(p + "_mean");
+    side->sd = number(p + "_sd");
+    side->count = static_cast<long>(number(p + "_count"));
+    side->p5 = number(p + "_p5");
+    side->median = number(p + "_median");
+    side->p95 = number(p + "_p95");
+  }
+  if (!(fit.genuine.sd > 0 && fit.impostor.sd > 0)) return std::nullopt;
+  return fit;
+}
+
+double Phi(double z) { return 0.5 * std::erfc(-z / std::sqrt(2.0)); }
+double PhiInverse(double p) {  // bisection is plenty here
+  double lo = -40, hi = 40;
+  for (int i = 0; i < 200; ++i) (Phi(0.5 * (lo + hi)) < p ? lo : hi) = 0.5 * (lo + hi);
+  return 0.5 * (lo + hi);
+}
+
+// The model's exact metrics.
+struct Truth {
+  double roc_auc, eer, fnmr_1e2, fnmr_1e3;
+};
+Truth TruthOf(const Fit& f) {
+  const Side& g = f.genuine;
+  const Side& i = f.impostor;
+  Truth t;
+  t.roc_auc = Phi((i.mean - g.mean) / std::hypot(g.sd, i.sd));
+  // EER: FMR(t) = Phi((t - mi)/si) equals FNMR(t) = 1 - Phi((t - mg)/sg).
+  double lo = g.mean, hi = i.mean;
+  for (int k = 0; k < 200; ++k) {
+    const double m = 0.5 * (lo + hi);
+    (Phi((m - i.mean) / i.sd) < 1 - Phi((m - g.mean) / g.sd) ? lo : hi) = m;
+  }
+  t.eer = Phi((lo - i.mean) / i.sd);
+  auto fnmr_at = [&](double fmr) {
+    const double threshold = i.mean + i.sd * PhiInverse(fmr);
+    return 1 - Phi((threshold - g.mean) / g.sd);
+  };
+  t.fnmr_1e2 = fnmr_at(1e-2);
+  t.fnmr_1e3 = fnmr_at(1e-3);
+  return t;
+}
+
+// One simulated partner: its contribution-bounded histograms, built by production code.
+ContributionBoundedHistograms SimulatePartner(const Fit& fit, int64_t subjects, int c,
+                                              std::mt19937_64& rng) {
+  std::normal_distribution<double> genuine(fit.genuine.mean, fit.genuine.sd);
+  std::normal_distribution<double> impostor(fit.impostor.mean, fit.impostor.sd);
+  std::vector<AttributedScore> mated, non_mated;
+  mated.reserve(static_cast<std::size_t>(subjects * c));
+  non_mated.reserve(static_cast<std::size_t>(subjects * c / 2 + 1));
+  for (int64_t s = 0; s < subjects; ++s) {
+    for (int k = 0; k < c; ++k) mated.push_back({s, s, std::max(0.0, genuine(rng))});
+  }
+  // c rounds of a random perfect matching: each subject is behind at most c impostor entries.
+  std::vector<int64_t> order(static_cast<std::size_t>(subjects));
+  std::iota(order.begin(), order.end(), 0);
+  for (int round = 0; round < c; ++round) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (std::size_t k = 0; k + 1 < order.size(); k += 2) {
+      non_mated.push_back({order[k], order[k + 1], std::max(0.0, impostor(rng))});
+    }
+  }
+  auto built = ContributionBoundedHistograms::Build(c, mated, non_mated);
+  if (!built.ok()) {
+    std::fprintf(stderr, "privacy_utility: %s\n", built.status().ToString().c_str());
+    std::exit(1);
+  }
+  return *std::move(built);
+}
+
+// The mechanism before issue 10, kept here only to compare against: per-bin discrete Laplace
+// noise, negative counts clamped at zero (FromCounts), no consistency step.
+NoisyHistograms BaselineNoise(const ContributionBoundedHistograms& bounded, double epsilon,
+                              NoiseSource& noise) {
+  NoisyHistograms out;
+  out.epsilon = epsilon;
+  out.scale = HistogramNoiseScale(bounded.contribution_bound(), epsilon);
+  auto noisy = [&](const metrics::ScoreHistogram& h) {
+    std::vector<double> raw(h.counts());
+    for (double& v : raw) v += static_cast<double>(SampleDiscreteLaplace(out.scale, noise));
+    return *metrics::ScoreHistogram::FromCounts(raw);
+  };
+  out.genuine = noisy(bounded.genuine());
+  out.impostor = noisy(bounded.impostor());
+  return out;
+}
+
+constexpr const char* kMetrics[] = {"roc_auc", "eer", "fnmr_at_fmr_1e-2", "fnmr_at_fmr_1e-3"};
+constexpr int kMetricCount = 4;
+
+// Released metrics from (pooled) histograms; nullopt = withheld.
+std::array<std::optional<double>, kMetricCount> Released(const metrics::ScoreHistogram& g,
+                                                         const metrics::ScoreHistogram& i) {
+  std::array<std::optional<double>, kMetricCount> out;
+  out[0] = metrics::RocAuc(g, i);
+  if (auto eer = metrics::Eer(g, i)) out[1] = eer->eer;
+  int k = 2;
+  for (double target : {1e-2, 1e-3}) {
+    const metrics::FnmrAtFmr f = metrics::ComputeFnmrAtFmr(g, i, target);
+    if (f.availability == metrics::Availability::kAvailable) out[k] = f.point->fnmr;
+    ++k;
+  }
+  return out;
+}
+
+// ---- candidate: the lead of issue 12 item 2, bench only, to verify before it goes in the product
+// 19 fixed bins over [0.45, 0.79) plus two open ends (a constant, as a model version would declare
+// it; never from partner data); separate bounds: every mated pair (c per subject here) and
+// kCandidateImpostorBound impostor comparisons per subject, the budget split 1:4; discrete
+// Laplace noise (production SampleDiscreteLaplace) of scale 2 c_side / eps_side on each side
+// (substitution of one subject moves each of its comparisons from one bin to another), no
+// clamping; production ConsistentCounts (isotonic cumulative counts); metrics by linear
+// interpolation of the cumulative counts between bin edges.
+constexpr double kCandidateLow = 0.45, kCandidateHigh = 0.79, kCandidateTop = 2.0;
+constexpr int kCandidateInner = 19;
+constexpr int kCandidateBins = kCandidateInner + 2;
+constexpr int kCandidateImpostorBound = 64;
+constexpr double kCandidateImpostorShare = 0.8;
+
+int CandidateBin(double d) {
+  if (d < kCandidateLow) return 0;
+  if (d >= kCandidateHigh) return kCandidateBins - 1;
+  const int k =
+      static_cast<int>((d - kCandidateLow) / (kCandidateHigh - kCandidateLow) * kCandidateInner);
+  return 1 + std::min(k, kCandidateInner - 1);
+}
+// Knot x of cumulative count k (count of bins 0..k-1): 0, 0.45, ..., 0.79, 2.0.
+double CandidateKnot(int k) {
+  if (k == 0) return 0.0;
+  if (k == kCandidateBins) return kCandidateTop;
+  return kCandidateLow + (kCandidateHigh - kCandidateLow) * (k - 1) / kCandidateInner;
+}
+
+struct CandidatePartner {
+  int c_genuine = 0, c_impostor = 0;
+  std::vector<double> genuine, impostor;  // exact bounded counts
+};
+CandidatePartner SimulateCandidate(const Fit& fit, int64_t subjects, int c, std::mt19937_64& rng) {
+  std::normal_distribution<double> genuine(fit.genuine.mean, fit.genuine.sd);
+  std::normal_distribution<double> impostor(fit.impostor.mean, fit.impostor.sd);
+  CandidatePartner p;
+  p.c_genuine = c;
+  p.c_impostor = kCandidateImpostorBound;
+  p.genuine.assign(kCandidateBins, 0);
+  p.impostor.assign(kCandidateBins, 0);
+  for (int64_t k = 0; k < subjects * c; ++k) p.genuine[CandidateBin(genuine(rng))] += 1;
+  // c_i rounds of a perfect matching: subjects * c_i / 2 impostor pairs.
+  for (int64_t k = 0; k < subjects * p.c_impostor / 2; ++k) {
+    p.impostor[CandidateBin(impostor(rng))] += 1;
+  }
+  return p;
+}
+
+NoiseScale ScaleFor(int c, double epsilon) {  // 2c / epsilon as an exact fraction
+  const auto micro = static_cast<uint64_t>(std::llround(epsilon * 1e6));
+  const uint64_t numerator = 2 * static_cast<uint64_t>(c) * 1000000;
+  const uint64_t g = std::gcd(numerator, micro);
+  return NoiseScale{numerator / g, micro / g};
+}
+
+std::pair<std::vector<double>, std::vector<double>> CandidateNoise(const CandidatePartner& p,
+                                                                   double epsilon,
+                                                                   NoiseSource& noise) {
+  auto side = [&](const std::vector<double>& counts, int c, double eps) {
+    const NoiseScale scale = ScaleFor(c, eps);
+    std::vector<double> raw(counts);
+    for (double& v : raw) v += static_cast<double>(SampleDiscreteLaplace(scale, noise));
+    return ConsistentCounts(raw);
+  };
+  return {side(p.genuine, p.c_genuine, epsilon * (1 - kCandidateImpostorShare)),
+          side(p.impostor, p.c_impostor, epsilon * kCandidateImpostorShare)};
+}
+
+// The share of a side at or below t: piecewise linear through the cumulative counts (mode 0), or
+// a bracket: each bin's mass at its left edge (mode +1, the largest CDF the counts allow) or at
+// its right edge (mode -1, the smallest).
+double InterpolatedCdf(const std::vector<double>& counts, double total, double t, int mode = 0) {
+  if (total <= 0) return 0;
+  double cumulative = 0;
+  for (int k = 0; k < kCandidateBins; ++k) {
+    const double lo = CandidateKnot(k), hi = CandidateKnot(k + 1);
+    if (t < hi) {
+      const double share = mode == 0 ? std::max(0.0, t - lo) / (hi - lo) : mode > 0 ? 1.0 : 0.0;
+      return (cumulative + counts[k] * share) / total;
+    }
+    cumulative += counts[k];
+  }
+  return 1.0;
+}
+
+std::array<std::optional<double>, kMetricCount> CandidateMetrics(const std::vector<double>& g,
+                                                                 const std::vector<double>& i,
+                                                                 int mode_g = 0, int mode_i = 0) {
+  std::array<std::optional<double>, kMetricCount> out;
+  const double ng = std::accumulate(g.begin(), g.end(), 0.0);
+  const double ni = std::accumulate(i.begin(), i.end(), 0.0);
+  if (ng <= 0 || ni <= 0) return out;
+  constexpr double kStep = 0.0005;
+  double auc = 0, previous_fmr = 0, eer = -1, previous_gap = 1;
+  // One step past the top so that every bin's mass (open upper bin included) is reached.
+  const int steps = static_cast<int>(std::lround(kCandidateTop / kStep)) + 1;
+  for (int step = 1; step <= steps; ++step) {
+    const double t = step * kStep;
+    const double fmr = InterpolatedCdf(i, ni, t, mode_i);
+    const double fnmr = 1 - InterpolatedCdf(g, ng, t, mode_g);
+    const double mid_genuine = InterpolatedCdf(g, ng, t - kStep / 2, mode_g);
+    auc += mid_genuine * (fmr - previous_fmr);  // P(genuine < impostor)
+    const double gap = fnmr - fmr;
+    if (eer < 0 && gap <= 0) {
+      const double lambda = previous_gap / (previous_gap - gap);
+      eer = previous_fmr + lambda * (fmr - previous_fmr);
+    }
+    previous_fmr = fmr;
+    previous_gap = gap;
+  }
+  out[0] = auc;
+  if (eer >= 0) out[1] = eer;
+  int slot = 2;
+  for (double target : {1e-2, 1e-3}) {
+    if (ni >= static_cast<double>(metrics::MinimumTrialsFor(target))) {
+      // The largest t with FMR(t) <= target, by bisection on the nondecreasing interpolant.
+      double lo = 0, hi = kCandidateTop;
+      for (int k = 0; k < 60; ++k) {
+        const double m = 0.5 * (lo + hi);
+        (InterpolatedCdf(i, ni, m, mode_i) <= target ? lo : hi) = m;
+      }
+      out[slot] = 1 - InterpolatedCdf(g, ng, lo, mode_g);
+    }
+    ++slot;
+  }
+  return out;
+}
+
+double Quantile(std::vector<double> v, double q) {
+  if (v.empty()) return std::nan("");
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const std::size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
+}
+
+// 95 % intervals from public values only (bin edges, c, epsilon, the number of partners) and the
+// released counts: a parametric bootstrap that resamples each released count (Poisson) and
+// re-noises it as the mechanism did (one draw per partner), made consistent; each replicate is
+// bracketed by the bin edges (mass at left / right edges), so binning error is inside the
+// interval. [2.5 % of the low brackets, 97.5 % of the high brackets].
+int bootstrap_replicates = 100;  // 40 under --quick
+using Interval = std::optional<std::pair<double, double>>;
+std::array<Interval, kMetricCount> CandidateIntervals(const std::vector<double>& g,
+                                                      const std::vector<double>& i, int partners,
+                                                      int c, double epsilon, NoiseSource& noise) {
+  std::mt19937_64 rng(noise.Bits64());
+  auto replicate = [&](const std::vector<double>& counts, int bound, double eps) {
+    const NoiseScale scale = ScaleFor(bound, eps);
+    std::vector<double> raw(counts.size());
+    for (std::size_t k = 0; k < counts.size(); ++k) {
+      raw[k] =
+          static_cast<double>(std::poisson_distribution<int64_t>(std::max(counts[k], 1e-9))(rng));
+      for (int p = 0; p < partners; ++p) {
+        raw[k] += static_cast<double>(SampleDiscreteLaplace(scale, noise));
+      }
+    }
+    return ConsistentCounts(raw);
+  };
+  std::array<std::vector<double>, kMetricCount> lows, highs;
+  for (int b = 0; b < bootstrap_replicates; ++b) {
+    const auto rg = replicate(g, c, epsilon * (1 - kCandidateImpostorShare));
+    const auto ri = replicate(i, kCandidateImpostorBound, epsilon * kCandidateImpostorShare);
+    // Pessimistic: genuine mass late, impostor mass early (low AUC, high EER and FNMR).
+    const auto pessimistic = CandidateMetrics(rg, ri, -1, +1);
+    const auto optimistic = CandidateMetrics(rg, ri, +1, -1);
+    for (int m = 0; m < kMetricCount; ++m) {
+      const auto& low = m == 0 ? pessimistic[m] : optimistic[m];
+      const auto& high = m == 0 ? optimistic[m] : pessimistic[m];
+      if (low && high) {
+        lows[m].push_back(*low);
+        highs[m].push_back(*high);
+      }
+    }
+  }
+  std::array<Interval, kMetricCount> out;
+  for (int m = 0; m < kMetricCount; ++m) {
+    if (static_cast<int>(lows[m].size()) * 2 < bootstrap_replicates) continue;  // mostly withheld
+    out[m] = std::pair{Quantile(lows[m], 0.025), Quantile(highs[m], 0.975)};
+  }
+  return out;
+}
+
+struct Row {
+  std::string mechanism;
+  int64_t subjects;
+  int partners;
+  double epsilon;
+  std::string metric;
+  double p50, p95;
+  int runs, withheld;
+  double coverage = std::nan("");  // candidate: share of runs whose interval holds the truth
+  double width_p50 = std::nan("");
+};
+
+int Main(int argc, char** argv) {
+  bool quick = false, json = false;
+  int runs = 50;
+  std::string fit_path = FEDFACE_BENCH_FIT_FILE;
+  for (int k = 1; k < argc; ++k) {
+    const std::string a = argv[k];
+    if (a == "--quick") {
+      quick = true;
+    } else if (a == "--json") {
+      json = true;
+    } else if (a == "--runs" && k + 1 < argc) {
+      runs = std::atoi(argv[++k]);
+    } else if (a == "--fit" && k + 1 < argc) {
+      fit_path = argv[++k];
+    } else {
+      std::fprintf(stderr, "usage: privacy_utility [--quick] [--json] [--runs N] [--fit FILE]\n");
+      return 2;
+    }
+  }
+  const std::optional<Fit> fit = ReadFit(fit_path);
+  if (!fit) {
+    std::fprintf(stderr, "privacy_utility: cannot read a fit from %s\n", fit_path.c_str());
+    return 1;
+  }
+  const Truth truth = TruthOf(*fit);
+  const int c = DifferentialPrivacyConfig{}.contribution_bound;
+  std::vector<int64_t> sizes = {1000, 10000, 100000, 1000000};
+  std::vector<double> epsilons = {0.25, 0.5, 1, 2, 4};
+  std::vector<int> partner_counts = {1, 3, 10};
+  if (quick) {
+    sizes = {1000, 10000, 100000};
+    epsilons = {0.5, 1, 4};
+    partner_counts = {1, 3};
+    runs = std::min(runs, 20);
+    bootstrap_replicates = 40;
+  }
+  const int max_partners = *std::max_element(partner_counts.begin(), partner_counts.end());
+
+  FILE* text = json ? stderr : stdout;
+  std::fprintf(text, "fit (%s): normal genuine N(%.4f, %.4f), impostor N(%.4f, %.4f)\n",
+               fit->source.c_str(), fit->genuine.mean, fit->genuine.sd, fit->impostor.mean,
+               fit->impostor.sd);
+  std::fprintf(text, "%-9s %8s | %-26s | %-26s\n", "side", "count", "measured p5/median/p95",
+               "fit p5/median/p95");
+  for (auto [name, s] : {std::pair{"genuine", &fit->genuine}, {"impostor", &fit->impostor}}) {
+    const double z = 1.6448536;
+    std::fprintf(text, "%-9s %8ld | %.3f / %.3f / %.3f      | %.3f / %.3f / %.3f\n", name, s->count,
+                 s->p5, s->median, s->p95, s->mean - z * s->sd, s->mean, s->mean + z * s->sd);
+  }
+  std::fprintf(text,
+               "truth: roc_auc %.6f  eer %.6f  fnmr@fmr1e-2 %.6f  fnmr@fmr1e-3 %.6f; c = %d, "
+               "%d runs of fresh noise per point\n\n",
+               truth.roc_auc, truth.eer, truth.fnmr_1e2, truth.fnmr_1e3, c, runs);
+  const double truth_values[kMetricCount] = {truth.roc_auc, truth.eer, truth.fnmr_1e2,
+                                             truth.fnmr_1e3};
+
+  std::unique_ptr<NoiseSource> noise = MakeSecureNoiseSource();
+  std::mt19937_64 rng(20261128);
+  std::vector<Row> rows;
+  for (int64_t n : sizes) {
+    std::vector<ContributionBoundedHistograms> partners;
+    std::vector<CandidatePartner> candidates;
+    for (int p = 0; p < max_partners; ++p) {
+      partners.push_back(SimulatePartner(*fit, n, c, rng));
+      candidates.push_back(SimulateCandidate(*fit, n, c, rng));
+    }
+    for (const char* mechanism : {"baseline", "current", "candidate"}) {
+      const bool current = std::strcmp(mechanism, "current") == 0;
+      const bool candidate = std::strcmp(mechanism, "candidate") == 0;
+      for (double eps : epsilons) {
+        // errors[partner-count index][metric]
+        std::vector<std::array<std::vector<double>, kMetricCount>> errors(partner_counts.size());
+        std::vector<std::array<int, kMetricCount>> withheld(partner_counts.size(), {0, 0, 0, 0});
+        std::vector<std::array<int, kMetricCount>> covered(partner_counts.size(), {0, 0, 0, 0});
+        std::vector<std::array<std::vector<double>, kMetricCount>> widths(partner_counts.size());
+        for (int r = 0; r < runs; ++r) {
+          std::vector<NoisyHistograms> released;
+          std::vector<std::pair<std::vector<double>, std::vector<double>>> candidate_released;
+          for (int p = 0; p < max_partners; ++p) {
+            if (candidate) {
+              candidate_released.push_back(CandidateNoise(candidates[p], eps, *noise));
+            } else {
+              released.push_back(current ? AddDiscreteLaplaceNoise(partners[p], eps, *noise)
+                                         : BaselineNoise(partners[p], eps, *noise));
+            }
+          }
+          for (std::size_t pc = 0; pc < partner_counts.size(); ++pc) {
+            std::array<std::optional<double>, kMetricCount> values;
+            if (candidate) {
+              std::vector<double> g(kCandidateBins, 0), i(kCandidateBins, 0);
+              for (int p = 0; p < partner_counts[pc]; ++p) {
+                for (int k = 0; k < kCandidateBins; ++k) {
+                  g[k] += candidate_released[p].first[k];
+                  i[k] += candidate_released[p].second[k];
+                }
+              }
+              values = CandidateMetrics(g, i);
+              const auto intervals = CandidateIntervals(g, i, partner_counts[pc], c, eps, *noise);
+              for (int m = 0; m < kMetricCount; ++m) {
+                if (!intervals[m]) continue;
+                covered[pc][m] += intervals[m]->first <= truth_values[m] &&
+                                  truth_values[m] <= intervals[m]->second;
+                widths[pc][m].push_back(intervals[m]->second - intervals[m]->first);
+              }
+            } else {
+              metrics::ScoreHistogram g, i;
+              for (int p = 0; p < partner_counts[pc]; ++p) {
+                g += released[p].genuine;
+                i += released[p].impostor;
+              }
+              values = Released(g, i);
+            }
+            for (int m = 0; m < kMetricCount; ++m) {
+              if (values[m]) {
+                errors[pc][m].push_back(std::abs(*values[m] - truth_values[m]));
+              } else {
+                ++withheld[pc][m];
+              }
+            }
+          }
+        }
+        for (std::size_t pc = 0; pc < partner_counts.size(); ++pc) {
+          for (int m = 0; m < kMetricCount; ++m) {
+            Row row{mechanism,
+                    n,
+                    partner_counts[pc],
+                    eps,
+                    kMetrics[m],
+                    Quantile(errors[pc][m], 0.5),
+                    Quantile(errors[pc][m], 0.95),
+                    runs,
+                    withheld[pc][m]};
+            if (candidate && !widths[pc][m].empty()) {
+              row.coverage =
+                  static_cast<double>(covered[pc][m]) / static_cast<double>(widths[pc][m].size());
+              row.width_p50 = Quantile(widths[pc][m], 0.5);
+            }
+            rows.push_back(row);
+          }
+        }
+      }
+    }
+  }
+
+  std::fprintf(text, "%-9s %8s %3s %5s %-17s %11s %11s %5s %8s %8s %10s\n", "mechanism", "subjects",
+               "P", "eps", "metric", "err_p50", "err_p95", "runs", "withheld", "coverage",
+               "width_p50");
+  for (const Row& r : rows) {
+    std::fprintf(text, "%-9s %8lld %3d %5.2f %-17s %11.6f %11.6f %5d %8d %8.3f %10.6f\n",
+                 r.mechanism.c_str(), static_cast<long long>(r.subjects), r.partners, r.epsilon,
+                 r.metric.c_str(), r.p50, r.p95, r.runs, r.withheld, r.coverage, r.width_p50);
+  }
+  if (json) {
+    auto num = [](double v) {
+      if (std::isnan(v)) return std::string("null");
+      char b[32];
+      std::snprintf(b, sizeof b, "%.6g", v);
+      return std::string(b);
+    };
+    std::printf("{\"rows\": [");
+    for (std::size_t k = 0; k < rows.size(); ++k) {
+      const Row& r = rows[k];
+      std::printf(
+          "%s\n  {\"mechanism\": \"%s\", \"subjects\": %lld, \"partners\": %d, \"epsilon\": %s, "
+          "\"metric\": \"%s\", \"abs_error_p50\": %s, \"abs_error_p95\": %s, \"runs\": %d, "
+          "\"withheld\": %d, \"interval_coverage\": %s, \"interval_width_p50\": %s}",
+          k ? "," : "", r.mechanism.c_str(), static_cast<long long>(r.subjects), r.partners,
+          num(r.epsilon).c_str(), r.metric.c_str(), num(r.p50).c_str(), num(r.p95).c_str(), r.runs,
+          r.withheld, num(r.coverage).c_str(), num(r.width_p50).c_str());
+    }
+    std::printf("\n]}\n");
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace fedface::partner
+
+int main(int argc, char** argv) { return fedface::partner::Main(argc, argv); }
