@@ -934,6 +934,35 @@ TEST_F(PartnerServeTest, RefusesCompressedRequestsBeforeInflatingThem) {
   EXPECT_EQ(LedgerEntries(world.ledger).size(), 2u);
 }
 
+// A call that half-closes without a message (not a reset: its caller waits for the answer)
+// gets the guard's refusal with the catalogue's text, ledgered like every refusal; calls reset
+// before their message (rapid reset) get nothing and no row (PartnerAbuseTest).
+TEST_F(PartnerServeTest, ACallWithoutAMessageGetsALedgeredCatalogueRefusal) {
+  const PartnerWorld world = MakePartnerWorld("no-message", PartnerSettings{});
+  START_PARTNER(server, world, "no-message");
+  grpc::GenericStub stub(Vendor(server.vendor_port()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(2));
+  grpc::CompletionQueue cq;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+      stub.PrepareCall(&context, kRunEvaluation, &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  call->WritesDone(reinterpret_cast<void*>(2));  // half-close, no message
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "the call carries no request message");
+  ExpectLedgeredRefusals(world.ledger, {status});
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
 // A connection flood must not take the vendor listener down for good (gRPC 1.51 stops accepting
 // after accept4 fails with EMFILE): started with a soft limit of 256 open files, the partner
 // raises it to the hard limit, holds 400 idle connections, and answers once they are gone.
