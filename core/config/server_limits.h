@@ -8,6 +8,7 @@
 //   - at most kMaxConcurrentStreams streams per connection;
 //   - idle connections closed after kMaxConnectionIdle, every connection after kMaxConnectionAge
 //     (plus a grace period for calls in flight), so connections cannot be held forever;
+//   - a connection must complete its handshake within kHandshakeTimeoutMs;
 //   - the port is not shared (no SO_REUSEPORT): a second server on it fails instead.
 // RaiseOpenFileLimit ENSURES: the soft RLIMIT_NOFILE of the process is its hard limit (a burst
 // of connections does not exhaust descriptors at the default 1024).
@@ -25,6 +26,9 @@ inline constexpr int kMaxConcurrentStreams = 32;
 inline constexpr int kMaxConnectionIdleMs = 10 * 60 * 1000;
 inline constexpr int kMaxConnectionAgeMs = 60 * 60 * 1000;
 inline constexpr int kMaxConnectionAgeGraceMs = 5 * 60 * 1000;
+// A connection that has not completed its (TLS/HTTP/2) handshake holds a descriptor: 20 s, not
+// gRPC's 120 s.
+inline constexpr int kHandshakeTimeoutMs = 20 * 1000;
 
 void ApplyServerLimits(grpc::ServerBuilder& builder);
 

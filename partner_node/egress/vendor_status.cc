@@ -26,6 +26,7 @@ constexpr Entry kCatalogue[] = {
     {Code::kInvalidArgument, "unknown fields", "the request carries unknown fields"},
     {Code::kInvalidArgument, "not a RunEvaluationRequest",
      "the request is not a RunEvaluationRequest"},
+    {Code::kInvalidArgument, "no request message", "the call carries no request message"},
     {Code::kUnauthenticated, "client certificate", "a client certificate is required"},
     {Code::kPermissionDenied, "is not allowed", "this vendor identity is not allowed"},
     {Code::kPermissionDenied, "declined", "the partner declined the release of this round"},

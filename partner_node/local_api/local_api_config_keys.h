@@ -10,7 +10,8 @@
 
 namespace fedface::partner {
 
-// local_api.max_top_k, local_api.verify_threshold.
+// local_api.max_top_k, local_api.verify_threshold, local_api.max_pixels,
+// local_api.max_concurrent_requests, local_api.max_queued_requests.
 inline std::vector<ConfigKey> LocalApiConfigKeys() {
   using T = ConfigValueType;
   return {
@@ -20,6 +21,26 @@ inline std::vector<ConfigKey> LocalApiConfigKeys() {
        .doc = "Largest top_k an Identify request may ask for.",
        .min = 1,
        .max = 10000},
+      {.path = "local_api.max_pixels",
+       .type = T::kInt,
+       .default_value = "16000000",
+       .doc = "Images declaring more pixels in their header are refused before decoding "
+              "(RESOURCE_EXHAUSTED); bounds a request's decoded image to 3 bytes per pixel.",
+       .min = 1,
+       .max = 1000000000},
+      {.path = "local_api.max_concurrent_requests",
+       .type = T::kInt,
+       .default_value = "4",
+       .doc = "Requests decoding or analysing an image at once.",
+       .min = 1,
+       .max = 256},
+      {.path = "local_api.max_queued_requests",
+       .type = T::kInt,
+       .default_value = "32",
+       .doc = "Requests waiting for one of those slots (until their deadline); any more are "
+              "refused at once with RESOURCE_EXHAUSTED.",
+       .min = 0,
+       .max = 1024},
       {.path = "local_api.verify_threshold",
        .type = T::kString,
        .doc = "Distance at or below which Verify and Identify report a match, e.g. \"0.55\". "

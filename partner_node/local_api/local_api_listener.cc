@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "core/config/recovering_server.h"
 #include "core/config/server_limits.h"
 
 namespace fedface::partner {
@@ -56,6 +57,11 @@ absl::StatusOr<LocalMatchOptions> LocalMatchOptionsFromConfig(const Config& conf
   // listener accepts that plus room for the other fields.
   options.limits.max_image_bytes = config.GetInt("local_api.max_message_bytes");
   options.limits.max_top_k = static_cast<int>(config.GetInt("local_api.max_top_k"));
+  options.limits.max_pixels = config.GetInt("local_api.max_pixels");
+  options.limits.max_concurrent_requests =
+      static_cast<int>(config.GetInt("local_api.max_concurrent_requests"));
+  options.limits.max_queued_requests =
+      static_cast<int>(config.GetInt("local_api.max_queued_requests"));
   return options;
 }
 
@@ -96,19 +102,30 @@ bool IsLoopbackOrUnixAddress(const std::string& listen) {
 absl::StatusOr<LocalApiListener> StartLocalApiListener(const std::string& listen,
                                                        LocalMatchService& service) {
   if (absl::Status s = ValidateLocalListenAddress(listen); !s.ok()) return s;
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort(listen, grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  builder.SetMaxReceiveMessageSize(service.MaxReceiveMessageBytes());
-  builder.SetMaxSendMessageSize(4 << 20);
-  ApplyServerLimits(builder);
-  // Requests wait for an engine worker anyway; bound the threads that can pile up waiting.
-  grpc::ResourceQuota quota("local_api");
-  quota.SetMaxThreads(64);
-  builder.SetResourceQuota(quota);
+  // Rebuilt if a connection flood stops gRPC from accepting (RecoveringServer).
+  auto build = [&service](const std::string& address, int* port) {
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(address, grpc::InsecureServerCredentials(), port);
+    builder.RegisterService(&service);
+    builder.SetMaxReceiveMessageSize(service.MaxReceiveMessageBytes());
+    builder.SetMaxSendMessageSize(4 << 20);
+    ApplyServerLimits(builder);
+    // Admitted and queued requests hold a thread each; the rest is for gRPC's pollers and the
+    // quick refusals, so a burst gets RequestAdmission's RESOURCE_EXHAUSTED, never gRPC's
+    // "Server Threadpool Exhausted".
+    const LocalMatchLimits& limits = service.options().limits;
+    grpc::ResourceQuota quota("local_api");
+    quota.SetMaxThreads(limits.max_concurrent_requests + limits.max_queued_requests + 32);
+    builder.SetResourceQuota(quota);
+    std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+    const bool unix_socket = absl::StartsWith(address, kUnixPrefix);
+    return !unix_socket && *port <= 0 ? nullptr : std::move(server);
+  };
+  absl::StatusOr<std::unique_ptr<RecoveringServer>> server =
+      RecoveringServer::Start("local_api.listen", listen, build, &std::cerr);
   LocalApiListener out;
-  out.server = builder.BuildAndStart();
+  if (server.ok()) out.server = *std::move(server);
+  const int port = out.server ? out.server->port() : 0;
   const bool unix_socket = absl::StartsWith(listen, kUnixPrefix);
   if (out.server == nullptr || (!unix_socket && port <= 0)) {
     return absl::UnavailableError(absl::StrCat("local API address '", listen,

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "core/config/config_file.h"
 #include "core/config/config_schema.h"
+#include "core/config/recovering_server.h"
 #include "core/package/model_manifest.h"
 #include "partner_node/local_api/local_api_config_keys.h"
 #include "partner_node/local_api/local_match_service.h"
@@ -38,7 +39,7 @@ absl::Status ValidateLocalListenAddress(const std::string& listen);
 bool IsLoopbackOrUnixAddress(const std::string& listen);
 
 struct LocalApiListener {
-  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<RecoveringServer> server;  // rebuilt after gRPC stops accepting
   std::string address;  // as bound: "127.0.0.1:40123" (the chosen port) or "unix:/path"
 };
 

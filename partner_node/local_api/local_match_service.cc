@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "core/common/sha256.h"
+#include "core/engine/image_header.h"
 #include "partner_node/enroll/subject_name.h"
 
 namespace fedface::partner {
@@ -50,6 +51,12 @@ absl::StatusOr<std::unique_ptr<LocalMatchService>> LocalMatchService::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("local match API: max_top_k must be 1..", kMaxTopKBound));
   }
+  if (options.limits.max_pixels < 1 || options.limits.max_concurrent_requests < 1 ||
+      options.limits.max_queued_requests < 0) {
+    return absl::InvalidArgumentError(
+        "local match API: max_pixels and max_concurrent_requests must be >= 1, "
+        "max_queued_requests >= 0");
+  }
   return std::unique_ptr<LocalMatchService>(
       new LocalMatchService(engine, writer, std::move(options)));
 }
@@ -58,13 +65,29 @@ int LocalMatchService::MaxReceiveMessageBytes() const {
   return static_cast<int>(options_.limits.max_image_bytes) + kMessageSlackBytes;
 }
 
-absl::StatusOr<LocalMatchService::Probe> LocalMatchService::Analyze(const std::string& image,
+absl::StatusOr<LocalMatchService::Probe> LocalMatchService::Analyze(grpc::ServerContext* context,
+                                                                    const std::string& image,
                                                                     bool count_all_faces) {
   if (image.empty()) return absl::InvalidArgumentError("image is empty");
   if (static_cast<int64_t>(image.size()) > options_.limits.max_image_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "image is ", image.size(), " bytes, above the limit of ", options_.limits.max_image_bytes));
   }
+  // From the header alone: a small file can declare a huge picture (a 116 KB PNG of 40 MP).
+  // Unreadable headers are left to the decoder, which names the problem.
+  if (absl::StatusOr<ImageDimensions> dims = ReadImageDimensions(image);
+      dims.ok() && dims->width * dims->height > options_.limits.max_pixels) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(dims->format, " image of ", dims->width, "x", dims->height,
+                     " pixels is above the local API's limit of ", options_.limits.max_pixels,
+                     " pixels (local_api.max_pixels)"));
+  }
+  std::optional<RequestAdmission::Ticket> ticket;
+  if (absl::Status s = admission_.Enter([context] { return context->IsCancelled(); }, &ticket);
+      !s.ok()) {
+    return s;
+  }
+  if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
   ProcessOptions process;
   // Enrolment reports how many faces the image held, so it analyses them all and keeps the
   // largest; a probe needs only the largest.
@@ -111,7 +134,7 @@ grpc::Status LocalMatchService::Enroll(grpc::ServerContext* context,
   const absl::Time start = absl::Now();
   auto run = [&]() -> absl::Status {
     if (absl::Status s = ValidateSubjectName(request->subject()); !s.ok()) return s;
-    absl::StatusOr<Probe> probe = Analyze(request->image(), /*count_all_faces=*/true);
+    absl::StatusOr<Probe> probe = Analyze(context, request->image(), /*count_all_faces=*/true);
     if (!probe.ok()) return probe.status();
     if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
     ImageOutcome outcome;
@@ -138,7 +161,8 @@ grpc::Status LocalMatchService::Verify(grpc::ServerContext* context,
   auto run = [&]() -> absl::Status {
     if (absl::Status s = ValidateSubjectName(request->subject()); !s.ok()) return s;
     if (static_cast<int64_t>(request->image().size()) > options_.limits.max_image_bytes) {
-      return Analyze(request->image(), false).status();  // the size error, before any lookup
+      return Analyze(context, request->image(), false)
+          .status();  // the size error, before any lookup
     }
     absl::StatusOr<std::vector<StoredEmbedding>> enrolled =
         writer_.store().SubjectEmbeddings(request->subject(), options_.model_version);
@@ -147,8 +171,9 @@ grpc::Status LocalMatchService::Verify(grpc::ServerContext* context,
       return absl::NotFoundError(
           absl::StrCat("subject not enrolled for model ", options_.model_version));
     }
-    absl::StatusOr<Probe> probe = Analyze(request->image(), /*count_all_faces=*/false);
+    absl::StatusOr<Probe> probe = Analyze(context, request->image(), /*count_all_faces=*/false);
     if (!probe.ok()) return probe.status();
+    if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
     float best = std::numeric_limits<float>::infinity();
     for (const StoredEmbedding& e : *enrolled) {
       best = std::min(best, EuclideanDistance(probe->embedding, e.embedding));
@@ -172,8 +197,9 @@ grpc::Status LocalMatchService::Identify(grpc::ServerContext* context,
       return absl::InvalidArgumentError(
           absl::StrCat("top_k must be 1..", options_.limits.max_top_k));
     }
-    absl::StatusOr<Probe> probe = Analyze(request->image(), /*count_all_faces=*/false);
+    absl::StatusOr<Probe> probe = Analyze(context, request->image(), /*count_all_faces=*/false);
     if (!probe.ok()) return probe.status();
+    if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
     FaceIndex& index = *writer_.index();
     absl::StatusOr<std::vector<FaceCandidate>> found =
         index.Search(probe->embedding, request->top_k());

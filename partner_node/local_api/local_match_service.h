@@ -7,12 +7,17 @@
 //     (limits.max_image_bytes, RESOURCE_EXHAUSTED), top_k (1..limits.max_top_k); a corrupt image
 //     or one without a face is INVALID_ARGUMENT, an unknown subject NOT_FOUND; errors never echo
 //     the subject name or image bytes;
+//   - every request has a cost bound: images above limits.max_pixels are refused from their
+//     header (RESOURCE_EXHAUSTED); at most limits.max_concurrent_requests requests work at once
+//     and limits.max_queued_requests wait (RequestAdmission), others get RESOURCE_EXHAUSTED;
+//     a request whose caller cancelled or whose deadline passed stops before the next stage;
 //   - the largest face of an image is used (enrolment and probes alike);
 //   - writes go through the GalleryWriter, so the store and the FAISS index stay equal;
 //   - only embeddings of `model_version` are compared; Identify is exact (FaceIndex::Search).
 //
 // Thread safety: all methods may run concurrently (gRPC's sync server threads); engine work
-// borrows the engine's workers, so at most engine.workers() images are analysed at once.
+// borrows the engine's workers, so at most engine.workers() images are analysed at once, and
+// at most limits.max_concurrent_requests are decoded at once.
 #pragma once
 
 #include <grpcpp/server_context.h>
@@ -25,12 +30,17 @@
 #include "core/engine/face_engine.h"
 #include "fedface/v1/local_match.grpc.pb.h"
 #include "partner_node/enroll/gallery_writer.h"
+#include "partner_node/local_api/request_admission.h"
 
 namespace fedface::partner {
 
 struct LocalMatchLimits {
   int64_t max_image_bytes = int64_t{16} << 20;  // 16 MiB
   int max_top_k = 100;                          // 1 .. 10000 (FaceIndex's bound)
+  // Refused from the image header before decoding: at most 3 bytes per pixel decoded (48 MB).
+  int64_t max_pixels = 16'000'000;
+  int max_concurrent_requests = 4;  // requests decoding or analysing at once
+  int max_queued_requests = 32;     // more wait for a slot; beyond, RESOURCE_EXHAUSTED
 };
 
 struct LocalMatchOptions {
@@ -68,15 +78,21 @@ class LocalMatchService final : public fedface::v1::LocalMatch::Service {
  private:
   struct Probe;
   LocalMatchService(FaceEngine& engine, GalleryWriter& writer, LocalMatchOptions options)
-      : engine_(engine), writer_(writer), options_(std::move(options)) {}
-  // Size check, decode, detect, embed the largest face.
-  absl::StatusOr<Probe> Analyze(const std::string& image, bool count_all_faces);
+      : engine_(engine),
+        writer_(writer),
+        options_(std::move(options)),
+        admission_(options_.limits.max_concurrent_requests, options_.limits.max_queued_requests) {}
+  // Size and pixel checks, admission, decode, detect, embed the largest face; stops when the
+  // caller is gone.
+  absl::StatusOr<Probe> Analyze(grpc::ServerContext* context, const std::string& image,
+                                bool count_all_faces);
   grpc::Status Finish(const char* method, grpc::ServerContext* context, absl::Time start,
                       const absl::Status& status);
 
   FaceEngine& engine_;
   GalleryWriter& writer_;
   const LocalMatchOptions options_;
+  RequestAdmission admission_;
 };
 
 }  // namespace fedface::partner

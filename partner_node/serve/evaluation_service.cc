@@ -32,7 +32,13 @@ bool ReadRequest(const grpc::ByteBuffer& buffer, std::string* out) {
 
 EvaluationServiceImpl::EvaluationServiceImpl(EvaluationServiceOptions options,
                                              EvaluationRounds* rounds, std::ostream* log)
-    : options_(std::move(options)), rounds_(rounds), log_(log) {
+    : options_(std::move(options)),
+      rounds_(rounds),
+      log_(log),
+      messageless_([this](const std::string& vendor, grpc::ServerUnaryReactor* reactor) {
+        reactor->Finish(ToGrpc(rounds_->Refuse(
+            vendor, "", absl::InvalidArgumentError("the call carries no request message"))));
+      }) {
   for (int i = 0; i < std::max(1, options_.workers); ++i) workers_.emplace_back([this] { Work(); });
 }
 
@@ -45,6 +51,7 @@ void EvaluationServiceImpl::Stop() {
     stopping_ = true;
   }
   wake_.notify_all();
+  messageless_.Stop();
   for (std::thread& t : workers_) {
     if (t.joinable()) t.join();
   }
@@ -86,6 +93,15 @@ grpc::ServerUnaryReactor* EvaluationServiceImpl::RunEvaluation(
     }
   }
 
+  // No message at all: an HTTP/2 rapid reset (HEADERS then RST_STREAM) or a half-close without
+  // one. Parked until the reset shows (then no work, nothing sent, no ledger row); each used to
+  // cost a ledgered refusal, and gRPC queued 100k reset streams behind those writes (1.9 GB).
+  // Before the rate limit, so that a reset stream never takes a window's first refusal (its
+  // ledger row), whose trailer the audit expects on the wire.
+  if (!request_bytes->Valid()) {
+    messageless_.Add(vendor, context, reactor);
+    return reactor;
+  }
   // The vendor's call rate (its own count and the time, no partner data): malformed calls
   // count too.
   if (absl::Status s = rounds_->RateLimited(vendor, RateLimitKind::kRequests); !s.ok()) {

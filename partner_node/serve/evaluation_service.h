@@ -50,6 +50,7 @@
 
 #include "fedface/v1/evaluation.grpc.pb.h"
 #include "partner_node/serve/evaluation_rounds.h"
+#include "partner_node/serve/messageless_calls.h"
 
 namespace fedface::partner {
 
@@ -109,6 +110,7 @@ class EvaluationServiceImpl final
   std::deque<std::shared_ptr<Flight>> queue_;
   std::map<FlightKey, std::shared_ptr<Flight>> flights_;  // queued or running
   std::vector<std::thread> workers_;
+  MessagelessCalls messageless_;  // after rounds_: its refusals go through them
 };
 
 }  // namespace fedface::partner

@@ -66,7 +66,7 @@ class LocalApiStack {
   std::shared_ptr<const LoadedServingModel> model_;
   std::unique_ptr<LiveGallery> gallery_;
   std::unique_ptr<LocalMatchService> service_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<RecoveringServer> server_;
   bool reembedded_ = false;  // for model_'s version
 };
 

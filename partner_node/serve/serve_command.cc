@@ -25,6 +25,7 @@
 #include "core/common/blas_info.h"
 #include "core/common/cli_args.h"
 #include "core/config/config_file.h"
+#include "core/config/recovering_server.h"
 #include "core/config/server_limits.h"
 #include "core/config/tls_credentials.h"
 #include "core/config/tls_key_log_file.h"
@@ -203,26 +204,31 @@ int RunServe(const std::vector<std::string>& args) {
   service_options.workers = vendor_api->max_concurrent_evaluations;
   EvaluationServiceImpl evaluation_service(service_options, &rounds, &std::cerr);
 
-  // The vendor-facing listener: the evaluation service and nothing else.
-  int vendor_port = 0;
-  grpc::ServerBuilder vendor_builder;
-  vendor_builder.AddListeningPort(
-      vendor_api->listen,
-      tls ? MutualTlsServerCredentials(*tls, *tls_options) : grpc::InsecureServerCredentials(),
-      &vendor_port);
-  vendor_builder.RegisterService(&evaluation_service);
-  vendor_builder.SetMaxReceiveMessageSize(kMaxVendorRequestBytes);
-  vendor_builder.SetMaxSendMessageSize(kMaxVendorResponseBytes);
-  ApplyServerLimits(vendor_builder);
-  grpc::ResourceQuota vendor_quota("partner_node-vendor");
-  vendor_quota.SetMaxThreads(32);
-  vendor_builder.SetResourceQuota(vendor_quota);
-  std::unique_ptr<grpc::Server> vendor_server = vendor_builder.BuildAndStart();
-  if (!vendor_server || vendor_port == 0) {
+  // The vendor-facing listener: the evaluation service and nothing else; rebuilt if a
+  // connection flood stops gRPC from accepting (RecoveringServer).
+  // One credentials object for every build (the TLS key log is opened once).
+  const std::shared_ptr<grpc::ServerCredentials> vendor_credentials =
+      tls ? MutualTlsServerCredentials(*tls, *tls_options) : grpc::InsecureServerCredentials();
+  auto build_vendor_server = [&](const std::string& listen, int* port) {
+    grpc::ServerBuilder vendor_builder;
+    vendor_builder.AddListeningPort(listen, vendor_credentials, port);
+    vendor_builder.RegisterService(&evaluation_service);
+    vendor_builder.SetMaxReceiveMessageSize(kMaxVendorRequestBytes);
+    vendor_builder.SetMaxSendMessageSize(kMaxVendorResponseBytes);
+    ApplyServerLimits(vendor_builder);
+    grpc::ResourceQuota vendor_quota("partner_node-vendor");
+    vendor_quota.SetMaxThreads(32);
+    vendor_builder.SetResourceQuota(vendor_quota);
+    std::unique_ptr<grpc::Server> server = vendor_builder.BuildAndStart();
+    return *port == 0 ? nullptr : std::move(server);
+  };
+  absl::StatusOr<std::unique_ptr<RecoveringServer>> vendor_server = RecoveringServer::Start(
+      "vendor_api.listen", vendor_api->listen, build_vendor_server, &std::cerr);
+  if (!vendor_server.ok()) {
     evaluation_service.Stop();
-    return Fail(absl::UnavailableError(absl::StrCat("cannot listen on vendor_api.listen ",
-                                                    vendor_api->listen, " (address in use?)")));
+    return Fail(vendor_server.status());
   }
+  const int vendor_port = (*vendor_server)->port();
 
   if (!IsLoopbackOrUnixAddress(local_api.listen)) {
     std::cerr << kName << ": WARNING: the local match API listens on " << local_api.listen
@@ -260,7 +266,7 @@ int RunServe(const std::vector<std::string>& args) {
   ServeLog(&std::cerr, absl::StrCat("signal ", signal_number, ", stopping"));
   evaluation_service.Stop();
   const auto deadline = std::chrono::system_clock::now() + std::chrono::seconds(5);
-  vendor_server->Shutdown(deadline);
+  (*vendor_server)->Shutdown(deadline);
   (*local)->Shutdown(deadline);
   ServeLog(&std::cerr, "stopped");
   return 0;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <iostream>
 #include <limits>
 #include <map>
 #include <opencv2/imgcodecs.hpp>
@@ -15,12 +16,14 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/common/sha256.h"
 #include "core/engine/face_engine.h"
 #include "core/package/package_verifier.h"
 #include "fedface/v1/local_match.grpc.pb.h"
 #include "partner_node/gallery/gallery_store.h"
+#include "tests/support/proc_stats.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/enroll/partner_world.h"
 
@@ -433,6 +436,92 @@ TEST_F(LocalApiTest, ServesOnAUnixSocketAndReplacesAStaleOne) {
   fedface::v1::LocalVerifyResponse v;
   ASSERT_TRUE(Verify(server.stub(), "leonard", ImageBytes("leonard", 2), &v).ok());
   EXPECT_TRUE(v.match()) << v.distance();
+}
+
+// Issue 16, reproduction 4: a 116 KB all-zero PNG declaring 39.7 MP (under the old 40 MP bound)
+// cost 13 s of CPU and 2.2 GB. The local API refuses it from its header (local_api.max_pixels,
+// 16 MP by default), so the partner's peak memory and CPU barely move.
+TEST_F(LocalApiTest, RefusesAHugePixelCountFromTheHeaderBeforeDecoding) {
+  PartnerWorld w = World("local-api-pixels");
+  ASSERT_FALSE(w.dir.empty());
+  LocalApiProcess server(w, "pixels", "");
+  ASSERT_TRUE(server.WaitReady()) << server.log();
+  std::vector<uchar> png;
+  ASSERT_TRUE(cv::imencode(".png", cv::Mat(5440, 7300, CV_8UC3, cv::Scalar(0, 0, 0)), png,
+                           {cv::IMWRITE_PNG_COMPRESSION, 9}));
+  const std::string image(png.begin(), png.end());
+  ASSERT_TRUE(Enroll(server.stub(), "amy", ImageBytes("amy", 1)).ok());  // warm: model loaded
+  const pid_t pid = server.child().pid();
+  const int64_t peak_before = PeakRssKib(pid);
+  const double cpu_before = CpuSeconds(pid);
+  fedface::v1::LocalIdentifyResponse id;
+  fedface::v1::LocalVerifyResponse v;
+  const grpc::Status statuses[] = {Enroll(server.stub(), "raj", image),
+                                   Identify(server.stub(), image, 1, &id),
+                                   Verify(server.stub(), "amy", image, &v)};
+  for (const grpc::Status& status : statuses) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_EQ(status.error_message(),
+              "png image of 7300x5440 pixels is above the local API's limit of 16000000 pixels "
+              "(local_api.max_pixels)");
+  }
+  const int64_t peak_after = PeakRssKib(pid);
+  const double cpu = CpuSeconds(pid) - cpu_before;
+  std::cout << "[ measured ] " << image.size() << "-byte PNG of 39.7 MP, three calls: partner peak "
+            << "RSS " << peak_before / 1024 << " -> " << peak_after / 1024 << " MiB, CPU " << cpu
+            << " s" << std::endl;
+  EXPECT_LT(peak_after - peak_before, 16 * 1024) << "the image was decoded";
+  EXPECT_LT(cpu, 1.0) << "CPU seconds of the partner for three refusals";
+}
+
+// Issue 16: 100 Identify calls at once got 37 "Server Threadpool Exhausted". Now every call is
+// answered or refused by the service itself with a clear RESOURCE_EXHAUSTED naming the keys.
+TEST_F(LocalApiTest, ABurstOfCallsGetsAnswersOrAClearBusyStatusNeverThreadpoolExhaustion) {
+  PartnerWorld w = World("local-api-burst");
+  ASSERT_FALSE(w.dir.empty());
+  LocalApiProcess server(w, "burst", "");
+  ASSERT_TRUE(server.WaitReady()) << server.log();
+  ASSERT_TRUE(Enroll(server.stub(), "amy", ImageBytes("amy", 1)).ok());
+  const std::string probe = ImageBytes("amy", 2);
+  constexpr int kCalls = 100;
+  std::vector<std::thread> callers;
+  std::vector<grpc::Status> statuses(kCalls);
+  // One connection per call: on a single connection the server's limit of concurrent streams
+  // would queue them in the client instead.
+  std::vector<std::unique_ptr<LocalMatch::Stub>> stubs;
+  for (int i = 0; i < kCalls; ++i) {
+    grpc::ChannelArguments args;
+    args.SetInt("fedface.test.connection", i);  // distinct arguments: no shared connection
+    args.SetMaxSendMessageSize(64 << 20);
+    stubs.push_back(LocalMatch::NewStub(
+        grpc::CreateCustomChannel(server.address(), grpc::InsecureChannelCredentials(), args)));
+  }
+  for (int i = 0; i < kCalls; ++i) {
+    callers.emplace_back([&, i] {
+      fedface::v1::LocalIdentifyResponse r;
+      statuses[i] = Identify(*stubs[i], probe, 1, &r);
+    });
+  }
+  for (std::thread& t : callers) t.join();
+  int ok = 0, busy = 0;
+  for (const grpc::Status& s : statuses) {
+    if (s.ok()) {
+      ++ok;
+      continue;
+    }
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
+    EXPECT_TRUE(absl::StartsWith(s.error_message(),
+                                 "local API busy: 4 requests in progress and 32 "
+                                 "waiting (local_api.max_concurrent_requests, "
+                                 "local_api.max_queued_requests)"))
+        << s.error_message();
+    ++busy;
+  }
+  std::cout << "[ measured ] " << kCalls << " Identify calls at once: " << ok << " answered, "
+            << busy << " refused as busy" << std::endl;
+  EXPECT_GE(ok, 36) << "every admitted or queued call is answered";
+  fedface::v1::LocalIdentifyResponse r;
+  EXPECT_TRUE(Identify(server.stub(), probe, 1, &r).ok()) << "still serving after the burst";
 }
 
 TEST_F(LocalApiTest, RefusesToStartOnABadAddressWithAOneLineError) {

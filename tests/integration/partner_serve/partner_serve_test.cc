@@ -33,6 +33,7 @@
 #include "partner_node/gallery/gallery_store.h"
 #include "partner_node/serve/reembedding_allowance.h"
 #include "tests/integration/partner_serve/serve_harness.h"
+#include "tests/support/proc_stats.h"
 #include "tests/support/test_env.h"
 
 namespace fedface::testing {
@@ -945,14 +946,6 @@ TEST_F(PartnerServeTest, RefusesAPlaintextVendorListenerOffLoopbackAtStart) {
   EXPECT_TRUE(LedgerEntries(world.ledger).empty());
 }
 
-// Peak resident memory of a process (VmHWM), in KiB; -1 when unreadable.
-int64_t PeakRssKib(pid_t pid) {
-  const std::string status = ReadText(absl::StrCat("/proc/", pid, "/status"));
-  const size_t at = status.find("VmHWM:");
-  if (at == std::string::npos) return -1;
-  return std::stoll(status.substr(at + 6));
-}
-
 // A gzip "bomb" (64 MiB of zeros, about 64 KiB on the wire) must be refused from its headers:
 // the partner never inflates it, so its peak memory does not grow by the bomb's size, and it
 // still answers valid calls afterwards.
@@ -978,6 +971,9 @@ TEST_F(PartnerServeTest, RefusesCompressedRequestsBeforeInflatingThem) {
                    [&done](grpc::Status s) { done.set_value(std::move(s)); });
     const grpc::Status status = done.get_future().get();
     EXPECT_FALSE(status.ok()) << "a compressed request was accepted";
+    // Refused from its headers by gRPC, before the partner's code: nothing about the partner.
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED);
+    EXPECT_EQ(status.error_message(), "Compression algorithm 'gzip' is disabled.");
     std::cout << "[ measured ] gzip bomb " << i << ": " << status.error_code() << " "
               << status.error_message() << std::endl;
   }
@@ -991,14 +987,33 @@ TEST_F(PartnerServeTest, RefusesCompressedRequestsBeforeInflatingThem) {
   EXPECT_EQ(LedgerEntries(world.ledger).size(), 2u);
 }
 
-int OpenFiles(pid_t pid) {
-  std::error_code ec;
-  int n = 0;
-  for (auto it = fs::directory_iterator(absl::StrCat("/proc/", pid, "/fd"), ec);
-       !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    ++n;
+// A call that half-closes without a message (not a reset: its caller waits for the answer)
+// gets the guard's refusal with the catalogue's text, ledgered like every refusal; calls reset
+// before their message (rapid reset) get nothing and no row (PartnerAbuseTest).
+TEST_F(PartnerServeTest, ACallWithoutAMessageGetsALedgeredCatalogueRefusal) {
+  const PartnerWorld world = MakePartnerWorld("no-message", PartnerSettings{});
+  START_PARTNER(server, world, "no-message");
+  grpc::GenericStub stub(Vendor(server.vendor_port()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(2));
+  grpc::CompletionQueue cq;
+  std::unique_ptr<grpc::GenericClientAsyncReaderWriter> call =
+      stub.PrepareCall(&context, kRunEvaluation, &cq);
+  void* tag = nullptr;
+  bool ok = false;
+  call->StartCall(reinterpret_cast<void*>(1));
+  ASSERT_TRUE(cq.Next(&tag, &ok) && ok);
+  call->WritesDone(reinterpret_cast<void*>(2));  // half-close, no message
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  grpc::Status status;
+  call->Finish(&status, reinterpret_cast<void*>(3));
+  ASSERT_TRUE(cq.Next(&tag, &ok));
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(status.error_message(), "the call carries no request message");
+  ExpectLedgeredRefusals(world.ledger, {status});
+  cq.Shutdown();
+  while (cq.Next(&tag, &ok)) {
   }
-  return n;
 }
 
 // A connection flood must not take the vendor listener down for good (gRPC 1.51 stops accepting
