@@ -236,7 +236,15 @@ void ExpectPullAudited(AuditWorld& world, int n) {
       tshark_sent.push_back(absl::StrCat(m.type, " ", m.length, " ", m.sha256));
     }
   }
-  EXPECT_EQ(tshark_sent, AuditSaw(*pull).sent) << "tshark and the audit disagree on the pull";
+  // An empty message (ListModelsRequest) has no bytes for tshark's protobuf dissector to name:
+  // for those only the length and sha256 are compared.
+  std::vector<std::string> audit_sent = AuditSaw(*pull).sent;
+  for (std::vector<std::string>* list : {&tshark_sent, &audit_sent}) {
+    for (std::string& m : *list) {
+      if (absl::StrContains(m, " 0 ")) m = m.substr(m.find(" 0 "));
+    }
+  }
+  EXPECT_EQ(tshark_sent, audit_sent) << "tshark and the audit disagree on the pull";
   std::cout << "[audit pull] " << world.PartnerName(n) << ": " << pull->sent.size()
             << " message(s) to the registry, " << pull->bytes_left_partner << " B on the wire"
             << std::endl;
