@@ -6,14 +6,19 @@
 #   partners: three galleries made from the npm sample photos (every detected face is a subject,
 #   its extra captures SYNTHETIC variations), plus ../shared/datasets/faceapi-bbt (8 real
 #   identities) as a fourth partner when that folder exists;
-#   each partner pulls and verifies the model (captured in its own pcap of the registry port:
-#   partners are set up one after another), enrols its gallery and serves the vendor;
-#   one evaluation round (captured: each partner's vendor-facing port), the pooled report, then
-#   each partner's traffic audit of both its captures, decrypted with its own TLS key log.
-# Differs from production only in k and epsilon (tiny galleries) and in running on loopback
-# instead of separate hosts (a partner's capture is port filters, not its own interface).
+#   each partner pulls and verifies the model, enrols its gallery and serves the vendor;
+#   one evaluation round, the pooled report, then each partner's traffic audit of its capture,
+#   decrypted with its own TLS key log, with its own configuration as the peer allowlist.
+# As root with a working `ip netns`, each partner runs in its own network namespace
+# (fedface-demo-pN, veth 10.232.N.2/30) and the vendor (registry + coordinator) in another
+# (fedface-demo-vendor, 10.232.N.1 facing partner N): a partner's capture is its whole interface,
+# no filter, from before its model pull to after the round, so every byte that left the partner
+# (pull, round, ARP, DNS, any other connection) is audited (--capture-mode namespace). Otherwise
+# (or FEDFACE_DEMO_NO_NETNS=1) everything runs on loopback and each partner's capture is port
+# filters (--capture-mode loopback, printed in every verdict line).
+# Differs from production only in k and epsilon (tiny galleries) and in running on one machine.
 # Sets up what is missing first. Everything lives in ./demo-run (recreated on every run); Ctrl-C
-# stops every process it started.
+# stops every process it started and deletes the namespaces.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -30,6 +35,7 @@ cleanup() {
   local code=$?
   for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  delete_namespaces
   exit "$code"
 }
 trap cleanup EXIT
@@ -40,13 +46,34 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # A free TCP port on loopback.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# Waits until something listens on 127.0.0.1:$1 (at most ~60 s).
+# The demo's namespaces (never the tests' fedface-audit-*): deleted on exit and before a re-run.
+# Deleting a namespace deletes its veth ends and their peers.
+ns_prefix=fedface-demo
+netns=false
+delete_namespaces() {
+  $netns || [ "${1:-}" = stale ] || return 0
+  local ns
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$ns_prefix-" || true); do
+    ip netns del "$ns" 2>/dev/null || true
+  done
+}
+# Runs "$@" in the vendor's namespace (exec: the caller's pid becomes the command's).
+vendor_exec() { if $netns; then exec ip netns exec "$ns_prefix-vendor" "$@"; else exec "$@"; fi; }
+# Runs "$2..." in partner number $1's namespace.
+partner_exec() {
+  local n=$1; shift
+  if $netns; then exec ip netns exec "$ns_prefix-p$n" "$@"; else exec "$@"; fi
+}
+
+# Waits until something listens on TCP port $2, looking from where `$1 ss` runs (vendor_exec,
+# partner_exec N); a listening-socket check, not a connection, so no probe is in a capture.
 wait_port() {
+  local port=${*: -1}
   for _ in $(seq 1 600); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    if ( "${@:1:$#-1}" ss -Hltn "sport = :$port" ) 2>/dev/null | grep -q .; then return 0; fi
     sleep 0.1
   done
-  echo "demo: nothing listens on port $1" >&2
+  echo "demo: nothing listens on port $port" >&2
   return 1
 }
 
@@ -60,12 +87,71 @@ if [ -d ../shared/datasets/faceapi-bbt/gallery ]; then
   with_bbt=true
 fi
 
+# Namespaces when root and `ip netns` works: vendor namespace + one per partner, partner N on veth
+# fdpN (10.232.N.2/30) facing the vendor's fdvN (10.232.N.1). No IPv6 (router solicitations,
+# MLD): all a partner sends is on the audited IPv4 link. The vendor is in its own namespace, not
+# the root one, so that its listeners (0.0.0.0) are not on the host's real network.
+if [ -z "${FEDFACE_DEMO_NO_NETNS:-}" ] && [ "$(id -u)" = 0 ] && command -v ip > /dev/null; then
+  delete_namespaces stale
+  if ip netns add "$ns_prefix-vendor" 2>/dev/null; then netns=true; fi
+fi
+no_ipv6() {
+  ip netns exec "$1" sh -c "for f in all default $2; do p=/proc/sys/net/ipv6/conf/\$f/disable_ipv6; \
+    [ -w \$p ] && echo 1 > \$p; done; true"
+}
+declare -A partner_ip vendor_ip iface
+n=0
+for p in "${partners[@]}"; do
+  n=$((n + 1))
+  if $netns; then
+    partner_ip[$p]=10.232.$n.2 vendor_ip[$p]=10.232.$n.1 iface[$p]=fdp$n
+  else
+    partner_ip[$p]=127.0.0.1 vendor_ip[$p]=127.0.0.1 iface[$p]=lo
+  fi
+done
+if $netns; then
+  no_ipv6 "$ns_prefix-vendor" lo
+  ip -n "$ns_prefix-vendor" link set lo up
+  n=0
+  for p in "${partners[@]}"; do
+    n=$((n + 1))
+    ns=$ns_prefix-p$n
+    ip netns add "$ns"
+    no_ipv6 "$ns" lo
+    ip -n "$ns" link set lo up
+    ip link add "fdv$n" netns "$ns_prefix-vendor" type veth peer name "fdp$n" netns "$ns"
+    no_ipv6 "$ns_prefix-vendor" "fdv$n"
+    no_ipv6 "$ns" "fdp$n"
+    ip -n "$ns_prefix-vendor" addr add "${vendor_ip[$p]}/30" dev "fdv$n"
+    ip -n "$ns" addr add "${partner_ip[$p]}/30" dev "fdp$n"
+    ip -n "$ns_prefix-vendor" link set "fdv$n" up
+    ip -n "$ns" link set "fdp$n" up
+  done
+  capture_mode=namespace
+  echo "network: partners in their own namespaces ($ns_prefix-pN, veth 10.232.N.2/30), vendor in" \
+    "$ns_prefix-vendor; each partner's capture is its whole interface"
+else
+  capture_mode=loopback
+  echo "network: LOOPBACK (not root, no ip netns, or FEDFACE_DEMO_NO_NETNS): partners' captures" \
+    "are port filters on lo, not their whole interface"
+fi
+
 say "vendor: key pair, signed model package, certificates"
 "$vendor_bin" keygen --out "$run/vendor_key"
 "$vendor_bin" package --faceapi "$faceapi" --version 1.0.0 --key "$run/vendor_key" \
   --out "$run/registry/1.0.0"
-# A development set: everything runs on this machine (loopback names in the server certificates).
-bash scripts/make_certs.sh "$run/pki" --dev "${partners[@]}" >/dev/null
+if $netns; then
+  # Server certificates name the addresses that are dialled: the registry's on each partner's link,
+  # each partner's veth address (the coordinator dials it).
+  cert_args=()
+  for p in "${partners[@]}"; do
+    cert_args+=(--server-name "${vendor_ip[$p]}" --partner-address "$p=${partner_ip[$p]}")
+  done
+  bash scripts/make_certs.sh "$run/pki" "${cert_args[@]}" "${partners[@]}" >/dev/null
+else
+  # A development set: everything on loopback (loopback names in the server certificates).
+  bash scripts/make_certs.sh "$run/pki" --dev "${partners[@]}" >/dev/null
+fi
 
 say "partners: galleries (capture0 = real face crop; capture1.. = SYNTHETIC variations)"
 "$build/tests/tools/make_demo_galleries" --out "$run/galleries" \
@@ -76,10 +162,11 @@ if $with_bbt; then
   echo "bbt-studio: 8 real identities, 40 images from ../shared/datasets/faceapi-bbt"
 fi
 
-registry_port=$(free_port)
+# Namespaces: fixed ports (nothing else is there) and the registry on every vendor-side address.
+if $netns; then registry_port=8443 registry_host=0.0.0.0; else registry_port=$(free_port) registry_host=127.0.0.1; fi
 cat > "$run/vendor.yaml" <<EOF
 server:
-  listen: "127.0.0.1:$registry_port"
+  listen: "$registry_host:$registry_port"
   ca_cert: pki/ca.crt
   cert: pki/registry.crt
   key: pki/registry.key
@@ -92,14 +179,13 @@ EOF
 
 declare -A eval_port
 for p in "${partners[@]}"; do
-  eval_port[$p]=$(free_port)
-  local_port=$(free_port)
-  echo "    - $p 127.0.0.1:${eval_port[$p]}" >> "$run/vendor.yaml"
+  if $netns; then eval_port[$p]=9443 local_port=9444; else eval_port[$p]=$(free_port) local_port=$(free_port); fi
+  echo "    - $p ${partner_ip[$p]}:${eval_port[$p]}" >> "$run/vendor.yaml"
   mkdir -p "$run/partners/$p"
   cat > "$run/partners/$p/partner.yaml" <<EOF
-# Partner $p: the production configuration (mutual TLS both ways), on loopback.
+# Partner $p: the production configuration (mutual TLS both ways); network: $capture_mode.
 vendor:
-  address: "127.0.0.1:$registry_port"
+  address: "${vendor_ip[$p]}:$registry_port"
   ca_cert: ../../pki/ca.crt
   client_cert: ../../pki/partners/$p/client.crt
   client_key: ../../pki/partners/$p/client.key
@@ -112,7 +198,7 @@ gallery:
 engine:
   upsample: 1
 vendor_api:
-  listen: "127.0.0.1:${eval_port[$p]}"
+  listen: "${partner_ip[$p]}:${eval_port[$p]}"
   tls: true
   ca_cert: ../../pki/ca.crt
   cert: ../../pki/partners/$p/server.crt
@@ -141,17 +227,21 @@ cat >> "$run/vendor.yaml" <<EOF
   target_fmr: 1e-3
 EOF
 
-say "vendor: model registry on 127.0.0.1:$registry_port (mutual TLS)"
-(cd "$run" && exec "$vendor_bin" serve --config vendor.yaml) > "$run/logs/vendor.log" 2>&1 &
+say "vendor: model registry on $registry_host:$registry_port (mutual TLS)"
+(cd "$run" && vendor_exec "$vendor_bin" serve --config vendor.yaml) > "$run/logs/vendor.log" 2>&1 &
 pids+=($!)
-wait_port "$registry_port"
+wait_port vendor_exec "$registry_port"
 
-# Starts tcpdump on loopback writing $1 with filter $2 (large buffer: decrypting needs every
-# record), waits until it captures; its pid is added to capture_pids.
+# Starts tcpdump in partner number $3's namespace (loopback: here) on interface $4 writing $1,
+# filter $2 (none: every packet; large buffer: decrypting needs every record), waits until it
+# captures; its pid is added to capture_pids.
 capture_pids=()
 start_capture() {
   local log="$run/logs/tcpdump-$(basename "$1" .pcap).log"
-  tcpdump -i lo -U --immediate-mode -Z root -B 32768 -w "$1" "$2" > "$log" 2>&1 &
+  local filter=()
+  [ -n "$2" ] && filter=("$2")
+  (partner_exec "$3" tcpdump -i "$4" -U --immediate-mode -Z root -B 32768 -w "$1" "${filter[@]}") \
+    > "$log" 2>&1 &
   capture_pids+=($!)
   pids+=($!)
   for _ in $(seq 1 100); do
@@ -170,35 +260,46 @@ stop_captures() {
 }
 
 echo "note: partners/NAME/tls-keys.log (TLS session secrets) exist for the audit only and are secrets"
+declare -A num
+n=0
+for p in "${partners[@]}"; do n=$((n + 1)); num[$p]=$n; done
+if $netns; then
+  say "capturing every packet on each partner's own interface (no filter), pull to round"
+  for p in "${partners[@]}"; do start_capture "$run/pcap/$p.pcap" "" "${num[$p]}" "${iface[$p]}"; done
+fi
 for p in "${partners[@]}"; do
   say "partner $p: pull + verify the model (captured), enrol the gallery"
-  start_capture "$run/pcap/$p-pull.pcap" "tcp port $registry_port"
+  $netns || start_capture "$run/pcap/$p-pull.pcap" "tcp port $registry_port" "${num[$p]}" lo
   pull_status=0
-  "$partner_bin" models pull --config "$run/partners/$p/partner.yaml" || pull_status=$?
-  stop_captures
+  (partner_exec "${num[$p]}" "$partner_bin" models pull --config "$run/partners/$p/partner.yaml") ||
+    pull_status=$?
+  $netns || stop_captures
   [ "$pull_status" -eq 0 ] || exit "$pull_status"
-  "$partner_bin" enroll --config "$run/partners/$p/partner.yaml"
+  (partner_exec "${num[$p]}" "$partner_bin" enroll --config "$run/partners/$p/partner.yaml")
 done
 
 say "partners: serving the vendor (evaluation) and their own apps (local match API)"
 for p in "${partners[@]}"; do
-  "$partner_bin" serve --config "$run/partners/$p/partner.yaml" > "$run/logs/$p.log" 2>&1 &
+  (partner_exec "${num[$p]}" "$partner_bin" serve --config "$run/partners/$p/partner.yaml") \
+    > "$run/logs/$p.log" 2>&1 &
   pids+=($!)
 done
-for p in "${partners[@]}"; do wait_port "${eval_port[$p]}"; done
+for p in "${partners[@]}"; do wait_port partner_exec "${num[$p]}" "${eval_port[$p]}"; done
 
-say "capturing every packet on each partner's vendor-facing port"
-for p in "${partners[@]}"; do
-  start_capture "$run/pcap/$p-round.pcap" "tcp port ${eval_port[$p]}"
-done
+if ! $netns; then
+  say "capturing every packet on each partner's vendor-facing port"
+  for p in "${partners[@]}"; do
+    start_capture "$run/pcap/$p-round.pcap" "tcp port ${eval_port[$p]}" "${num[$p]}" lo
+  done
+fi
 
 say "vendor: evaluation round (verification protocol, model 1.0.0)"
 round_status=0
-(cd "$run" && "$vendor_bin" round --config vendor.yaml --model 1.0.0 --protocol verification \
+(cd "$run" && vendor_exec "$vendor_bin" round --config vendor.yaml --model 1.0.0 --protocol verification \
   --out report --round-id demo-round-1) || round_status=$?
 stop_captures
 
-say "traffic audit of each partner's pull + round captures, TLS decrypted with its key log"
+say "traffic audit of each partner's capture ($capture_mode), TLS decrypted with its key log"
 # One line from an audit's JSON report: the gRPC messages that left the partner in its pull and
 # round captures, and every TCP payload byte it sent (TLS records included).
 left_partner() {
@@ -206,7 +307,9 @@ left_partner() {
 import json, sys
 r = json.load(open(sys.argv[1]))
 def part(kind):
-    sent = [m for m in r["sent_messages"] if m["pcap"].endswith(f"-{kind}.pcap")]
+    pull = {"fedface.v1.ListModelsRequest", "fedface.v1.GetManifestRequest",
+        "fedface.v1.DownloadWeightsRequest"}
+sent = [m for m in r["sent_messages"] if (m["type"] in pull) == (kind == "pull")]
     n = len(sent)
     return f"{kind} {n} message{'s' * (n != 1)} {sum(m['size'] for m in sent)} B"
 conns = r["connections"]
@@ -223,8 +326,15 @@ for p in "${partners[@]}"; do
   dir="$run/partners/$p"
   canary_args=()
   [ "$p" != bbt-studio ] && canary_args=(--canaries "$run/canaries.txt")
-  if "$partner_bin" audit --pcap "$run/pcap/$p-pull.pcap" --pcap "$run/pcap/$p-round.pcap" \
-      --port "${eval_port[$p]}" --registry-port "$registry_port" --tls-keylog "$dir/tls-keys.log" \
+  # Peers from its own configuration (registry out, vendor-facing listener in).
+  if $netns; then
+    who=(--pcap "$run/pcap/$p.pcap" --partner-ip "${partner_ip[$p]}")
+  else
+    who=(--pcap "$run/pcap/$p-pull.pcap" --pcap "$run/pcap/$p-round.pcap"
+      --registry-port "$registry_port")
+  fi
+  if "$partner_bin" audit "${who[@]}" --port "${eval_port[$p]}" --config "$dir/partner.yaml" \
+      --capture-mode "$capture_mode" --tls-keylog "$dir/tls-keys.log" \
       "${canary_args[@]}" --allow-types "$run/allowed_types.txt" --embeddings-db "$dir/gallery.db" \
       --ledger "$dir/egress_ledger.db" --json-out "$run/logs/audit-$p.json" \
       > "$run/logs/audit-$p.txt" 2>&1; then
@@ -237,7 +347,11 @@ done
 
 say "where things are"
 echo "report:        $run/report/report.html  (and report.json)"
-echo "captures:      $run/pcap/NAME-{pull,round}.pcap  (TLS: partners/NAME/tls-keys.log decrypts them)"
+if $netns; then
+  echo "captures:      $run/pcap/NAME.pcap  (whole interface; TLS: partners/NAME/tls-keys.log decrypts them)"
+else
+  echo "captures:      $run/pcap/NAME-{pull,round}.pcap  (loopback port filters; TLS: partners/NAME/tls-keys.log)"
+fi
 echo "audit reports: $run/logs/audit-*.txt"
 echo "logs:          $run/logs/"
 if [ "$round_status" -ne 0 ] || [ "$audit_failures" -ne 0 ]; then

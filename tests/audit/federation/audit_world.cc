@@ -292,11 +292,25 @@ std::string AuditWorld::PreparePartner(int n) {
   fs::create_directories(d);
   const std::string config = d + "/partner-enroll.yaml";
   WriteText(config, WritePartnerConfig(n, /*tls=*/true, 0, PullKeyLogPath(n)));
+  // Namespaces: the pull is captured too, every packet on the partner's only link, from before
+  // the partner exists to after it is gone (the phases' captures start later).
+  std::unique_ptr<PacketCapture> capture;
+  if (network_->namespaces()) {
+    absl::StatusOr<std::unique_ptr<PacketCapture>> started = PacketCapture::Start(
+        network_->InPartner(n), network_->PartnerInterface(n), PullPcapPath(n), "");
+    if (!started.ok()) return "pull capture: " + std::string(started.status().message());
+    capture = *std::move(started);
+  }
   const absl::Time start = absl::Now();
   const ProcessResult pull =
       RunProcess(Concat(network_->InPartner(n), {testing::PartnerNodeBinary(), "models", "pull",
                                                  "--config", config, "--version", kModelVersion}),
                  d);
+  if (capture) {
+    if (absl::StatusOr<CaptureSummary> stopped = capture->Stop(); !stopped.ok()) {
+      return "pull capture: " + std::string(stopped.status().message());
+    }
+  }
   if (pull.exit_code != 0) return "models pull failed: " + Tail(pull.out + pull.err);
   absl::StrAppendFormat(&preparation_summary_, "%s models pull %.1f s; ", PartnerName(n),
                         SecondsSince(start));
@@ -425,6 +439,17 @@ ProcessResult AuditWorld::RunRound(const std::string& round_id, bool plaintext,
 
 absl::StatusOr<AuditReport> AuditWorld::AuditPartner(int n, int64_t ledger_from_seq,
                                                      const std::string& key_log) {
+  const std::string keys = key_log.empty() ? KeyLogPath(n) : key_log == "-" ? "" : key_log;
+  return AuditCapture(n, PcapPath(n), keys, ledger_from_seq);
+}
+
+absl::StatusOr<AuditReport> AuditWorld::AuditPull(int n) {
+  return AuditCapture(n, PullPcapPath(n), PullKeyLogPath(n), std::nullopt);
+}
+
+absl::StatusOr<AuditReport> AuditWorld::AuditCapture(int n, const std::string& pcap,
+                                                     const std::string& keys,
+                                                     std::optional<int64_t> ledger_from_seq) {
   LeakPatterns patterns;
   absl::StatusOr<std::vector<std::string>> canaries = partner::audit::LoadCanaries(canaries_path_);
   if (!canaries.ok()) return canaries.status();
@@ -469,6 +494,8 @@ absl::StatusOr<AuditReport> AuditWorld::AuditPartner(int n, int64_t ledger_from_
   options.patterns = &patterns;
   options.catalog = catalog.get();
   options.allowed_types = std::set<std::string>{kReleaseType};
+  // A pull: only the registry requests may leave (no release, so no ledger to match).
+  if (!ledger_from_seq) options.allowed_types = {kPullTypes.begin(), kPullTypes.end()};
   // The peers `partner_node audit --config` takes from the partner's configuration.
   partner::audit::PeerAllowlist peers;
   if (absl::Status s =
@@ -480,11 +507,12 @@ absl::StatusOr<AuditReport> AuditWorld::AuditPartner(int n, int64_t ledger_from_
   options.peers = std::move(peers);
   options.capture_mode = network_->namespaces() ? partner::audit::CaptureMode::kNamespace
                                                 : partner::audit::CaptureMode::kLoopback;
-  absl::StatusOr<partner::audit::LoadedLedger> ledger =
-      partner::audit::LoadLedger(LedgerPath(n), ledger_from_seq);
-  if (!ledger.ok()) return ledger.status();
-  options.ledger = *std::move(ledger);
-  const std::string keys = key_log.empty() ? KeyLogPath(n) : key_log == "-" ? "" : key_log;
+  if (ledger_from_seq) {
+    absl::StatusOr<partner::audit::LoadedLedger> ledger =
+        partner::audit::LoadLedger(LedgerPath(n), *ledger_from_seq);
+    if (!ledger.ok()) return ledger.status();
+    options.ledger = *std::move(ledger);
+  }
   std::optional<partner::audit::TlsKeyLog> tls_keys;
   if (!keys.empty()) {
     absl::StatusOr<partner::audit::TlsKeyLog> loaded = partner::audit::TlsKeyLog::Load({keys});
@@ -492,7 +520,7 @@ absl::StatusOr<AuditReport> AuditWorld::AuditPartner(int n, int64_t ledger_from_
     tls_keys = *std::move(loaded);
     options.tls_keys = &*tls_keys;
   }
-  return partner::audit::AuditCaptures({PcapPath(n)}, options);
+  return partner::audit::AuditCaptures({pcap}, options);
 }
 
 ProcessResult AuditWorld::AuditPartnerWithTool(int n, int64_t ledger_from_seq) {

@@ -3,8 +3,8 @@
 //   Prepare()        the network (namespaces or loopback, audit_network.h), partner galleries
 //                    from the npm sample photos with canaries (make_demo_galleries --canaries),
 //                    the PKI, the registry with the fixture's signed package as 1.0.0, and per
-//                    partner `models pull` + `enroll` (before any capture: the registry link is
-//                    always mutual TLS and is not what the audit is about);
+//                    partner `models pull` (namespaces: captured on the partner's whole
+//                    interface, AuditPull()) + `enroll`;
 //   StartPhase()     per partner: tcpdump on what leaves it, then `partner_node serve` (or the
 //                    test-only `partner_node_leaky`) with the vendor link in mutual TLS (as in
 //                    production) writing its TLS key log (audit.tls_key_log), or in plaintext
@@ -21,8 +21,10 @@
 // Thread safety: one thread.
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -42,6 +44,10 @@ using testing::PacketCapture;
 
 // The only message type a partner may send the vendor.
 inline constexpr char kReleaseType[] = "fedface.v1.EvaluationRelease";
+// What a model pull sends the registry.
+inline constexpr std::array<const char*, 3> kPullTypes = {"fedface.v1.ListModelsRequest",
+                                                          "fedface.v1.GetManifestRequest",
+                                                          "fedface.v1.DownloadWeightsRequest"};
 // The vendor identity partners allow (CN of the coordinator's client certificate).
 inline constexpr char kVendorIdentity[] = "fedface-vendor";
 
@@ -89,6 +95,13 @@ class AuditWorld {
   // when it wrote one; "-": none).
   absl::StatusOr<partner::audit::AuditReport> AuditPartner(int n, int64_t ledger_from_seq,
                                                            const std::string& key_log = "");
+  // Namespaces: the audit of partner n's capture of its model pull in Prepare (its whole
+  // interface, no filter), decrypted with its pull key log; only kPullTypes may leave.
+  absl::StatusOr<partner::audit::AuditReport> AuditPull(int n);
+  // That capture ("" on loopback: there the pull is not captured).
+  std::string PullPcapPath(int n) const {
+    return network_->namespaces() ? PartnerDir(n) + "/pull.pcap" : "";
+  }
   // The same audit through the user tool (scripts/audit.sh -> partner_node audit).
   testing::ProcessResult AuditPartnerWithTool(int n, int64_t ledger_from_seq);
 
@@ -128,6 +141,9 @@ class AuditWorld {
   std::string MakePki();
   std::string StartRegistry();
   std::string PreparePartner(int n);
+  absl::StatusOr<partner::audit::AuditReport> AuditCapture(int n, const std::string& pcap,
+                                                           const std::string& keys,
+                                                           std::optional<int64_t> ledger_from_seq);
 
   std::string dir_;
   WorldOptions options_;
