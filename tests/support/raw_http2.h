@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace fedface::testing {
 
@@ -19,5 +20,12 @@ struct RapidResetResult {
 // with RST_STREAM(CANCEL). Answers the server's SETTINGS and PINGs, reads everything it sends,
 // and stops early when the server closes the connection or sends GOAWAY.
 RapidResetResult SendRapidResets(int port, const std::string& path, int64_t pairs);
+
+// Opens up to `count` idle TCP connections to 127.0.0.1:port (never sends a byte): a descriptor
+// flood. Stops at the first that fails; the caller closes them.
+std::vector<int> IdleConnections(int port, int count);
+
+// How many times `needle` occurs in `text` (overlapping), e.g. a line in a child's log.
+int Occurrences(const std::string& text, const std::string& needle);
 
 }  // namespace fedface::testing

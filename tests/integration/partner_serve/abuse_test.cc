@@ -38,31 +38,6 @@ std::string ValidRequest(const std::string& round) {
   return r.SerializeAsString();
 }
 
-int Occurrences(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
-}
-
-// Opens `count` idle TCP connections to 127.0.0.1:port (never sends a byte).
-std::vector<int> IdleConnections(int port, int count) {
-  std::vector<int> sockets;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  for (int i = 0; i < count; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) break;
-    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-      close(fd);
-      break;
-    }
-    sockets.push_back(fd);
-  }
-  return sockets;
-}
-
 int PortOf(const std::string& address) { return std::stoi(address.substr(address.rfind(':') + 1)); }
 
 // Waits until the partner's log holds `needle` at least `times` times (hang cap 2 minutes).

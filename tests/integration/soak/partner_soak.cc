@@ -110,24 +110,6 @@ std::string EvaluationRequest(const std::string& round) {
   return r.SerializeAsString();
 }
 
-std::vector<int> IdleConnections(int port, int count) {
-  std::vector<int> sockets;
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  for (int i = 0; i < count; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) break;
-    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
-      close(fd);
-      break;
-    }
-    sockets.push_back(fd);
-  }
-  return sockets;
-}
-
 void SendGarbage(int port) {
   for (int fd : IdleConnections(port, 1)) {
     const std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n" + std::string(4096, '\xff');
@@ -184,12 +166,6 @@ std::vector<std::string> GalleryImages() {
     images.push_back(bytes.str());
   }
   return images;
-}
-
-int Occurrences(const std::string& text, const std::string& needle) {
-  int n = 0;
-  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
-  return n;
 }
 
 double MsSince(absl::Time start) { return absl::ToDoubleMilliseconds(absl::Now() - start); }
