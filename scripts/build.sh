@@ -13,8 +13,12 @@ mkdir -p "$build"
 log="$build/build.log"
 start=$(date +%s)
 # FEDFACE_WERROR=ON (scripts/test.sh under CI=true): any compiler warning in project code fails.
-if ! cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DFEDFACE_WERROR="${FEDFACE_WERROR:-OFF}" >"$log" 2>&1; then
+# Passed only when set, so that the demo after a CI-style test run does not flip the option and
+# rebuild everything.
+werror=()
+if [ -n "${FEDFACE_WERROR:-}" ]; then werror=(-DFEDFACE_WERROR="$FEDFACE_WERROR"); fi
+if ! cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "${werror[@]}" \
+    >"$log" 2>&1; then
   cat "$log" >&2
   echo "build: cmake failed (log above, also in $log)" >&2
   exit 1

@@ -306,10 +306,10 @@ left_partner() {
   python3 - "$1" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-def part(kind):
-    pull = {"fedface.v1.ListModelsRequest", "fedface.v1.GetManifestRequest",
+PULL = {"fedface.v1.ListModelsRequest", "fedface.v1.GetManifestRequest",
         "fedface.v1.DownloadWeightsRequest"}
-sent = [m for m in r["sent_messages"] if (m["type"] in pull) == (kind == "pull")]
+def part(kind):
+    sent = [m for m in r["sent_messages"] if (m["type"] in PULL) == (kind == "pull")]
     n = len(sent)
     return f"{kind} {n} message{'s' * (n != 1)} {sum(m['size'] for m in sent)} B"
 conns = r["connections"]
