@@ -787,8 +787,11 @@ void Auditor::HandleTcp(const DecodedFrame& frame, const PacketPosition& pos) {
 void Auditor::CheckPeer(int id, const Endpoint& client, const Endpoint& server,
                         const PacketPosition& pos) {
   if (!options_.peers) return;
-  const bool partner_client = IsPartner(client);
-  const bool partner_server = IsPartner(server);
+  // Who is the partner as the connection itself decides it: on loopback (no partner addresses)
+  // a registry port makes the partner the client of its pulls.
+  const bool to_registry = IsRegistryPort(server.port);
+  const bool partner_client = IsPartner(client) || to_registry;
+  const bool partner_server = IsPartner(server) && !to_registry;
   if (partner_client && partner_server) return;  // the partner with itself: nothing left it
   const PeerAllowlist& peers = *options_.peers;
   if (partner_client ? peers.AllowsOutgoing(server) : peers.AllowsIncoming(client, server)) return;

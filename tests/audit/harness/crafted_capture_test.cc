@@ -562,6 +562,17 @@ TEST_F(CraftedCaptureTest, OnLoopbackTheRegistryPortMakesThePartnerTheClientOfIt
   EXPECT_EQ(Count(*r, ViolationKind::kTypeNotAllowed), 1) << FormatAuditText(*r);
   EXPECT_EQ(Count(*r, ViolationKind::kImageSignature), 0) << FormatAuditText(*r);
   EXPECT_EQ(r->violation_count, 2u) << FormatAuditText(*r);
+
+  // With the configuration's allowlist (the loopback demo: --config and --registry-port) the
+  // pull is the partner's own outgoing call to its registry, not a peer opening one to it.
+  partner::audit::PeerAllowlist peers;
+  ASSERT_TRUE(partner::audit::AddOutgoingPeer("127.0.0.1:7443", "vendor.address", &peers).ok());
+  peers.incoming_ports.insert(kPartnerPort);
+  options.peers = peers;
+  auto with_peers = AuditCaptures({path}, options);
+  ASSERT_TRUE(with_peers.ok()) << with_peers.status();
+  EXPECT_EQ(Count(*with_peers, ViolationKind::kUnexpectedPeer), 0) << FormatAuditText(*with_peers);
+  EXPECT_EQ(with_peers->violation_count, 2u) << FormatAuditText(*with_peers);
 }
 
 // The partner at 10.0.0.1 (vendor-facing port kPartnerPort) with a registry at 10.0.0.9:7443.
