@@ -72,17 +72,7 @@ class PartnerAbuseTest : public ::testing::Test {
 // is waited for.
 grpc::Status CallWhenReady(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
                            const std::string& request) {
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  context.set_wait_for_ready(true);
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  grpc::Slice slice(request);
-  grpc::ByteBuffer send(&slice, 1);
-  grpc::ByteBuffer received;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &send, &received,
-                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
-  return done.get_future().get();
+  return CallRaw(channel, method, request, 60, {.wait_for_ready = true}).status;
 }
 
 // Issue 16, reproduction 1: gRPC 1.51 stops accepting for good once accept4 fails with EMFILE.

@@ -275,9 +275,11 @@ std::shared_ptr<grpc::Channel> VendorChannel(const std::string& pki, int port,
 }
 
 RawReply CallRaw(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
-                 const std::string& request, int deadline_seconds) {
+                 const std::string& request, int deadline_seconds, RawCallOptions options) {
   grpc::GenericStub stub(channel);
   grpc::ClientContext context;
+  if (options.gzip) context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
+  context.set_wait_for_ready(options.wait_for_ready);
   context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(deadline_seconds));
   grpc::Slice slice(request);
   grpc::ByteBuffer send(&slice, 1);

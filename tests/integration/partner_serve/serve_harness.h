@@ -107,8 +107,15 @@ struct RawReply {
   grpc::Status status;
   std::string bytes;
 };
+// wait_for_ready: wait for a listener being rebuilt (a dead one ends in DEADLINE_EXCEEDED);
+// gzip: the request is compressed (the partner must refuse it before inflating).
+struct RawCallOptions {
+  bool wait_for_ready = false;
+  bool gzip = false;
+};
 RawReply CallRaw(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
-                 const std::string& request, int deadline_seconds = 300);
+                 const std::string& request, int deadline_seconds = 300,
+                 RawCallOptions options = {});
 
 inline constexpr char kRunEvaluation[] = "/fedface.v1.EvaluationService/RunEvaluation";
 

@@ -123,26 +123,7 @@ void SendGarbage(int port) {
 // `gzip`: the request is compressed (the partner must refuse it before inflating).
 RawReply Call(const std::shared_ptr<grpc::Channel>& channel, const std::string& method,
               const std::string& bytes, bool gzip = false) {
-  grpc::GenericStub stub(channel);
-  grpc::ClientContext context;
-  if (gzip) context.set_compression_algorithm(GRPC_COMPRESS_GZIP);
-  context.set_wait_for_ready(!gzip);
-  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  grpc::Slice slice(bytes);
-  grpc::ByteBuffer send(&slice, 1);
-  grpc::ByteBuffer received;
-  std::promise<grpc::Status> done;
-  stub.UnaryCall(&context, method, grpc::StubOptions(), &send, &received,
-                 [&done](grpc::Status s) { done.set_value(std::move(s)); });
-  RawReply reply;
-  reply.status = done.get_future().get();
-  std::vector<grpc::Slice> slices;
-  if (reply.status.ok() && received.Dump(&slices).ok()) {
-    for (const grpc::Slice& slice : slices) {
-      reply.bytes.append(reinterpret_cast<const char*>(slice.begin()), slice.size());
-    }
-  }
-  return reply;
+  return CallRaw(channel, method, bytes, 60, {.wait_for_ready = !gzip, .gzip = gzip});
 }
 
 template <typename Message>
