@@ -3,6 +3,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <mutex>
+#include <vector>
 
 namespace fedface::testing {
 namespace {
@@ -28,6 +31,13 @@ const char* CompiledDefault(const std::string& name) {
     if (name == key) return value;
   }
   return "";
+}
+
+// Folders MakeTempDir made in this process (tests may make them from several threads).
+std::mutex temp_dirs_mutex;
+std::vector<std::string>& temp_dirs() {
+  static std::vector<std::string> dirs;
+  return dirs;
 }
 
 }  // namespace
@@ -73,7 +83,26 @@ std::string MakeTempDir(const std::string& prefix) {
   if (base.empty()) base = std::filesystem::temp_directory_path().string();
   std::string templ = base + "/fedface-" + prefix + "-XXXXXX";
   char* made = mkdtemp(templ.data());
-  return made ? std::string(made) : "";
+  if (made == nullptr) return "";
+  const std::lock_guard<std::mutex> lock(temp_dirs_mutex);
+  temp_dirs().push_back(made);
+  return made;
+}
+
+void CleanUpTempDirs(int run_all_tests_result) {
+  const std::lock_guard<std::mutex> lock(temp_dirs_mutex);
+  std::vector<std::string>& dirs = temp_dirs();
+  if (dirs.empty()) return;
+  if (run_all_tests_result != 0 || Env("FEDFACE_KEEP_TEST_DIRS") == "1") {
+    std::cout << "kept " << dirs.size() << " temporary folder(s) to inspect, e.g. " << dirs.front()
+              << "\n";
+    return;
+  }
+  for (const std::string& dir : dirs) {
+    std::error_code ec;  // a folder a child still writes to is best effort, never a failure
+    std::filesystem::remove_all(dir, ec);
+  }
+  dirs.clear();
 }
 
 }  // namespace fedface::testing

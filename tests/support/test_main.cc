@@ -37,5 +37,7 @@ int main(int argc, char** argv) {
   if (fedface::testing::CiRequiresEveryCheck()) {
     ::testing::UnitTest::GetInstance()->listeners().Append(new SkipIsAFailureUnderCi);
   }
-  return RUN_ALL_TESTS();
+  const int result = RUN_ALL_TESTS();
+  fedface::testing::CleanUpTempDirs(result);
+  return result;
 }
