@@ -6,7 +6,7 @@
 
 #include "core/common/blas_info.h"
 #include "core/config/server_limits.h"
-#include "model_vendor/command.h"
+#include "model_vendor/cli/command.h"
 
 namespace {
 

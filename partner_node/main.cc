@@ -8,7 +8,7 @@
 
 #include "core/common/blas_info.h"
 #include "core/config/server_limits.h"
-#include "partner_node/command.h"
+#include "partner_node/cli/command.h"
 
 namespace {
 

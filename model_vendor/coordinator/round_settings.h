@@ -1,5 +1,5 @@
 // The coordinator's settings, read from the vendor's config file (coordinator.* keys, declared
-// in model_vendor/registry/vendor_config.h) and checked beyond what the schema can say: partner
+// in model_vendor/cli/vendor_config.h) and checked beyond what the schema can say: partner
 // entries, quorum against the partner count, the target FMR as a number. Also the round id rules.
 //
 // Thread safety: value types and pure functions.

@@ -6,8 +6,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "model_vendor/registry/vendor_config.h"
-#include "partner_node/model_cache/partner_config.h"
+#include "model_vendor/cli/vendor_config.h"
+#include "partner_node/cli/partner_config.h"
 #include "tests/support/test_env.h"
 
 namespace fedface {

@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "model_vendor/registry/vendor_config.h"
+#include "model_vendor/cli/vendor_config.h"
 #include "tests/support/test_env.h"
 
 namespace fedface::vendor {

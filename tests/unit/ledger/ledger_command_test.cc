@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "partner_node/command.h"
+#include "partner_node/cli/command.h"
 #include "partner_node/egress/egress_ledger.h"
 #include "tests/support/test_env.h"
 

@@ -5,8 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
-#include "partner_node/command.h"
-#include "partner_node/local_cli/local_engine.h"
+#include "partner_node/cli/command.h"
+#include "partner_node/cli/local_engine.h"
 
 namespace fedface::partner {
 namespace {

@@ -18,10 +18,10 @@
 #include "core/package/ed25519.h"
 #include "core/package/model_manifest.h"
 #include "fedface/v1/model_registry.grpc.pb.h"
-#include "partner_node/command.h"
+#include "partner_node/cli/command.h"
 #include "partner_node/model_cache/model_cache.h"
 #include "partner_node/model_cache/model_puller.h"
-#include "partner_node/model_cache/partner_config.h"
+#include "partner_node/cli/partner_config.h"
 #include "partner_node/model_cache/vendor_channel.h"
 #include "partner_node/model_cache/version_order.h"
 

@@ -5,7 +5,7 @@
 
 #include "core/common/cli_args.h"
 #include "core/package/ed25519.h"
-#include "model_vendor/command.h"
+#include "model_vendor/cli/command.h"
 
 namespace fedface::vendor {
 namespace {

@@ -7,9 +7,9 @@
 #include <nlohmann/json.hpp>
 
 #include "core/metrics/verification_metrics.h"
-#include "partner_node/command.h"
+#include "partner_node/cli/command.h"
 #include "partner_node/evaluation/labelled_images.h"
-#include "partner_node/local_cli/local_engine.h"
+#include "partner_node/cli/local_engine.h"
 
 namespace fedface::partner {
 namespace {

@@ -9,7 +9,7 @@
 #include "core/package/ed25519.h"
 #include "core/package/package_writer.h"
 #include "core/package/tfjs_weights.h"
-#include "model_vendor/command.h"
+#include "model_vendor/cli/command.h"
 
 namespace fedface::vendor {
 namespace {

@@ -1,4 +1,4 @@
-#include "model_vendor/registry/vendor_config.h"
+#include "model_vendor/cli/vendor_config.h"
 
 #include "absl/strings/str_cat.h"
 #include "core/config/tls_key_log_file.h"

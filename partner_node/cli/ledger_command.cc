@@ -10,10 +10,10 @@
 #include "core/common/cli_args.h"
 #include "core/common/files.h"
 #include "core/config/config_file.h"
-#include "partner_node/command.h"
+#include "partner_node/cli/command.h"
 #include "partner_node/egress/egress_ledger.h"
 #include "partner_node/egress/ledger_anchors.h"
-#include "partner_node/model_cache/partner_config.h"
+#include "partner_node/cli/partner_config.h"
 
 namespace fedface::partner {
 namespace {

@@ -18,8 +18,8 @@
 #include "partner_node/audit/audit_inputs.h"
 #include "partner_node/audit/tls_key_log.h"
 #include "partner_node/audit/traffic_audit.h"
-#include "partner_node/command.h"
-#include "partner_node/model_cache/partner_config.h"
+#include "partner_node/cli/command.h"
+#include "partner_node/cli/partner_config.h"
 
 namespace fedface::partner {
 namespace {

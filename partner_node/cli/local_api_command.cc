@@ -11,12 +11,12 @@
 #include "absl/strings/str_format.h"
 #include "core/common/cli_args.h"
 #include "core/config/config_file.h"
-#include "partner_node/command.h"
+#include "partner_node/cli/command.h"
 #include "partner_node/enroll/enroll_config.h"
 #include "partner_node/enroll/live_gallery.h"
 #include "partner_node/local_api/local_api_listener.h"
 #include "partner_node/local_api/local_match_service.h"
-#include "partner_node/model_cache/partner_config.h"
+#include "partner_node/cli/partner_config.h"
 
 namespace fedface::partner {
 namespace {

@@ -12,11 +12,11 @@
 #include "core/common/cli_args.h"
 #include "core/common/sha256.h"
 #include "core/config/config_file.h"
-#include "partner_node/command.h"
+#include "partner_node/cli/command.h"
 #include "partner_node/egress/held_release_store.h"
 #include "partner_node/egress/privacy_budget.h"
 #include "partner_node/egress/release_approval.h"
-#include "partner_node/model_cache/partner_config.h"
+#include "partner_node/cli/partner_config.h"
 #include "partner_node/serve/release_text.h"
 #include "partner_node/serve/serve_config.h"
 

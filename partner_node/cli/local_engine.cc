@@ -1,4 +1,4 @@
-#include "partner_node/local_cli/local_engine.h"
+#include "partner_node/cli/local_engine.h"
 
 #include <cstdlib>
 

@@ -12,13 +12,13 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/cli_args.h"
 #include "core/config/config_file.h"
-#include "partner_node/command.h"
+#include "partner_node/cli/command.h"
 #include "partner_node/enroll/enroll_config.h"
 #include "partner_node/enroll/enroll_progress.h"
 #include "partner_node/enroll/enroller.h"
 #include "partner_node/enroll/gallery_writer.h"
 #include "partner_node/gallery/gallery_store.h"
-#include "partner_node/model_cache/partner_config.h"
+#include "partner_node/cli/partner_config.h"
 
 namespace fedface::partner {
 namespace {

@@ -15,12 +15,12 @@
 #include "core/common/proto_bytes.h"
 #include "core/common/sha256.h"
 #include "core/config/config_file.h"
-#include "model_vendor/command.h"
+#include "model_vendor/cli/command.h"
 #include "model_vendor/coordinator/coordinator_files.h"
 #include "model_vendor/coordinator/report_json.h"
 #include "model_vendor/coordinator/round_settings.h"
 #include "model_vendor/coordinator/rounds_store.h"
-#include "model_vendor/registry/vendor_config.h"
+#include "model_vendor/cli/vendor_config.h"
 
 namespace fedface::vendor {
 namespace {

@@ -1,4 +1,4 @@
-#include "partner_node/model_cache/partner_config.h"
+#include "partner_node/cli/partner_config.h"
 
 #include "absl/strings/str_cat.h"
 #include "core/package/model_manifest.h"

@@ -16,9 +16,9 @@
 #include "core/config/server_limits.h"
 #include "core/config/tls_credentials.h"
 #include "core/config/tls_key_log_file.h"
-#include "model_vendor/command.h"
+#include "model_vendor/cli/command.h"
 #include "model_vendor/registry/model_registry_service.h"
-#include "model_vendor/registry/vendor_config.h"
+#include "model_vendor/cli/vendor_config.h"
 
 namespace fedface::vendor {
 namespace {
