@@ -121,11 +121,31 @@ absl::Status ErrnoError(const std::string& path, const char* what) {
   return absl::UnavailableError(absl::StrCat(path, ": ", what, ": ", std::strerror(errno)));
 }
 
+// Run as root (a restore into /var/lib/fedface/partner), what is made takes the owner of the
+// folder it is made in, as SQLite does for its journals, so the service's user can open it.
+absl::Status OwnLikeParent(const fs::path& path) {
+  if (::geteuid() != 0) return absl::OkStatus();
+  struct stat parent;
+  if (::stat(path.parent_path().c_str(), &parent) != 0 ||
+      ::chown(path.c_str(), parent.st_uid, parent.st_gid) != 0) {
+    return ErrnoError(path.string(), "cannot give it its folder's owner");
+  }
+  return absl::OkStatus();
+}
+
+// Creates `dir` and its missing parents, each 0700 and owned like the folder it is made in.
 absl::Status MakePrivateDirs(const fs::path& dir) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return absl::UnavailableError(absl::StrCat(dir.string(), ": ", ec.message()));
-  if (::chmod(dir.c_str(), 0700) != 0) return ErrnoError(dir.string(), "chmod");
+  std::vector<fs::path> missing;
+  for (fs::path p = fs::absolute(dir).lexically_normal();
+       !Exists(p.string()) && p.has_relative_path(); p = p.parent_path()) {
+    missing.push_back(p);
+  }
+  for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+    if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST)
+      return ErrnoError(it->string(), "mkdir");
+    if (::chmod(it->c_str(), 0700) != 0) return ErrnoError(it->string(), "chmod");
+    if (absl::Status s = OwnLikeParent(*it); !s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 
@@ -147,6 +167,7 @@ absl::Status PlaceFile(const std::string& from, const std::string& to, bool stor
     return s;
   }
   ::close(fd);
+  if (absl::Status s = OwnLikeParent(tmp); !s.ok()) return s;
   if (store) {
     fs::remove(to + "-wal", ec);
     fs::remove(to + "-shm", ec);
@@ -260,6 +281,7 @@ absl::StatusOr<StateFigures> BackupState(const Config& config, const std::string
     return absl::AlreadyExistsError(absl::StrCat(to, ": not empty; back up into a new folder"));
   }
   if (absl::Status s = MakePrivateDirs(to); !s.ok()) return s;
+  if (::chmod(to.c_str(), 0700) != 0) return ErrnoError(to, "chmod");  // also an empty one given
   const fs::path root = to;
   std::vector<Item> items = Stores(config);
   std::string gallery_copy, ledger_copy, budget_copy;
@@ -361,6 +383,21 @@ absl::StatusOr<StateFigures> RestoreState(const Config& config, const std::strin
           path, ": exists; refusing to overwrite state (--force replaces it); nothing restored"));
     }
   }
+  // An older backup over a longer ledger would forget releases and give back their budget.
+  const std::string old_ledger = config.GetPath(kLedgerKey);
+  const int64_t backup_seq = manifest["ledger_head"]["seq"].get<int64_t>();
+  if (Exists(old_ledger)) {
+    auto opened = EgressLedger::Open(old_ledger, EgressLedger::OpenMode::kMustExist);
+    if (!opened.ok()) return opened.status();
+    auto head = (*opened)->Head();
+    if (!head.ok()) return head.status();
+    if (head->seq > backup_seq) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          old_ledger, ": has ", head->seq, " entries, the backup ", backup_seq,
+          ": restoring would forget releases sent since and give back their privacy budget; "
+          "nothing restored"));
+    }
+  }
   const std::vector<Item> old_cache = CacheFiles(config);
   if (!force && !old_cache.empty()) {
     return absl::AlreadyExistsError(absl::StrCat(
@@ -372,7 +409,12 @@ absl::StatusOr<StateFigures> RestoreState(const Config& config, const std::strin
   for (const std::string& path : old_stores) {
     for (const char* suffix : {"", "-wal", "-shm"}) fs::remove(path + suffix, ec);
   }
-  for (const Item& item : old_cache) fs::remove(item.source, ec);
+  if (!old_cache.empty()) {  // whole version folders, so no empty one is left to look installed
+    for (fs::directory_iterator it(config.GetPath(kCacheKey), ec), end; !ec && it != end;
+         it.increment(ec)) {
+      if (!absl::StartsWith(it->path().filename().string(), ".")) fs::remove_all(it->path(), ec);
+    }
+  }
   for (const Item& item : *items) {
     if (item.kind == Kind::kConfig) continue;
     absl::Status s = PlaceFile((fs::path(from) / item.name).string(), Target(config, item),
@@ -383,8 +425,7 @@ absl::StatusOr<StateFigures> RestoreState(const Config& config, const std::strin
   absl::StatusOr<StateFigures> figures = ReadFigures(config);
   if (!figures.ok()) return figures.status();
   const std::string head = manifest["ledger_head"]["hash"];
-  if (figures->ledger_head_hash != head ||
-      figures->ledger_head_seq != manifest["ledger_head"]["seq"].get<int64_t>()) {
+  if (figures->ledger_head_hash != head || figures->ledger_head_seq != backup_seq) {
     return absl::DataLossError(absl::StrCat(config.GetPath(kLedgerKey),
                                             ": restored ledger head differs from manifest.json"));
   }

@@ -154,6 +154,20 @@ TEST_F(StateBackupTest, BackupWhileServingRestoresGalleryLedgerAndBudgetIntoAFre
   EXPECT_TRUE(absl::StrContains(Figures(State({"show", "--config", fresh_config})),
                                 "3 of 10 epsilon spent, 7 left"));
   EXPECT_EQ(server.Stop(), 0);
+
+  // The backup is now older than the ledger (the replay and r-3 were sent, each an entry):
+  // restoring it would give back r-3's budget.
+  const ProcessResult rollback =
+      State({"restore", "--config", fresh_config, "--from", backup, "--force"});
+  EXPECT_EQ(rollback.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(rollback.err, "has 4 entries, the backup 2")) << rollback.err;
+  // A backup of the current state replaces it with --force.
+  const std::string latest = fresh + "/latest";
+  ASSERT_EQ(State({"backup", "--config", fresh_config, "--to", latest}).exit_code, 0);
+  const ProcessResult replaced =
+      State({"restore", "--config", fresh_config, "--from", latest, "--force"});
+  EXPECT_EQ(replaced.exit_code, 0) << replaced.err;
+  EXPECT_TRUE(absl::StrContains(Figures(replaced), "3 of 10 epsilon spent")) << replaced.out;
 }
 
 }  // namespace
