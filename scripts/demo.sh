@@ -272,8 +272,8 @@ start_capture() {
     grep -q 'listening on' "$log" 2>/dev/null && return 0
     sleep 0.1
   done
-  echo "demo: tcpdump did not start (see $log)" >&2
-  return 1
+  echo "demo: tcpdump did not start" >&2
+  fail_log "$log"
 }
 # Stops the running captures once their last packets are written.
 stop_captures() {
