@@ -5,13 +5,19 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <string>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "partner_node/egress/egress_config.h"
+#include "partner_node/egress/egress_ledger.h"
+#include "partner_node/egress/privacy_budget.h"
 #include "tests/integration/partner_serve/serve_harness.h"
 #include "tests/support/test_env.h"
 
@@ -168,6 +174,52 @@ TEST_F(StateBackupTest, BackupWhileServingRestoresGalleryLedgerAndBudgetIntoAFre
       State({"restore", "--config", fresh_config, "--from", latest, "--force"});
   EXPECT_EQ(replaced.exit_code, 0) << replaced.err;
   EXPECT_TRUE(absl::StrContains(Figures(replaced), "3 of 10 epsilon spent")) << replaced.out;
+}
+
+// Backups taken while rounds are being answered: each copy's ledger verifies, and every release
+// in it is charged in the budget copy (the ledger is copied first), so no restore of it could
+// give back budget spent on a recorded release.
+TEST_F(StateBackupTest, BackupsDuringRoundsNeverHoldALedgeredReleaseTheBudgetDidNotCharge) {
+  const ServeFixture& f = GetServeFixture();
+  const PartnerWorld world = MakePartnerWorld("state-busy", PartnerSettings{});
+  PartnerServer server(world, "busy");
+  ASSERT_TRUE(server.WaitReady()) << server.log();
+  auto vendor = VendorChannel(f.pki, server.vendor_port(), "coordinator");
+  constexpr int kRounds = 6;
+  std::thread rounds([&] {
+    for (int r = 0; r < kRounds; ++r) {
+      const RawReply reply =
+          CallRaw(vendor, kRunEvaluation, VerificationRequestBytes(absl::StrCat("busy-", r)));
+      EXPECT_TRUE(reply.status.ok()) << reply.status.error_message();
+    }
+  });
+  std::vector<std::string> backups;
+  for (int b = 0; b < 4; ++b) {
+    backups.push_back(absl::StrCat(world.dir, "/backup-", b));
+    const ProcessResult made = State({"backup", "--config", world.config, "--to", backups.back()});
+    EXPECT_EQ(made.exit_code, 0) << made.err;
+  }
+  rounds.join();
+  EXPECT_EQ(server.Stop(), 0);
+  for (const std::string& backup : backups) {
+    auto ledger = partner::EgressLedger::Open(backup + "/stores/egress_ledger.db",
+                                              partner::EgressLedger::OpenMode::kMustExist);
+    if (!ledger.ok()) continue;  // taken before the first release: no ledger yet
+    absl::StatusOr<partner::LedgerVerification> verdict = (*ledger)->Verify();
+    ASSERT_TRUE(verdict.ok() && verdict->ok) << backup;
+    absl::StatusOr<std::vector<partner::LedgerEntry>> entries = (*ledger)->Entries();
+    ASSERT_TRUE(entries.ok());
+    const auto releases = std::count_if(entries->begin(), entries->end(), [](const auto& e) {
+      return e.message_type == partner::kEvaluationReleaseType;
+    });
+    auto budget = partner::PrivacyBudget::Open(backup + "/stores/privacy_budget.db", 10);
+    ASSERT_TRUE(budget.ok()) << budget.status();
+    absl::StatusOr<double> spent = (*budget)->SpentByAll();
+    ASSERT_TRUE(spent.ok());
+    std::cout << "[ measured ] " << backup << ": " << releases << " releases ledgered, epsilon "
+              << *spent << " charged\n";
+    EXPECT_LE(static_cast<double>(releases), *spent) << backup;  // epsilon 1 per release
+  }
 }
 
 }  // namespace
