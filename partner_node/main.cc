@@ -36,6 +36,8 @@ constexpr Command kCommands[] = {
      fedface::partner::RunReleases},
     {"evaluate-release", "preview the release a vendor round would receive (nothing sent)",
      fedface::partner::RunEvaluateRelease},
+    {"state", "show, back up or restore the partner's state (gallery, ledger, budget, models)",
+     fedface::partner::RunState},
 };
 
 void PrintUsage(std::ostream& out) {

@@ -18,17 +18,18 @@
 # filters (--capture-mode loopback, printed in every verdict line).
 # Differs from production only in k and epsilon (tiny galleries) and in running on one machine.
 # Sets up what is missing first. Everything lives in ./demo-run (recreated on every run); Ctrl-C
-# stops every process it started and deletes the namespaces.
+# stops every process it started and deletes the namespaces. The terminal gets the demo's own
+# figures (under 150 lines); what setup, the build, each pull and enrolment and each server print
+# goes to demo-run/logs/, and a step that fails prints the tail of its log.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-bash scripts/build.sh
 build=${FEDFACE_BUILD_DIR:-$root/build}
-faceapi=$(bash scripts/fetch_model.sh)
 vendor_bin="$build/model_vendor/model_vendor"
 partner_bin="$build/partner_node/partner_node"
 run="$root/demo-run"
+logs="$run/logs"
 
 pids=()
 cleanup() {
@@ -42,6 +43,20 @@ trap cleanup EXIT
 trap 'echo; echo "demo: interrupted, stopping everything"; exit 130' INT TERM
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# Prints why the demo stops and the last lines of log $1, then exits with $2 (default 1).
+fail_log() {
+  echo "demo: FAILED (exit ${2:-1}); the last 40 lines of $1:" >&2
+  tail -n 40 "$1" >&2
+  exit "${2:-1}"
+}
+# Runs "$2..." with its output in log $1; on failure shows the log's tail and stops.
+logged() {
+  local log=$1 code=0
+  shift
+  "$@" > "$log" 2>&1 || code=$?
+  [ "$code" -eq 0 ] || fail_log "$log" "$code"
+}
 
 # A free TCP port on loopback.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -79,6 +94,11 @@ wait_port() {
 
 rm -rf "$run"
 mkdir -p "$run"/{registry,logs,pcap,report}
+echo "demo: logs of setup, build, pulls, enrolments and servers go to $logs/"
+echo "setup + build (the first run installs packages and compiles for 10-20 min; log: logs/build.log)"
+logged "$logs/build.log" bash scripts/build.sh
+tail -n 1 "$logs/build.log"
+faceapi=$(bash scripts/fetch_model.sh 2> "$logs/fetch_model.log") || fail_log "$logs/fetch_model.log"
 
 partners=(clinic-north bank-east photos-west)
 with_bbt=false
@@ -137,9 +157,11 @@ else
 fi
 
 say "vendor: key pair, signed model package, certificates"
-"$vendor_bin" keygen --out "$run/vendor_key"
-"$vendor_bin" package --faceapi "$faceapi" --version 1.0.0 --key "$run/vendor_key" \
-  --out "$run/registry/1.0.0"
+logged "$logs/vendor-keygen.log" "$vendor_bin" keygen --out "$run/vendor_key"
+grep '^key id' "$logs/vendor-keygen.log"
+logged "$logs/vendor-package.log" "$vendor_bin" package --faceapi "$faceapi" --version 1.0.0 \
+  --key "$run/vendor_key" --out "$run/registry/1.0.0"
+tail -n 1 "$logs/vendor-package.log"
 if $netns; then
   # Server certificates name the addresses that are dialled: the registry's on each partner's link,
   # each partner's veth address (the coordinator dials it).
@@ -177,6 +199,8 @@ coordinator:
   partners:
 EOF
 
+# The demo's privacy settings (tiny galleries; see the partner file's comment).
+k_minimum=5 epsilon_per_release=40 epsilon_budget=200 contribution_bound=5
 declare -A eval_port
 for p in "${partners[@]}"; do
   if $netns; then eval_port[$p]=9443 local_port=9444; else eval_port[$p]=$(free_port) local_port=$(free_port); fi
@@ -209,11 +233,11 @@ local_api:
 # The demo galleries hold 6-8 subjects, so k is 5 (the product default is 10), and epsilon is
 # large: Laplace noise over 201 histogram bins swamps a few hundred comparisons at epsilon ~1.
 egress:
-  k_minimum: 5
+  k_minimum: $k_minimum
   differential_privacy: true
-  epsilon_per_release: 40.0
-  epsilon_budget: 200.0
-  contribution_bound: 5
+  epsilon_per_release: $epsilon_per_release
+  epsilon_budget: $epsilon_budget
+  contribution_bound: $contribution_bound
 # AUDIT ONLY: TLS session secrets of the vendor listener and the registry channel, so that the
 # partner's audit can decrypt its captures. A secret: delete it after the audit window.
 audit:
@@ -230,7 +254,7 @@ EOF
 say "vendor: model registry on $registry_host:$registry_port (mutual TLS)"
 (cd "$run" && vendor_exec "$vendor_bin" serve --config vendor.yaml) > "$run/logs/vendor.log" 2>&1 &
 pids+=($!)
-wait_port vendor_exec "$registry_port"
+wait_port vendor_exec "$registry_port" || fail_log "$run/logs/vendor.log"
 
 # Starts tcpdump in partner number $3's namespace (loopback: here) on interface $4 writing $1,
 # filter $2 (none: every packet; large buffer: decrypting needs every record), waits until it
@@ -248,8 +272,8 @@ start_capture() {
     grep -q 'listening on' "$log" 2>/dev/null && return 0
     sleep 0.1
   done
-  echo "demo: tcpdump did not start (see $log)" >&2
-  return 1
+  echo "demo: tcpdump did not start" >&2
+  fail_log "$log"
 }
 # Stops the running captures once their last packets are written.
 stop_captures() {
@@ -267,15 +291,20 @@ if $netns; then
   say "capturing every packet on each partner's own interface (no filter), pull to round"
   for p in "${partners[@]}"; do start_capture "$run/pcap/$p.pcap" "" "${num[$p]}" "${iface[$p]}"; done
 fi
+# Runs "$2..." in partner number $1's namespace, in a subshell (partner_exec execs).
+in_partner() { (partner_exec "$@"); }
+say "partners: pull + verify the model (captured), enrol the gallery (logs/NAME-{pull,enroll}.log)"
 for p in "${partners[@]}"; do
-  say "partner $p: pull + verify the model (captured), enrol the gallery"
   $netns || start_capture "$run/pcap/$p-pull.pcap" "tcp port $registry_port" "${num[$p]}" lo
   pull_status=0
-  (partner_exec "${num[$p]}" "$partner_bin" models pull --config "$run/partners/$p/partner.yaml") ||
-    pull_status=$?
+  in_partner "${num[$p]}" "$partner_bin" models pull --config "$run/partners/$p/partner.yaml" \
+    > "$logs/$p-pull.log" 2>&1 || pull_status=$?
   $netns || stop_captures
-  [ "$pull_status" -eq 0 ] || exit "$pull_status"
-  (partner_exec "${num[$p]}" "$partner_bin" enroll --config "$run/partners/$p/partner.yaml")
+  [ "$pull_status" -eq 0 ] || fail_log "$logs/$p-pull.log" "$pull_status"
+  printf '%-13s %s\n' "$p" "$(grep '^active:' "$logs/$p-pull.log")"
+  logged "$logs/$p-enroll.log" in_partner "${num[$p]}" "$partner_bin" enroll \
+    --config "$run/partners/$p/partner.yaml"
+  printf '%-13s %s\n' "" "$(tail -n 1 "$logs/$p-enroll.log")"
 done
 
 say "partners: serving the vendor (evaluation) and their own apps (local match API)"
@@ -284,7 +313,9 @@ for p in "${partners[@]}"; do
     > "$run/logs/$p.log" 2>&1 &
   pids+=($!)
 done
-for p in "${partners[@]}"; do wait_port partner_exec "${num[$p]}" "${eval_port[$p]}"; done
+for p in "${partners[@]}"; do
+  wait_port partner_exec "${num[$p]}" "${eval_port[$p]}" || fail_log "$logs/$p.log"
+done
 
 if ! $netns; then
   say "capturing every packet on each partner's vendor-facing port"
@@ -294,6 +325,9 @@ if ! $netns; then
 fi
 
 say "vendor: evaluation round (verification protocol, model 1.0.0)"
+echo "privacy (demo settings): k = $k_minimum subjects (product default 10), epsilon =" \
+  "$epsilon_per_release per release of a $epsilon_budget budget, c = $contribution_bound" \
+  "comparisons per subject"
 round_status=0
 (cd "$run" && vendor_exec "$vendor_bin" round --config vendor.yaml --model 1.0.0 --protocol verification \
   --out report --round-id demo-round-1) || round_status=$?
@@ -341,7 +375,8 @@ for p in "${partners[@]}"; do
     printf '%-13s PASS  %s\n' "$p" "$(left_partner "$run/logs/audit-$p.json")"
   else
     audit_failures=$((audit_failures + 1))
-    echo "$p: FAIL — see $run/logs/audit-$p.txt"
+    echo "$p: FAIL — the last 20 lines of $run/logs/audit-$p.txt:"
+    tail -n 20 "$run/logs/audit-$p.txt"
   fi
 done
 
@@ -353,9 +388,10 @@ else
   echo "captures:      $run/pcap/NAME-{pull,round}.pcap  (loopback port filters; TLS: partners/NAME/tls-keys.log)"
 fi
 echo "audit reports: $run/logs/audit-*.txt"
-echo "logs:          $run/logs/"
+echo "logs:          $run/logs/  (build, NAME-pull/-enroll, NAME = its server, vendor = registry)"
 if [ "$round_status" -ne 0 ] || [ "$audit_failures" -ne 0 ]; then
-  echo "demo: round exit $round_status, $audit_failures audit failure(s)" >&2
+  echo "demo: round exit $round_status, $audit_failures audit failure(s)" \
+    "(servers' logs: $logs/NAME.log, $logs/vendor.log)" >&2
   exit 1
 fi
 echo "demo: round complete, every partner's audit passed"

@@ -27,5 +27,6 @@ int RunLocalApi(const std::vector<std::string>& args);
 int RunServe(const std::vector<std::string>& args);
 int RunReleases(const std::vector<std::string>& args);
 int RunEvaluateRelease(const std::vector<std::string>& args);
+int RunState(const std::vector<std::string>& args);
 
 }  // namespace fedface::partner

@@ -29,15 +29,6 @@
 namespace fedface::testing {
 namespace {
 
-std::string ValidRequest(const std::string& round) {
-  fedface::v1::RunEvaluationRequest r;
-  r.set_round_id(round);
-  r.set_model_version("1.0.0");
-  r.set_protocol(fedface::v1::EVALUATION_PROTOCOL_VERIFICATION);
-  r.set_seed(7);
-  return r.SerializeAsString();
-}
-
 int PortOf(const std::string& address) { return std::stoi(address.substr(address.rfind(':') + 1)); }
 
 // Waits until the partner's log holds `needle` at least `times` times (hang cap 2 minutes).
@@ -113,7 +104,7 @@ TEST_F(PartnerAbuseTest, BothListenersAnswerAfterAConnectionFloodAboveTheHardFil
     for (int fd : sockets) close(fd);
     const grpc::Status vendor =
         CallWhenReady(Vendor(server.vendor_port()), kRunEvaluation,
-                      ValidRequest(absl::StrCat("r-after-flood-", ++round)));
+                      VerificationRequestBytes(absl::StrCat("r-after-flood-", ++round)));
     EXPECT_TRUE(vendor.ok()) << vendor.error_code() << " " << vendor.error_message() << "\n"
                              << server.log();
     // The local API answers too: NOT_FOUND for an unknown subject comes from the service itself.
@@ -136,7 +127,7 @@ TEST_F(PartnerAbuseTest, RapidResetsOnOneConnectionDoNotGrowMemory) {
   PartnerServer server(world, "rapid-reset");
   ASSERT_TRUE(server.WaitReady()) << "serve did not start:\n" << server.log();
   auto vendor = VendorChannel(pki_, server.vendor_port(), "", true);
-  const RawReply warm = CallRaw(vendor, kRunEvaluation, ValidRequest("r-warm"));
+  const RawReply warm = CallRaw(vendor, kRunEvaluation, VerificationRequestBytes("r-warm"));
   ASSERT_TRUE(warm.status.ok()) << warm.status.error_message();
   const int64_t peak_before = PeakRssKib(server.pid());
   const double cpu_before = CpuSeconds(server.pid());
@@ -147,7 +138,7 @@ TEST_F(PartnerAbuseTest, RapidResetsOnOneConnectionDoNotGrowMemory) {
       << sent.pairs_sent << " pairs sent and the connection still open";
   // A valid call after the flood is both the check and the barrier: the partner processed it.
   const RawReply after = CallRaw(VendorChannel(pki_, server.vendor_port(), "", true),
-                                 kRunEvaluation, ValidRequest("r-after-resets"));
+                                 kRunEvaluation, VerificationRequestBytes("r-after-resets"));
   EXPECT_TRUE(after.status.ok()) << after.status.error_message() << "\n" << server.log();
   const int64_t peak_after = PeakRssKib(server.pid());
   std::cout << "[ measured ] rapid reset: " << sent.pairs_sent << " pairs sent"

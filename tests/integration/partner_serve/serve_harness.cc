@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/common/sha256.h"
+#include "fedface/v1/evaluation.pb.h"
 #include "tests/support/test_env.h"
 
 namespace fedface::testing {
@@ -296,6 +297,15 @@ RawReply CallRaw(const std::shared_ptr<grpc::Channel>& channel, const std::strin
     }
   }
   return reply;
+}
+
+std::string VerificationRequestBytes(const std::string& round) {
+  fedface::v1::RunEvaluationRequest r;
+  r.set_round_id(round);
+  r.set_model_version("1.0.0");
+  r.set_protocol(fedface::v1::EVALUATION_PROTOCOL_VERIFICATION);
+  r.set_seed(7);
+  return r.SerializeAsString();
 }
 
 }  // namespace fedface::testing

@@ -119,4 +119,7 @@ RawReply CallRaw(const std::shared_ptr<grpc::Channel>& channel, const std::strin
 
 inline constexpr char kRunEvaluation[] = "/fedface.v1.EvaluationService/RunEvaluation";
 
+// A RunEvaluationRequest the partner answers: verification, model 1.0.0, seed 7, this round id.
+std::string VerificationRequestBytes(const std::string& round);
+
 }  // namespace fedface::testing

@@ -101,15 +101,6 @@ class CallStats {
   std::map<grpc::StatusCode, int> codes_;
 };
 
-std::string EvaluationRequest(const std::string& round) {
-  fedface::v1::RunEvaluationRequest r;
-  r.set_round_id(round);
-  r.set_model_version("1.0.0");
-  r.set_protocol(fedface::v1::EVALUATION_PROTOCOL_VERIFICATION);
-  r.set_seed(7);
-  return r.SerializeAsString();
-}
-
 void SendGarbage(int port) {
   for (int fd : IdleConnections(port, 1)) {
     const std::string junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n" + std::string(4096, '\xff');
@@ -198,7 +189,7 @@ TEST(PartnerSoak, ValidCallsAreAnsweredUnderHostileTrafficAndNothingIsLost) {
     for (int64_t n = 0; !stop; ++n) {
       const std::string round = n % 5 == 4 ? "soak-0" : absl::StrCat("soak-", n);
       const absl::Time start = absl::Now();
-      const RawReply reply = Call(channel, kRunEvaluation, EvaluationRequest(round));
+      const RawReply reply = Call(channel, kRunEvaluation, VerificationRequestBytes(round));
       vendor_stats.Add(MsSince(start), reply.status.error_code());
       const grpc::StatusCode code = reply.status.error_code();
       if (code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::DEADLINE_EXCEEDED ||
