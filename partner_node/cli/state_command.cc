@@ -6,8 +6,8 @@
 
 #include "core/common/cli_args.h"
 #include "core/config/config_file.h"
-#include "partner_node/command.h"
-#include "partner_node/model_cache/partner_config.h"
+#include "partner_node/cli/command.h"
+#include "partner_node/cli/partner_config.h"
 #include "partner_node/state/state_backup.h"
 
 namespace fedface::partner {
