@@ -306,17 +306,28 @@ class OneDnnFaceResNet final : public FaceResNet {
 
   std::vector<Embedding> Embed(const std::vector<cv::Mat>& chips) override {
     // One thread per network, as the dlib backend: the engine's pool supplies the parallelism.
-    omp_set_num_threads(1);
+    // The caller's setting is restored (the thread may run other OpenMP code, e.g. faiss).
+    struct OneOmpThread {
+      const int before = omp_get_max_threads();
+      OneOmpThread() { omp_set_num_threads(1); }
+      ~OneOmpThread() { omp_set_num_threads(before); }
+    } one_thread;
     std::vector<Embedding> out(chips.size());
     size_t done = 0;
-    while (done < chips.size()) {
-      // Batches of kMaxBatch, then powers of two: at most five plans per network.
-      int batch = kMaxBatch;
-      while (batch > static_cast<int>(chips.size() - done)) batch /= 2;
-      Plan& plan = PlanFor(batch);
-      for (int i = 0; i < batch; ++i) Fill(chips[done + i], plan.input(), i);
-      plan.Run(stream_, out.data() + done);
-      done += batch;
+    try {
+      while (done < chips.size()) {
+        // Batches of kMaxBatch, then powers of two: at most five plans per network.
+        int batch = kMaxBatch;
+        while (batch > static_cast<int>(chips.size() - done)) batch /= 2;
+        Plan& plan = PlanFor(batch);
+        for (int i = 0; i < batch; ++i) Fill(chips[done + i], plan.input(), i);
+        plan.Run(stream_, out.data() + done);
+        done += batch;
+      }
+    } catch (const std::exception&) {
+      // A batch shape oneDNN cannot compile or allocate: the faces not embedded get unusable
+      // embeddings (IsUsableEmbedding), a failure of their image, never a crash of the worker.
+      for (size_t i = done; i < out.size(); ++i) out[i].fill(std::nanf(""));
     }
     return out;
   }
