@@ -127,7 +127,10 @@ class Plan {
     Act conv0 = NewAct(OutSize(kChipSize, first), OutSize(kChipSize, first), first.out);
     AddConv(0, input_, conv0, Post::kRelu);
     Act x = NewAct((conv0.h - 3) / 2 + 1, (conv0.w - 3) / 2 + 1, conv0.c);
-    steps_.push_back([this, conv0, x](dnnl::stream&) { MaxPool3x3Stride2(conv0, x); });
+    steps_.push_back([this, conv0, x](dnnl::stream& stream) {
+      stream.wait();  // the loops read what the primitives wrote
+      MaxPool3x3Stride2(conv0, x);
+    });
     size_t unit = 1;
     for (const BlockShape& b : kBlocks) {
       const UnitShape& s1 = weights.shapes[unit];
@@ -140,7 +143,10 @@ class Plan {
         AddConv(unit + 1, a, m, Post::kNone);
         const int hs = (x.h - 2) / 2 + 1, ws = (x.w - 2) / 2 + 1;
         Act sum = NewAct(std::max(m.h, hs), std::max(m.w, ws), std::max(m.c, x.c));
-        steps_.push_back([this, m, x, sum](dnnl::stream&) { AddDownsampled(m, x, sum); });
+        steps_.push_back([this, m, x, sum](dnnl::stream& stream) {
+          stream.wait();
+          AddDownsampled(m, x, sum);
+        });
         x = sum;
       }
       unit += 2;
@@ -345,10 +351,15 @@ class OneDnnFaceResNet final : public FaceResNet {
   // dlib's input layer: (pixel - channel mean) / 256, RGB.
   void Fill(const cv::Mat& chip, float* input, int index) const {
     float* dst = input + static_cast<size_t>(index) * kChipSize * kChipSize * 3;
+    const float* mean = weights_->mean_rgb;
     for (int r = 0; r < kChipSize; ++r) {
-      const uint8_t* row = chip.ptr<uint8_t>(r);
-      for (int i = 0; i < kChipSize * 3; ++i) {
-        dst[r * kChipSize * 3 + i] = (row[i] - weights_->mean_rgb[i % 3]) / 256.f;
+      const uint8_t* p = chip.ptr<uint8_t>(r);
+      float* d = dst + r * kChipSize * 3;
+      for (int c = 0; c < kChipSize; ++c, p += 3, d += 3) {
+        // x / 256 == x * (1 / 256) exactly: a power of two.
+        d[0] = (p[0] - mean[0]) * (1.f / 256);
+        d[1] = (p[1] - mean[1]) * (1.f / 256);
+        d[2] = (p[2] - mean[2]) * (1.f / 256);
       }
     }
   }

@@ -73,8 +73,8 @@ inline std::vector<ConfigKey> EngineConfigKeys() {
        .doc = "Images with more pixels are refused from their header, before decoding.",
        .min = 1,
        .max = int64_t{1} << 40},
-      // The names are EmbeddingBackendNames() (checked by a static test in enroll_config.cc's
-      // tests: tests/unit/engine/embedding_backend_test.cc).
+      // The names are EmbeddingBackendNames(); tests/unit/engine/embedding_backend_test.cc checks
+      // that the two agree.
       {.path = "engine.backend",
        .type = T::kString,
        .default_value = "dlib",
