@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev sqlite3 libssl-dev openssl
   libfaiss-dev nlohmann-json3-dev libyaml-cpp-dev
+  libdnnl-dev  # the onednn embedding backend
   libpcap-dev libnghttp2-dev tcpdump tshark iproute2 procps
   chromium
   python3 python3-jsonschema

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -66,6 +67,11 @@ class ValueReader {
     const std::string& text = node.Scalar();
     switch (key.type) {
       case ConfigValueType::kString:
+        if (!key.one_of.empty() &&
+            std::find(key.one_of.begin(), key.one_of.end(), text) == key.one_of.end()) {
+          return absl::StrCat(key.path, ": '", text, "' is not one of ",
+                              absl::StrJoin(key.one_of, " | "));
+        }
         *out = text;
         return "";
       case ConfigValueType::kInt: {

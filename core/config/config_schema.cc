@@ -5,6 +5,7 @@
 #include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 
 namespace fedface {
@@ -130,6 +131,7 @@ std::string ConfigSchema::HelpText() const {
                                               key.max != std::numeric_limits<int64_t>::max())) {
       absl::StrAppend(&out, " in [", key.min, ", ", key.max, "]");
     }
+    if (!key.one_of.empty()) absl::StrAppend(&out, ": ", absl::StrJoin(key.one_of, " | "));
     if (key.required) {
       absl::StrAppend(&out, ", required)\n");
     } else if (!key.default_value.empty()) {

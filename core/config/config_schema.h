@@ -38,6 +38,7 @@ struct ConfigKey {
   std::string doc;                                    // what the key means, in a sentence or two
   int64_t min = std::numeric_limits<int64_t>::min();  // kInt only
   int64_t max = std::numeric_limits<int64_t>::max();  // kInt only
+  std::vector<std::string> one_of;  // kString only: when not empty, the only values accepted
 };
 
 // A key the format no longer has. A file that still sets it is refused with `advice` (what

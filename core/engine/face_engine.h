@@ -13,6 +13,7 @@
 
 #include "absl/status/statusor.h"
 #include "core/engine/embedding.h"
+#include "core/engine/embedding_backend.h"
 #include "core/engine/face_aligner.h"
 #include "core/engine/face_detector.h"
 #include "core/engine/face_resnet.h"
@@ -25,6 +26,9 @@ struct EngineOptions {
   DecodeLimits decode;
   int workers = 0;  // 0: one per hardware thread
   std::string landmark_model = DefaultLandmarkModelPath();
+  // How the loaders (LoadVerifiedModel's callers) make the network; FaceEngine itself takes the
+  // network made.
+  EmbeddingBackend backend = EmbeddingBackend::kDlib;
 };
 
 struct AnalyzedFace {

@@ -450,7 +450,10 @@ absl::StatusOr<anet_type> RebuildFromCheckedParameters(anet_type& loaded) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<FaceResNet>> FaceResNet::FromSerialized(std::string_view bytes) {
+namespace {
+
+// Pre-walk, dlib's deserialize, and the architecture check (see FromSerialized in face_resnet.h).
+absl::StatusOr<anet_type> LoadChecked(std::string_view bytes) {
   // dlib trusts the stream (a negative tensor dimension crashes it, a huge one allocates what it
   // says): nothing reaches dlib that the pre-walk has not read as this network.
   if (absl::Status st = PrewalkFaceResNetWeights(bytes); !st.ok()) return st;
@@ -476,9 +479,45 @@ absl::StatusOr<std::unique_ptr<FaceResNet>> FaceResNet::FromSerialized(std::stri
         absl::StrCat("weights: ", bytes.size() - static_cast<size_t>(end),
                      " trailing bytes after the network (which ends at byte ", end, ")"));
   }
-  absl::StatusOr<anet_type> checked = RebuildFromCheckedParameters(loaded);
+  return RebuildFromCheckedParameters(loaded);
+}
+
+std::vector<float> CopyOf(const dlib::tensor& t) { return {t.host(), t.host() + t.size()}; }
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FaceResNet>> FaceResNet::FromSerialized(std::string_view bytes) {
+  absl::StatusOr<anet_type> checked = LoadChecked(bytes);
   if (!checked.ok()) return checked.status();
   return std::make_unique<DlibFaceResNet>(*std::move(checked));
+}
+
+absl::StatusOr<FaceResNetParameters> FaceResNet::CheckedParameters(std::string_view bytes) {
+  absl::StatusOr<anet_type> checked = LoadChecked(bytes);
+  if (!checked.ok()) return checked.status();
+  ParamLayers layers = CollectParamLayers(*checked);
+  if (layers.conv_params.size() != layers.affines.size() || layers.fc_params == nullptr) {
+    return absl::InternalError("weights: the network's parameter layers do not pair up");
+  }
+  FaceResNetParameters out;
+  for (size_t u = 0; u < layers.conv_params.size(); ++u) {
+    const dlib::tensor& params = *layers.conv_params[u];
+    dlib::affine_& affine = *layers.affines[u];
+    const size_t channels = affine.get_gamma().size();
+    if (params.size() <= channels) return absl::InternalError("weights: a conv layer is empty");
+    FaceResNetParameters::ConvUnit unit;
+    unit.filters.assign(params.host(), params.host() + (params.size() - channels));
+    unit.bias.assign(params.host() + (params.size() - channels), params.host() + params.size());
+    unit.gamma = CopyOf(affine.get_gamma());
+    unit.beta = CopyOf(affine.get_beta());
+    out.convs.push_back(std::move(unit));
+  }
+  out.fc = CopyOf(*layers.fc_params);
+  const auto& input = dlib::input_layer(*checked);
+  out.mean_rgb[0] = input.get_avg_red();
+  out.mean_rgb[1] = input.get_avg_green();
+  out.mean_rgb[2] = input.get_avg_blue();
+  return out;
 }
 
 absl::StatusOr<std::string> FaceResNet::SerializeFromTfjs(const std::vector<NamedTensor>& tensors) {

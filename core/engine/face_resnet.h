@@ -21,6 +21,20 @@ struct NamedTensor {
   std::vector<float> values;
 };
 
+// The parameters of a network FaceResNet::FromSerialized accepted, copied out of dlib for other
+// backends (face_resnet_onednn.h). Input-to-output order; the shapes are the architecture's, and a
+// consumer still checks every size before using it.
+struct FaceResNetParameters {
+  struct ConvUnit {
+    std::vector<float> filters;      // OIHW
+    std::vector<float> bias;         // per output channel
+    std::vector<float> gamma, beta;  // the following affine (scale) layer, per output channel
+  };
+  std::vector<ConvUnit> convs;    // the 29 conv+scale units
+  std::vector<float> fc;          // 256 inputs x 128 outputs, row-major
+  float mean_rgb[3] = {0, 0, 0};  // the input layer subtracts these, then divides by 256
+};
+
 // A loaded network. Not thread-safe: give each worker its own (Clone()).
 class FaceResNet {
  public:
@@ -35,6 +49,10 @@ class FaceResNet {
   // network holding the stream's parameter values (no other state from the stream is kept, so none
   // re-initializes itself).
   static absl::StatusOr<std::unique_ptr<FaceResNet>> FromSerialized(std::string_view bytes);
+
+  // The same load and checks as FromSerialized, answering the checked parameters instead of a
+  // dlib network.
+  static absl::StatusOr<FaceResNetParameters> CheckedParameters(std::string_view bytes);
 
   // Builds the network from the tfjs tensors (face-api's face_recognition_model) and returns its
   // dlib serialization. REQUIRES: the 117 tensors of face-api's manifest, by name.

@@ -1,15 +1,16 @@
 // LoadVerifiedModel: the only path from a package folder to a usable network. Kept apart from
-// package_verifier.cc because it links the engine (FaceResNet::FromSerialized).
+// package_verifier.cc because it links the engine (MakeEmbeddingNetwork).
 #include "absl/strings/str_cat.h"
 #include "core/package/package_verifier.h"
 
 namespace fedface {
 
 absl::StatusOr<LoadedModel> LoadVerifiedModel(const std::string& dir,
-                                              const Ed25519PublicKey& pinned_key) {
+                                              const Ed25519PublicKey& pinned_key,
+                                              EmbeddingBackend backend) {
   auto package = VerifyModelPackage(dir, pinned_key);
   if (!package.ok()) return package.status();
-  auto net = FaceResNet::FromSerialized(package->weights);
+  auto net = MakeEmbeddingNetwork(package->weights, backend);
   if (!net.ok()) {
     return absl::Status(net.status().code(),
                         absl::StrCat(dir, "/", kWeightsFile, ": ", net.status().message()));

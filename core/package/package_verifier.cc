@@ -213,10 +213,11 @@ absl::Status RunSelfTest(const VerifiedPackage& package, FaceResNet& net, float*
 }
 
 absl::StatusOr<LoadedModel> LoadVerifiedModel(const std::string& dir,
-                                              const std::string& pinned_key_pem_path) {
+                                              const std::string& pinned_key_pem_path,
+                                              EmbeddingBackend backend) {
   auto key = Ed25519PublicKey::LoadPem(pinned_key_pem_path);
   if (!key.ok()) return key.status();
-  return LoadVerifiedModel(dir, *key);
+  return LoadVerifiedModel(dir, *key, backend);
 }
 
 }  // namespace fedface

@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/engine/embedding_backend.h"
 #include "core/engine/face_resnet.h"
 #include "core/package/ed25519.h"
 #include "core/package/model_manifest.h"
@@ -51,13 +52,16 @@ struct LoadedModel {
   float self_test_max_distance = 0.f;
 };
 
-// VerifyModelPackage + FaceResNet::FromSerialized(weights) + RunSelfTest. Returns the net only
-// when all three pass; otherwise the first failure (nothing half-loads).
+// VerifyModelPackage + MakeEmbeddingNetwork(weights, backend) + RunSelfTest (on that backend's
+// network). Returns the net only when all three pass; otherwise the first failure (nothing
+// half-loads).
 absl::StatusOr<LoadedModel> LoadVerifiedModel(const std::string& dir,
-                                              const Ed25519PublicKey& pinned_key);
+                                              const Ed25519PublicKey& pinned_key,
+                                              EmbeddingBackend backend = EmbeddingBackend::kDlib);
 
 // Same, reading the pinned public key from a PEM file (e.g. vendor.pub).
 absl::StatusOr<LoadedModel> LoadVerifiedModel(const std::string& dir,
-                                              const std::string& pinned_key_pem_path);
+                                              const std::string& pinned_key_pem_path,
+                                              EmbeddingBackend backend = EmbeddingBackend::kDlib);
 
 }  // namespace fedface

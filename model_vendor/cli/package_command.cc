@@ -80,8 +80,9 @@ int RunPackage(const std::vector<std::string>& raw_args) {
 
   absl::StatusOr<std::string> weights = FaceResNet::SerializeFromTfjs(tfjs->tensors);
   if (!weights.ok()) return Fail(weights.status());
-  // Embed the self-test through the same deserialisation path the partner will use.
-  absl::StatusOr<std::unique_ptr<FaceResNet>> net = FaceResNet::FromSerialized(*weights);
+  // Embed the self-test through the same seam the partner loads with, on the reference backend.
+  absl::StatusOr<std::unique_ptr<FaceResNet>> net =
+      MakeEmbeddingNetwork(*weights, EmbeddingBackend::kDlib);
   if (!net.ok()) return Fail(net.status());
 
   std::vector<std::string> images;

@@ -7,8 +7,8 @@
 namespace fedface::partner {
 
 const std::set<std::string>& EngineValueFlags() {
-  static const std::set<std::string> flags = {"model",   "vendor-key", "upsample",
-                                              "workers", "max-pixels", "max-side"};
+  static const std::set<std::string> flags = {"model",      "vendor-key", "upsample", "workers",
+                                              "max-pixels", "max-side",   "backend"};
   return flags;
 }
 
@@ -24,6 +24,7 @@ const char kEngineFlagsHelp[] = R"(engine flags:
   --gray              detect on a grayscale copy (faster; default: dlib's colour gradients)
   --max-side PX       downscale images whose longer side exceeds PX for detection only (0 = off)
   --workers N         worker threads, one network each (default: one per CPU)
+  --backend NAME      embedding backend: dlib (reference, default) | onednn (fp32, faster)
   --max-pixels N      refuse images above N pixels before decoding (default 40000000)
   --json              machine-readable output
 )";
@@ -44,6 +45,10 @@ absl::StatusOr<LocalEngine> LoadLocalEngine(const CliArgs& args, bool need_model
   options.detector.max_side = static_cast<int>(*max_side);
   options.workers = static_cast<int>(*workers);
   options.decode.max_pixels = *max_pixels;
+  absl::StatusOr<EmbeddingBackend> backend =
+      ParseEmbeddingBackend(args.GetOr("backend", "dlib"), "--backend");
+  if (!backend.ok()) return backend.status();
+  options.backend = *backend;
 
   LocalEngine out;
   std::unique_ptr<FaceResNet> net;
@@ -54,7 +59,7 @@ absl::StatusOr<LocalEngine> LoadLocalEngine(const CliArgs& args, bool need_model
       return absl::InvalidArgumentError(
           "no pinned vendor key: give --vendor-key FILE or set FEDFACE_VENDOR_KEY");
     }
-    absl::StatusOr<LoadedModel> loaded = LoadVerifiedModel(*model, key);
+    absl::StatusOr<LoadedModel> loaded = LoadVerifiedModel(*model, key, options.backend);
     if (!loaded.ok()) return loaded.status();
     net = std::move(loaded->net);
     out.manifest = loaded->manifest;

@@ -17,6 +17,9 @@ EngineOptions EngineOptionsFromConfig(const Config& config) {
   options.detector.grayscale = config.GetBool("engine.grayscale");
   options.detector.max_side = static_cast<int>(config.GetInt("engine.max_side"));
   options.decode.max_pixels = config.GetInt("engine.max_pixels");
+  // Config::Load has already refused any other value (the key's one_of).
+  options.backend = ParseEmbeddingBackend(config.GetString("engine.backend"), "engine.backend")
+                        .value_or(EmbeddingBackend::kDlib);
   return options;
 }
 
@@ -32,10 +35,11 @@ absl::StatusOr<ActiveModelEngine> LoadActiveModelEngine(const Config& config) {
   if (!pinned_key.ok()) return pinned_key.status();
   absl::StatusOr<ModelCache> cache = ModelCache::Open(config.GetPath("model_cache.dir"));
   if (!cache.ok()) return cache.status();
-  absl::StatusOr<LoadedModel> model = cache->LoadActive(*pinned_key);
+  const EngineOptions options = EngineOptionsFromConfig(config);
+  absl::StatusOr<LoadedModel> model = cache->LoadActive(*pinned_key, options.backend);
   if (!model.ok()) return model.status();
   absl::StatusOr<std::unique_ptr<FaceEngine>> engine =
-      FaceEngine::Create(EngineOptionsFromConfig(config), std::move(model->net));
+      FaceEngine::Create(options, std::move(model->net));
   if (!engine.ok()) return engine.status();
   ActiveModelEngine out;
   out.engine = std::move(*engine);

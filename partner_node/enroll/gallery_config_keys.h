@@ -37,7 +37,8 @@ inline std::vector<ConfigKey> GalleryConfigKeys() {
   };
 }
 
-// engine.workers, engine.upsample, engine.grayscale, engine.max_side, engine.max_pixels.
+// engine.workers, engine.upsample, engine.grayscale, engine.max_side, engine.max_pixels,
+// engine.backend.
 inline std::vector<ConfigKey> EngineConfigKeys() {
   using T = ConfigValueType;
   return {
@@ -72,6 +73,15 @@ inline std::vector<ConfigKey> EngineConfigKeys() {
        .doc = "Images with more pixels are refused from their header, before decoding.",
        .min = 1,
        .max = int64_t{1} << 40},
+      // The names are EmbeddingBackendNames(); tests/unit/engine/embedding_backend_test.cc checks
+      // that the two agree.
+      {.path = "engine.backend",
+       .type = T::kString,
+       .default_value = "dlib",
+       .doc = "Embedding backend: dlib (the reference, face_recognition's exact numbers) or "
+              "onednn (the same network on oneDNN, fp32: descriptors within 1e-4 of dlib's, "
+              "several times faster).",
+       .one_of = {"dlib", "onednn"}},
   };
 }
 

@@ -146,11 +146,12 @@ absl::StatusOr<std::string> ModelCache::ActiveVersion() const {
 }
 
 absl::StatusOr<LoadedModel> ModelCache::LoadInstalled(const std::string& version,
-                                                      const Ed25519PublicKey& pinned_key) const {
+                                                      const Ed25519PublicKey& pinned_key,
+                                                      EmbeddingBackend backend) const {
   if (!IsValidModelVersion(version) || !IsInstalled(version)) {
     return absl::NotFoundError(absl::StrCat("version ", version, " is not installed in ", dir_));
   }
-  absl::StatusOr<LoadedModel> model = LoadVerifiedModel(VersionDir(version), pinned_key);
+  absl::StatusOr<LoadedModel> model = LoadVerifiedModel(VersionDir(version), pinned_key, backend);
   if (!model.ok()) return model.status();
   if (model->manifest.version != version) {
     return absl::DataLossError(
@@ -167,13 +168,14 @@ absl::StatusOr<LoadedModel> ModelCache::Activate(const std::string& version,
   return model;
 }
 
-absl::StatusOr<LoadedModel> ModelCache::LoadActive(const Ed25519PublicKey& pinned_key) const {
+absl::StatusOr<LoadedModel> ModelCache::LoadActive(const Ed25519PublicKey& pinned_key,
+                                                   EmbeddingBackend backend) const {
   absl::StatusOr<std::string> active = ActiveVersion();
   if (!active.ok()) return active.status();
   if (active->empty()) {
     return absl::NotFoundError(absl::StrCat(dir_, ": no active model; run `models pull`"));
   }
-  absl::StatusOr<LoadedModel> model = LoadVerifiedModel(VersionDir(*active), pinned_key);
+  absl::StatusOr<LoadedModel> model = LoadVerifiedModel(VersionDir(*active), pinned_key, backend);
   if (model.ok() && model->manifest.version != *active) {
     return absl::DataLossError(
         absl::StrCat(VersionDir(*active), ": manifest names version ", model->manifest.version));

@@ -80,12 +80,14 @@ class ModelCache {
 
   // Verifies CACHE/VERSION in full and loads it WITHOUT touching `active` (an evaluation-only
   // load). NotFound when the version is not installed. Needs no lock: installed folders are
-  // never changed in place.
-  absl::StatusOr<LoadedModel> LoadInstalled(const std::string& version,
-                                            const Ed25519PublicKey& pinned_key) const;
+  // never changed in place. The network is `backend`'s (engine.backend).
+  absl::StatusOr<LoadedModel> LoadInstalled(
+      const std::string& version, const Ed25519PublicKey& pinned_key,
+      EmbeddingBackend backend = EmbeddingBackend::kDlib) const;
 
   // Verifies and loads the active model (for the partner service). NotFound when none is active.
-  absl::StatusOr<LoadedModel> LoadActive(const Ed25519PublicKey& pinned_key) const;
+  absl::StatusOr<LoadedModel> LoadActive(const Ed25519PublicKey& pinned_key,
+                                         EmbeddingBackend backend = EmbeddingBackend::kDlib) const;
 
   // Where the weights with this sha256 are downloaded to.
   std::string PartialWeightsPath(const std::string& weights_sha256) const;

@@ -42,7 +42,7 @@ absl::StatusOr<std::shared_ptr<const LoadedServingModel>> LoadServingModel(
   if (!key.ok()) return key.status();
   absl::StatusOr<ModelCache> cache = ModelCache::Open(config.GetPath("model_cache.dir"));
   if (!cache.ok()) return cache.status();
-  absl::StatusOr<LoadedModel> loaded = cache->LoadInstalled(version, *key);
+  absl::StatusOr<LoadedModel> loaded = cache->LoadInstalled(version, *key, engine_options.backend);
   if (!loaded.ok()) return loaded.status();
   auto out = std::make_shared<LoadedServingModel>();
   out->version = loaded->manifest.version;

@@ -81,6 +81,27 @@ TEST_F(LocalCliTest, CompareDecidesSameAndDifferentPeople) {
   EXPECT_GT(d["distance"].get<double>(), s["distance"].get<double>());
 }
 
+TEST_F(LocalCliTest, CompareOnTheOneDnnBackendGivesDlibsDistance) {
+  auto dlib = Compare(oracle_ + "obama.jpg", oracle_ + "obama2.jpg");
+  ASSERT_EQ(dlib.exit_code, 0) << dlib.err;
+  auto onednn = Partner({"compare", "--model", package_, "--vendor-key", key_, "--backend",
+                         "onednn", "--json", oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
+  ASSERT_EQ(onednn.exit_code, 0) << onednn.err;
+  auto d = nlohmann::json::parse(dlib.out), o = nlohmann::json::parse(onednn.out);
+  EXPECT_TRUE(o["match"]);
+  EXPECT_NEAR(o["distance"].get<double>(), d["distance"].get<double>(), 1e-4);
+}
+
+TEST_F(LocalCliTest, RefusesAnUnknownBackendNamingTheFlag) {
+  auto r = Partner({"compare", "--model", package_, "--vendor-key", key_, "--backend", "cuda",
+                    oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_EQ(Lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("--backend: unknown embedding backend 'cuda' (expected dlib | onednn)"),
+            std::string::npos)
+      << r.err;
+}
+
 TEST_F(LocalCliTest, RefusesPackageWithOneFlippedWeightByte) {
   std::string weights = ReadBytes(package_ + "/weights.dat");
   weights[weights.size() / 2] ^= 0x01;

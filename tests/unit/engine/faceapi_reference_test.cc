@@ -1,5 +1,6 @@
 // The converted package against face-api.js's own reference descriptors (TensorFlow.js on the
-// same quantized weights), and face_recognition's same/different decisions at 0.6.
+// same quantized weights), and face_recognition's same/different decisions at 0.6, on every
+// embedding backend.
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -13,7 +14,7 @@
 namespace fedface {
 namespace {
 
-class FaceApiReferenceTest : public ::testing::Test {
+class FaceApiReferenceTest : public ::testing::TestWithParam<EmbeddingBackend> {
  protected:
   void SetUp() override {
     data_ = testing::DatasetsDir();
@@ -21,7 +22,8 @@ class FaceApiReferenceTest : public ::testing::Test {
     if (testing::TestPackageDir().empty()) {
       FEDFACE_SKIP_OR_FAIL("test package absent (run scripts/fetch_model.sh); skipping test");
     }
-    auto model = LoadVerifiedModel(testing::TestPackageDir(), testing::TestVendorKey() + ".pub");
+    auto model =
+        LoadVerifiedModel(testing::TestPackageDir(), testing::TestVendorKey() + ".pub", GetParam());
     ASSERT_TRUE(model.ok()) << model.status();
     net_ = std::move(model->net);
   }
@@ -51,7 +53,7 @@ class FaceApiReferenceTest : public ::testing::Test {
   std::unique_ptr<FaceResNet> net_;
 };
 
-TEST_F(FaceApiReferenceTest, MatchesFaceApiDescriptorsWithinSixHundredths) {
+TEST_P(FaceApiReferenceTest, MatchesFaceApiDescriptorsWithinSixHundredths) {
   for (const auto& [image, json] : {std::pair{"face1.png", "faceDescriptor1.json"},
                                     std::pair{"face2.png", "faceDescriptor2.json"},
                                     std::pair{"face_rectangular.png", "faceDescriptorRect.json"}}) {
@@ -64,7 +66,7 @@ TEST_F(FaceApiReferenceTest, MatchesFaceApiDescriptorsWithinSixHundredths) {
   }
 }
 
-TEST_F(FaceApiReferenceTest, MakesFaceRecognitionsSameAndDifferentDecisions) {
+TEST_P(FaceApiReferenceTest, MakesFaceRecognitionsSameAndDifferentDecisions) {
   EngineOptions options;
   options.detector.upsample = 1;
   auto engine = FaceEngine::Create(options, std::move(net_));
@@ -87,6 +89,12 @@ TEST_F(FaceApiReferenceTest, MakesFaceRecognitionsSameAndDifferentDecisions) {
   EXPECT_LE(obama3, 0.6f);
   EXPECT_GT(biden, 0.6f);
 }
+
+INSTANTIATE_TEST_SUITE_P(Backends, FaceApiReferenceTest,
+                         ::testing::Values(EmbeddingBackend::kDlib, EmbeddingBackend::kOneDnn),
+                         [](const auto& info) {
+                           return std::string(EmbeddingBackendName(info.param));
+                         });
 
 }  // namespace
 }  // namespace fedface

@@ -1,0 +1,52 @@
+#include "core/engine/embedding_backend.h"
+
+#include "absl/strings/str_cat.h"
+#include "core/engine/face_resnet_onednn.h"
+
+namespace fedface {
+namespace {
+
+constexpr std::pair<EmbeddingBackend, std::string_view> kNames[] = {
+    {EmbeddingBackend::kDlib, "dlib"}, {EmbeddingBackend::kOneDnn, "onednn"}};
+
+}  // namespace
+
+std::string EmbeddingBackendNames() {
+  std::string out;
+  for (const auto& [backend, name] : kNames)
+    absl::StrAppend(&out, out.empty() ? "" : " | ", std::string(name));
+  return out;
+}
+
+std::string_view EmbeddingBackendName(EmbeddingBackend backend) {
+  for (const auto& [b, name] : kNames) {
+    if (b == backend) return name;
+  }
+  return "?";
+}
+
+absl::StatusOr<EmbeddingBackend> ParseEmbeddingBackend(std::string_view name,
+                                                       std::string_view key) {
+  for (const auto& [backend, known] : kNames) {
+    if (name == known) return backend;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(std::string(key), ": unknown embedding backend '",
+                                                 std::string(name), "' (expected ",
+                                                 EmbeddingBackendNames(), ")"));
+}
+
+absl::StatusOr<std::unique_ptr<FaceResNet>> MakeEmbeddingNetwork(std::string_view weights,
+                                                                 EmbeddingBackend backend) {
+  switch (backend) {
+    case EmbeddingBackend::kDlib:
+      return FaceResNet::FromSerialized(weights);
+    case EmbeddingBackend::kOneDnn: {
+      absl::StatusOr<FaceResNetParameters> params = FaceResNet::CheckedParameters(weights);
+      if (!params.ok()) return params.status();
+      return MakeOneDnnFaceResNet(*params);
+    }
+  }
+  return absl::InternalError("unknown embedding backend");
+}
+
+}  // namespace fedface

@@ -1,0 +1,391 @@
+#include "core/engine/face_resnet_onednn.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+
+namespace fedface {
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using DataType = memory::data_type;
+
+// One convolution followed by its scale layer, as dlib's anet_type lays them out: dlib pads a
+// convolution by kernel/2 when its stride is 1 and not at all otherwise.
+struct UnitShape {
+  int in, out, kernel, stride;
+  int pad() const { return stride == 1 ? kernel / 2 : 0; }
+};
+
+// A residual block: two 3x3 units; `down` blocks start with stride 2 and add an average-pooled
+// (2x2, stride 2) copy of their input, zero-padded to the larger of the two shapes.
+struct BlockShape {
+  int channels;
+  bool down;
+};
+
+constexpr BlockShape kBlocks[] = {
+    {32, false}, {32, false},  {32, false},  {64, true},  {64, false},  {64, false},  {64, false},
+    {128, true}, {128, false}, {128, false}, {256, true}, {256, false}, {256, false}, {256, true}};
+constexpr int kFcInputs = 256;
+
+std::vector<UnitShape> UnitShapes() {
+  std::vector<UnitShape> units = {{3, 32, 7, 2}};
+  int channels = 32;
+  for (const BlockShape& b : kBlocks) {
+    units.push_back({channels, b.channels, 3, b.down ? 2 : 1});
+    units.push_back({b.channels, b.channels, 3, 1});
+    channels = b.channels;
+  }
+  return units;
+}
+
+// The parameters with every scale layer folded into its convolution (w' = w * gamma, b' = b *
+// gamma + beta), shared read-only by every clone.
+struct FoldedWeights {
+  std::vector<UnitShape> shapes;
+  std::vector<std::vector<float>> filters;  // OIHW
+  std::vector<std::vector<float>> biases;
+  std::vector<float> fc;
+  float mean_rgb[3];
+};
+
+absl::Status CheckSize(const std::string& what, size_t found, size_t need) {
+  if (found == need) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("weights (onednn): ", what, " has ", found,
+                                                 " values, the architecture needs ", need));
+}
+
+absl::StatusOr<std::shared_ptr<const FoldedWeights>> Fold(const FaceResNetParameters& p) {
+  auto out = std::make_shared<FoldedWeights>();
+  out->shapes = UnitShapes();
+  if (p.convs.size() != out->shapes.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("weights (onednn): ", p.convs.size(),
+                                                   " conv units, the architecture needs ",
+                                                   out->shapes.size()));
+  }
+  for (size_t u = 0; u < out->shapes.size(); ++u) {
+    const UnitShape& s = out->shapes[u];
+    const FaceResNetParameters::ConvUnit& c = p.convs[u];
+    const size_t per_filter = static_cast<size_t>(s.in) * s.kernel * s.kernel;
+    const std::string unit = absl::StrCat("unit ", u, " ");
+    for (const absl::Status& st :
+         {CheckSize(unit + "filters", c.filters.size(), per_filter * s.out),
+          CheckSize(unit + "bias", c.bias.size(), s.out),
+          CheckSize(unit + "gamma", c.gamma.size(), s.out),
+          CheckSize(unit + "beta", c.beta.size(), s.out)}) {
+      if (!st.ok()) return st;
+    }
+    std::vector<float> filters(c.filters.size()), bias(s.out);
+    for (int o = 0; o < s.out; ++o) {
+      for (size_t i = 0; i < per_filter; ++i) {
+        filters[o * per_filter + i] = c.filters[o * per_filter + i] * c.gamma[o];
+      }
+      bias[o] = c.bias[o] * c.gamma[o] + c.beta[o];
+    }
+    out->filters.push_back(std::move(filters));
+    out->biases.push_back(std::move(bias));
+  }
+  if (absl::Status st =
+          CheckSize("fc", p.fc.size(), static_cast<size_t>(kFcInputs) * kEmbeddingDim);
+      !st.ok()) {
+    return st;
+  }
+  out->fc = p.fc;
+  for (int i = 0; i < 3; ++i) {
+    if (!(p.mean_rgb[i] >= 0.f && p.mean_rgb[i] <= 255.f)) {
+      return absl::InvalidArgumentError("weights (onednn): an input mean is outside [0, 255]");
+    }
+    out->mean_rgb[i] = p.mean_rgb[i];
+  }
+  return std::shared_ptr<const FoldedWeights>(std::move(out));
+}
+
+// An activation tensor, NHWC, owned by its plan.
+struct Act {
+  int h = 0, w = 0, c = 0;
+  float* data = nullptr;
+};
+
+// The network compiled for one batch size: buffers, primitives and the steps that run them.
+class Plan {
+ public:
+  Plan(int batch, const FoldedWeights& weights, const dnnl::engine& engine,
+       std::vector<std::vector<std::pair<memory::desc, memory>>>& weight_cache)
+      : n_(batch), weights_(weights), engine_(engine), weight_cache_(weight_cache) {
+    input_ = NewAct(kChipSize, kChipSize, 3);
+    const UnitShape& first = weights.shapes[0];
+    Act conv0 = NewAct(OutSize(kChipSize, first), OutSize(kChipSize, first), first.out);
+    AddConv(0, input_, conv0, Post::kRelu);
+    Act x = NewAct((conv0.h - 3) / 2 + 1, (conv0.w - 3) / 2 + 1, conv0.c);
+    steps_.push_back([this, conv0, x](dnnl::stream& stream) {
+      stream.wait();  // the loops read what the primitives wrote
+      MaxPool3x3Stride2(conv0, x);
+    });
+    size_t unit = 1;
+    for (const BlockShape& b : kBlocks) {
+      const UnitShape& s1 = weights.shapes[unit];
+      Act a = NewAct(OutSize(x.h, s1), OutSize(x.w, s1), s1.out);
+      AddConv(unit, x, a, Post::kRelu);
+      if (!b.down) {
+        AddConv(unit + 1, a, x, Post::kSumRelu);  // x += conv(a), in place
+      } else {
+        Act m = NewAct(a.h, a.w, a.c);
+        AddConv(unit + 1, a, m, Post::kNone);
+        const int hs = (x.h - 2) / 2 + 1, ws = (x.w - 2) / 2 + 1;
+        Act sum = NewAct(std::max(m.h, hs), std::max(m.w, ws), std::max(m.c, x.c));
+        steps_.push_back([this, m, x, sum](dnnl::stream& stream) {
+          stream.wait();
+          AddDownsampled(m, x, sum);
+        });
+        x = sum;
+      }
+      unit += 2;
+    }
+    last_ = x;
+  }
+
+  float* input() { return input_.data; }
+
+  // Runs the steps over the chips already in input(); writes n embeddings.
+  void Run(dnnl::stream& stream, Embedding* out) {
+    for (auto& step : steps_) step(stream);
+    stream.wait();
+    const int area = last_.h * last_.w;
+    std::vector<float> pooled(last_.c);
+    for (int i = 0; i < n_; ++i) {
+      std::fill(pooled.begin(), pooled.end(), 0.f);
+      const float* t = last_.data + static_cast<size_t>(i) * area * last_.c;
+      for (int p = 0; p < area; ++p) {
+        for (int c = 0; c < last_.c; ++c) pooled[c] += t[p * last_.c + c];
+      }
+      for (float& v : pooled) v /= area;
+      Embedding& e = out[i];
+      e.fill(0.f);
+      for (int k = 0; k < kFcInputs; ++k) {
+        const float* row = weights_.fc.data() + static_cast<size_t>(k) * kEmbeddingDim;
+        for (int j = 0; j < kEmbeddingDim; ++j) e[j] += pooled[k] * row[j];
+      }
+    }
+  }
+
+ private:
+  enum class Post { kNone, kRelu, kSumRelu };
+
+  static int OutSize(int in, const UnitShape& s) {
+    return (in + 2 * s.pad() - s.kernel) / s.stride + 1;
+  }
+
+  Act NewAct(int h, int w, int c) {
+    const size_t count = static_cast<size_t>(n_) * h * w * c;
+    buffers_.emplace_back(static_cast<float*>(std::aligned_alloc(64, (count * 4 + 63) / 64 * 64)),
+                          &std::free);
+    if (!buffers_.back()) throw std::bad_alloc();
+    return {h, w, c, buffers_.back().get()};
+  }
+
+  memory::desc Md(const Act& a, Tag tag = Tag::nhwc) const {
+    return memory::desc({n_, a.c, a.h, a.w}, DataType::f32, tag);
+  }
+
+  // The folded filters of `unit` in the layout `pd` wants, reordered once per layout and shared
+  // by every plan of this network.
+  memory WeightsFor(size_t unit, const memory::desc& want) {
+    for (auto& [desc, mem] : weight_cache_[unit]) {
+      if (desc == want) return mem;
+    }
+    const UnitShape& s = weights_.shapes[unit];
+    memory user({{s.out, s.in, s.kernel, s.kernel}, DataType::f32, Tag::oihw}, engine_,
+                const_cast<float*>(weights_.filters[unit].data()));
+    memory mem(want, engine_);
+    dnnl::stream stream(engine_);
+    dnnl::reorder(user, mem).execute(stream, user, mem);
+    stream.wait();
+    weight_cache_[unit].emplace_back(want, mem);
+    return mem;
+  }
+
+  void AddConv(size_t unit, const Act& src, const Act& dst, Post post) {
+    const UnitShape& s = weights_.shapes[unit];
+    const memory::desc any_weights({s.out, s.in, s.kernel, s.kernel}, DataType::f32, Tag::any);
+    const memory::desc bias_md({s.out}, DataType::f32, Tag::x);
+    dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                         dnnl::algorithm::convolution_direct, Md(src), any_weights,
+                                         bias_md, Md(dst), {s.stride, s.stride}, {s.pad(), s.pad()},
+                                         {s.pad(), s.pad()});
+    dnnl::post_ops ops;
+    if (post == Post::kSumRelu) ops.append_sum(1.f);
+    if (post != Post::kNone) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);  // per plan: clones run concurrently
+    dnnl::convolution_forward::primitive_desc pd(desc, attr, engine_);
+    dnnl::convolution_forward prim(pd);
+    memory weights = WeightsFor(unit, pd.weights_desc());
+    memory bias(bias_md, engine_, const_cast<float*>(weights_.biases[unit].data()));
+    memory src_mem(Md(src), engine_, src.data), dst_mem(Md(dst), engine_, dst.data);
+    memory scratch(pd.scratchpad_desc(), engine_);
+    steps_.push_back([=](dnnl::stream& stream) {
+      prim.execute(stream, {{DNNL_ARG_SRC, src_mem},
+                            {DNNL_ARG_WEIGHTS, weights},
+                            {DNNL_ARG_BIAS, bias},
+                            {DNNL_ARG_DST, dst_mem},
+                            {DNNL_ARG_SCRATCHPAD, scratch}});
+    });
+  }
+
+  void MaxPool3x3Stride2(const Act& in, const Act& out) const {
+    for (int i = 0; i < n_; ++i) {
+      const float* src = in.data + static_cast<size_t>(i) * in.h * in.w * in.c;
+      float* dst = out.data + static_cast<size_t>(i) * out.h * out.w * out.c;
+      for (int y = 0; y < out.h; ++y) {
+        for (int x = 0; x < out.w; ++x) {
+          float* o = dst + (y * out.w + x) * out.c;
+          std::fill(o, o + out.c, -INFINITY);
+          for (int dy = 0; dy < 3; ++dy) {
+            for (int dx = 0; dx < 3; ++dx) {
+              const float* s = src + ((2 * y + dy) * in.w + (2 * x + dx)) * in.c;
+              for (int c = 0; c < out.c; ++c) o[c] = std::max(o[c], s[c]);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  // out = relu(m + avgpool2x2(x)), each read as zero outside its own shape (dlib's add_prev).
+  void AddDownsampled(const Act& m, const Act& x, const Act& out) const {
+    const int hs = (x.h - 2) / 2 + 1, ws = (x.w - 2) / 2 + 1;
+    for (int i = 0; i < n_; ++i) {
+      const float* mi = m.data + static_cast<size_t>(i) * m.h * m.w * m.c;
+      const float* xi = x.data + static_cast<size_t>(i) * x.h * x.w * x.c;
+      float* oi = out.data + static_cast<size_t>(i) * out.h * out.w * out.c;
+      for (int y = 0; y < out.h; ++y) {
+        for (int xx = 0; xx < out.w; ++xx) {
+          float* o = oi + (y * out.w + xx) * out.c;
+          const bool in_m = y < m.h && xx < m.w, in_s = y < hs && xx < ws;
+          for (int c = 0; c < out.c; ++c) {
+            float v = 0.f;
+            if (in_m && c < m.c) v += mi[(y * m.w + xx) * m.c + c];
+            if (in_s && c < x.c) {
+              const float* s = xi + ((2 * y) * x.w + 2 * xx) * x.c + c;
+              v += (s[0] + s[x.c] + s[x.w * x.c] + s[x.w * x.c + x.c]) / 4.f;
+            }
+            o[c] = std::max(v, 0.f);
+          }
+        }
+      }
+    }
+  }
+
+  const int n_;
+  const FoldedWeights& weights_;
+  const dnnl::engine& engine_;
+  std::vector<std::vector<std::pair<memory::desc, memory>>>& weight_cache_;
+  std::vector<std::unique_ptr<float, decltype(&std::free)>> buffers_;
+  std::vector<std::function<void(dnnl::stream&)>> steps_;
+  Act input_, last_;
+};
+
+constexpr int kMaxBatch = 16;
+
+class OneDnnFaceResNet final : public FaceResNet {
+ public:
+  explicit OneDnnFaceResNet(std::shared_ptr<const FoldedWeights> weights)
+      : weights_(std::move(weights)),
+        engine_(dnnl::engine::kind::cpu, 0),
+        stream_(engine_),
+        weight_cache_(weights_->shapes.size()) {}
+
+  std::unique_ptr<FaceResNet> Clone() const override {
+    return std::make_unique<OneDnnFaceResNet>(weights_);
+  }
+
+  std::vector<Embedding> Embed(const std::vector<cv::Mat>& chips) override {
+    // One thread per network, as the dlib backend: the engine's pool supplies the parallelism.
+    // The caller's setting is restored (the thread may run other OpenMP code, e.g. faiss).
+    struct OneOmpThread {
+      const int before = omp_get_max_threads();
+      OneOmpThread() { omp_set_num_threads(1); }
+      ~OneOmpThread() { omp_set_num_threads(before); }
+    } one_thread;
+    std::vector<Embedding> out(chips.size());
+    size_t done = 0;
+    try {
+      while (done < chips.size()) {
+        // Batches of kMaxBatch, then powers of two: at most five plans per network.
+        int batch = kMaxBatch;
+        while (batch > static_cast<int>(chips.size() - done)) batch /= 2;
+        Plan& plan = PlanFor(batch);
+        for (int i = 0; i < batch; ++i) Fill(chips[done + i], plan.input(), i);
+        plan.Run(stream_, out.data() + done);
+        done += batch;
+      }
+    } catch (const std::exception&) {
+      // A batch shape oneDNN cannot compile or allocate: the faces not embedded get unusable
+      // embeddings (IsUsableEmbedding), a failure of their image, never a crash of the worker.
+      for (size_t i = done; i < out.size(); ++i) out[i].fill(std::nanf(""));
+    }
+    return out;
+  }
+
+ private:
+  Plan& PlanFor(int batch) {
+    auto it = plans_.find(batch);
+    if (it == plans_.end()) {
+      it = plans_.emplace(batch, std::make_unique<Plan>(batch, *weights_, engine_, weight_cache_))
+               .first;
+    }
+    return *it->second;
+  }
+
+  // dlib's input layer: (pixel - channel mean) / 256, RGB.
+  void Fill(const cv::Mat& chip, float* input, int index) const {
+    float* dst = input + static_cast<size_t>(index) * kChipSize * kChipSize * 3;
+    const float* mean = weights_->mean_rgb;
+    for (int r = 0; r < kChipSize; ++r) {
+      const uint8_t* p = chip.ptr<uint8_t>(r);
+      float* d = dst + r * kChipSize * 3;
+      for (int c = 0; c < kChipSize; ++c, p += 3, d += 3) {
+        // x / 256 == x * (1 / 256) exactly: a power of two.
+        d[0] = (p[0] - mean[0]) * (1.f / 256);
+        d[1] = (p[1] - mean[1]) * (1.f / 256);
+        d[2] = (p[2] - mean[2]) * (1.f / 256);
+      }
+    }
+  }
+
+  std::shared_ptr<const FoldedWeights> weights_;
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  std::vector<std::vector<std::pair<memory::desc, memory>>> weight_cache_;
+  std::map<int, std::unique_ptr<Plan>> plans_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<FaceResNet>> MakeOneDnnFaceResNet(
+    const FaceResNetParameters& params) {
+  absl::StatusOr<std::shared_ptr<const FoldedWeights>> folded = Fold(params);
+  if (!folded.ok()) return folded.status();
+  try {
+    auto net = std::make_unique<OneDnnFaceResNet>(*std::move(folded));
+    // Compile the single-chip plan now, so a oneDNN failure is a load error, not a crash later.
+    std::vector<cv::Mat> probe(1, cv::Mat(kChipSize, kChipSize, CV_8UC3, cv::Scalar(0, 0, 0)));
+    (void)net->Embed(probe);
+    return std::unique_ptr<FaceResNet>(std::move(net));
+  } catch (const dnnl::error& e) {
+    return absl::InternalError(absl::StrCat("onednn: ", e.what()));
+  }
+}
+
+}  // namespace fedface

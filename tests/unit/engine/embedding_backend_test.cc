@@ -1,0 +1,216 @@
+// The embedding backends behind MakeEmbeddingNetwork: onednn's descriptors within 1e-4 of dlib's
+// (the reference) on real chips in every batch shape; weights a backend refuses, both refuse with
+// the same message; parameters that do not fit the architecture refused by onednn's own checks
+// (a crafted package never reaches an out-of-bounds read); the backend names and their errors.
+#include "core/engine/embedding_backend.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <limits>
+
+#include "absl/strings/str_join.h"
+#include "core/config/config_file.h"
+#include "core/engine/face_engine.h"
+#include "core/engine/face_resnet_onednn.h"
+#include "core/engine/face_resnet_testing.h"
+#include "core/package/package_verifier.h"
+#include "partner_node/enroll/gallery_config_keys.h"
+#include "tests/support/status_matchers.h"
+#include "tests/support/test_env.h"
+
+namespace fedface {
+namespace {
+
+using ::fedface::testing_only::Misshape;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+float MaxAbsDiff(const std::vector<Embedding>& a, const std::vector<Embedding>& b) {
+  float worst = 0.f;
+  for (size_t i = 0; i < a.size(); ++i) {
+    for (int k = 0; k < kEmbeddingDim; ++k) worst = std::max(worst, std::fabs(a[i][k] - b[i][k]));
+  }
+  return worst;
+}
+
+// The signed test package, verified against the test vendor key.
+absl::StatusOr<VerifiedPackage> TestPackage() {
+  absl::StatusOr<Ed25519PublicKey> key =
+      Ed25519PublicKey::LoadPem(testing::TestVendorKey() + ".pub");
+  if (!key.ok()) return key.status();
+  return VerifyModelPackage(testing::TestPackageDir(), *key);
+}
+
+// The package's self-test chips and the largest face of every face_recognition test photo and
+// of the bbt gallery, cut by the engine.
+std::vector<cv::Mat> ReferenceChips() {
+  std::vector<cv::Mat> chips;
+  absl::StatusOr<VerifiedPackage> package = TestPackage();
+  EXPECT_OK(package);
+  if (package.ok()) chips = package->chips;
+  std::vector<std::string> photos;
+  for (const std::string folder : {"/face_recognition-tests", "/faceapi-bbt/gallery"}) {
+    for (const auto& entry :
+         std::filesystem::recursive_directory_iterator(testing::DatasetsDir() + folder)) {
+      const std::string ext = entry.path().extension().string();
+      if (ext == ".jpg" || ext == ".png") photos.push_back(entry.path().string());
+    }
+  }
+  std::sort(photos.begin(), photos.end());
+  auto engine = FaceEngine::Create(EngineOptions{}, nullptr);
+  EXPECT_OK(engine);
+  if (!engine.ok()) return chips;
+  ProcessOptions process;
+  process.embed = false;
+  process.keep_chips = true;
+  process.largest_face_only = true;
+  for (const ImageAnalysis& a : (*engine)->ProcessFiles(photos, process)) {
+    if (!a.faces.empty()) chips.push_back(a.faces[0].chip);
+  }
+  return chips;
+}
+
+TEST(EmbeddingBackendTest, OneDnnMatchesDlibWithinOneTenThousandthInEveryBatchShape) {
+  FEDFACE_SKIP_IF_MISSING(testing::DatasetsDir(), "../shared/datasets");
+  FEDFACE_SKIP_IF_MISSING(testing::TestPackageDir(), "the test package (scripts/fetch_model.sh)");
+  const std::vector<cv::Mat> chips = ReferenceChips();
+  ASSERT_GE(chips.size(), 40u);
+  const std::string pub = testing::TestVendorKey() + ".pub";
+  absl::StatusOr<LoadedModel> dlib =
+      LoadVerifiedModel(testing::TestPackageDir(), pub, EmbeddingBackend::kDlib);
+  ASSERT_OK(dlib);
+  absl::StatusOr<LoadedModel> onednn =
+      LoadVerifiedModel(testing::TestPackageDir(), pub, EmbeddingBackend::kOneDnn);
+  ASSERT_OK(onednn);
+
+  const std::vector<Embedding> reference = dlib->net->Embed(chips);
+  // One call (batches of 16 then powers of two), one chip per call, and a clone.
+  const std::vector<Embedding> batched = onednn->net->Embed(chips);
+  std::vector<Embedding> single;
+  for (const cv::Mat& chip : chips) single.push_back(onednn->net->Embed({chip})[0]);
+  const std::vector<Embedding> cloned = onednn->net->Clone()->Embed(chips);
+  const float worst = std::max({MaxAbsDiff(reference, batched), MaxAbsDiff(reference, single),
+                                MaxAbsDiff(reference, cloned)});
+  std::cout << chips.size() << " chips: onednn vs dlib max abs diff " << worst
+            << ", self-test max distance dlib " << dlib->self_test_max_distance << " onednn "
+            << onednn->self_test_max_distance << "\n";
+  EXPECT_LT(worst, 1e-4f);
+}
+
+// Edits of the package's weights, as a hostile vendor could sign them.
+class CraftedWeightsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    FEDFACE_SKIP_IF_MISSING(testing::TestPackageDir(), "the test package (scripts/fetch_model.sh)");
+    if (genuine_ == nullptr) {
+      absl::StatusOr<VerifiedPackage> package = TestPackage();
+      ASSERT_OK(package);
+      genuine_ = new std::string(std::move(package->weights));
+    }
+  }
+
+  // Both backends refuse `bytes`, with the same one-line message starting "weights".
+  static void ExpectBothRefuse(const std::string& bytes, const std::string& what) {
+    absl::StatusOr<std::unique_ptr<FaceResNet>> dlib =
+        MakeEmbeddingNetwork(bytes, EmbeddingBackend::kDlib);
+    absl::StatusOr<std::unique_ptr<FaceResNet>> onednn =
+        MakeEmbeddingNetwork(bytes, EmbeddingBackend::kOneDnn);
+    ASSERT_FALSE(dlib.ok()) << what;
+    ASSERT_FALSE(onednn.ok()) << what;
+    EXPECT_EQ(onednn.status(), dlib.status()) << what;
+    EXPECT_THAT(std::string(onednn.status().message()), StartsWith("weights")) << what;
+  }
+
+  static FaceResNetParameters Genuine() {
+    absl::StatusOr<FaceResNetParameters> p = FaceResNet::CheckedParameters(*genuine_);
+    EXPECT_OK(p);
+    return p.ok() ? *p : FaceResNetParameters{};
+  }
+
+  static std::string* genuine_;
+};
+
+std::string* CraftedWeightsTest::genuine_ = nullptr;
+
+TEST_F(CraftedWeightsTest, WhatTheDlibPathRefusesTheOneDnnPathRefusesWithTheSameMessage) {
+  for (Misshape which : {Misshape::kConvMissingValues, Misshape::kAffineNeverSetUp,
+                         Misshape::kFcMissingOutput, Misshape::kConvFiltersReshaped}) {
+    absl::StatusOr<std::string> bytes = testing_only::MisshapedSerialization(*genuine_, which);
+    ASSERT_OK(bytes);
+    ExpectBothRefuse(*bytes, "misshape " + std::to_string(static_cast<int>(which)));
+  }
+  ExpectBothRefuse(genuine_->substr(0, genuine_->size() / 2), "truncated");
+  ExpectBothRefuse(*genuine_ + "x", "trailing byte");
+  ExpectBothRefuse("", "empty");
+}
+
+TEST_F(CraftedWeightsTest, OneDnnChecksEverySizeItIndexesBy) {
+  ASSERT_OK(MakeOneDnnFaceResNet(Genuine()));
+  struct Case {
+    const char* what;
+    std::function<void(FaceResNetParameters&)> edit;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"a unit missing", [](auto& p) { p.convs.pop_back(); }, "28 conv units"},
+      {"a unit too many", [](auto& p) { p.convs.push_back(p.convs.back()); }, "30 conv units"},
+      {"filters short", [](auto& p) { p.convs[5].filters.pop_back(); }, "unit 5 filters"},
+      {"filters long", [](auto& p) { p.convs[0].filters.push_back(0); }, "unit 0 filters"},
+      {"bias short", [](auto& p) { p.convs[28].bias.pop_back(); }, "unit 28 bias"},
+      {"gamma long", [](auto& p) { p.convs[3].gamma.push_back(1); }, "unit 3 gamma"},
+      {"beta empty", [](auto& p) { p.convs[7].beta.clear(); }, "unit 7 beta"},
+      {"units swapped", [](auto& p) { std::swap(p.convs[1], p.convs[7]); }, "unit 1 filters"},
+      {"fc short", [](auto& p) { p.fc.pop_back(); }, "fc has 32767 values"},
+      {"mean NaN", [](auto& p) { p.mean_rgb[1] = std::numeric_limits<float>::quiet_NaN(); },
+       "input mean"},
+  };
+  for (const Case& c : cases) {
+    FaceResNetParameters p = Genuine();
+    c.edit(p);
+    absl::StatusOr<std::unique_ptr<FaceResNet>> net = MakeOneDnnFaceResNet(p);
+    ASSERT_FALSE(net.ok()) << c.what;
+    EXPECT_THAT(std::string(net.status().message()), StartsWith("weights (onednn): ")) << c.what;
+    EXPECT_THAT(std::string(net.status().message()), HasSubstr(c.message)) << c.what;
+  }
+}
+
+TEST(EmbeddingBackendNamesTest, ParseNamesTheKeyAndTheChoices) {
+  ASSERT_OK(ParseEmbeddingBackend("onednn", "--backend"));
+  EXPECT_EQ(*ParseEmbeddingBackend("dlib", "--backend"), EmbeddingBackend::kDlib);
+  EXPECT_EQ(*ParseEmbeddingBackend("onednn", "--backend"), EmbeddingBackend::kOneDnn);
+  absl::StatusOr<EmbeddingBackend> bad = ParseEmbeddingBackend("tensorrt", "--backend");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "--backend: unknown embedding backend 'tensorrt' (expected dlib | onednn)");
+}
+
+TEST(EmbeddingBackendNamesTest, TheConfigKeyAcceptsExactlyTheBackendNames) {
+  const std::string dir = testing::MakeTempDir("backend_config");
+  ConfigSchema schema("test", partner::EngineConfigKeys());
+  std::vector<std::string> names;
+  for (const ConfigKey& key : schema.keys()) {
+    if (key.path == "engine.backend") names = key.one_of;
+  }
+  EXPECT_EQ(absl::StrJoin(names, " | "), EmbeddingBackendNames());
+  for (const std::string& name : names) {
+    std::ofstream(dir + "/ok.yaml") << "engine:\n  backend: " << name << "\n";
+    absl::StatusOr<Config> config = Config::Load(dir + "/ok.yaml", schema);
+    ASSERT_OK(config);
+    EXPECT_EQ(config->GetString("engine.backend"), name);
+  }
+  std::ofstream(dir + "/bad.yaml") << "engine:\n  backend: onednn-fp16\n";
+  absl::StatusOr<Config> bad = Config::Load(dir + "/bad.yaml", schema);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("engine.backend: 'onednn-fp16' is not one of dlib | onednn"));
+}
+
+}  // namespace
+}  // namespace fedface
