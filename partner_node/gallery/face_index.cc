@@ -142,13 +142,33 @@ absl::StatusOr<std::unique_ptr<FaceIndex>> FaceIndex::Build(const EmbeddingSourc
                                                             std::string model_version,
                                                             FaceIndexOptions options) {
   auto index = std::make_unique<FaceIndex>(std::move(model_version), options);
-  GalleryChange all;
-  absl::Status s = source([&all](const StoredEmbedding& e) {
-    all.added.push_back(e);
+  // Straight into the rows FAISS is built from (not a GalleryChange): at 1M embeddings this is
+  // the difference between ~0.5 and ~1.1 GB held while the index is made.
+  Rows rows;
+  std::unordered_map<int64_t, size_t> row_of;  // id -> row (a repeated id: the last one wins)
+  absl::Status s = source([&](const StoredEmbedding& e) {
+    if (e.model_version != index->model_version_) return absl::OkStatus();
+    if (!IsFinite(e.embedding)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("face index: embedding ", e.id, " is not finite"));
+    }
+    auto [it, fresh] = row_of.emplace(e.id, rows.ids.size());
+    if (fresh) {
+      rows.Add(e.id, e.embedding.data());
+    } else {
+      std::copy(e.embedding.begin(), e.embedding.end(),
+                rows.vectors.begin() + it->second * kEmbeddingDim);
+    }
+    index->owners_[e.id] = Owner{e.subject_id, e.subject};
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
-  if (absl::Status applied = index->Apply(all); !applied.ok()) return applied;
+  row_of.clear();
+  try {
+    index->faiss_ = Faiss::Make(rows, index->options_);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("face index: FAISS build failed: ", e.what()));
+  }
   return index;
 }
 
