@@ -42,10 +42,12 @@ struct FaceCandidate {
 };
 
 struct FaceIndexOptions {
-  // From this many embeddings on, the inverted file. A flat scan costs ~n x 128 multiply-adds per
-  // query (about 1.5 ms at 32k on one core here) and is exact; the IVF is faster beyond that.
-  int64_t approximate_from = 32768;
-  // Lists scanned per query (of ~sqrt(n)): recall@1 >= 0.99 at 1M (bench/identify_bench.cc).
+  // From this many embeddings on, the inverted file (gallery.exact_search_below). A flat scan is
+  // exact and costs n x 128 multiply-adds per query: ~0.85 ms at 10k on one core of the 2-core
+  // EPYC here (Debian's FAISS is built without AVX2), ~1.4 ms at 16k; the IVF scans ~25 sqrt(n).
+  int64_t approximate_from = 16384;
+  // Lists scanned per query (of ~sqrt(n)): recall@1 >= 0.99 at 1M (bench/identify_bench.cc;
+  // gallery.search_nprobe).
   int nprobe = 24;
   // Retrain the lists once the gallery holds this many times the embeddings it was trained on.
   double retrain_growth = 2.0;
