@@ -122,9 +122,21 @@ struct FaceIndex::Faiss {
   }
 };
 
+namespace {
+
+// Out-of-range options would make FAISS throw (nprobe 0) or rebuild on every change (growth 1).
+FaceIndexOptions Sane(FaceIndexOptions o) {
+  o.approximate_from = std::max<int64_t>(1, o.approximate_from);
+  o.nprobe = std::max(1, o.nprobe);
+  o.retrain_growth = std::isfinite(o.retrain_growth) ? std::max(1.5, o.retrain_growth) : 2.0;
+  return o;
+}
+
+}  // namespace
+
 FaceIndex::FaceIndex(std::string model_version, FaceIndexOptions options)
     : model_version_(std::move(model_version)),
-      options_(options),
+      options_(Sane(options)),
       faiss_(Faiss::Make(Rows{}, options_)) {}
 
 FaceIndex::~FaceIndex() = default;

@@ -50,6 +50,7 @@ struct FaceIndexOptions {
   // gallery.search_nprobe).
   int nprobe = 24;
   // Retrain the lists once the gallery holds this many times the embeddings it was trained on.
+  // (Values out of range are brought in: approximate_from and nprobe >= 1, growth >= 1.5.)
   double retrain_growth = 2.0;
 };
 
