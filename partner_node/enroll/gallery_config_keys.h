@@ -45,7 +45,7 @@ inline std::vector<ConfigKey> GalleryConfigKeys() {
        .max = int64_t{1} << 40},
       {.path = "gallery.search_nprobe",
        .type = T::kInt,
-       .default_value = "24",
+       .default_value = "28",
        .doc = "Inverted-file lists Identify scans (of ~sqrt(n)); more is slower and nearer exact.",
        .min = 1,
        .max = 65536},
