@@ -80,8 +80,8 @@ int RunLocalApi(const std::vector<std::string>& args) {
   absl::StatusOr<LocalMatchOptions> options = LocalMatchOptionsFromConfig(*config, model->manifest);
   if (!options.ok()) return fail(options.status());
   options->log_requests = !cli->Has("quiet");
-  absl::StatusOr<std::unique_ptr<LiveGallery>> gallery =
-      LiveGallery::Open(config->GetPath("gallery.db"), model->manifest.version);
+  absl::StatusOr<std::unique_ptr<LiveGallery>> gallery = LiveGallery::Open(
+      config->GetPath("gallery.db"), model->manifest.version, FaceIndexOptionsFromConfig(*config));
   if (!gallery.ok()) return fail(gallery.status());
   absl::StatusOr<std::unique_ptr<LocalMatchService>> service =
       LocalMatchService::Create(*model->engine, (*gallery)->writer(), *options);
@@ -95,9 +95,12 @@ int RunLocalApi(const std::vector<std::string>& args) {
   }
   std::cerr << absl::StrFormat(
                    "partner_node local-api: listening on %s (model %s, %d workers, %d searchable "
-                   "faces, threshold %.3g, gallery %s)",
+                   "faces, searched exactly below %d then by inverted file with nprobe %d, "
+                   "threshold %.3g, gallery %s)",
                    listener->address, model->manifest.version, model->engine->workers(),
-                   (*gallery)->index().size(), (*options).threshold, config->GetPath("gallery.db"))
+                   (*gallery)->index().size(), (*gallery)->index().options().approximate_from,
+                   (*gallery)->index().options().nprobe, (*options).threshold,
+                   config->GetPath("gallery.db"))
             << std::endl;
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

@@ -14,7 +14,8 @@ namespace fedface::partner {
 // DecodeLimits{}.max_pixels (checked by a static_assert in enroll_config.cc).
 inline constexpr int64_t kDefaultMaxPixels = 40'000'000;
 
-// gallery.db, gallery.dir, gallery.commit_batch_images.
+// gallery.db, gallery.dir, gallery.commit_batch_images, gallery.exact_search_below,
+// gallery.search_nprobe.
 inline std::vector<ConfigKey> GalleryConfigKeys() {
   using T = ConfigValueType;
   return {
@@ -34,6 +35,20 @@ inline std::vector<ConfigKey> GalleryConfigKeys() {
               "images of work, never a committed one).",
        .min = 1,
        .max = 4096},
+      // 1:N search (FaceIndexOptions, partner_node/gallery/face_index.h).
+      {.path = "gallery.exact_search_below",
+       .type = T::kInt,
+       .default_value = "16384",
+       .doc = "Identify scans every embedding (exact) while the gallery holds fewer; from this "
+              "many, a FAISS inverted file scans ~sqrt(n) lists' worth (recall@1 >= 0.99).",
+       .min = 1,
+       .max = int64_t{1} << 40},
+      {.path = "gallery.search_nprobe",
+       .type = T::kInt,
+       .default_value = "28",
+       .doc = "Inverted-file lists Identify scans (of ~sqrt(n)); more is slower and nearer exact.",
+       .min = 1,
+       .max = 65536},
   };
 }
 

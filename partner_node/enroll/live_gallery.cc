@@ -2,11 +2,20 @@
 
 namespace fedface::partner {
 
+FaceIndexOptions FaceIndexOptionsFromConfig(const Config& config) {
+  FaceIndexOptions options;
+  options.approximate_from = config.GetInt("gallery.exact_search_below");
+  options.nprobe = static_cast<int>(config.GetInt("gallery.search_nprobe"));
+  return options;
+}
+
 absl::StatusOr<std::unique_ptr<LiveGallery>> LiveGallery::Open(const std::string& db_path,
-                                                               const std::string& model_version) {
+                                                               const std::string& model_version,
+                                                               FaceIndexOptions index_options) {
   absl::StatusOr<std::unique_ptr<GalleryStore>> store = GalleryStore::Open(db_path);
   if (!store.ok()) return store.status();
-  absl::StatusOr<std::unique_ptr<FaceIndex>> index = FaceIndex::Build(**store, model_version);
+  absl::StatusOr<std::unique_ptr<FaceIndex>> index =
+      FaceIndex::Build(**store, model_version, index_options);
   if (!index.ok()) return index.status();
   std::unique_ptr<LiveGallery> live(new LiveGallery());
   live->store_ = std::move(*store);

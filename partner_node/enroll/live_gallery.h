@@ -7,18 +7,23 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "core/config/config_file.h"
 #include "partner_node/enroll/gallery_writer.h"
 #include "partner_node/gallery/face_index.h"
 #include "partner_node/gallery/gallery_store.h"
 
 namespace fedface::partner {
 
+// gallery.exact_search_below and gallery.search_nprobe.
+FaceIndexOptions FaceIndexOptionsFromConfig(const Config& config);
+
 class LiveGallery {
  public:
   // Opens (or creates) the store at db_path and loads every embedding of model_version into a
   // new index. Errors name the file.
   static absl::StatusOr<std::unique_ptr<LiveGallery>> Open(const std::string& db_path,
-                                                           const std::string& model_version);
+                                                           const std::string& model_version,
+                                                           FaceIndexOptions index_options = {});
   LiveGallery(const LiveGallery&) = delete;
   LiveGallery& operator=(const LiveGallery&) = delete;
 

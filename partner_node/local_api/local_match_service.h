@@ -13,7 +13,9 @@
 //     a request whose caller cancelled or whose deadline passed stops before the next stage;
 //   - the largest face of an image is used (enrolment and probes alike);
 //   - writes go through the GalleryWriter, so the store and the FAISS index stay equal;
-//   - only embeddings of `model_version` are compared; Identify is exact (FaceIndex::Search).
+//   - only embeddings of `model_version` are compared; Identify is exact below
+//     gallery.exact_search_below faces and finds brute force's nearest with recall >= 0.99 above
+//     (FaceIndex::Search), with exact distances either way; its search uses one core.
 //
 // Thread safety: all methods may run concurrently (gRPC's sync server threads); engine work
 // borrows the engine's workers, so at most engine.workers() images are analysed at once, and

@@ -24,8 +24,8 @@ LocalApiStack::~LocalApiStack() {
 
 absl::Status LocalApiStack::Open(std::shared_ptr<const LoadedServingModel> model,
                                  const std::string& listen) {
-  absl::StatusOr<std::unique_ptr<LiveGallery>> gallery =
-      LiveGallery::Open(config_.GetPath("gallery.db"), model->version);
+  absl::StatusOr<std::unique_ptr<LiveGallery>> gallery = LiveGallery::Open(
+      config_.GetPath("gallery.db"), model->version, FaceIndexOptionsFromConfig(config_));
   if (!gallery.ok()) return gallery.status();
   absl::StatusOr<LocalMatchOptions> options = LocalMatchOptionsFromConfig(config_, model->manifest);
   if (!options.ok()) return options.status();

@@ -129,15 +129,18 @@ class LocalApiTest : public ::testing::Test {
     if (BbtGalleryDir().empty()) FEDFACE_SKIP_OR_FAIL("faceapi-bbt dataset absent; skipping test");
   }
 
-  PartnerWorld World(const std::string& name, const std::string& local_api_yaml = "") {
+  PartnerWorld World(const std::string& name, const std::string& local_api_yaml = "",
+                     const std::string& gallery_yaml = "") {
     std::string error;
     WorldOptions options;
+    options.gallery_yaml = gallery_yaml;
     options.extra_yaml = absl::StrCat("local_api:\n  listen: \"127.0.0.1:0\"\n", local_api_yaml);
     PartnerWorld w = MakePartnerWorld(name, options, &error);
     EXPECT_FALSE(w.dir.empty()) << error;
     return w;
   }
 
+ public:
   // Enrols images 1..n of every bbt subject through the API.
   void EnrollBbt(LocalMatch::Stub& stub, int n) {
     for (const std::string& s : BbtSubjects()) {
@@ -298,13 +301,15 @@ TEST_F(LocalApiTest, RefusesBadSubjectNamesTopKOutOfRangeAndUnknownSubjects) {
 }
 
 // FAISS in the server against a brute-force scan here, over the embeddings the server stored and
-// probe embeddings computed with the same package and pipeline.
-TEST_F(LocalApiTest, IdentifyEqualsBruteForceOverTheStoredEmbeddings) {
-  PartnerWorld w = World("local-api-faiss");
+// probe embeddings computed with the same package and pipeline, with the server's
+// gallery.exact_search_below at `exact_below`.
+void ExpectIdentifyEqualsBruteForce(LocalApiTest& t, PartnerWorld w, int exact_below) {
   ASSERT_FALSE(w.dir.empty());
   LocalApiProcess server(w, "faiss", "");
   ASSERT_TRUE(server.WaitReady()) << server.log();
-  EnrollBbt(server.stub(), 3);
+  EXPECT_TRUE(absl::StrContains(server.log(), absl::StrCat("searched exactly below ", exact_below)))
+      << server.log();
+  t.EnrollBbt(server.stub(), 3);
 
   absl::StatusOr<LoadedModel> model = LoadVerifiedModel(TestPackageDir(), TestVendorKey() + ".pub");
   ASSERT_TRUE(model.ok()) << model.status();
@@ -350,6 +355,17 @@ TEST_F(LocalApiTest, IdentifyEqualsBruteForceOverTheStoredEmbeddings) {
     }
   }
   EXPECT_EQ(compared, 16);
+}
+
+TEST_F(LocalApiTest, IdentifyEqualsBruteForceOverTheStoredEmbeddings) {
+  ExpectIdentifyEqualsBruteForce(*this, World("local-api-faiss"),
+                                 16384);  // 24 faces: the exact scan
+}
+
+// The same through the inverted file (issue 13: the layout of galleries from 16k faces), forced
+// on for the 24 faces; its default nprobe covers all of their ~5 lists, so it must be exact too.
+TEST_F(LocalApiTest, IdentifyThroughTheInvertedFileEqualsBruteForce) {
+  ExpectIdentifyEqualsBruteForce(*this, World("local-api-ivf", "", "  exact_search_below: 1\n"), 1);
 }
 
 // Enrolments and deletions racing from several clients: afterwards the index holds exactly what

@@ -115,7 +115,7 @@ PartnerWorld MakePartnerWorld(const std::string& prefix, const WorldOptions& opt
                    options.commit_batch_images > 0
                        ? absl::StrCat("  commit_batch_images: ", options.commit_batch_images, "\n")
                        : "",
-                   "engine:\n  workers: 2\n", options.extra_yaml));
+                   options.gallery_yaml, "engine:\n  workers: 2\n", options.extra_yaml));
   w.dir = dir;
   return w;
 }

@@ -32,6 +32,7 @@ struct WorldOptions {
   std::string version = "1.0.0";  // the active model version
   int commit_batch_images = 0;    // gallery.commit_batch_images; 0: the default
   std::string extra_yaml;         // whole sections appended, e.g. "local_api:\n  listen: ...\n"
+  std::string gallery_yaml;       // lines added to the gallery section, e.g. "  search_nprobe: 4\n"
 };
 
 // Makes dir/ with a model cache holding the test package as options.version (re-signed with the
