@@ -18,6 +18,7 @@
 #include "partner_node/enroll/enroller.h"
 #include "partner_node/enroll/gallery_writer.h"
 #include "partner_node/gallery/gallery_store.h"
+#include "partner_node/gallery/gallery_store_config.h"
 #include "partner_node/model_cache/partner_config.h"
 
 namespace fedface::partner {
@@ -57,13 +58,17 @@ int ListFailures(const Config& config) {
               << "; run `partner_node models pull`" << std::endl;
     return 1;
   }
-  const std::string db = config.GetPath("gallery.db");
-  std::error_code ec;
-  if (!std::filesystem::exists(db, ec)) {
-    std::cout << "no gallery store at " << db << " yet: 0 failures to enrol" << std::endl;
+  absl::StatusOr<GalleryStoreSpec> spec = GalleryStoreSpecFrom(config, /*must_exist=*/true);
+  if (!spec.ok()) {
+    std::cerr << "enroll: " << spec.status().message() << std::endl;
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<GalleryStore>> store = OpenGalleryStore(*spec);
+  if (absl::IsNotFound(store.status())) {
+    std::cout << "no gallery store yet (" << store.status().message() << "): 0 failures to enrol"
+              << std::endl;
     return 0;
   }
-  absl::StatusOr<std::unique_ptr<GalleryStore>> store = GalleryStore::Open(db);
   absl::StatusOr<std::vector<ImageRecord>> failures =
       store.ok() ? (*store)->Failures(*version)
                  : absl::StatusOr<std::vector<ImageRecord>>(store.status());
@@ -87,8 +92,12 @@ int Enroll(const Config& config, const std::string& config_path, const std::stri
     std::cerr << "enroll: " << model.status().message() << std::endl;
     return 1;
   }
-  const std::string db = config.GetPath("gallery.db");
-  absl::StatusOr<std::unique_ptr<GalleryStore>> store = GalleryStore::Open(db);
+  absl::StatusOr<GalleryStoreSpec> spec = GalleryStoreSpecFrom(config);
+  if (!spec.ok()) {
+    std::cerr << "enroll: " << spec.status().message() << std::endl;
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<GalleryStore>> store = OpenGalleryStore(*spec);
   if (!store.ok()) {
     std::cerr << "enroll: " << store.status().message() << std::endl;
     return 1;
@@ -96,7 +105,7 @@ int Enroll(const Config& config, const std::string& config_path, const std::stri
   const std::string version = model->manifest.version;
   std::cerr << "enroll: model " << version << " (self-test max distance "
             << model->self_test_max_distance << "), " << model->engine->workers()
-            << " workers, gallery " << gallery << ", store " << db << std::endl;
+            << " workers, gallery " << gallery << ", store " << (*store)->location() << std::endl;
 
   GalleryWriter writer(**store, /*index=*/nullptr);
   Enroller enroller(*model->engine, writer, version);

@@ -188,7 +188,7 @@ absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
         folder->root, ": no image files, but the store holds ", known->size(),
         " enrolled from a gallery folder; refusing to remove them all (is this the right folder? "
         "to start over, remove ",
-        store.path(), ")"));
+        store.location(), ")"));
   }
   std::unordered_set<std::string> present;
   for (const GalleryFile& f : folder->files) present.insert(f.relative_path);

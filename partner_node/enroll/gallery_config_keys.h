@@ -14,14 +14,27 @@ namespace fedface::partner {
 // DecodeLimits{}.max_pixels (checked by a static_assert in enroll_config.cc).
 inline constexpr int64_t kDefaultMaxPixels = 40'000'000;
 
-// gallery.db, gallery.dir, gallery.commit_batch_images.
+// gallery.store, gallery.db, gallery.postgresql.conninfo, gallery.dir,
+// gallery.commit_batch_images.
 inline std::vector<ConfigKey> GalleryConfigKeys() {
   using T = ConfigValueType;
   return {
+      {.path = "gallery.store",
+       .type = T::kString,
+       .default_value = "sqlite",
+       .doc = "Where the gallery lives: sqlite (the file gallery.db, one machine) or postgresql "
+              "(gallery.postgresql.conninfo, shared by several enrolment hosts)."},
+      {.path = "gallery.postgresql.conninfo",
+       .type = T::kString,
+       .doc = "libpq connection string of the PostgreSQL gallery (gallery.store: postgresql), "
+              "e.g. 'host=/run/postgresql dbname=fedface user=fedface'. No password: it comes "
+              "from a passfile (passfile=FILE, PGPASSFILE or ~/.pgpass); a string with one is "
+              "refused."},
       {.path = "gallery.db",
        .type = T::kPath,
        .default_value = "gallery.db",
-       .doc = "The gallery store: an SQLite database (WAL) of subjects, image hashes, failures to "
+       .doc = "The SQLite gallery store (gallery.store: sqlite): a database (WAL) of subjects, "
+              "image hashes, failures to "
               "enrol and embeddings. Created when absent. Never leaves the partner."},
       {.path = "gallery.dir",
        .type = T::kPath,

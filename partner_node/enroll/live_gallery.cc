@@ -2,9 +2,9 @@
 
 namespace fedface::partner {
 
-absl::StatusOr<std::unique_ptr<LiveGallery>> LiveGallery::Open(const std::string& db_path,
+absl::StatusOr<std::unique_ptr<LiveGallery>> LiveGallery::Open(const GalleryStoreSpec& spec,
                                                                const std::string& model_version) {
-  absl::StatusOr<std::unique_ptr<GalleryStore>> store = GalleryStore::Open(db_path);
+  absl::StatusOr<std::unique_ptr<GalleryStore>> store = OpenGalleryStore(spec);
   if (!store.ok()) return store.status();
   absl::StatusOr<std::unique_ptr<FaceIndex>> index = FaceIndex::Build(**store, model_version);
   if (!index.ok()) return index.status();

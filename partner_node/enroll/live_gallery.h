@@ -10,14 +10,15 @@
 #include "partner_node/enroll/gallery_writer.h"
 #include "partner_node/gallery/face_index.h"
 #include "partner_node/gallery/gallery_store.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 
 namespace fedface::partner {
 
 class LiveGallery {
  public:
-  // Opens (or creates) the store at db_path and loads every embedding of model_version into a
-  // new index. Errors name the file.
-  static absl::StatusOr<std::unique_ptr<LiveGallery>> Open(const std::string& db_path,
+  // Opens (or creates) the store `spec` names and loads every embedding of model_version into a
+  // new index. Errors name the store.
+  static absl::StatusOr<std::unique_ptr<LiveGallery>> Open(const GalleryStoreSpec& spec,
                                                            const std::string& model_version);
   LiveGallery(const LiveGallery&) = delete;
   LiveGallery& operator=(const LiveGallery&) = delete;

@@ -14,6 +14,7 @@
 #include "partner_node/command.h"
 #include "partner_node/enroll/enroll_config.h"
 #include "partner_node/enroll/live_gallery.h"
+#include "partner_node/gallery/gallery_store_config.h"
 #include "partner_node/local_api/local_api_listener.h"
 #include "partner_node/local_api/local_match_service.h"
 #include "partner_node/model_cache/partner_config.h"
@@ -80,8 +81,10 @@ int RunLocalApi(const std::vector<std::string>& args) {
   absl::StatusOr<LocalMatchOptions> options = LocalMatchOptionsFromConfig(*config, model->manifest);
   if (!options.ok()) return fail(options.status());
   options->log_requests = !cli->Has("quiet");
+  absl::StatusOr<GalleryStoreSpec> spec = GalleryStoreSpecFrom(*config);
+  if (!spec.ok()) return fail(spec.status());
   absl::StatusOr<std::unique_ptr<LiveGallery>> gallery =
-      LiveGallery::Open(config->GetPath("gallery.db"), model->manifest.version);
+      LiveGallery::Open(*spec, model->manifest.version);
   if (!gallery.ok()) return fail(gallery.status());
   absl::StatusOr<std::unique_ptr<LocalMatchService>> service =
       LocalMatchService::Create(*model->engine, (*gallery)->writer(), *options);

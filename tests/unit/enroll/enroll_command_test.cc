@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/sha256.h"
 #include "partner_node/gallery/gallery_store.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/enroll/partner_world.h"
 
@@ -372,7 +373,7 @@ TEST_F(EnrollCommandTest, SurvivesKill9AtSeveralPointsAndResumesWithoutLossOrDup
   ASSERT_EQ(Enroll(clean).exit_code, 0);
   ExpectSameGallery(final_store, ReadGallery(clean.gallery_db));
   absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store =
-      partner::GalleryStore::Open(w.gallery_db);
+      partner::OpenGalleryStore(partner::SqliteGallerySpec(w.gallery_db));
   ASSERT_TRUE(store.ok());
   absl::StatusOr<partner::GalleryCounts> counts = (*store)->Counts("1.0.0");
   ASSERT_TRUE(counts.ok());

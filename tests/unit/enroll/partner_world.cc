@@ -18,6 +18,7 @@
 #include "core/package/ed25519.h"
 #include "core/package/model_manifest.h"
 #include "core/package/package_verifier.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 #include "partner_node/model_cache/model_cache.h"
 #include "tests/support/test_env.h"
 
@@ -144,7 +145,8 @@ ProcessResult PartnerNode(const std::vector<std::string>& args) {
 
 std::map<std::string, StoredImage> ReadGallery(const std::string& db) {
   std::map<std::string, StoredImage> out;
-  absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store = partner::GalleryStore::Open(db);
+  absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store =
+      partner::OpenGalleryStore(partner::SqliteGallerySpec(db));
   if (!store.ok()) return out;
   // Every image: none is recorded under the empty model version.
   absl::StatusOr<std::vector<partner::ImageRecord>> images = (*store)->StaleImages("");

@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "core/common/sha256.h"
+#include "partner_node/gallery/gallery_store_factory.h"
+#include "partner_node/gallery/sqlite_gallery_store.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/gallery/gallery_test_util.h"
 
@@ -35,7 +37,7 @@ class GalleryStoreTest : public ::testing::Test {
 
   void Reopen() {
     store_.reset();
-    auto store = GalleryStore::Open(path_);
+    auto store = OpenGalleryStore(SqliteGallerySpec(path_));
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
   }
@@ -266,13 +268,13 @@ TEST_F(GalleryStoreTest, RefusesAFileThatIsNotAGalleryStore) {
       sqlite3_exec(db, "CREATE TABLE ledger_entries (seq INTEGER)", nullptr, nullptr, nullptr),
       SQLITE_OK);
   sqlite3_close(db);
-  auto store = GalleryStore::Open(other);
+  auto store = OpenGalleryStore(SqliteGallerySpec(other));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("not a gallery store"));
 
   const std::string garbage = dir_ + "/garbage.db";
   std::ofstream(garbage) << std::string(9000, 'z');
-  EXPECT_FALSE(GalleryStore::Open(garbage).ok());
+  EXPECT_FALSE(OpenGalleryStore(SqliteGallerySpec(garbage)).ok());
 }
 
 TEST_F(GalleryStoreTest, RefusesAnotherSchemaVersion) {
@@ -282,7 +284,7 @@ TEST_F(GalleryStoreTest, RefusesAnotherSchemaVersion) {
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 9", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
-  auto store = GalleryStore::Open(path_);
+  auto store = OpenGalleryStore(SqliteGallerySpec(path_));
   EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("schema version 9"));
 }
@@ -298,7 +300,7 @@ TEST_F(GalleryStoreTest, ReportsATruncatedFileAsAnErrorNotACrash) {
   const auto size = std::filesystem::file_size(path_);
   ASSERT_GT(size, 64u * 1024);
   std::filesystem::resize_file(path_, size / 2);
-  auto store = GalleryStore::Open(path_);
+  auto store = OpenGalleryStore(SqliteGallerySpec(path_));
   if (!store.ok()) {
     EXPECT_THAT(std::string(store.status().message()), HasSubstr(path_));
     return;
