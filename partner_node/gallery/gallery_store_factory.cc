@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "partner_node/gallery/postgresql_gallery_store.h"
 #include "partner_node/gallery/sqlite_gallery_store.h"
 
 namespace fedface::partner {
@@ -46,7 +47,7 @@ absl::StatusOr<std::unique_ptr<GalleryStore>> OpenGalleryStore(const GalleryStor
           !s.ok()) {
         return s;
       }
-      return absl::UnimplementedError("gallery.store: postgresql is not built into this binary");
+      return PostgresqlGalleryStore::Open(spec.postgresql_conninfo, spec.must_exist);
   }
   return absl::InvalidArgumentError("gallery.store: unknown store kind");
 }

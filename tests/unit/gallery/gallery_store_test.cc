@@ -10,9 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "core/common/sha256.h"
 #include "partner_node/gallery/gallery_store_factory.h"
 #include "partner_node/gallery/sqlite_gallery_store.h"
+#include "tests/support/postgres_cluster.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/gallery/gallery_test_util.h"
 
@@ -26,20 +28,67 @@ using testutil::Failed;
 using testutil::MakeEmbedding;
 using testutil::QueryInt;
 
-class GalleryStoreTest : public ::testing::Test {
+// The store's behaviour, run against BOTH implementations (a real throw-away PostgreSQL cluster,
+// tests/support/postgres_cluster.h; never a mock). Direct SQL checks use statements both
+// dialects read the same way.
+class GalleryStoreFixture : public ::testing::Test {
  protected:
+  explicit GalleryStoreFixture(GalleryStoreKind kind) : kind_(kind) {}
+
+  static void TearDownTestSuite() { cluster_.reset(); }
+
   void SetUp() override {
     dir_ = testing::MakeTempDir("gallery");
     ASSERT_FALSE(dir_.empty());
     path_ = dir_ + "/gallery.db";
+    if (kind_ == GalleryStoreKind::kPostgresql) {
+      if (testing::PostgresCluster::BinDir().empty()) {
+        FEDFACE_SKIP_OR_FAIL("PostgreSQL (postgresql-15) is not installed");
+      }
+      if (cluster_ == nullptr) {
+        auto started = testing::PostgresCluster::Start();
+        ASSERT_TRUE(started.ok()) << started.status();
+        cluster_ = std::move(*started);
+      }
+      database_ = "gallery_" + std::to_string(++databases_);
+      ASSERT_TRUE(cluster_->CreateDatabase(database_).ok());
+    }
     Reopen();
+  }
+
+  GalleryStoreSpec Spec() const {
+    if (kind_ == GalleryStoreKind::kSqlite) return SqliteGallerySpec(path_);
+    GalleryStoreSpec spec;
+    spec.kind = GalleryStoreKind::kPostgresql;
+    spec.postgresql_conninfo = cluster_->Conninfo(database_);
+    return spec;
   }
 
   void Reopen() {
     store_.reset();
-    auto store = OpenGalleryStore(SqliteGallerySpec(path_));
+    auto store = OpenGalleryStore(Spec());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
+  }
+
+  // The first column of the first row of `sql`, through a separate connection.
+  int64_t Query(const std::string& sql) {
+    if (kind_ == GalleryStoreKind::kSqlite) return QueryInt(path_, sql);
+    auto out = cluster_->Psql(database_, sql);
+    EXPECT_TRUE(out.ok()) << out.status();
+    int64_t value = -1;
+    EXPECT_TRUE(out.ok() && absl::SimpleAtoi(*out, &value)) << sql;
+    return value;
+  }
+
+  // The stored bytes of the only embedding, as upper-case hex.
+  std::string VectorHex() {
+    if (kind_ == GalleryStoreKind::kSqlite) {
+      return testutil::QueryText(path_, "SELECT hex(vector) FROM embeddings");
+    }
+    auto out = cluster_->Psql(database_, "SELECT upper(encode(vector, 'hex')) FROM embeddings");
+    EXPECT_TRUE(out.ok()) << out.status();
+    return out.value_or("");
   }
 
   GalleryChange Commit(const std::vector<ImageOutcome>& batch) {
@@ -48,12 +97,35 @@ class GalleryStoreTest : public ::testing::Test {
     return change.ok() ? *change : GalleryChange{};
   }
 
+  const GalleryStoreKind kind_;
   std::string dir_;
   std::string path_;
+  std::string database_;
   std::unique_ptr<GalleryStore> store_;
+  static inline std::unique_ptr<testing::PostgresCluster> cluster_;
+  static inline int databases_ = 0;
 };
 
-TEST_F(GalleryStoreTest, CommitsABatchAndReadsItBackAfterReopen) {
+class GalleryStoreTest : public GalleryStoreFixture,
+                         public ::testing::WithParamInterface<GalleryStoreKind> {
+ protected:
+  GalleryStoreTest() : GalleryStoreFixture(GetParam()) {}
+};
+
+INSTANTIATE_TEST_SUITE_P(Stores, GalleryStoreTest,
+                         ::testing::Values(GalleryStoreKind::kSqlite,
+                                           GalleryStoreKind::kPostgresql),
+                         [](const ::testing::TestParamInfo<GalleryStoreKind>& info) {
+                           return info.param == GalleryStoreKind::kSqlite ? "Sqlite" : "Postgresql";
+                         });
+
+// What only the SQLite file format has (its pragmas, a truncated file).
+class SqliteGalleryStoreTest : public GalleryStoreFixture {
+ protected:
+  SqliteGalleryStoreTest() : GalleryStoreFixture(GalleryStoreKind::kSqlite) {}
+};
+
+TEST_P(GalleryStoreTest, CommitsABatchAndReadsItBackAfterReopen) {
   const GalleryChange change = Commit({Enrolled("alice", "alice/1.jpg", "a1", "m1", 1, 1),
                                        Enrolled("alice", "alice/2.jpg", "a2", "m1", 2, 2),
                                        Enrolled("bob", "bob/1.jpg", "b1", "m1", 1, 3)});
@@ -93,14 +165,14 @@ TEST_F(GalleryStoreTest, CommitsABatchAndReadsItBackAfterReopen) {
   EXPECT_TRUE(store_->SubjectEmbeddings("carol", "m1")->empty());
 }
 
-TEST_F(GalleryStoreTest, StoresEmbeddingsAsExactFloat32Bytes) {
+TEST_P(GalleryStoreTest, StoresEmbeddingsAsExactFloat32Bytes) {
   const Embedding e = MakeEmbedding(77);
   Commit({Enrolled("alice", "alice/1.jpg", "a1", "m1", 1, 77)});
   store_.reset();
   std::string expected(sizeof(Embedding), '\0');
   std::memcpy(expected.data(), e.data(), expected.size());
-  EXPECT_EQ(QueryInt(path_, "SELECT length(vector) FROM embeddings"), 512);
-  EXPECT_EQ(testutil::QueryText(path_, "SELECT hex(vector) FROM embeddings"), [&] {
+  EXPECT_EQ(Query("SELECT length(vector) FROM embeddings"), 512);
+  EXPECT_EQ(VectorHex(), [&] {
     static constexpr char kHex[] = "0123456789ABCDEF";
     std::string hex;
     for (unsigned char c : expected) {
@@ -111,7 +183,7 @@ TEST_F(GalleryStoreTest, StoresEmbeddingsAsExactFloat32Bytes) {
   }());
 }
 
-TEST_F(GalleryStoreTest, ChangedFileReplacesTheOldRowOfItsPath) {
+TEST_P(GalleryStoreTest, ChangedFileReplacesTheOldRowOfItsPath) {
   const GalleryChange first = Commit({Enrolled("alice", "alice/1.jpg", "old bytes", "m1", 2, 1)});
   ASSERT_EQ(first.added.size(), 2u);
   const GalleryChange second = Commit({Enrolled("alice", "alice/1.jpg", "new bytes", "m1", 1, 2)});
@@ -119,34 +191,34 @@ TEST_F(GalleryStoreTest, ChangedFileReplacesTheOldRowOfItsPath) {
   EXPECT_THAT(second.removed_embedding_ids, ElementsAre(first.added[0].id, first.added[1].id));
   EXPECT_FALSE(*store_->IsCurrentFile("alice/1.jpg", Sha256Hex("old bytes"), "m1"));
   EXPECT_TRUE(*store_->IsCurrentFile("alice/1.jpg", Sha256Hex("new bytes"), "m1"));
-  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM images"), 1);
-  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM embeddings"), 1);
+  EXPECT_EQ(Query("SELECT count(*) FROM images"), 1);
+  EXPECT_EQ(Query("SELECT count(*) FROM embeddings"), 1);
   auto all = store_->Embeddings("m1");
   ASSERT_EQ(all->size(), 1u);
   EXPECT_EQ((*all)[0].embedding, MakeEmbedding(2));
 }
 
-TEST_F(GalleryStoreTest, RecommittingTheSameOutcomesCreatesNoDuplicates) {
+TEST_P(GalleryStoreTest, RecommittingTheSameOutcomesCreatesNoDuplicates) {
   const std::vector<ImageOutcome> batch = {Enrolled("alice", "alice/1.jpg", "a1", "m1", 2, 1),
                                            Enrolled("bob", "bob/1.jpg", "b1", "m1", 1, 2)};
   const GalleryChange first = Commit(batch);
   const GalleryChange again = Commit(batch);
   EXPECT_EQ(again.removed_embedding_ids.size(), first.added.size());
-  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM subjects"), 2);
-  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM images"), 2);
-  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM embeddings"), 3);
+  EXPECT_EQ(Query("SELECT count(*) FROM subjects"), 2);
+  EXPECT_EQ(Query("SELECT count(*) FROM images"), 2);
+  EXPECT_EQ(Query("SELECT count(*) FROM embeddings"), 3);
 }
 
-TEST_F(GalleryStoreTest, AnImageRepeatedWithinABatchLeavesOneRowAndAConsistentChange) {
+TEST_P(GalleryStoreTest, AnImageRepeatedWithinABatchLeavesOneRowAndAConsistentChange) {
   const GalleryChange change = Commit({Enrolled("alice", "alice/1.jpg", "v1", "m1", 1, 1),
                                        Enrolled("alice", "alice/1.jpg", "v2", "m1", 1, 2)});
   ASSERT_EQ(change.added.size(), 1u);
   EXPECT_TRUE(change.removed_embedding_ids.empty());
   EXPECT_EQ(change.added[0].embedding, MakeEmbedding(2));
-  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM embeddings"), 1);
+  EXPECT_EQ(Query("SELECT count(*) FROM embeddings"), 1);
 }
 
-TEST_F(GalleryStoreTest, LocalApiEnrolmentsUpsertByContentWithinTheSubject) {
+TEST_P(GalleryStoreTest, LocalApiEnrolmentsUpsertByContentWithinTheSubject) {
   ImageOutcome upload = Enrolled("carol", "", "c1", "m1", 1, 5);
   upload.relative_path.reset();
   Commit({upload});
@@ -154,12 +226,12 @@ TEST_F(GalleryStoreTest, LocalApiEnrolmentsUpsertByContentWithinTheSubject) {
   ImageOutcome other_subject = upload;
   other_subject.subject = "dave";
   Commit({other_subject});
-  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM images"), 2);
-  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM images WHERE relative_path IS NULL"), 2);
+  EXPECT_EQ(Query("SELECT count(*) FROM images"), 2);
+  EXPECT_EQ(Query("SELECT count(*) FROM images WHERE relative_path IS NULL"), 2);
   EXPECT_EQ(store_->SubjectEmbeddings("carol", "m1")->size(), 1u);
 }
 
-TEST_F(GalleryStoreTest, RecordsFailuresToEnrolWithTheirReasons) {
+TEST_P(GalleryStoreTest, RecordsFailuresToEnrolWithTheirReasons) {
   Commit({Failed("alice", "alice/blurry.jpg", "x", "m1", "no face found"),
           Failed("bob", "bob/broken.png", "y", "m1", "cannot decode image"),
           Enrolled("bob", "bob/1.jpg", "b1", "m1")});
@@ -182,7 +254,7 @@ TEST_F(GalleryStoreTest, RecordsFailuresToEnrolWithTheirReasons) {
   EXPECT_EQ(store_->Failures("m1")->size(), 1u);
 }
 
-TEST_F(GalleryStoreTest, ModelChangeMakesEveryImageNeedReembedding) {
+TEST_P(GalleryStoreTest, ModelChangeMakesEveryImageNeedReembedding) {
   Commit({Enrolled("alice", "alice/1.jpg", "a1", "m1", 1, 1),
           Enrolled("alice", "alice/2.jpg", "a2", "m1", 1, 2),
           Failed("bob", "bob/1.jpg", "b1", "m1", "no face found")});
@@ -209,7 +281,7 @@ TEST_F(GalleryStoreTest, ModelChangeMakesEveryImageNeedReembedding) {
   EXPECT_EQ(counts->stale_images, 2);
 }
 
-TEST_F(GalleryStoreTest, RejectsAMalformedBatchAndWritesNothingOfIt) {
+TEST_P(GalleryStoreTest, RejectsAMalformedBatchAndWritesNothingOfIt) {
   ImageOutcome no_faces = Enrolled("bob", "bob/1.jpg", "b1", "m1");
   no_faces.faces.clear();
   ImageOutcome bad_hash = Enrolled("bob", "bob/2.jpg", "b2", "m1");
@@ -226,20 +298,20 @@ TEST_F(GalleryStoreTest, RejectsAMalformedBatchAndWritesNothingOfIt) {
     EXPECT_EQ(change.status().code(), absl::StatusCode::kInvalidArgument);
     EXPECT_THAT(std::string(change.status().message()), HasSubstr("batch item 1"));
   }
-  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM images"), 0);
-  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM subjects"), 0);
+  EXPECT_EQ(Query("SELECT count(*) FROM images"), 0);
+  EXPECT_EQ(Query("SELECT count(*) FROM subjects"), 0);
 }
 
-TEST_F(GalleryStoreTest, DeleteSubjectRemovesItsImagesAndEmbeddings) {
+TEST_P(GalleryStoreTest, DeleteSubjectRemovesItsImagesAndEmbeddings) {
   const GalleryChange added = Commit({Enrolled("alice", "alice/1.jpg", "a1", "m1", 2, 1),
                                       Failed("alice", "alice/2.jpg", "a2", "m1", "no face"),
                                       Enrolled("bob", "bob/1.jpg", "b1", "m1", 1, 2)});
   auto removed = store_->DeleteSubject("alice");
   ASSERT_TRUE(removed.ok()) << removed.status();
   EXPECT_THAT(removed->removed_embedding_ids, ElementsAre(added.added[0].id, added.added[1].id));
-  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM subjects"), 1);
-  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM images"), 1);
-  EXPECT_EQ(QueryInt(path_, "SELECT count(*) FROM embeddings"), 1);
+  EXPECT_EQ(Query("SELECT count(*) FROM subjects"), 1);
+  EXPECT_EQ(Query("SELECT count(*) FROM images"), 1);
+  EXPECT_EQ(Query("SELECT count(*) FROM embeddings"), 1);
   EXPECT_EQ(store_->DeleteSubject("alice").status().code(), absl::StatusCode::kNotFound);
 
   // Ids are never reused, so an index following the store cannot confuse old and new rows.
@@ -248,7 +320,7 @@ TEST_F(GalleryStoreTest, DeleteSubjectRemovesItsImagesAndEmbeddings) {
   EXPECT_GT(again.added[0].id, added.added[2].id);
 }
 
-TEST_F(GalleryStoreTest, RemoveFilesForgetsFilesThatLeftTheGallery) {
+TEST_P(GalleryStoreTest, RemoveFilesForgetsFilesThatLeftTheGallery) {
   Commit({Enrolled("alice", "alice/1.jpg", "a1", "m1", 1, 1),
           Enrolled("alice", "alice/2.jpg", "a2", "m1", 1, 2),
           Enrolled("bob", "bob/1.jpg", "b1", "m1", 1, 3)});
@@ -259,7 +331,7 @@ TEST_F(GalleryStoreTest, RemoveFilesForgetsFilesThatLeftTheGallery) {
   EXPECT_THAT(*store_->FilePaths(), ElementsAre("alice/1.jpg", "bob/1.jpg"));
 }
 
-TEST_F(GalleryStoreTest, RefusesAFileThatIsNotAGalleryStore) {
+TEST_F(SqliteGalleryStoreTest, RefusesAFileThatIsNotAGalleryStore) {
   store_.reset();
   const std::string other = dir_ + "/other.db";
   sqlite3* db = nullptr;
@@ -277,9 +349,9 @@ TEST_F(GalleryStoreTest, RefusesAFileThatIsNotAGalleryStore) {
   EXPECT_FALSE(OpenGalleryStore(SqliteGallerySpec(garbage)).ok());
 }
 
-TEST_F(GalleryStoreTest, RefusesAnotherSchemaVersion) {
+TEST_F(SqliteGalleryStoreTest, RefusesAnotherSchemaVersion) {
   store_.reset();
-  ASSERT_EQ(QueryInt(path_, "PRAGMA user_version"), kGallerySchemaVersion);
+  ASSERT_EQ(Query("PRAGMA user_version"), kGallerySchemaVersion);
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
   ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 9", nullptr, nullptr, nullptr), SQLITE_OK);
@@ -289,7 +361,7 @@ TEST_F(GalleryStoreTest, RefusesAnotherSchemaVersion) {
   EXPECT_THAT(std::string(store.status().message()), HasSubstr("schema version 9"));
 }
 
-TEST_F(GalleryStoreTest, ReportsATruncatedFileAsAnErrorNotACrash) {
+TEST_F(SqliteGalleryStoreTest, ReportsATruncatedFileAsAnErrorNotACrash) {
   std::vector<ImageOutcome> batch;
   for (int i = 0; i < 300; ++i) {
     batch.push_back(Enrolled("s" + std::to_string(i % 20), "p/" + std::to_string(i) + ".jpg",
@@ -313,7 +385,7 @@ TEST_F(GalleryStoreTest, ReportsATruncatedFileAsAnErrorNotACrash) {
   }
 }
 
-TEST_F(GalleryStoreTest, ForEachEmbeddingStopsAtTheCallersError) {
+TEST_P(GalleryStoreTest, ForEachEmbeddingStopsAtTheCallersError) {
   Commit({Enrolled("alice", "alice/1.jpg", "a1", "m1", 3, 1)});
   int seen = 0;
   absl::Status s = store_->ForEachEmbedding("m1", [&seen](const StoredEmbedding&) {
