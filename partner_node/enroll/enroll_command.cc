@@ -28,7 +28,8 @@ constexpr size_t kProblemsShown = 20;
 
 void PrintEnrollHelp(std::ostream& out) {
   out << "usage: partner_node enroll --config FILE [--gallery DIR] [--retry-failures]\n"
-         "       partner_node enroll --config FILE --failures\n\n"
+         "       partner_node enroll --config FILE --failures\n"
+         "       partner_node enroll --config FILE --status\n\n"
          "Enrols the folder tree DIR/<subject>/<images> (default: gallery.dir) into the gallery\n"
          "store (gallery.db) with the model cache's active model, incrementally: files already\n"
          "recorded with the same content for the active model are skipped; new and changed\n"
@@ -40,6 +41,8 @@ void PrintEnrollHelp(std::ostream& out) {
          "  --gallery DIR     the folder to enrol (overrides gallery.dir)\n"
          "  --retry-failures  also retry files that failed to enrol with the same content\n"
          "  --failures        list the failures to enrol of the active model, with reasons\n"
+         "  --status          the store's counts and, on a PostgreSQL gallery enrolled by\n"
+         "                    several hosts, the shared pool and each host's committed batches\n"
          "  --help            this text\n\n"
          "Progress goes to stderr (a bar on a terminal), the summary line to stdout.\n"
          "Exit codes: 0 done (failures to enrol are counted, not errors), 1 the run failed,\n"
@@ -85,6 +88,41 @@ int ListFailures(const Config& config) {
   return 0;
 }
 
+// `enroll --status`: the shared enrolment's progress across hosts (PostgreSQL gallery).
+int ShowStatus(const Config& config) {
+  auto fail = [](const absl::Status& s) {
+    std::cerr << "enroll: " << s.message() << std::endl;
+    return 1;
+  };
+  absl::StatusOr<std::string> version = ActiveModelVersion(config);
+  if (!version.ok()) return fail(version.status());
+  absl::StatusOr<GalleryStoreSpec> spec = GalleryStoreSpecFrom(config, /*must_exist=*/true);
+  if (!spec.ok()) return fail(spec.status());
+  absl::StatusOr<std::unique_ptr<GalleryStore>> store = OpenGalleryStore(*spec);
+  if (!store.ok()) return fail(store.status());
+  absl::StatusOr<GalleryCounts> counts = (*store)->Counts(*version);
+  if (!counts.ok()) return fail(counts.status());
+  std::cout << "gallery " << (*store)->location() << ", model " << *version << ": "
+            << counts->subjects << " subjects, " << counts->enrolled_images << " enrolled, "
+            << counts->failed_images << " failed, " << counts->stale_images
+            << " under another model\n";
+  EnrolmentPool* pool = (*store)->enrolment_pool();
+  if (pool == nullptr) {
+    std::cout << "single-host store: no shared enrolment pool" << std::endl;
+    return 0;
+  }
+  absl::StatusOr<PoolStatus> status = pool->Status(*version);
+  if (!status.ok()) return fail(status.status());
+  std::cout << "pool: " << status->waiting << " files waiting, " << status->claimed
+            << " claimed under a live lease\n";
+  for (const PoolStatus::Host& h : status->hosts) {
+    std::cout << "host " << h.host << ": " << h.batches << " batches, " << h.images
+              << " images committed, last " << h.last_commit << "\n";
+  }
+  std::cout.flush();
+  return 0;
+}
+
 int Enroll(const Config& config, const std::string& config_path, const std::string& gallery,
            bool retry_failures) {
   absl::StatusOr<ActiveModelEngine> model = LoadActiveModelEngine(config);
@@ -112,6 +150,7 @@ int Enroll(const Config& config, const std::string& config_path, const std::stri
   EnrollOptions options;
   options.commit_batch_images = static_cast<int>(config.GetInt("gallery.commit_batch_images"));
   options.retry_failures = retry_failures;
+  options.claim_lease = absl::Seconds(config.GetInt("gallery.postgresql.claim_lease_seconds"));
   EnrollProgressPrinter printer(std::cerr, ::isatty(STDERR_FILENO) == 1);
   absl::StatusOr<EnrollSummary> summary = enroller.EnrollFolder(
       gallery, options, [&printer](const EnrollProgress& p) { printer.Report(p); });
@@ -150,7 +189,7 @@ int Enroll(const Config& config, const std::string& config_path, const std::stri
 
 int RunEnroll(const std::vector<std::string>& args) {
   absl::StatusOr<CliArgs> cli =
-      CliArgs::Parse(args, {"config", "gallery"}, {"help", "failures", "retry-failures"});
+      CliArgs::Parse(args, {"config", "gallery"}, {"help", "failures", "retry-failures", "status"});
   if (!cli.ok()) {
     std::cerr << "enroll: " << cli.status().message() << "\n";
     return 2;
@@ -178,6 +217,7 @@ int RunEnroll(const std::vector<std::string>& args) {
     return 1;
   }
   if (cli->Has("failures")) return ListFailures(*config);
+  if (cli->Has("status")) return ShowStatus(*config);
   const std::string gallery = cli->GetOr("gallery", config->GetPath("gallery.dir"));
   if (gallery.empty()) {
     std::cerr << "enroll: no gallery folder: give --gallery DIR or set gallery.dir in "

@@ -36,6 +36,14 @@ inline std::vector<ConfigKey> GalleryConfigKeys() {
        .doc = "The SQLite gallery store (gallery.store: sqlite): a database (WAL) of subjects, "
               "image hashes, failures to "
               "enrol and embeddings. Created when absent. Never leaves the partner."},
+      {.path = "gallery.postgresql.claim_lease_seconds",
+       .type = T::kInt,
+       .default_value = "300",
+       .doc = "With several enrolment hosts on a PostgreSQL gallery: how long a batch of files "
+              "claimed by one host stays its own; a host killed mid-batch returns its files to "
+              "the pool after this long. Longer than one batch takes to embed.",
+       .min = 1,
+       .max = 86400},
       {.path = "gallery.dir",
        .type = T::kPath,
        .doc = "Folder tree DIR/<subject>/<images> that `partner_node enroll` reads when no "

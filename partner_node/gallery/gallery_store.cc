@@ -62,6 +62,19 @@ absl::StatusOr<std::vector<StoredEmbedding>> GalleryStore::Embeddings(
   return out;
 }
 
+StoredEmbedding AddedEmbedding(int64_t id, int64_t image_id, int64_t subject_id,
+                               const ImageOutcome& o, size_t face) {
+  StoredEmbedding e;
+  e.id = id;
+  e.image_id = image_id;
+  e.subject_id = subject_id;
+  e.subject = o.subject;
+  e.face_index = static_cast<int>(face);
+  e.model_version = o.model_version;
+  e.embedding = o.faces[face];
+  return e;
+}
+
 void DropAddedAndRemoved(GalleryChange& change) {
   std::unordered_set<int64_t> removed(change.removed_embedding_ids.begin(),
                                       change.removed_embedding_ids.end());

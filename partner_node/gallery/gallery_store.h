@@ -28,6 +28,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "core/engine/embedding.h"
 
 namespace fedface::partner {
@@ -87,6 +88,45 @@ struct GalleryCounts {
   int64_t failed_images = 0;    // status failed under model_version
   int64_t embeddings = 0;       // under model_version
   int64_t stale_images = 0;     // recorded under another model version (need re-embedding)
+};
+
+// One file waiting in a shared enrolment pool.
+struct PoolFile {
+  std::string relative_path;
+  std::string content_sha256;
+};
+
+// Who is doing what in a shared enrolment (`enroll --status`).
+struct PoolStatus {
+  int64_t waiting = 0;  // in the pool, unclaimed or with an expired lease
+  int64_t claimed = 0;  // under a live lease
+  struct Host {
+    std::string host;  // "hostname:pid"
+    int64_t batches = 0;
+    int64_t images = 0;
+    std::string last_commit;  // UTC, ISO 8601
+  };
+  std::vector<Host> hosts;  // committed batches per host, most recent first
+};
+
+// The work of one enrolment shared by several hosts through the store (PostgreSQL): each host
+// adds the files it finds need embedding, then claims batches of them under a lease
+// (SELECT ... FOR UPDATE SKIP LOCKED); CommitBatch removes a committed file from the pool in the
+// same transaction, so a committed batch is never redone and an uncommitted one (its host killed)
+// returns to the pool when its lease expires.
+class EnrolmentPool {
+ public:
+  virtual ~EnrolmentPool() = default;
+  // Adds files to the pool for model_version unless already there or already current in the
+  // store. Idempotent.
+  virtual absl::Status Offer(const std::vector<PoolFile>& files,
+                             std::string_view model_version) = 0;
+  // Claims up to `limit` unclaimed (or lease-expired) files for this process for `lease`.
+  virtual absl::StatusOr<std::vector<PoolFile>> Claim(std::string_view model_version, int limit,
+                                                      absl::Duration lease) = 0;
+  // Files of model_version still in the pool (claimed or not).
+  virtual absl::StatusOr<int64_t> Remaining(std::string_view model_version) const = 0;
+  virtual absl::StatusOr<PoolStatus> Status(std::string_view model_version) const = 0;
 };
 
 class GalleryStore {
@@ -164,6 +204,9 @@ class GalleryStore {
   // Every image of every model version, ordered by id (the audit's content digests).
   virtual absl::StatusOr<std::vector<ImageRecord>> Images() const = 0;
 
+  // The shared enrolment pool, or nullptr for a store that only one host writes (SQLite).
+  virtual EnrolmentPool* enrolment_pool() { return nullptr; }
+
   // Where the store is, for messages: the SQLite file, or "postgresql gallery (<conninfo>)".
   const std::string& location() const { return location_; }
 
@@ -180,5 +223,9 @@ class GalleryStore {
 // An image repeated within one batch: its first embeddings were added and removed in the same
 // transaction, so they are in neither list as far as an index following the store is concerned.
 void DropAddedAndRemoved(GalleryChange& change);
+
+// The embedding row a CommitBatch added for face `face` of outcome `o`.
+StoredEmbedding AddedEmbedding(int64_t id, int64_t image_id, int64_t subject_id,
+                               const ImageOutcome& o, size_t face);
 
 }  // namespace fedface::partner

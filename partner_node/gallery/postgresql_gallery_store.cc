@@ -56,9 +56,22 @@ CREATE INDEX embeddings_by_model ON embeddings(model_version);
 CREATE INDEX embeddings_by_image ON embeddings(image_id);
 )sql";
 
-// Migrations[v] takes a database from version v to v + 1 (none yet: version 1 is the first).
+// Migrations[v - 1] takes a database from version v to v + 1; a new database gets kSchemaV1 and
+// then every migration.
 const std::vector<std::string_view>& Migrations() {
-  static const std::vector<std::string_view> migrations = {};
+  static const std::vector<std::string_view> migrations = {
+      // 1 -> 2: the shared enrolment pool (several hosts enrol one gallery).
+      R"sql(
+CREATE TABLE enrolment_pool (
+  relative_path  text PRIMARY KEY,
+  model_version  text NOT NULL,
+  content_sha256 text NOT NULL,
+  host           text,
+  lease_until    timestamptz
+);
+CREATE INDEX enrolment_pool_by_model ON enrolment_pool(model_version, lease_until);
+)sql",
+  };
   return migrations;
 }
 
@@ -123,6 +136,7 @@ absl::Status EnsureSchema(const pg::Connection& db, bool must_exist) {
   if (!tables.ok()) return tables.status();
   const bool has_meta = tables->Bytes(0, 0) == std::string_view("\1", 1);
   const bool has_ours = tables->Bytes(0, 1) == std::string_view("\1", 1);
+  absl::StatusOr<pg::Result> meta = absl::UnknownError("unread");
   if (!has_meta) {
     if (has_ours) {
       return absl::FailedPreconditionError(
@@ -133,12 +147,11 @@ absl::Status EnsureSchema(const pg::Connection& db, bool must_exist) {
     if (must_exist) return absl::NotFoundError(absl::StrCat(db.location(), ": no gallery store"));
     if (absl::Status made = db.ExecScript(kSchemaV1); !made.ok()) return made;
     auto meta = db.Exec(
-        "INSERT INTO fedface_gallery_meta VALUES ('application', $1), ('schema_version', $2)",
-        pg::Params().Text(kApplication).Int(kPostgresqlGallerySchemaVersion));
+        "INSERT INTO fedface_gallery_meta VALUES ('application', $1), ('schema_version', '1')",
+        pg::Params().Text(kApplication));
     if (!meta.ok()) return meta.status();
-    return (*tx)->Commit();
   }
-  auto meta = db.Exec(
+  meta = db.Exec(
       "SELECT (SELECT value FROM fedface_gallery_meta WHERE key = 'application'), "
       "(SELECT value FROM fedface_gallery_meta WHERE key = 'schema_version')");
   if (!meta.ok()) return meta.status();
@@ -157,7 +170,7 @@ absl::Status EnsureSchema(const pg::Connection& db, bool must_exist) {
         db.location(), ": a gallery store with schema version ", version,
         ", this build reads version ", kPostgresqlGallerySchemaVersion, " (upgrade fedface)"));
   }
-  if (version == kPostgresqlGallerySchemaVersion) return absl::OkStatus();
+  if (version == kPostgresqlGallerySchemaVersion) return (*tx)->Commit();
   for (int v = version; v < kPostgresqlGallerySchemaVersion; ++v) {
     if (absl::Status done = db.ExecScript(Migrations()[v - 1]); !done.ok()) return done;
   }
@@ -238,6 +251,12 @@ absl::StatusOr<GalleryChange> PostgresqlGalleryStore::CommitOnce(
                   pg::Params().Int(sid).Text(o.content_sha256));
     if (!removed.ok()) return removed.status();
     for (int64_t id : Ids(*removed)) change.removed_embedding_ids.push_back(id);
+    if (o.relative_path) {
+      // Done: out of the shared pool in the same transaction, so never redone by another host.
+      auto done = db_->Exec("DELETE FROM enrolment_pool WHERE relative_path = $1",
+                            pg::Params().Text(*o.relative_path));
+      if (!done.ok()) return done.status();
+    }
 
     auto image_row = db_->Exec(
         "INSERT INTO images (subject_id, content_sha256, relative_path, status, failure_reason, "
@@ -263,15 +282,7 @@ absl::StatusOr<GalleryChange> PostgresqlGalleryStore::CommitOnce(
               .Text(o.model_version)
               .Bytes(o.faces[f].data(), kEmbeddingBytes));
       if (!row.ok()) return row.status();
-      StoredEmbedding e;
-      e.id = row->Int(0, 0);
-      e.image_id = image_id;
-      e.subject_id = sid;
-      e.subject = o.subject;
-      e.face_index = static_cast<int>(f);
-      e.model_version = o.model_version;
-      e.embedding = o.faces[f];
-      change.added.push_back(std::move(e));
+      change.added.push_back(AddedEmbedding(row->Int(0, 0), image_id, sid, o, f));
     }
   }
   if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
@@ -433,6 +444,93 @@ absl::StatusOr<GalleryCounts> PostgresqlGalleryStore::Counts(std::string_view mo
   c.embeddings = r->Int(0, 3);
   c.stale_images = r->Int(0, 4);
   return c;
+}
+
+absl::Status PostgresqlGalleryStore::Offer(const std::vector<PoolFile>& files,
+                                           std::string_view model_version) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Arrays of up to 1000 files per statement; a file already current (another host committed it
+  // since this host looked) is not offered again.
+  for (size_t begin = 0; begin < files.size(); begin += 1000) {
+    const size_t end = std::min(files.size(), begin + 1000);
+    std::string paths = "{", hashes = "{";
+    for (size_t i = begin; i < end; ++i) {
+      auto quoted = [](const std::string& s) {
+        std::string q = "\"";
+        for (char c : s) {
+          if (c == '"' || c == '\\') q.push_back('\\');
+          q.push_back(c);
+        }
+        return q + "\"";
+      };
+      absl::StrAppend(&paths, i > begin ? "," : "", quoted(files[i].relative_path));
+      absl::StrAppend(&hashes, i > begin ? "," : "", quoted(files[i].content_sha256));
+    }
+    paths += "}";
+    hashes += "}";
+    auto offered = db_->Exec(
+        "INSERT INTO enrolment_pool (relative_path, model_version, content_sha256) "
+        "SELECT f.path, $3, f.sha FROM unnest($1::text[], $2::text[]) AS f(path, sha) "
+        "WHERE NOT EXISTS (SELECT 1 FROM images i WHERE i.relative_path = f.path AND "
+        "i.content_sha256 = f.sha AND i.model_version = $3) "
+        "ON CONFLICT (relative_path) DO NOTHING",
+        pg::Params().Text(paths).Text(hashes).Text(model_version));
+    if (!offered.ok()) return offered.status();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<PoolFile>> PostgresqlGalleryStore::Claim(std::string_view model_version,
+                                                                    int limit,
+                                                                    absl::Duration lease) {
+  static const std::string host = HostName();
+  std::lock_guard<std::mutex> lock(mu_);
+  // SKIP LOCKED: hosts claiming at once take disjoint files without waiting on each other.
+  auto claimed = db_->Exec(
+      "UPDATE enrolment_pool p SET host = $1, "
+      "lease_until = clock_timestamp() + $2 * interval '1 millisecond' "
+      "WHERE p.relative_path IN (SELECT relative_path FROM enrolment_pool "
+      "WHERE model_version = $3 AND (lease_until IS NULL OR lease_until < clock_timestamp()) "
+      "ORDER BY relative_path LIMIT $4 FOR UPDATE SKIP LOCKED) "
+      "RETURNING p.relative_path, p.content_sha256",
+      pg::Params().Text(host).Int(absl::ToInt64Milliseconds(lease)).Text(model_version).Int(limit));
+  if (!claimed.ok()) return claimed.status();
+  std::vector<PoolFile> out;
+  for (int row = 0; row < claimed->rows(); ++row) {
+    out.push_back({claimed->Text(row, 0), claimed->Text(row, 1)});
+  }
+  return out;
+}
+
+absl::StatusOr<int64_t> PostgresqlGalleryStore::Remaining(std::string_view model_version) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto r = db_->Exec("SELECT count(*) FROM enrolment_pool WHERE model_version = $1",
+                     pg::Params().Text(model_version));
+  if (!r.ok()) return r.status();
+  return r->Int(0, 0);
+}
+
+absl::StatusOr<PoolStatus> PostgresqlGalleryStore::Status(std::string_view model_version) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto pool = db_->Exec(
+      "SELECT count(*) FILTER (WHERE lease_until IS NULL OR lease_until < clock_timestamp()), "
+      "count(*) FILTER (WHERE lease_until >= clock_timestamp()) FROM enrolment_pool "
+      "WHERE model_version = $1",
+      pg::Params().Text(model_version));
+  if (!pool.ok()) return pool.status();
+  PoolStatus status;
+  status.waiting = pool->Int(0, 0);
+  status.claimed = pool->Int(0, 1);
+  auto hosts = db_->Exec(
+      "SELECT host, count(*), sum(images)::bigint, "
+      "to_char(max(committed_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+      "FROM enrolment_batches GROUP BY host ORDER BY max(committed_at) DESC");
+  if (!hosts.ok()) return hosts.status();
+  for (int row = 0; row < hosts->rows(); ++row) {
+    status.hosts.push_back(
+        {hosts->Text(row, 0), hosts->Int(row, 1), hosts->Int(row, 2), hosts->Text(row, 3)});
+  }
+  return status;
 }
 
 }  // namespace fedface::partner

@@ -15,6 +15,8 @@
 //   embeddings        (id bigserial - never reused, image_id -> images ON DELETE CASCADE,
 //                     face_index, model_version, vector bytea of 128 float32 in host order
 //                     (512 bytes, the SQLite store's bytes exactly), UNIQUE (image_id, face_index))
+//   enrolment_pool    (relative_path PRIMARY KEY, model_version, content_sha256, host,
+//                     lease_until): files waiting to be embedded by any enrolment host (version 2)
 // Opening creates the schema in an empty database (under an advisory lock, so hosts opening a new
 // database together create it once), migrates an older version, and refuses a newer one or a
 // database that holds other tables of these names.
@@ -33,9 +35,9 @@
 
 namespace fedface::partner {
 
-inline constexpr int kPostgresqlGallerySchemaVersion = 1;
+inline constexpr int kPostgresqlGallerySchemaVersion = 2;
 
-class PostgresqlGalleryStore final : public GalleryStore {
+class PostgresqlGalleryStore final : public GalleryStore, public EnrolmentPool {
  public:
   // Connects with `conninfo` (no password in it: see gallery_store_factory.h) and checks,
   // creates or migrates the schema (not when must_exist: an empty database is then NotFound).
@@ -65,6 +67,13 @@ class PostgresqlGalleryStore final : public GalleryStore {
   absl::Status ForEachStoredEmbedding(
       const std::function<absl::Status(const StoredEmbedding&)>& fn) const override;
   absl::StatusOr<std::vector<ImageRecord>> Images() const override;
+  EnrolmentPool* enrolment_pool() override { return this; }
+
+  absl::Status Offer(const std::vector<PoolFile>& files, std::string_view model_version) override;
+  absl::StatusOr<std::vector<PoolFile>> Claim(std::string_view model_version, int limit,
+                                              absl::Duration lease) override;
+  absl::StatusOr<int64_t> Remaining(std::string_view model_version) const override;
+  absl::StatusOr<PoolStatus> Status(std::string_view model_version) const override;
 
  private:
   PostgresqlGalleryStore(std::string location, std::unique_ptr<pg::Connection> db)

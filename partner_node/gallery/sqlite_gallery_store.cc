@@ -193,16 +193,9 @@ absl::StatusOr<GalleryChange> SqliteGalleryStore::CommitBatch(
           .BindBlob(4, o.faces[f].data(), kEmbeddingBytes);
       auto row = add_embedding->Step();
       if (!row.ok()) return row.status();
-      StoredEmbedding e;
-      e.id = add_embedding->Int(0);
+      const int64_t id = add_embedding->Int(0);
       if (absl::Status done = add_embedding->Run(); !done.ok()) return done;
-      e.image_id = image_id;
-      e.subject_id = sid;
-      e.subject = o.subject;
-      e.face_index = static_cast<int>(f);
-      e.model_version = o.model_version;
-      e.embedding = o.faces[f];
-      change.added.push_back(std::move(e));
+      change.added.push_back(AddedEmbedding(id, image_id, sid, o, f));
     }
   }
   if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
@@ -275,7 +268,8 @@ absl::Status SqliteGalleryStore::WalkEmbeddings(
     std::string_view where_and_order, std::string_view model_version,
     const std::function<absl::Status(const StoredEmbedding&)>& fn) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto st = sqlite::Statement::Prepare(db_, absl::StrCat(kEmbeddingColumns, std::string(where_and_order)));
+  auto st = sqlite::Statement::Prepare(
+      db_, absl::StrCat(kEmbeddingColumns, std::string(where_and_order)));
   if (!st.ok()) return st.status();
   if (!model_version.empty()) st->Bind(1, model_version);
   while (true) {

@@ -93,6 +93,13 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start() {
   return cluster;
 }
 
+absl::StatusOr<PostgresCluster*> PostgresCluster::Shared() {
+  static absl::StatusOr<std::unique_ptr<PostgresCluster>>* shared =
+      new absl::StatusOr<std::unique_ptr<PostgresCluster>>(Start());
+  if (!shared->ok()) return shared->status();
+  return shared->value().get();
+}
+
 void PostgresCluster::StartWatchdog() {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return;

@@ -29,6 +29,11 @@ class PostgresCluster {
   // "" when the server is not installed (tests then FEDFACE_SKIP_OR_FAIL).
   static std::string BinDir();
 
+  // One cluster for the whole test process, started on first use (later calls return the same
+  // one, or the same error) and stopped at exit. For fixtures that want a fresh database per
+  // test: CreateDatabase on it.
+  static absl::StatusOr<PostgresCluster*> Shared();
+
   // initdb + start; the error says which step failed with its output.
   static absl::StatusOr<std::unique_ptr<PostgresCluster>> Start();
   ~PostgresCluster();

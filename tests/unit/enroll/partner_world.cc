@@ -112,7 +112,7 @@ PartnerWorld MakePartnerWorld(const std::string& prefix, const WorldOptions& opt
                    "  client_cert: pki/acme.crt\n  client_key: pki/acme.key\n"
                    "  signing_key: ",
                    TestVendorKey(), ".pub\nmodel_cache:\n  dir: models\n",
-                   "gallery:\n  db: gallery.db\n",
+                   "gallery:\n  db: gallery.db\n", options.gallery_yaml,
                    options.commit_batch_images > 0
                        ? absl::StrCat("  commit_batch_images: ", options.commit_batch_images, "\n")
                        : "",
@@ -144,9 +144,12 @@ ProcessResult PartnerNode(const std::vector<std::string>& args) {
 }
 
 std::map<std::string, StoredImage> ReadGallery(const std::string& db) {
+  return ReadGallery(partner::SqliteGallerySpec(db));
+}
+
+std::map<std::string, StoredImage> ReadGallery(const partner::GalleryStoreSpec& spec) {
   std::map<std::string, StoredImage> out;
-  absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store =
-      partner::OpenGalleryStore(partner::SqliteGallerySpec(db));
+  absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store = partner::OpenGalleryStore(spec);
   if (!store.ok()) return out;
   // Every image: none is recorded under the empty model version.
   absl::StatusOr<std::vector<partner::ImageRecord>> images = (*store)->StaleImages("");

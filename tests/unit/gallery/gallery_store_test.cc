@@ -3,14 +3,17 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/time/clock.h"
 #include "core/common/sha256.h"
 #include "partner_node/gallery/gallery_store_factory.h"
 #include "partner_node/gallery/sqlite_gallery_store.h"
@@ -35,8 +38,6 @@ class GalleryStoreFixture : public ::testing::Test {
  protected:
   explicit GalleryStoreFixture(GalleryStoreKind kind) : kind_(kind) {}
 
-  static void TearDownTestSuite() { cluster_.reset(); }
-
   void SetUp() override {
     dir_ = testing::MakeTempDir("gallery");
     ASSERT_FALSE(dir_.empty());
@@ -45,11 +46,9 @@ class GalleryStoreFixture : public ::testing::Test {
       if (testing::PostgresCluster::BinDir().empty()) {
         FEDFACE_SKIP_OR_FAIL("PostgreSQL (postgresql-15) is not installed");
       }
-      if (cluster_ == nullptr) {
-        auto started = testing::PostgresCluster::Start();
-        ASSERT_TRUE(started.ok()) << started.status();
-        cluster_ = std::move(*started);
-      }
+      auto cluster = testing::PostgresCluster::Shared();
+      ASSERT_TRUE(cluster.ok()) << cluster.status();
+      cluster_ = *cluster;
       database_ = "gallery_" + std::to_string(++databases_);
       ASSERT_TRUE(cluster_->CreateDatabase(database_).ok());
     }
@@ -102,7 +101,7 @@ class GalleryStoreFixture : public ::testing::Test {
   std::string path_;
   std::string database_;
   std::unique_ptr<GalleryStore> store_;
-  static inline std::unique_ptr<testing::PostgresCluster> cluster_;
+  testing::PostgresCluster* cluster_ = nullptr;  // shared by the test process
   static inline int databases_ = 0;
 };
 
@@ -393,6 +392,42 @@ TEST_P(GalleryStoreTest, ForEachEmbeddingStopsAtTheCallersError) {
   });
   EXPECT_EQ(s.code(), absl::StatusCode::kCancelled);
   EXPECT_EQ(seen, 2);
+}
+
+// Not a limit (nothing here asserts a time): the per-batch store time docs/scaling.md quotes,
+// 50 batches of 32 one-face images, printed as a figure.
+TEST_P(GalleryStoreTest, ReportsTheTimeOfOneCommittedBatch) {
+  constexpr int kBatches = 50;
+  constexpr int kBatchImages = 32;
+  std::vector<double> millis;
+  for (int b = 0; b < kBatches; ++b) {
+    std::vector<ImageOutcome> batch;
+    for (int i = 0; i < kBatchImages; ++i) {
+      const std::string n = std::to_string(b * kBatchImages + i);
+      batch.push_back(Enrolled("s" + std::to_string(i % 7), "s/" + n + ".jpg", n, "m1", 1,
+                               b * kBatchImages + i));
+    }
+    const absl::Time start = absl::Now();
+    ASSERT_TRUE(store_->CommitBatch(batch).ok());
+    millis.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
+  }
+  std::sort(millis.begin(), millis.end());
+  std::cout << "[ figures  ] " << (kind_ == GalleryStoreKind::kSqlite ? "sqlite" : "postgresql")
+            << " CommitBatch of " << kBatchImages << " images: median " << millis[kBatches / 2]
+            << " ms, p90 " << millis[kBatches * 9 / 10] << " ms (" << kBatches << " batches)"
+            << std::endl;
+  EXPECT_EQ(store_->Counts("m1")->enrolled_images, kBatches * kBatchImages);
+  // Storage per image, tables and indexes together (docs/scaling.md's storage arithmetic).
+  const double bytes =
+      kind_ == GalleryStoreKind::kSqlite
+          ? static_cast<double>(Query("SELECT page_count * page_size FROM pragma_page_count(), "
+                                      "pragma_page_size()"))
+          : static_cast<double>(Query(
+                "SELECT sum(pg_total_relation_size(c))::bigint FROM unnest(ARRAY['subjects', "
+                "'images', 'embeddings', 'enrolment_batches', 'enrolment_pool']::regclass[]) c"));
+  std::cout << "[ figures  ] " << (kind_ == GalleryStoreKind::kSqlite ? "sqlite" : "postgresql")
+            << " storage: " << bytes / (kBatches * kBatchImages) << " bytes per one-face image"
+            << std::endl;
 }
 
 }  // namespace

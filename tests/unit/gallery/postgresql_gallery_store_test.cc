@@ -35,17 +35,13 @@ GalleryStoreSpec PostgresSpec(const std::string& conninfo, bool must_exist = fal
 
 class PostgresqlGalleryStoreTest : public ::testing::Test {
  protected:
-  static void TearDownTestSuite() { cluster_.reset(); }
-
   void SetUp() override {
     if (testing::PostgresCluster::BinDir().empty()) {
       FEDFACE_SKIP_OR_FAIL("PostgreSQL (postgresql-15) is not installed");
     }
-    if (cluster_ == nullptr) {
-      auto started = testing::PostgresCluster::Start();
-      ASSERT_TRUE(started.ok()) << started.status();
-      cluster_ = std::move(*started);
-    }
+    auto cluster = testing::PostgresCluster::Shared();
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *cluster;
     database_ = "pg_gallery_" + std::to_string(++databases_);
     ASSERT_TRUE(cluster_->CreateDatabase(database_).ok());
   }
@@ -55,7 +51,7 @@ class PostgresqlGalleryStoreTest : public ::testing::Test {
   }
 
   std::string database_;
-  static inline std::unique_ptr<testing::PostgresCluster> cluster_;
+  testing::PostgresCluster* cluster_ = nullptr;  // shared by the test process
   static inline int databases_ = 0;
 };
 
