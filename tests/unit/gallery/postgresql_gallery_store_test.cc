@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/clock.h"
+#include "core/common/sha256.h"
 #include "partner_node/gallery/gallery_store.h"
 #include "partner_node/gallery/gallery_store_factory.h"
 #include "tests/support/postgres_cluster.h"
@@ -168,6 +170,76 @@ TEST_F(PostgresqlGalleryStoreTest, TwoHostsCommittingTheSameSubjectsAtOnceDuplic
   std::set<int64_t> ids;
   for (const StoredEmbedding& e : *embeddings) ids.insert(e.id);
   EXPECT_EQ(ids.size(), 2u * 20 * 8);
+}
+
+TEST_F(PostgresqlGalleryStoreTest, MigratesAVersionOneGalleryOnOpen) {
+  ASSERT_TRUE(Open().ok());
+  // A gallery as version 1 left it: no enrolment pool.
+  ASSERT_TRUE(cluster_
+                  ->Psql(database_,
+                         "DROP TABLE enrolment_pool; UPDATE fedface_gallery_meta SET value = '1' "
+                         "WHERE key = 'schema_version'")
+                  .ok());
+  auto store = Open();
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ(*cluster_->Psql(database_,
+                            "SELECT value FROM fedface_gallery_meta WHERE key = 'schema_version'"),
+            "2");
+  EXPECT_TRUE((*store)->enrolment_pool()->Offer({{"a/1.jpg", std::string(64, 'a')}}, "m1").ok());
+}
+
+TEST_F(PostgresqlGalleryStoreTest, HostsClaimDisjointBatchesAndAnExpiredLeaseReturnsToThePool) {
+  auto a = Open();
+  auto b = Open();
+  ASSERT_TRUE(a.ok() && b.ok());
+  EnrolmentPool* pool_a = (*a)->enrolment_pool();
+  EnrolmentPool* pool_b = (*b)->enrolment_pool();
+  ASSERT_NE(pool_a, nullptr);
+  std::vector<PoolFile> files;
+  for (int i = 0; i < 10; ++i) {
+    files.push_back({"s/" + std::to_string(i) + ".jpg", Sha256Hex(std::to_string(i))});
+  }
+  ASSERT_TRUE(pool_a->Offer(files, "m1").ok());
+  ASSERT_TRUE(pool_b->Offer(files, "m1").ok());  // offered twice: still once in the pool
+  EXPECT_EQ(*pool_a->Remaining("m1"), 10);
+
+  auto first = pool_a->Claim("m1", 4, absl::Hours(1));
+  auto second = pool_b->Claim("m1", 4, absl::Milliseconds(1));
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_EQ(first->size(), 4u);
+  ASSERT_EQ(second->size(), 4u);
+  std::set<std::string> claimed;
+  for (const auto* batch : {&*first, &*second}) {
+    for (const PoolFile& f : *batch) claimed.insert(f.relative_path);
+  }
+  EXPECT_EQ(claimed.size(), 8u);  // disjoint
+
+  // b "dies" with its claim: the 1 ms lease ends and its files are claimable again; a's are not.
+  absl::SleepFor(absl::Milliseconds(20));
+  auto rest = pool_a->Claim("m1", 10, absl::Hours(1));
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->size(), 6u);  // the 2 never claimed + b's 4
+  for (const PoolFile& f : *first) {
+    for (const PoolFile& r : *rest) EXPECT_NE(f.relative_path, r.relative_path);
+  }
+
+  // Committing a file removes it from the pool in the same transaction.
+  std::vector<ImageOutcome> batch;
+  for (const PoolFile& f : *first) {
+    ImageOutcome o = Enrolled("s", f.relative_path, "unused", "m1", 1, 1);
+    o.content_sha256 = f.content_sha256;
+    batch.push_back(o);
+  }
+  ASSERT_TRUE((*a)->CommitBatch(batch).ok());
+  EXPECT_EQ(*pool_a->Remaining("m1"), 6);
+  // ... and a file already current is not offered again.
+  ASSERT_TRUE(pool_b->Offer(files, "m1").ok());
+  EXPECT_EQ(*pool_a->Remaining("m1"), 6);
+  auto status = pool_b->Status("m1");
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(status->waiting + status->claimed, 6);
+  ASSERT_EQ(status->hosts.size(), 1u);
+  EXPECT_EQ(status->hosts[0].images, 4);
 }
 
 }  // namespace
