@@ -158,6 +158,7 @@ absl::Status Enroller::EnrolFromPool(EnrolmentPool& pool, const std::string& roo
                                      const EnrollOptions& options,
                                      const std::function<void(const EnrollProgress&)>& progress,
                                      EnrollSummary& summary) {
+  summary.processed = 0;  // what this host embeds; other hosts may take some of the offer
   if (absl::Status s = pool.Offer(offer, model_version_); !s.ok()) return s;
   absl::StatusOr<int64_t> remaining = pool.Remaining(model_version_);
   if (!remaining.ok()) return remaining.status();

@@ -118,7 +118,8 @@ class EnrolmentPool {
  public:
   virtual ~EnrolmentPool() = default;
   // Adds files to the pool for model_version unless already there or already current in the
-  // store. Idempotent.
+  // store; a file in the pool under another model version or content is taken over (unclaimed).
+  // Idempotent.
   virtual absl::Status Offer(const std::vector<PoolFile>& files,
                              std::string_view model_version) = 0;
   // Claims up to `limit` unclaimed (or lease-expired) files for this process for `lease`.

@@ -473,7 +473,11 @@ absl::Status PostgresqlGalleryStore::Offer(const std::vector<PoolFile>& files,
         "SELECT f.path, $3, f.sha FROM unnest($1::text[], $2::text[]) AS f(path, sha) "
         "WHERE NOT EXISTS (SELECT 1 FROM images i WHERE i.relative_path = f.path AND "
         "i.content_sha256 = f.sha AND i.model_version = $3) "
-        "ON CONFLICT (relative_path) DO NOTHING",
+        // A row left by another model version or older content is this offer's now.
+        "ON CONFLICT (relative_path) DO UPDATE SET model_version = EXCLUDED.model_version, "
+        "content_sha256 = EXCLUDED.content_sha256, host = NULL, lease_until = NULL "
+        "WHERE enrolment_pool.model_version <> EXCLUDED.model_version OR "
+        "enrolment_pool.content_sha256 <> EXCLUDED.content_sha256",
         pg::Params().Text(paths).Text(hashes).Text(model_version));
     if (!offered.ok()) return offered.status();
   }

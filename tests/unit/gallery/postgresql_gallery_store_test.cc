@@ -240,6 +240,11 @@ TEST_F(PostgresqlGalleryStoreTest, HostsClaimDisjointBatchesAndAnExpiredLeaseRet
   EXPECT_EQ(status->waiting + status->claimed, 6);
   ASSERT_EQ(status->hosts.size(), 1u);
   EXPECT_EQ(status->hosts[0].images, 4);
+
+  // After a model switch, a file still pooled for the old version is taken over by the new one.
+  ASSERT_TRUE(pool_b->Offer({files[9]}, "m2").ok());
+  EXPECT_EQ(*pool_b->Remaining("m2"), 1);
+  EXPECT_EQ(*pool_b->Remaining("m1"), 5);
 }
 
 }  // namespace
