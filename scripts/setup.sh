@@ -12,6 +12,7 @@ packages=(
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc
   libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev sqlite3 libssl-dev openssl
+  postgresql-15 libpq-dev  # the PostgreSQL gallery store and its tests (a throw-away cluster)
   libfaiss-dev nlohmann-json3-dev libyaml-cpp-dev
   libdnnl-dev  # the onednn embedding backend
   libpcap-dev libnghttp2-dev tcpdump tshark iproute2 procps

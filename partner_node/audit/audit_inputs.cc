@@ -101,6 +101,28 @@ absl::StatusOr<std::vector<std::string>> LoadCanaries(const std::string& path) {
   return tokens;
 }
 
+absl::StatusOr<std::vector<StoredBytes>> LoadStoredEmbeddings(const GalleryStore& store) {
+  std::vector<StoredBytes> out;
+  absl::Status s = store.ForEachStoredEmbedding([&out](const StoredEmbedding& e) {
+    out.push_back({absl::StrCat("embedding ", e.id),
+                   std::string(reinterpret_cast<const char*>(e.embedding.data()),
+                               sizeof(float) * e.embedding.size())});
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<StoredBytes>> LoadImageDigests(const GalleryStore& store) {
+  absl::StatusOr<std::vector<ImageRecord>> images = store.Images();
+  if (!images.ok()) return images.status();
+  std::vector<StoredBytes> out;
+  for (const ImageRecord& r : *images) {
+    out.push_back({absl::StrCat("image ", r.id, " sha256"), r.content_sha256});
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<StoredBytes>> LoadStoredBytesFromSqlite(const std::string& path,
                                                                    const std::string& query) {
   sqlite3* db = nullptr;

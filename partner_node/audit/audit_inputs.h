@@ -7,8 +7,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "partner_node/gallery/gallery_store.h"
 
 namespace fedface::partner::audit {
+
+using partner::GalleryStore;
 
 // One token per line; a trailing '\r' is dropped and empty lines are skipped. Fails when the
 // file cannot be read or holds no token.
@@ -19,14 +22,19 @@ struct StoredBytes {
   std::string bytes;
 };
 
-// The gallery store's embeddings (partner_node/gallery/gallery_store.h: table embeddings, column
-// vector = 128 float32 in host order), labelled by row id.
-inline constexpr char kGalleryEmbeddingsQuery[] =
-    "SELECT 'embedding ' || id, vector FROM embeddings ORDER BY id";
+// Every embedding of every model version the gallery store holds (128 float32 in host order,
+// whatever the store keeps them as), labelled "embedding <id>", read through the GalleryStore
+// interface (SQLite or PostgreSQL alike).
+absl::StatusOr<std::vector<StoredBytes>> LoadStoredEmbeddings(const GalleryStore& store);
 
-// Runs `query` on the SQLite file at `path`, opened read-only. Each row's LAST column is the
-// bytes (a BLOB; TEXT is taken as its bytes); with two or more columns the FIRST is the label,
-// else the label is "row N". Fails naming the file on a missing file or an SQL error.
+// The content digest (64 lower-case hex) of every image the store holds, labelled
+// "image <id> sha256".
+absl::StatusOr<std::vector<StoredBytes>> LoadImageDigests(const GalleryStore& store);
+
+// Runs `query` on an SQLite file that is NOT a gallery store (those are read through the store
+// above), opened read-only. Each row's LAST column is the bytes (a BLOB; TEXT is taken as its
+// bytes); with two or more columns the FIRST is the label, else the label is "row N". Fails
+// naming the file on a missing file or an SQL error.
 absl::StatusOr<std::vector<StoredBytes>> LoadStoredBytesFromSqlite(const std::string& path,
                                                                    const std::string& query);
 

@@ -20,9 +20,17 @@
 #include "partner_node/audit/traffic_audit.h"
 #include "partner_node/cli/command.h"
 #include "partner_node/cli/partner_config.h"
+#include "partner_node/gallery/gallery_store_config.h"
 
 namespace fedface::partner {
 namespace {
+
+// Every embedding of the store, read through the GalleryStore interface.
+absl::StatusOr<std::vector<audit::StoredBytes>> StoredEmbeddingsOf(const GalleryStoreSpec& spec) {
+  absl::StatusOr<std::unique_ptr<GalleryStore>> store = OpenGalleryStore(spec);
+  if (!store.ok()) return store.status();
+  return audit::LoadStoredEmbeddings(**store);
+}
 
 constexpr char kUsage[] =
     "usage: partner_node audit --pcap FILE [--pcap FILE ...] (--port PORT | --partner-ip ADDR "
@@ -69,10 +77,12 @@ constexpr char kUsage[] =
     "                         the host's other processes); printed in the verdict line\n"
     "What must not leave (searched in every byte the partner sent, raw and decoded):\n"
     "  --canaries FILE        canary tokens, one per line (at least 8 bytes each)\n"
-    "  --embeddings-db PATH   the gallery store: no 16-byte run of any stored embedding may leave\n"
-    "  --embeddings-sql SQL   query for --embeddings-db (last column: the bytes; first: a label)\n"
-    "                         default: SELECT 'embedding ' || id, vector FROM embeddings ORDER BY "
-    "id\n"
+    "  --embeddings-db PATH   an SQLite gallery store file: no 16-byte run of any embedding it\n"
+    "                         stores may leave\n"
+    "  --config-gallery       the gallery store --config names (gallery.store: sqlite or\n"
+    "                         postgresql), read like --embeddings-db\n"
+    "  --embeddings-sql SQL   with --embeddings-db: PATH is any SQLite file (not a gallery\n"
+    "                         store) and SQL selects the bytes (last column; first: a label)\n"
     "  --embeddings-hex FILE  stored bytes as hex, one string per line\n"
     "  --embeddings-f32 FILE  raw float32 embeddings, --embedding-dim values each (default 128)\n"
     "  --no-image-signatures  do not search for JPEG/PNG/WebP/GIF/TIFF/BMP headers\n"
@@ -140,7 +150,7 @@ int RunAudit(const std::vector<std::string>& raw_args) {
       {"port", "config", "canaries", "embeddings-db", "embeddings-sql", "embeddings-hex",
        "embeddings-f32", "embedding-dim", "allow-types", "ledger", "ledger-from-seq",
        "descriptor-set", "packages", "json-out", "max-violations", "capture-mode"},
-      {"json", "no-image-signatures", "help"});
+      {"json", "no-image-signatures", "config-gallery", "help"});
   if (!parsed.ok()) {
     std::cerr << "partner_node audit: " << parsed.status().message() << "\n" << kUsage;
     return 2;
@@ -202,9 +212,19 @@ int RunAudit(const std::vector<std::string>& raw_args) {
     }
   }
   std::vector<absl::StatusOr<std::vector<audit::StoredBytes>>> stored;
-  if (auto path = args.Get("embeddings-db")) {
-    stored.push_back(audit::LoadStoredBytesFromSqlite(
-        *path, args.GetOr("embeddings-sql", audit::kGalleryEmbeddingsQuery)));
+  if (auto path = args.Get("embeddings-db"); path && args.Has("embeddings-sql")) {
+    stored.push_back(audit::LoadStoredBytesFromSqlite(*path, *args.Get("embeddings-sql")));
+  } else if (path) {
+    stored.push_back(StoredEmbeddingsOf(SqliteGallerySpec(*path, /*must_exist=*/true)));
+  }
+  if (args.Has("config-gallery")) {
+    auto config_path = args.Get("config");
+    if (!config_path) return usage_error("--config-gallery reads the store of --config FILE");
+    absl::StatusOr<Config> config = Config::Load(*config_path, PartnerConfigSchema());
+    if (!config.ok()) return Fail(config.status());
+    absl::StatusOr<GalleryStoreSpec> spec = GalleryStoreSpecFrom(*config, /*must_exist=*/true);
+    if (!spec.ok()) return Fail(spec.status());
+    stored.push_back(StoredEmbeddingsOf(*spec));
   }
   if (auto path = args.Get("embeddings-hex"))
     stored.push_back(audit::LoadStoredBytesHexList(*path));

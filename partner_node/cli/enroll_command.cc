@@ -13,12 +13,13 @@
 #include "core/common/cli_args.h"
 #include "core/config/config_file.h"
 #include "partner_node/cli/command.h"
+#include "partner_node/cli/partner_config.h"
 #include "partner_node/enroll/enroll_config.h"
 #include "partner_node/enroll/enroll_progress.h"
 #include "partner_node/enroll/enroller.h"
 #include "partner_node/enroll/gallery_writer.h"
 #include "partner_node/gallery/gallery_store.h"
-#include "partner_node/cli/partner_config.h"
+#include "partner_node/gallery/gallery_store_config.h"
 
 namespace fedface::partner {
 namespace {
@@ -27,7 +28,8 @@ constexpr size_t kProblemsShown = 20;
 
 void PrintEnrollHelp(std::ostream& out) {
   out << "usage: partner_node enroll --config FILE [--gallery DIR] [--retry-failures]\n"
-         "       partner_node enroll --config FILE --failures\n\n"
+         "       partner_node enroll --config FILE --failures\n"
+         "       partner_node enroll --config FILE --status\n\n"
          "Enrols the folder tree DIR/<subject>/<images> (default: gallery.dir) into the gallery\n"
          "store (gallery.db) with the model cache's active model, incrementally: files already\n"
          "recorded with the same content for the active model are skipped; new and changed\n"
@@ -39,6 +41,8 @@ void PrintEnrollHelp(std::ostream& out) {
          "  --gallery DIR     the folder to enrol (overrides gallery.dir)\n"
          "  --retry-failures  also retry files that failed to enrol with the same content\n"
          "  --failures        list the failures to enrol of the active model, with reasons\n"
+         "  --status          the store's counts and, on a PostgreSQL gallery enrolled by\n"
+         "                    several hosts, the shared pool and each host's committed batches\n"
          "  --help            this text\n\n"
          "Progress goes to stderr (a bar on a terminal), the summary line to stdout.\n"
          "Exit codes: 0 done (failures to enrol are counted, not errors), 1 the run failed,\n"
@@ -57,13 +61,17 @@ int ListFailures(const Config& config) {
               << "; run `partner_node models pull`" << std::endl;
     return 1;
   }
-  const std::string db = config.GetPath("gallery.db");
-  std::error_code ec;
-  if (!std::filesystem::exists(db, ec)) {
-    std::cout << "no gallery store at " << db << " yet: 0 failures to enrol" << std::endl;
+  absl::StatusOr<GalleryStoreSpec> spec = GalleryStoreSpecFrom(config, /*must_exist=*/true);
+  if (!spec.ok()) {
+    std::cerr << "enroll: " << spec.status().message() << std::endl;
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<GalleryStore>> store = OpenGalleryStore(*spec);
+  if (absl::IsNotFound(store.status())) {
+    std::cout << "no gallery store yet (" << store.status().message() << "): 0 failures to enrol"
+              << std::endl;
     return 0;
   }
-  absl::StatusOr<std::unique_ptr<GalleryStore>> store = GalleryStore::Open(db);
   absl::StatusOr<std::vector<ImageRecord>> failures =
       store.ok() ? (*store)->Failures(*version)
                  : absl::StatusOr<std::vector<ImageRecord>>(store.status());
@@ -80,6 +88,41 @@ int ListFailures(const Config& config) {
   return 0;
 }
 
+// `enroll --status`: the shared enrolment's progress across hosts (PostgreSQL gallery).
+int ShowStatus(const Config& config) {
+  auto fail = [](const absl::Status& s) {
+    std::cerr << "enroll: " << s.message() << std::endl;
+    return 1;
+  };
+  absl::StatusOr<std::string> version = ActiveModelVersion(config);
+  if (!version.ok()) return fail(version.status());
+  absl::StatusOr<GalleryStoreSpec> spec = GalleryStoreSpecFrom(config, /*must_exist=*/true);
+  if (!spec.ok()) return fail(spec.status());
+  absl::StatusOr<std::unique_ptr<GalleryStore>> store = OpenGalleryStore(*spec);
+  if (!store.ok()) return fail(store.status());
+  absl::StatusOr<GalleryCounts> counts = (*store)->Counts(*version);
+  if (!counts.ok()) return fail(counts.status());
+  std::cout << "gallery " << (*store)->location() << ", model " << *version << ": "
+            << counts->subjects << " subjects, " << counts->enrolled_images << " enrolled, "
+            << counts->failed_images << " failed, " << counts->stale_images
+            << " under another model\n";
+  EnrolmentPool* pool = (*store)->enrolment_pool();
+  if (pool == nullptr) {
+    std::cout << "single-host store: no shared enrolment pool" << std::endl;
+    return 0;
+  }
+  absl::StatusOr<PoolStatus> status = pool->Status(*version);
+  if (!status.ok()) return fail(status.status());
+  std::cout << "pool: " << status->waiting << " files waiting, " << status->claimed
+            << " claimed under a live lease\n";
+  for (const PoolStatus::Host& h : status->hosts) {
+    std::cout << "host " << h.host << ": " << h.batches << " batches, " << h.images
+              << " images committed, last " << h.last_commit << "\n";
+  }
+  std::cout.flush();
+  return 0;
+}
+
 int Enroll(const Config& config, const std::string& config_path, const std::string& gallery,
            bool retry_failures) {
   absl::StatusOr<ActiveModelEngine> model = LoadActiveModelEngine(config);
@@ -87,8 +130,12 @@ int Enroll(const Config& config, const std::string& config_path, const std::stri
     std::cerr << "enroll: " << model.status().message() << std::endl;
     return 1;
   }
-  const std::string db = config.GetPath("gallery.db");
-  absl::StatusOr<std::unique_ptr<GalleryStore>> store = GalleryStore::Open(db);
+  absl::StatusOr<GalleryStoreSpec> spec = GalleryStoreSpecFrom(config);
+  if (!spec.ok()) {
+    std::cerr << "enroll: " << spec.status().message() << std::endl;
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<GalleryStore>> store = OpenGalleryStore(*spec);
   if (!store.ok()) {
     std::cerr << "enroll: " << store.status().message() << std::endl;
     return 1;
@@ -96,13 +143,14 @@ int Enroll(const Config& config, const std::string& config_path, const std::stri
   const std::string version = model->manifest.version;
   std::cerr << "enroll: model " << version << " (self-test max distance "
             << model->self_test_max_distance << "), " << model->engine->workers()
-            << " workers, gallery " << gallery << ", store " << db << std::endl;
+            << " workers, gallery " << gallery << ", store " << (*store)->location() << std::endl;
 
   GalleryWriter writer(**store, /*index=*/nullptr);
   Enroller enroller(*model->engine, writer, version);
   EnrollOptions options;
   options.commit_batch_images = static_cast<int>(config.GetInt("gallery.commit_batch_images"));
   options.retry_failures = retry_failures;
+  options.claim_lease = absl::Seconds(config.GetInt("gallery.postgresql.claim_lease_seconds"));
   EnrollProgressPrinter printer(std::cerr, ::isatty(STDERR_FILENO) == 1);
   absl::StatusOr<EnrollSummary> summary = enroller.EnrollFolder(
       gallery, options, [&printer](const EnrollProgress& p) { printer.Report(p); });
@@ -141,7 +189,7 @@ int Enroll(const Config& config, const std::string& config_path, const std::stri
 
 int RunEnroll(const std::vector<std::string>& args) {
   absl::StatusOr<CliArgs> cli =
-      CliArgs::Parse(args, {"config", "gallery"}, {"help", "failures", "retry-failures"});
+      CliArgs::Parse(args, {"config", "gallery"}, {"help", "failures", "retry-failures", "status"});
   if (!cli.ok()) {
     std::cerr << "enroll: " << cli.status().message() << "\n";
     return 2;
@@ -169,6 +217,7 @@ int RunEnroll(const std::vector<std::string>& args) {
     return 1;
   }
   if (cli->Has("failures")) return ListFailures(*config);
+  if (cli->Has("status")) return ShowStatus(*config);
   const std::string gallery = cli->GetOr("gallery", config->GetPath("gallery.dir"));
   if (gallery.empty()) {
     std::cerr << "enroll: no gallery folder: give --gallery DIR or set gallery.dir in "

@@ -17,13 +17,14 @@
 #include "core/common/files.h"
 #include "core/config/config_file.h"
 #include "partner_node/cli/command.h"
+#include "partner_node/cli/partner_config.h"
 #include "partner_node/egress/egress_ledger.h"
 #include "partner_node/egress/privacy_budget.h"
 #include "partner_node/egress/release_composer.h"
 #include "partner_node/egress/vendor_request.h"
 #include "partner_node/enroll/enroll_config.h"
 #include "partner_node/gallery/gallery_store.h"
-#include "partner_node/cli/partner_config.h"
+#include "partner_node/gallery/gallery_store_config.h"
 #include "partner_node/serve/evaluation_job.h"
 #include "partner_node/serve/evaluation_rounds.h"
 #include "partner_node/serve/release_text.h"
@@ -129,12 +130,16 @@ int RunEvaluateRelease(const std::vector<std::string>& raw) {
       "vendor", vendor_api.ok() ? *vendor_api->allowed_vendors.begin() : std::string("preview"));
   if (absl::Status s = CheckVendorIdentity(vendor); !s.ok()) return Fail(std::string(s.message()));
 
-  const std::string gallery_path = GalleryPathFrom(*config);
-  if (!std::filesystem::exists(gallery_path)) {
-    return Fail(absl::StrCat(gallery_path, ": no gallery store; run `partner_node enroll` first"));
+  absl::StatusOr<GalleryStoreSpec> gallery_spec =
+      GalleryStoreSpecFrom(*config, /*must_exist=*/true);
+  if (!gallery_spec.ok()) return Fail(std::string(gallery_spec.status().message()));
+  absl::StatusOr<std::unique_ptr<GalleryStore>> gallery = OpenGalleryStore(*gallery_spec);
+  if (!gallery.ok()) {
+    return Fail(absl::StrCat(gallery.status().message(),
+                             absl::IsNotFound(gallery.status())
+                                 ? "; no gallery store: run `partner_node enroll` first"
+                                 : ""));
   }
-  absl::StatusOr<std::unique_ptr<GalleryStore>> gallery = GalleryStore::Open(gallery_path);
-  if (!gallery.ok()) return Fail(std::string(gallery.status().message()));
   absl::StatusOr<std::unique_ptr<ServingModel>> model =
       ServingModel::Open(*config, EngineOptionsFromConfig(*config), &std::cerr);
   if (!model.ok()) return Fail(std::string(model.status().message()));

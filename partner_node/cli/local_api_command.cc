@@ -12,11 +12,12 @@
 #include "core/common/cli_args.h"
 #include "core/config/config_file.h"
 #include "partner_node/cli/command.h"
+#include "partner_node/cli/partner_config.h"
 #include "partner_node/enroll/enroll_config.h"
 #include "partner_node/enroll/live_gallery.h"
+#include "partner_node/gallery/gallery_store_config.h"
 #include "partner_node/local_api/local_api_listener.h"
 #include "partner_node/local_api/local_match_service.h"
-#include "partner_node/cli/partner_config.h"
 
 namespace fedface::partner {
 namespace {
@@ -80,8 +81,10 @@ int RunLocalApi(const std::vector<std::string>& args) {
   absl::StatusOr<LocalMatchOptions> options = LocalMatchOptionsFromConfig(*config, model->manifest);
   if (!options.ok()) return fail(options.status());
   options->log_requests = !cli->Has("quiet");
-  absl::StatusOr<std::unique_ptr<LiveGallery>> gallery = LiveGallery::Open(
-      config->GetPath("gallery.db"), model->manifest.version, FaceIndexOptionsFromConfig(*config));
+  absl::StatusOr<GalleryStoreSpec> spec = GalleryStoreSpecFrom(*config);
+  if (!spec.ok()) return fail(spec.status());
+  absl::StatusOr<std::unique_ptr<LiveGallery>> gallery =
+      LiveGallery::Open(*spec, model->manifest.version, FaceIndexOptionsFromConfig(*config));
   if (!gallery.ok()) return fail(gallery.status());
   absl::StatusOr<std::unique_ptr<LocalMatchService>> service =
       LocalMatchService::Create(*model->engine, (*gallery)->writer(), *options);

@@ -36,6 +36,7 @@
 #include "partner_node/egress/privacy_budget.h"
 #include "partner_node/enroll/enroll_config.h"
 #include "partner_node/gallery/gallery_store.h"
+#include "partner_node/gallery/gallery_store_config.h"
 #include "partner_node/local_api/local_api_listener.h"
 #include "partner_node/cli/partner_config.h"
 #include "partner_node/serve/evaluation_galleries.h"
@@ -134,8 +135,9 @@ int RunServe(const std::vector<std::string>& args) {
 
   // The stores and the guard.
   // The evaluation jobs' own connection to the gallery store (the local API opens another).
-  absl::StatusOr<std::unique_ptr<GalleryStore>> gallery =
-      GalleryStore::Open(GalleryPathFrom(*config));
+  absl::StatusOr<GalleryStoreSpec> gallery_spec = GalleryStoreSpecFrom(*config);
+  if (!gallery_spec.ok()) return Fail(gallery_spec.status());
+  absl::StatusOr<std::unique_ptr<GalleryStore>> gallery = OpenGalleryStore(*gallery_spec);
   if (!gallery.ok()) return Fail(gallery.status());
   absl::StatusOr<std::unique_ptr<EgressLedger>> ledger =
       EgressLedger::Open(LedgerPathFrom(*config), EgressLedger::OpenMode::kCreateIfMissing);

@@ -137,6 +137,74 @@ class BatchCommitter {
 
 }  // namespace
 
+ImageOutcome Enroller::OutcomeOf(const GalleryFile& file, std::string content_sha256,
+                                 ImageAnalysis&& analysis) const {
+  ImageOutcome outcome;
+  outcome.subject = file.subject;
+  outcome.content_sha256 = std::move(content_sha256);
+  outcome.relative_path = file.relative_path;
+  outcome.model_version = model_version_;
+  if (analysis.status.ok() && !analysis.faces.empty() &&
+      analysis.embeddings.size() == analysis.faces.size()) {
+    outcome.faces = std::move(analysis.embeddings);
+  } else {
+    outcome.failure_reason = FailureReason(analysis, file.path);
+  }
+  return outcome;
+}
+
+absl::Status Enroller::EnrolFromPool(EnrolmentPool& pool, const std::string& root,
+                                     const std::vector<PoolFile>& offer,
+                                     const EnrollOptions& options,
+                                     const std::function<void(const EnrollProgress&)>& progress,
+                                     EnrollSummary& summary) {
+  summary.processed = 0;  // what this host embeds; other hosts may take some of the offer
+  if (absl::Status s = pool.Offer(offer, model_version_); !s.ok()) return s;
+  absl::StatusOr<int64_t> remaining = pool.Remaining(model_version_);
+  if (!remaining.ok()) return remaining.status();
+  if (*remaining == 0) return absl::OkStatus();
+
+  BatchCommitter committer(writer_, options, *remaining, progress);
+  ProcessOptions process;
+  process.largest_face_only = true;
+  process.embed = true;
+  int64_t processed = 0;
+  while (committer.error().ok()) {
+    absl::StatusOr<std::vector<PoolFile>> claimed =
+        pool.Claim(model_version_, options.commit_batch_images, options.claim_lease);
+    if (!claimed.ok()) {
+      (void)committer.Finish(&summary.enrolled, &summary.failed);
+      return claimed.status();
+    }
+    if (claimed->empty()) {
+      // Other hosts hold the rest: wait for them to commit, or for a dead host's lease to end.
+      remaining = pool.Remaining(model_version_);
+      if (!remaining.ok() || *remaining == 0) break;
+      absl::SleepFor(absl::Milliseconds(250));
+      continue;
+    }
+    // The files as this host sees them under the shared folder.
+    std::vector<GalleryFile> files;
+    std::vector<std::string> paths;
+    for (const PoolFile& f : *claimed) {
+      GalleryFile file;
+      file.relative_path = f.relative_path;
+      file.subject = f.relative_path.substr(0, f.relative_path.find('/'));
+      file.path = root + "/" + f.relative_path;
+      paths.push_back(file.path);
+      files.push_back(std::move(file));
+    }
+    engine_.ProcessFiles(paths, process, [&](size_t i, ImageAnalysis&& analysis) {
+      committer.Add(OutcomeOf(files[i], (*claimed)[i].content_sha256, std::move(analysis)));
+    });
+    processed += static_cast<int64_t>(files.size());
+  }
+  summary.processed = processed;
+  absl::Status status = committer.Finish(&summary.enrolled, &summary.failed);
+  if (!status.ok()) return status;
+  return remaining.status();
+}
+
 double EnrollSummary::ImagesPerSecond() const {
   return processed > 0 && embed_seconds > 0 ? static_cast<double>(processed) / embed_seconds : 0;
 }
@@ -188,7 +256,7 @@ absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
         folder->root, ": no image files, but the store holds ", known->size(),
         " enrolled from a gallery folder; refusing to remove them all (is this the right folder? "
         "to start over, remove ",
-        store.path(), ")"));
+        store.location(), ")"));
   }
   std::unordered_set<std::string> present;
   for (const GalleryFile& f : folder->files) present.insert(f.relative_path);
@@ -256,7 +324,14 @@ absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
   // Step 3 and 4: embed on all workers, commit in batches.
   const absl::Time embed_start = absl::Now();
   absl::Status status;
-  if (!work.empty()) {
+  if (EnrolmentPool* pool = store.enrolment_pool(); pool != nullptr) {
+    std::vector<PoolFile> offer;
+    offer.reserve(work.size());
+    for (const WorkItem& item : work) {
+      offer.push_back({item.file->relative_path, item.content_sha256});
+    }
+    status = EnrolFromPool(*pool, folder->root, offer, options, progress, summary);
+  } else if (!work.empty()) {
     BatchCommitter committer(writer_, options, summary.processed, progress);
     ProcessOptions process;
     process.largest_face_only = true;
@@ -268,18 +343,7 @@ absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
       for (size_t i = begin; i < end; ++i) paths.push_back(work[i].file->path);
       engine_.ProcessFiles(paths, process, [&](size_t i, ImageAnalysis&& analysis) {
         const WorkItem& item = work[begin + i];
-        ImageOutcome outcome;
-        outcome.subject = item.file->subject;
-        outcome.content_sha256 = item.content_sha256;
-        outcome.relative_path = item.file->relative_path;
-        outcome.model_version = model_version_;
-        if (analysis.status.ok() && !analysis.faces.empty() &&
-            analysis.embeddings.size() == analysis.faces.size()) {
-          outcome.faces = std::move(analysis.embeddings);
-        } else {
-          outcome.failure_reason = FailureReason(analysis, item.file->path);
-        }
-        committer.Add(std::move(outcome));
+        committer.Add(OutcomeOf(*item.file, item.content_sha256, std::move(analysis)));
       });
     }
     status = committer.Finish(&summary.enrolled, &summary.failed);

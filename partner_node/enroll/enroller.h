@@ -22,6 +22,11 @@
 // there are never duplicates. A file changed between hashing and decoding is stored with the
 // older hash and is therefore simply redone by the next run.
 //
+// Several hosts (a store with an EnrolmentPool, PostgreSQL): steps 1-3 run on every host; the
+// files to embed are offered to the store's pool and each host then claims batches of
+// commit_batch_images under options.claim_lease until the pool is empty, so the hosts share the
+// embedding work and each file is committed once (see EnrolmentPool).
+//
 // Local-API enrolments (no file behind them) cannot be re-embedded from here: after a model
 // change they are counted in stale_uploads and must be enrolled again through the API.
 //
@@ -38,6 +43,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/engine/face_engine.h"
+#include "partner_node/enroll/gallery_folder.h"
 #include "partner_node/enroll/gallery_writer.h"
 
 namespace fedface::partner {
@@ -50,6 +56,9 @@ struct EnrollOptions {
   // before any is sent: a non-OK status ends the run there and is returned. Files gone from the
   // folder are removed from the store before this point; nothing is embedded after a refusal.
   std::function<absl::Status(int64_t images_to_embed)> before_embedding;
+  // With a shared store (GalleryStore::enrolment_pool): how long a claimed batch stays this
+  // host's before another host may take it (a killed host's files return to the pool then).
+  absl::Duration claim_lease = absl::Seconds(300);
 };
 
 enum class EnrollPhase { kChecking, kEmbedding };
@@ -101,6 +110,14 @@ class Enroller {
       const std::function<void(const EnrollProgress&)>& progress = nullptr);
 
  private:
+  ImageOutcome OutcomeOf(const GalleryFile& file, std::string content_sha256,
+                         ImageAnalysis&& analysis) const;
+  // Offers the files to the shared pool, then claims and commits batches until it is empty.
+  absl::Status EnrolFromPool(EnrolmentPool& pool, const std::string& root,
+                             const std::vector<PoolFile>& offer, const EnrollOptions& options,
+                             const std::function<void(const EnrollProgress&)>& progress,
+                             EnrollSummary& summary);
+
   FaceEngine& engine_;
   GalleryWriter& writer_;
   const std::string model_version_;

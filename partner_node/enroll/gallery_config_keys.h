@@ -14,16 +14,36 @@ namespace fedface::partner {
 // DecodeLimits{}.max_pixels (checked by a static_assert in enroll_config.cc).
 inline constexpr int64_t kDefaultMaxPixels = 40'000'000;
 
-// gallery.db, gallery.dir, gallery.commit_batch_images, gallery.exact_search_below,
-// gallery.search_nprobe.
+// gallery.store, gallery.db, gallery.postgresql.conninfo, gallery.dir,
+// gallery.commit_batch_images, gallery.exact_search_below, gallery.search_nprobe.
 inline std::vector<ConfigKey> GalleryConfigKeys() {
   using T = ConfigValueType;
   return {
+      {.path = "gallery.store",
+       .type = T::kString,
+       .default_value = "sqlite",
+       .doc = "Where the gallery lives: sqlite (the file gallery.db, one machine) or postgresql "
+              "(gallery.postgresql.conninfo, shared by several enrolment hosts)."},
+      {.path = "gallery.postgresql.conninfo",
+       .type = T::kString,
+       .doc = "libpq connection string of the PostgreSQL gallery (gallery.store: postgresql), "
+              "e.g. 'host=/run/postgresql dbname=fedface user=fedface'. No password: it comes "
+              "from a passfile (passfile=FILE, PGPASSFILE or ~/.pgpass); a string with one is "
+              "refused."},
       {.path = "gallery.db",
        .type = T::kPath,
        .default_value = "gallery.db",
-       .doc = "The gallery store: an SQLite database (WAL) of subjects, image hashes, failures to "
+       .doc = "The SQLite gallery store (gallery.store: sqlite): a database (WAL) of subjects, "
+              "image hashes, failures to "
               "enrol and embeddings. Created when absent. Never leaves the partner."},
+      {.path = "gallery.postgresql.claim_lease_seconds",
+       .type = T::kInt,
+       .default_value = "300",
+       .doc = "With several enrolment hosts on a PostgreSQL gallery: how long a batch of files "
+              "claimed by one host stays its own; a host killed mid-batch returns its files to "
+              "the pool after this long. Longer than one batch takes to embed.",
+       .min = 1,
+       .max = 86400},
       {.path = "gallery.dir",
        .type = T::kPath,
        .doc = "Folder tree DIR/<subject>/<images> that `partner_node enroll` reads when no "

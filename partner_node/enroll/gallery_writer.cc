@@ -8,7 +8,7 @@ absl::StatusOr<GalleryChange> GalleryWriter::FollowInIndex(absl::StatusOr<Galler
   if (!change.ok() || index_ == nullptr) return change;
   if (absl::Status s = index_->Apply(*change); !s.ok()) {
     return absl::InternalError(absl::StrCat(
-        store_.path(), ": committed, but the search index did not follow: ", s.message()));
+        store_.location(), ": committed, but the search index did not follow: ", s.message()));
   }
   return change;
 }

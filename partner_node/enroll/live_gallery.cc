@@ -9,10 +9,10 @@ FaceIndexOptions FaceIndexOptionsFromConfig(const Config& config) {
   return options;
 }
 
-absl::StatusOr<std::unique_ptr<LiveGallery>> LiveGallery::Open(const std::string& db_path,
+absl::StatusOr<std::unique_ptr<LiveGallery>> LiveGallery::Open(const GalleryStoreSpec& spec,
                                                                const std::string& model_version,
                                                                FaceIndexOptions index_options) {
-  absl::StatusOr<std::unique_ptr<GalleryStore>> store = GalleryStore::Open(db_path);
+  absl::StatusOr<std::unique_ptr<GalleryStore>> store = OpenGalleryStore(spec);
   if (!store.ok()) return store.status();
   absl::StatusOr<std::unique_ptr<FaceIndex>> index =
       FaceIndex::Build(**store, model_version, index_options);

@@ -11,6 +11,7 @@
 #include "partner_node/enroll/gallery_writer.h"
 #include "partner_node/gallery/face_index.h"
 #include "partner_node/gallery/gallery_store.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 
 namespace fedface::partner {
 
@@ -19,9 +20,9 @@ FaceIndexOptions FaceIndexOptionsFromConfig(const Config& config);
 
 class LiveGallery {
  public:
-  // Opens (or creates) the store at db_path and loads every embedding of model_version into a
-  // new index. Errors name the file.
-  static absl::StatusOr<std::unique_ptr<LiveGallery>> Open(const std::string& db_path,
+  // Opens (or creates) the store `spec` names and loads every embedding of model_version into a
+  // new index. Errors name the store.
+  static absl::StatusOr<std::unique_ptr<LiveGallery>> Open(const GalleryStoreSpec& spec,
                                                            const std::string& model_version,
                                                            FaceIndexOptions index_options = {});
   LiveGallery(const LiveGallery&) = delete;

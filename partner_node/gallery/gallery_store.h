@@ -1,22 +1,18 @@
 // The gallery store: the partner's enrolled subjects, image content hashes, failures to enrol and
-// face embeddings, in an embedded SQLite database (WAL, synchronous=FULL, foreign keys on). It is
-// local only: nothing read from it may cross the boundary except through the egress guard's
-// aggregates.
+// face embeddings. An interface with two implementations chosen by `gallery.store`
+// (gallery_store_factory.h): the embedded SQLite store (sqlite_gallery_store.h, the default) and a
+// PostgreSQL store shared by many enrolment hosts (postgresql_gallery_store.h). It is local only:
+// nothing read from it may cross the boundary except through the egress guard's aggregates.
 //
-// Schema (version kGallerySchemaVersion, kept in PRAGMA user_version):
-//   subjects   (id, name UNIQUE)
-//   images     (id, subject_id -> subjects ON DELETE CASCADE, content_sha256,
-//               relative_path UNIQUE, NULL for local-API enrolments which are instead UNIQUE by
-//               (subject_id, content_sha256), status 'enrolled'|'failed', failure_reason,
-//               model_version)
-//   embeddings (id AUTOINCREMENT so ids are never reused, image_id -> images ON DELETE CASCADE,
-//               face_index, model_version, vector BLOB of 128 float32 (512 bytes, host order),
-//               UNIQUE(image_id, face_index))
+// The data, whatever the store: subjects (unique names); images (subject, content_sha256,
+// relative_path unique, or none for local-API enrolments which are instead unique by (subject,
+// content_sha256), status enrolled|failed, failure_reason, model_version); embeddings (ids never
+// reused, image, face_index, model_version, 128 float32, unique (image, face_index)).
 // An image is keyed by its file (relative_path) when it came from the gallery folder, and by its
 // content within the subject when it came through the local API; its content hash tells a changed
 // file from an unchanged one.
 //
-// Crash safety: every CommitBatch is one transaction, fsynced before it returns. A process killed
+// Crash safety: every CommitBatch is one transaction, durable before it returns. A process killed
 // at any moment (kill -9) leaves every returned batch intact and no part of an unreturned one;
 // re-committing outcomes for the same images (a resumed run) replaces rows, never duplicates them.
 #pragma once
@@ -24,7 +20,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -33,13 +28,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "core/engine/embedding.h"
 
-struct sqlite3;
-
 namespace fedface::partner {
-
-inline constexpr int kGallerySchemaVersion = 1;
 
 // What the engine made of one image, ready to be stored.
 struct ImageOutcome {
@@ -98,14 +90,50 @@ struct GalleryCounts {
   int64_t stale_images = 0;     // recorded under another model version (need re-embedding)
 };
 
+// One file waiting in a shared enrolment pool.
+struct PoolFile {
+  std::string relative_path;
+  std::string content_sha256;
+};
+
+// Who is doing what in a shared enrolment (`enroll --status`).
+struct PoolStatus {
+  int64_t waiting = 0;  // in the pool, unclaimed or with an expired lease
+  int64_t claimed = 0;  // under a live lease
+  struct Host {
+    std::string host;  // "hostname:pid"
+    int64_t batches = 0;
+    int64_t images = 0;
+    std::string last_commit;  // UTC, ISO 8601
+  };
+  std::vector<Host> hosts;  // committed batches per host, most recent first
+};
+
+// The work of one enrolment shared by several hosts through the store (PostgreSQL): each host
+// adds the files it finds need embedding, then claims batches of them under a lease
+// (SELECT ... FOR UPDATE SKIP LOCKED); CommitBatch removes a committed file from the pool in the
+// same transaction, so a committed batch is never redone and an uncommitted one (its host killed)
+// returns to the pool when its lease expires.
+class EnrolmentPool {
+ public:
+  virtual ~EnrolmentPool() = default;
+  // Adds files to the pool for model_version unless already there or already current in the
+  // store; a file in the pool under another model version or content is taken over (unclaimed).
+  // Idempotent.
+  virtual absl::Status Offer(const std::vector<PoolFile>& files,
+                             std::string_view model_version) = 0;
+  // Claims up to `limit` unclaimed (or lease-expired) files for this process for `lease`.
+  virtual absl::StatusOr<std::vector<PoolFile>> Claim(std::string_view model_version, int limit,
+                                                      absl::Duration lease) = 0;
+  // Files of model_version still in the pool (claimed or not).
+  virtual absl::StatusOr<int64_t> Remaining(std::string_view model_version) const = 0;
+  virtual absl::StatusOr<PoolStatus> Status(std::string_view model_version) const = 0;
+};
+
 class GalleryStore {
  public:
-  // Opens or creates the store at `path`. A new file gets the current schema; an existing one
-  // must carry kGallerySchemaVersion (older/newer: FailedPrecondition naming the file and both
-  // versions). Fails naming the file when it cannot be opened or is not a gallery store.
-  static absl::StatusOr<std::unique_ptr<GalleryStore>> Open(const std::string& path);
-
-  ~GalleryStore();
+  // Stores are opened by OpenGalleryStore (gallery_store_factory.h).
+  virtual ~GalleryStore() = default;
   GalleryStore(const GalleryStore&) = delete;
   GalleryStore& operator=(const GalleryStore&) = delete;
 
@@ -120,60 +148,85 @@ class GalleryStore {
   //           what changed in the embeddings table (added rows with their ids, removed ids).
   //           Re-committing the same outcomes yields the same rows, never duplicates.
   // Thread-safe (batches are serialised).
-  absl::StatusOr<GalleryChange> CommitBatch(const std::vector<ImageOutcome>& batch);
+  virtual absl::StatusOr<GalleryChange> CommitBatch(const std::vector<ImageOutcome>& batch) = 0;
 
   // True when the file at relative_path is recorded with this content under model_version
   // (enrolled or failed): an incremental enrolment skips it. Thread-safe.
-  absl::StatusOr<bool> IsCurrentFile(std::string_view relative_path,
-                                     std::string_view content_sha256,
-                                     std::string_view model_version) const;
+  virtual absl::StatusOr<bool> IsCurrentFile(std::string_view relative_path,
+                                             std::string_view content_sha256,
+                                             std::string_view model_version) const = 0;
 
   // Relative paths of every image that came from the gallery folder, sorted. Thread-safe.
-  absl::StatusOr<std::vector<std::string>> FilePaths() const;
+  virtual absl::StatusOr<std::vector<std::string>> FilePaths() const = 0;
 
   // Removes the rows of files that are gone from the gallery folder, in one transaction; unknown
   // paths are ignored. Returns the removed embedding ids. Thread-safe.
-  absl::StatusOr<GalleryChange> RemoveFiles(const std::vector<std::string>& relative_paths);
+  virtual absl::StatusOr<GalleryChange> RemoveFiles(
+      const std::vector<std::string>& relative_paths) = 0;
 
   // Images recorded under a model version other than model_version: what a model change makes
   // stale (all of them after a switch). Ordered by id. Thread-safe.
-  absl::StatusOr<std::vector<ImageRecord>> StaleImages(std::string_view model_version) const;
+  virtual absl::StatusOr<std::vector<ImageRecord>> StaleImages(
+      std::string_view model_version) const = 0;
 
   // Failures to enrol under model_version, ordered by subject then path (local listing only).
-  absl::StatusOr<std::vector<ImageRecord>> Failures(std::string_view model_version) const;
+  virtual absl::StatusOr<std::vector<ImageRecord>> Failures(
+      std::string_view model_version) const = 0;
 
   // Calls fn for every embedding made by model_version, ordered by subject name, image id, face
   // index; streams rows so a large gallery need not fit in memory twice. Stops early and returns
   // fn's error when fn returns non-OK. Holds the store's lock for the walk: fn must not call back
   // into this store.
-  absl::Status ForEachEmbedding(
+  virtual absl::Status ForEachEmbedding(
       std::string_view model_version,
-      const std::function<absl::Status(const StoredEmbedding&)>& fn) const;
+      const std::function<absl::Status(const StoredEmbedding&)>& fn) const = 0;
 
   // Convenience: ForEachEmbedding collected into a vector.
   absl::StatusOr<std::vector<StoredEmbedding>> Embeddings(std::string_view model_version) const;
 
   // Embeddings of one subject under model_version (empty when unknown). Thread-safe.
-  absl::StatusOr<std::vector<StoredEmbedding>> SubjectEmbeddings(
-      std::string_view subject, std::string_view model_version) const;
+  virtual absl::StatusOr<std::vector<StoredEmbedding>> SubjectEmbeddings(
+      std::string_view subject, std::string_view model_version) const = 0;
 
   // All subjects ordered by name. Thread-safe.
-  absl::StatusOr<std::vector<SubjectRecord>> Subjects() const;
+  virtual absl::StatusOr<std::vector<SubjectRecord>> Subjects() const = 0;
 
   // Removes the subject with all its images and embeddings in one transaction; returns the removed
   // embedding ids. NotFound when there is no such subject. Thread-safe.
-  absl::StatusOr<GalleryChange> DeleteSubject(std::string_view subject);
+  virtual absl::StatusOr<GalleryChange> DeleteSubject(std::string_view subject) = 0;
 
-  absl::StatusOr<GalleryCounts> Counts(std::string_view model_version) const;
+  virtual absl::StatusOr<GalleryCounts> Counts(std::string_view model_version) const = 0;
 
-  const std::string& path() const { return path_; }
+  // Every embedding of every model version, ordered by id: what the traffic audit searches the
+  // capture for (partner_node/audit). Same streaming and lock rules as ForEachEmbedding.
+  virtual absl::Status ForEachStoredEmbedding(
+      const std::function<absl::Status(const StoredEmbedding&)>& fn) const = 0;
+
+  // Every image of every model version, ordered by id (the audit's content digests).
+  virtual absl::StatusOr<std::vector<ImageRecord>> Images() const = 0;
+
+  // The shared enrolment pool, or nullptr for a store that only one host writes (SQLite).
+  virtual EnrolmentPool* enrolment_pool() { return nullptr; }
+
+  // Where the store is, for messages: the SQLite file, or "postgresql gallery (<conninfo>)".
+  const std::string& location() const { return location_; }
+
+ protected:
+  explicit GalleryStore(std::string location) : location_(std::move(location)) {}
+
+  // Checks every outcome of a batch (InvalidArgument naming the item and the store).
+  absl::Status CheckBatch(const std::vector<ImageOutcome>& batch) const;
 
  private:
-  GalleryStore(std::string path, sqlite3* db) : path_(std::move(path)), db_(db) {}
-
-  const std::string path_;
-  sqlite3* const db_;
-  mutable std::mutex mu_;  // one connection; statements are serialised
+  const std::string location_;
 };
+
+// An image repeated within one batch: its first embeddings were added and removed in the same
+// transaction, so they are in neither list as far as an index following the store is concerned.
+void DropAddedAndRemoved(GalleryChange& change);
+
+// The embedding row a CommitBatch added for face `face` of outcome `o`.
+StoredEmbedding AddedEmbedding(int64_t id, int64_t image_id, int64_t subject_id,
+                               const ImageOutcome& o, size_t face);
 
 }  // namespace fedface::partner

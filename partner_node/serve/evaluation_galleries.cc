@@ -7,7 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "partner_node/enroll/enroller.h"
 #include "partner_node/enroll/gallery_writer.h"
-#include "partner_node/gallery/gallery_store.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 #include "partner_node/serve/serve_log.h"
 
 namespace fedface::partner {
@@ -26,8 +26,10 @@ absl::StatusOr<EvaluationCohort> EvaluationGalleries::Cohort(const LoadedServing
   std::error_code ec;
   std::filesystem::create_directories(dir_, ec);
   if (ec) return absl::UnavailableError(absl::StrCat(dir_, ": cannot create: ", ec.message()));
+  // Scratch embeddings of a version that is not active: always a local SQLite file on the
+  // serving host, whatever gallery.store says (they are a cache, rebuilt from gallery.dir).
   absl::StatusOr<std::unique_ptr<GalleryStore>> store =
-      GalleryStore::Open(StorePath(model.version));
+      OpenGalleryStore(SqliteGallerySpec(StorePath(model.version)));
   if (!store.ok()) return store.status();
 
   // No index: nothing searches these embeddings; the cohort is read from the store.

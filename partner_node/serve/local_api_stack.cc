@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "partner_node/enroll/enroller.h"
+#include "partner_node/gallery/gallery_store_config.h"
 #include "partner_node/serve/serve_log.h"
 
 namespace fedface::partner {
@@ -24,8 +25,10 @@ LocalApiStack::~LocalApiStack() {
 
 absl::Status LocalApiStack::Open(std::shared_ptr<const LoadedServingModel> model,
                                  const std::string& listen) {
-  absl::StatusOr<std::unique_ptr<LiveGallery>> gallery = LiveGallery::Open(
-      config_.GetPath("gallery.db"), model->version, FaceIndexOptionsFromConfig(config_));
+  absl::StatusOr<GalleryStoreSpec> spec = GalleryStoreSpecFrom(config_);
+  if (!spec.ok()) return spec.status();
+  absl::StatusOr<std::unique_ptr<LiveGallery>> gallery =
+      LiveGallery::Open(*spec, model->version, FaceIndexOptionsFromConfig(config_));
   if (!gallery.ok()) return gallery.status();
   absl::StatusOr<LocalMatchOptions> options = LocalMatchOptionsFromConfig(config_, model->manifest);
   if (!options.ok()) return options.status();

@@ -313,6 +313,4 @@ std::string EvaluationSettings::ReembeddingPath() const {
 
 std::string LedgerPathFrom(const Config& config) { return config.GetPath(kLedgerPathConfigKey); }
 
-std::string GalleryPathFrom(const Config& config) { return config.GetPath("gallery.db"); }
-
 }  // namespace fedface::partner

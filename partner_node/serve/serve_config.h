@@ -75,8 +75,7 @@ LocalApiSettings LocalApiSettingsFrom(const Config& config);
 absl::StatusOr<EgressSettings> EgressSettingsFrom(const Config& config);
 EvaluationSettings EvaluationSettingsFrom(const Config& config);
 
-// The ledger file (ledger.path) and the gallery store file (gallery.db) of the configuration.
+// The ledger file (ledger.path) of the configuration (the gallery store: gallery_store_config.h).
 std::string LedgerPathFrom(const Config& config);
-std::string GalleryPathFrom(const Config& config);
 
 }  // namespace fedface::partner

@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "fedface/v1/evaluation.pb.h"
 #include "fedface/v1/model_registry.pb.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 #include "tests/support/test_env.h"
 
 namespace fedface::audit_test {
@@ -458,16 +459,18 @@ absl::StatusOr<AuditReport> AuditWorld::AuditCapture(int n, const std::string& p
   }
   // Every form the gallery store keeps of a face: the embeddings (128 float32, searched in every
   // encoding of embedding_encodings.h) and the images' content digests (hex text and raw bytes).
+  // Read through the GalleryStore interface, as `partner_node audit` reads it.
+  absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store =
+      partner::OpenGalleryStore(partner::SqliteGallerySpec(GalleryDb(n), /*must_exist=*/true));
+  if (!store.ok()) return store.status();
   absl::StatusOr<std::vector<partner::audit::StoredBytes>> embeddings =
-      partner::audit::LoadStoredBytesFromSqlite(GalleryDb(n),
-                                                partner::audit::kGalleryEmbeddingsQuery);
+      partner::audit::LoadStoredEmbeddings(**store);
   if (!embeddings.ok()) return embeddings.status();
   for (partner::audit::StoredBytes& e : *embeddings) {
     if (absl::Status s = patterns.AddEmbedding(e.bytes, e.label); !s.ok()) return s;
   }
   absl::StatusOr<std::vector<partner::audit::StoredBytes>> digests =
-      partner::audit::LoadStoredBytesFromSqlite(
-          GalleryDb(n), "SELECT 'image ' || id || ' sha256', content_sha256 FROM images");
+      partner::audit::LoadImageDigests(**store);
   if (!digests.ok()) return digests.status();
   for (partner::audit::StoredBytes& d : *digests) {
     if (absl::Status s = patterns.AddCanary(d.bytes); !s.ok()) return s;

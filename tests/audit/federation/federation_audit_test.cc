@@ -34,6 +34,7 @@
 #include "partner_node/audit/audit_inputs.h"
 #include "partner_node/audit/tls_key_log.h"
 #include "partner_node/audit/traffic_audit.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 #include "tests/audit/federation/audit_world.h"
 #include "tests/audit/federation/tshark_messages.h"
 #include "tests/support/test_env.h"
@@ -397,11 +398,11 @@ TEST(FederationAuditTest, AuditFailsAndNamesTheEmbeddingWhenOnePartnerLeaksOne) 
   ASSERT_NE(leaky_log.find("partner_node_leaky: appended"), std::string::npos) << leaky_log;
 
   // The embedding it sent: the first one of its gallery store.
+  auto store = partner::OpenGalleryStore(partner::SqliteGallerySpec(world.GalleryDb(kLeaky), true));
+  ASSERT_TRUE(store.ok()) << store.status();
   absl::StatusOr<std::vector<partner::audit::StoredBytes>> first =
-      partner::audit::LoadStoredBytesFromSqlite(
-          world.GalleryDb(kLeaky),
-          "SELECT 'embedding ' || id, vector FROM embeddings ORDER BY id LIMIT 1");
-  ASSERT_TRUE(first.ok() && first->size() == 1u) << first.status();
+      partner::audit::LoadStoredEmbeddings(**store);
+  ASSERT_TRUE(first.ok() && !first->empty()) << first.status();
   const std::string label = first->front().label;
 
   for (int n = 1; n <= world.partners(); ++n) {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "partner_node/audit/audit_inputs.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 #include "partner_node/serve/egress_fault_hook.h"
 
 namespace fedface::audit_test {
@@ -32,8 +33,9 @@ void AppendOneStoredEmbedding(std::string* vendor_bound_bytes) {
     std::cerr << "partner_node_leaky: FEDFACE_LEAKY_GALLERY_DB is not set; nothing leaked\n";
     return;
   }
-  auto rows = partner::audit::LoadStoredBytesFromSqlite(
-      db, "SELECT 'embedding ' || id, vector FROM embeddings ORDER BY id LIMIT 1");
+  auto store = partner::OpenGalleryStore(partner::SqliteGallerySpec(db, /*must_exist=*/true));
+  auto rows = store.ok() ? partner::audit::LoadStoredEmbeddings(**store)
+                         : absl::StatusOr<std::vector<partner::audit::StoredBytes>>(store.status());
   if (!rows.ok() || rows->empty()) {
     std::cerr << "partner_node_leaky: no embedding to leak from " << db << "\n";
     return;

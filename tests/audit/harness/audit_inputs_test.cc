@@ -74,7 +74,7 @@ TEST_F(AuditInputsTest, JsonLedgerAcceptsBothSpellingsAndRejectsBadDigests) {
 }
 
 TEST_F(AuditInputsTest, SqliteQueryErrorsNameTheFile) {
-  auto missing = LoadStoredBytesFromSqlite(dir_ + "/absent.db", kGalleryEmbeddingsQuery);
+  auto missing = LoadStoredBytesFromSqlite(dir_ + "/absent.db", "SELECT 1");
   ASSERT_FALSE(missing.ok());
   EXPECT_NE(missing.status().message().find("absent.db"), std::string::npos);
 }

@@ -21,6 +21,7 @@
 #include "partner_node/audit/audit_inputs.h"
 #include "partner_node/egress/egress_ledger.h"
 #include "partner_node/gallery/gallery_store.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 #include "tests/audit/harness/probe_partner.h"
 #include "tests/support/packet_capture.h"
 #include "tests/support/test_env.h"
@@ -353,7 +354,7 @@ TEST_F(TrafficAuditTest, EmbeddingsReadFromTheGalleryStoreAreCaught) {
   const std::string dir = testing::MakeTempDir("gallery-embeddings");
   const std::string db = dir + "/gallery.db";
   {
-    auto store = partner::GalleryStore::Open(db);
+    auto store = partner::OpenGalleryStore(partner::SqliteGallerySpec(db));
     ASSERT_TRUE(store.ok()) << store.status();
     partner::ImageOutcome outcome;
     outcome.subject = "subject-one";
@@ -367,8 +368,9 @@ TEST_F(TrafficAuditTest, EmbeddingsReadFromTheGalleryStoreAreCaught) {
     }
     ASSERT_TRUE((*store)->CommitBatch({outcome}).ok());
   }
-  auto stored =
-      partner::audit::LoadStoredBytesFromSqlite(db, partner::audit::kGalleryEmbeddingsQuery);
+  auto reopened = partner::OpenGalleryStore(partner::SqliteGallerySpec(db, /*must_exist=*/true));
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  auto stored = partner::audit::LoadStoredEmbeddings(**reopened);
   ASSERT_TRUE(stored.ok()) << stored.status();
   ASSERT_EQ(stored->size(), 2u);
   EXPECT_EQ((*stored)[0].bytes, embeddings_[0]);

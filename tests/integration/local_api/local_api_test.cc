@@ -23,6 +23,7 @@
 #include "core/package/package_verifier.h"
 #include "fedface/v1/local_match.grpc.pb.h"
 #include "partner_node/gallery/gallery_store.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 #include "tests/support/proc_stats.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/enroll/partner_world.h"
@@ -320,7 +321,7 @@ void ExpectIdentifyEqualsBruteForce(LocalApiTest& t, PartnerWorld w, int exact_b
   ASSERT_TRUE(engine.ok()) << engine.status();
 
   absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store =
-      partner::GalleryStore::Open(w.gallery_db);
+      partner::OpenGalleryStore(partner::SqliteGallerySpec(w.gallery_db));
   ASSERT_TRUE(store.ok());
   absl::StatusOr<std::vector<partner::StoredEmbedding>> gallery = (*store)->Embeddings("1.0.0");
   ASSERT_TRUE(gallery.ok());
@@ -390,7 +391,7 @@ TEST_F(LocalApiTest, IndexStaysEqualToTheStoreUnderConcurrentEnrolAndDelete) {
   for (std::thread& t : clients) t.join();
 
   absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store =
-      partner::GalleryStore::Open(w.gallery_db);
+      partner::OpenGalleryStore(partner::SqliteGallerySpec(w.gallery_db));
   ASSERT_TRUE(store.ok());
   absl::StatusOr<std::vector<partner::StoredEmbedding>> stored = (*store)->Embeddings("1.0.0");
   ASSERT_TRUE(stored.ok());

@@ -31,6 +31,7 @@
 #include "partner_node/egress/held_release_store.h"
 #include "partner_node/egress/privacy_budget.h"
 #include "partner_node/gallery/gallery_store.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 #include "partner_node/serve/reembedding_allowance.h"
 #include "tests/integration/partner_serve/serve_harness.h"
 #include "tests/support/proc_stats.h"
@@ -567,7 +568,7 @@ std::vector<int> EvaluationReembeddings(const std::string& log, const std::strin
 // The production gallery store's counts for `version`.
 partner::GalleryCounts ProductionCounts(const PartnerWorld& world, const std::string& version) {
   absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store =
-      partner::GalleryStore::Open(world.dir + "/gallery.db");
+      partner::OpenGalleryStore(partner::SqliteGallerySpec(world.dir + "/gallery.db"));
   EXPECT_TRUE(store.ok()) << store.status();
   if (!store.ok()) return {};
   absl::StatusOr<partner::GalleryCounts> counts = (*store)->Counts(version);

@@ -19,6 +19,8 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/sha256.h"
 #include "partner_node/gallery/gallery_store.h"
+#include "partner_node/gallery/gallery_store_factory.h"
+#include "tests/support/postgres_cluster.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/enroll/partner_world.h"
 
@@ -372,7 +374,7 @@ TEST_F(EnrollCommandTest, SurvivesKill9AtSeveralPointsAndResumesWithoutLossOrDup
   ASSERT_EQ(Enroll(clean).exit_code, 0);
   ExpectSameGallery(final_store, ReadGallery(clean.gallery_db));
   absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store =
-      partner::GalleryStore::Open(w.gallery_db);
+      partner::OpenGalleryStore(partner::SqliteGallerySpec(w.gallery_db));
   ASSERT_TRUE(store.ok());
   absl::StatusOr<partner::GalleryCounts> counts = (*store)->Counts("1.0.0");
   ASSERT_TRUE(counts.ok());
@@ -415,5 +417,124 @@ TEST_F(EnrollCommandTest, ShowsABarOnATerminalAndPlainLinesOtherwise) {
   EXPECT_TRUE(ParseSummary(terminal).parsed) << terminal;
 }
 
+// Several enrolment hosts on one PostgreSQL gallery (a throw-away cluster started here, never a
+// mock): they share the work through the store's pool and the result is the single-host SQLite
+// enrolment of the same folder. Each host runs in its own network namespace when root (the
+// cluster has no TCP port; its unix socket is a file, reachable from any namespace).
+class SharedEnrolmentTest : public EnrollCommandTest {
+ protected:
+  void SetUp() override {
+    EnrollCommandTest::SetUp();
+    if (IsSkipped()) return;
+    if (PostgresCluster::BinDir().empty()) {
+      FEDFACE_SKIP_OR_FAIL("PostgreSQL (postgresql-15) is not installed");
+    }
+    auto cluster = PostgresCluster::Shared();
+    ASSERT_TRUE(cluster.ok()) << cluster.status();
+    cluster_ = *cluster;
+    database_ = "shared_" + std::to_string(++databases_);
+    ASSERT_TRUE(cluster_->CreateDatabase(database_).ok());
+  }
+
+  partner::GalleryStoreSpec Spec() const {
+    partner::GalleryStoreSpec spec;
+    spec.kind = partner::GalleryStoreKind::kPostgresql;
+    spec.postgresql_conninfo = cluster_->Conninfo(database_);
+    return spec;
+  }
+
+  // A partner world whose gallery is the cluster's database, enrolled in batches of 4 files.
+  PartnerWorld SharedWorld(const std::string& name, int lease_seconds) {
+    WorldOptions options;
+    options.commit_batch_images = 4;
+    options.gallery_yaml = absl::StrCat("  store: postgresql\n  postgresql:\n    conninfo: \"",
+                                        Spec().postgresql_conninfo,
+                                        "\"\n    claim_lease_seconds: ", lease_seconds, "\n");
+    return World(name, 0, options);
+  }
+
+  // `partner_node enroll` of `folder` as one host: in a network namespace of its own when root.
+  std::unique_ptr<ChildProcess> StartHost(const PartnerWorld& w, const std::string& folder,
+                                          const std::string& name) {
+    std::vector<std::string> argv = {
+        Env("FEDFACE_PARTNER_NODE"), "enroll", "--config", w.config, "--gallery", folder};
+    if (geteuid() == 0) argv.insert(argv.begin(), {"/usr/bin/unshare", "--net", "--"});
+    return std::make_unique<ChildProcess>(argv, w.dir + "/" + name + ".out",
+                                          w.dir + "/" + name + ".err");
+  }
+
+  PostgresCluster* cluster_ = nullptr;  // shared by the test process
+  std::string database_;
+  static inline int databases_ = 0;
+};
+
+TEST_F(SharedEnrolmentTest, ThreeHostsEnrolOneGalleryExactlyAsOneSqliteHost) {
+  PartnerWorld reference = World("shared-reference", 5);
+  ASSERT_FALSE(reference.dir.empty());
+  ProcessResult single = Enroll(reference);
+  ASSERT_EQ(single.exit_code, 0) << single.err;
+  const std::map<std::string, StoredImage> want = ReadGallery(reference.gallery_db);
+  ASSERT_EQ(want.size(), 40u);
+
+  PartnerWorld shared = SharedWorld("shared-hosts", 300);
+  ASSERT_FALSE(shared.dir.empty());
+  std::vector<std::unique_ptr<ChildProcess>> hosts;
+  for (int h = 1; h <= 3; ++h) {
+    hosts.push_back(StartHost(shared, reference.gallery_dir, "host" + std::to_string(h)));
+    ASSERT_GT(hosts.back()->pid(), 0);
+  }
+  for (size_t h = 0; h < hosts.size(); ++h) {
+    EXPECT_EQ(hosts[h]->Wait(absl::Minutes(10)), 0)
+        << ReadText(shared.dir + "/host" + std::to_string(h + 1) + ".err");
+  }
+  RecordCheckMode(geteuid() == 0 ? "3 enrolment hosts, each in its own network namespace"
+                                 : "3 enrolment hosts as plain processes");
+  ExpectSameGallery(ReadGallery(Spec()), want);
+
+  ProcessResult status = PartnerNode({"enroll", "--config", shared.config, "--status"});
+  ASSERT_EQ(status.exit_code, 0) << status.err;
+  EXPECT_NE(status.out.find("pool: 0 files waiting, 0 claimed"), std::string::npos) << status.out;
+  std::cout << "[ figures  ] 3 hosts, 40 bbt images:\n" << status.out << std::endl;
+  // Every image was committed exactly once: the batches add up to the gallery.
+  EXPECT_EQ(*cluster_->Psql(database_, "SELECT sum(images) FROM enrolment_batches"), "40");
+}
+
+TEST_F(SharedEnrolmentTest, AHostKilledMidBatchLosesNothingAndItsClaimReturnsToThePool) {
+  PartnerWorld reference = World("shared-kill-reference", 5);
+  ASSERT_FALSE(reference.dir.empty());
+  ASSERT_EQ(Enroll(reference).exit_code, 0);
+  const std::map<std::string, StoredImage> want = ReadGallery(reference.gallery_db);
+
+  PartnerWorld shared = SharedWorld("shared-kill", 3);
+  ASSERT_FALSE(shared.dir.empty());
+  std::unique_ptr<ChildProcess> doomed = StartHost(shared, reference.gallery_dir, "doomed");
+  ASSERT_GT(doomed->pid(), 0);
+  // Kill point by the store's report: a batch committed and another one claimed (not a time).
+  std::map<std::string, StoredImage> before;
+  bool killed = false;
+  while (doomed->Running()) {
+    auto claimed = cluster_->Psql(
+        database_, "SELECT count(*) FROM enrolment_pool WHERE lease_until > clock_timestamp()");
+    before = ReadGallery(Spec());
+    if (before.size() >= 4 && claimed.ok() && *claimed != "0") {
+      doomed->Kill9();
+      killed = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(killed) << "the host finished before the kill point";
+  const std::map<std::string, StoredImage> survived = ReadGallery(Spec());
+  ASSERT_GE(survived.size(), before.size());  // every committed batch is still there
+
+  std::unique_ptr<ChildProcess> rescuer = StartHost(shared, reference.gallery_dir, "rescuer");
+  EXPECT_EQ(rescuer->Wait(absl::Minutes(10)), 0) << ReadText(shared.dir + "/rescuer.err");
+  const std::map<std::string, StoredImage> after = ReadGallery(Spec());
+  ExpectSameGallery(after, want);
+  // What the killed host committed was kept as it was, not redone.
+  for (const auto& [path, image] : survived) EXPECT_EQ(after.at(path).image_id, image.image_id);
+  EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM embeddings"), "40");
+  EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM enrolment_pool"), "0");
+}
 }  // namespace
 }  // namespace fedface::testing

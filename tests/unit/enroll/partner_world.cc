@@ -18,6 +18,7 @@
 #include "core/package/ed25519.h"
 #include "core/package/model_manifest.h"
 #include "core/package/package_verifier.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 #include "partner_node/model_cache/model_cache.h"
 #include "tests/support/test_env.h"
 
@@ -111,11 +112,11 @@ PartnerWorld MakePartnerWorld(const std::string& prefix, const WorldOptions& opt
                    "  client_cert: pki/acme.crt\n  client_key: pki/acme.key\n"
                    "  signing_key: ",
                    TestVendorKey(), ".pub\nmodel_cache:\n  dir: models\n",
-                   "gallery:\n  db: gallery.db\n",
+                   "gallery:\n  db: gallery.db\n", options.gallery_yaml,
                    options.commit_batch_images > 0
                        ? absl::StrCat("  commit_batch_images: ", options.commit_batch_images, "\n")
                        : "",
-                   options.gallery_yaml, "engine:\n  workers: 2\n", options.extra_yaml));
+                   "engine:\n  workers: 2\n", options.extra_yaml));
   w.dir = dir;
   return w;
 }
@@ -143,8 +144,12 @@ ProcessResult PartnerNode(const std::vector<std::string>& args) {
 }
 
 std::map<std::string, StoredImage> ReadGallery(const std::string& db) {
+  return ReadGallery(partner::SqliteGallerySpec(db));
+}
+
+std::map<std::string, StoredImage> ReadGallery(const partner::GalleryStoreSpec& spec) {
   std::map<std::string, StoredImage> out;
-  absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store = partner::GalleryStore::Open(db);
+  absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store = partner::OpenGalleryStore(spec);
   if (!store.ok()) return out;
   // Every image: none is recorded under the empty model version.
   absl::StatusOr<std::vector<partner::ImageRecord>> images = (*store)->StaleImages("");

@@ -11,6 +11,7 @@
 
 #include "core/engine/embedding.h"
 #include "partner_node/gallery/gallery_store.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 #include "tests/support/child_process.h"
 
 namespace fedface::testing {
@@ -32,7 +33,7 @@ struct WorldOptions {
   std::string version = "1.0.0";  // the active model version
   int commit_batch_images = 0;    // gallery.commit_batch_images; 0: the default
   std::string extra_yaml;         // whole sections appended, e.g. "local_api:\n  listen: ...\n"
-  std::string gallery_yaml;       // lines added to the gallery section, e.g. "  search_nprobe: 4\n"
+  std::string gallery_yaml;  // lines added to the gallery section, e.g. "  store: postgresql\n"
 };
 
 // Makes dir/ with a model cache holding the test package as options.version (re-signed with the
@@ -66,5 +67,7 @@ struct StoredImage {
 // relative_path -> image, read from the store at `db` (opened read-write, WAL lets the writer
 // run on). Images without a path are keyed "upload:<subject>:<sha256>".
 std::map<std::string, StoredImage> ReadGallery(const std::string& db);
+// The same from any store (e.g. the PostgreSQL gallery of several enrolment hosts).
+std::map<std::string, StoredImage> ReadGallery(const partner::GalleryStoreSpec& spec);
 
 }  // namespace fedface::testing

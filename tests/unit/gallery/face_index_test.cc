@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "partner_node/gallery/gallery_store_factory.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/gallery/gallery_test_util.h"
 
@@ -60,7 +61,7 @@ class FaceIndexTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const std::string dir = testing::MakeTempDir("face-index");
-    auto store = GalleryStore::Open(dir + "/gallery.db");
+    auto store = OpenGalleryStore(SqliteGallerySpec(dir + "/gallery.db"));
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
     // 300 images over 60 subjects, every fourth image with two faces: ~375 embeddings.

@@ -19,6 +19,7 @@
 
 #include "core/common/sha256.h"
 #include "partner_node/gallery/gallery_store.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/gallery/gallery_test_util.h"
 
@@ -44,7 +45,7 @@ ImageOutcome OutcomeOf(int image) {
 // batch by batch. It reports on `fd` "begin B" before committing batch B and "done B" only after
 // CommitBatch returned, so the parent can kill it at a point chosen by progress, not by a timer.
 [[noreturn]] void RunWriter(const std::string& path, int fd) {
-  auto store = GalleryStore::Open(path);
+  auto store = OpenGalleryStore(SqliteGallerySpec(path));
   if (!store.ok()) _exit(3);
   auto report = [fd](const char* what, int b) {
     const std::string line = std::string(what) + " " + std::to_string(b) + "\n";
@@ -118,7 +119,7 @@ Outcome RunChild(const std::string& path, KillPoint at) {
 // batch in `must_have` present. Returns the number of batches present.
 int CheckStore(const std::string& path, const std::set<int>& must_have) {
   EXPECT_EQ(testutil::QueryText(path, "PRAGMA integrity_check"), "ok");
-  auto store = GalleryStore::Open(path);
+  auto store = OpenGalleryStore(SqliteGallerySpec(path));
   EXPECT_TRUE(store.ok()) << store.status();
   if (!store.ok()) return -1;
   int present_batches = 0;
@@ -211,7 +212,7 @@ TEST(GalleryKillTest, KillNineLosesNoCommittedBatchAndResumesWithoutDuplicates) 
   EXPECT_FALSE(last.killed);
   EXPECT_EQ(CheckStore(path, reported), kBatches);
   EXPECT_EQ(testutil::QueryInt(path, "SELECT count(*) FROM images"), kBatches * kBatchSize);
-  auto store = GalleryStore::Open(path);
+  auto store = OpenGalleryStore(SqliteGallerySpec(path));
   ASSERT_TRUE(store.ok());
   auto embeddings = (*store)->Embeddings(kModel);
   ASSERT_TRUE(embeddings.ok());
