@@ -21,6 +21,7 @@
 #include "partner_node/egress/egress_ledger.h"
 #include "partner_node/egress/privacy_budget.h"
 #include "partner_node/gallery/gallery_store.h"
+#include "partner_node/gallery/gallery_store_factory.h"
 #include "partner_node/serve/serve_config.h"
 #include "partner_node/state/sqlite_copy.h"
 
@@ -183,7 +184,7 @@ absl::StatusOr<StateFigures> FiguresOf(const std::string& gallery, const std::st
   f.epsilon_budget = epsilon_budget;
   f.ledger_head_hash = std::string(kLedgerGenesisHash);
   if (!gallery.empty() && Exists(gallery)) {
-    auto store = GalleryStore::Open(gallery);
+    auto store = OpenGalleryStore(SqliteGallerySpec(gallery, /*must_exist=*/true));
     if (!store.ok()) return store.status();
     auto subjects = (*store)->Subjects();
     if (!subjects.ok()) return subjects.status();
@@ -274,6 +275,13 @@ absl::StatusOr<StateFigures> ReadFigures(const Config& config) {
 
 absl::StatusOr<StateFigures> BackupState(const Config& config, const std::string& config_path,
                                          const std::string& to) {
+  if (config.GetString("gallery.store") != "sqlite") {
+    // A consistent copy of a shared PostgreSQL gallery is the database's own job (pg_dump), and
+    // a backup without the gallery would restore a partner that has none: refuse, say why.
+    return absl::FailedPreconditionError(
+        "gallery.store is postgresql: back the gallery up with pg_dump; `state backup` copies a "
+        "partner whose stores are all SQLite");
+  }
   absl::StatusOr<double> epsilon_budget = EpsilonBudget(config);
   if (!epsilon_budget.ok()) return epsilon_budget.status();
   std::error_code ec;
