@@ -64,7 +64,7 @@ inline std::vector<ConfigKey> EngineConfigKeys() {
        .type = T::kBool,
        .default_value = "false",
        .doc = "Use face_recognition's exact detector (colour HOG, upsample 1, full resolution; "
-              "about 10x slower on 1080p photos), tuned by engine.upsample, engine.grayscale "
+              "about 8x the CPU per 1080p photo), tuned by engine.upsample, engine.grayscale "
               "and engine.max_side, instead of the fast default."},
       {.path = "engine.upsample",
        .type = T::kInt,

@@ -26,7 +26,7 @@ const char kEngineFlagsHelp[] = R"(engine flags:
                       searched for smaller faces too (down to 80 px), photos under 0.1 MP
                       with the exact detector. Landmarks and chips use full resolution.
   --exact-parity      face_recognition's exact detector instead (colour HOG, upsample 1, full
-                      resolution: same boxes and landmarks, ~10x slower on 1080p photos)
+                      resolution: same boxes and landmarks; ~8x the CPU per 1080p photo)
   --upsample N        with --exact-parity: HOG upsampling, face_recognition's meaning (default 1;
                       0..4)
   --gray              with --exact-parity: detect on a grayscale copy
