@@ -2,9 +2,8 @@
 #pragma once
 
 #include <memory>
-#include <vector>
-
 #include <opencv2/core/mat.hpp>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -21,6 +20,11 @@ struct FaceBox {
   long Area() const { return (right - left) * (bottom - top); }
 };
 
+// The smallest face (box side in pixels of the original photo, as the slow path measures it) that
+// the fast default detector is meant to find: every face the face_recognition-parity path finds at
+// this size or larger (tests/unit/engine/detector_recall_test.cc).
+inline constexpr int kDefaultMinFacePx = 160;
+
 struct DetectorOptions {
   // face_recognition's meaning: enlarge the image this many times by 2x (pyramid_up), detect,
   // and map boxes back. Finds smaller faces; each step costs ~4x.
@@ -31,6 +35,11 @@ struct DetectorOptions {
   // When > 0, images whose longer side exceeds this are downscaled for detection only; boxes are
   // mapped back to original pixels.
   int max_side = 0;
+  // When > 0, the fast detector: HOG on a grayscale copy rescaled so that a face of this many
+  // pixels (box side in the original photo) fills dlib's detection window, without upsampling
+  // (see FastDetectionScale); upsample, grayscale and max_side are then ignored. 0: the options
+  // above, whose defaults are exactly face_recognition's detector.
+  int min_face_px = 0;
 };
 
 class FaceDetector {
@@ -40,6 +49,15 @@ class FaceDetector {
   // Not thread-safe: one detector per worker.
   virtual std::vector<FaceBox> Detect(const cv::Mat& rgb) = 0;
 };
+
+// The fast default: DetectorOptions with min_face_px = kDefaultMinFacePx.
+DetectorOptions FastDetectorOptions();
+
+// The scale at which the fast detector runs HOG on a width x height photo (above 100,000 pixels;
+// smaller photos get face_recognition's exact detector): the larger of 80 / min_face_px (a face of
+// min_face_px fills the 80-pixel window) and the scale that keeps about 500,000 pixels, never
+// above 1 for the latter. Faces of 80 / scale pixels and larger are within reach.
+double FastDetectionScale(int min_face_px, int width, int height);
 
 // dlib's HOG frontal face detector. Fails on invalid options (upsample outside 0..4).
 absl::StatusOr<std::unique_ptr<FaceDetector>> MakeHogFaceDetector(const DetectorOptions& options);

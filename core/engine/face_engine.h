@@ -5,11 +5,10 @@
 
 #include <functional>
 #include <memory>
+#include <opencv2/core/mat.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <opencv2/core/mat.hpp>
 
 #include "absl/status/statusor.h"
 #include "core/engine/embedding.h"
@@ -22,7 +21,8 @@
 namespace fedface {
 
 struct EngineOptions {
-  DetectorOptions detector;
+  // The fast default; DetectorOptions{} is face_recognition's exact detector (--exact-parity).
+  DetectorOptions detector = FastDetectorOptions();
   DecodeLimits decode;
   int workers = 0;  // 0: one per hardware thread
   std::string landmark_model = DefaultLandmarkModelPath();

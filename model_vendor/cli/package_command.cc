@@ -99,6 +99,7 @@ int RunPackage(const std::vector<std::string>& raw_args) {
   }
 
   EngineOptions options;
+  options.detector = DetectorOptions{};  // not the partner's fast default: self-test chips as before
   options.detector.upsample = 0;
   absl::StatusOr<std::unique_ptr<FaceEngine>> engine = FaceEngine::Create(options, std::move(*net));
   if (!engine.ok()) return Fail(engine.status());

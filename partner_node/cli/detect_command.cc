@@ -10,7 +10,7 @@ namespace fedface::partner {
 namespace {
 
 constexpr char kUsage[] = "usage: partner_node detect [--model PKG --vendor-key FILE] "
-                          "[--upsample N] [--json] IMAGE...\n\n"
+                          "[--min-face PX | --exact-parity] [--json] IMAGE...\n\n"
                           "Boxes are left, top, right, bottom in original pixels (dlib's "
                           "rectangle clipped to the image).\n\n";
 

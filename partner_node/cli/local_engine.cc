@@ -8,21 +8,31 @@ namespace fedface::partner {
 
 const std::set<std::string>& EngineValueFlags() {
   static const std::set<std::string> flags = {"model",      "vendor-key", "upsample", "workers",
-                                              "max-pixels", "max-side",   "backend"};
+                                              "max-pixels", "max-side",   "backend",  "min-face"};
   return flags;
 }
 
 const std::set<std::string>& EngineSwitchFlags() {
-  static const std::set<std::string> flags = {"gray", "json", "help"};
+  static const std::set<std::string> flags = {"gray", "exact-parity", "json", "help"};
   return flags;
 }
 
 const char kEngineFlagsHelp[] = R"(engine flags:
   --model PKG         signed model package folder (verified before use)
   --vendor-key FILE   the vendor public key this partner pinned (default $FEDFACE_VENDOR_KEY)
-  --upsample N        HOG detector upsampling, face_recognition's meaning (default 1; 0..4)
-  --gray              detect on a grayscale copy (faster; default: dlib's colour gradients)
-  --max-side PX       downscale images whose longer side exceeds PX for detection only (0 = off)
+  --min-face PX       smallest face the default (fast) detector must find, as a box side in
+                      pixels of the original photo (default 160; 20..4096): every face the
+                      exact path finds at PX or larger is found. Photos under 0.5 MP are
+                      searched for smaller faces too (down to 80 px), photos under 0.1 MP
+                      with the exact detector. Landmarks and chips use full resolution.
+  --exact-parity      face_recognition's exact detector instead (colour HOG, upsample 1, full
+                      resolution: same boxes and landmarks; ~8x the CPU per 1080p photo)
+  --upsample N        with --exact-parity: HOG upsampling, face_recognition's meaning (default 1;
+                      0..4)
+  --gray              with --exact-parity: detect on a grayscale copy
+  --max-side PX       with --exact-parity: downscale images whose longer side exceeds PX for
+                      detection only (0 = off)
+  (--upsample, --gray and --max-side imply --exact-parity's manual HOG detector)
   --workers N         worker threads, one network each (default: one per CPU)
   --backend NAME      embedding backend: dlib (reference, default) | onednn (fp32, faster)
   --max-pixels N      refuse images above N pixels before decoding (default 40000000)
@@ -40,9 +50,24 @@ absl::StatusOr<LocalEngine> LoadLocalEngine(const CliArgs& args, bool need_model
   absl::StatusOr<long> max_pixels =
       args.GetInt("max-pixels", options.decode.max_pixels, 1, 1L << 40);
   if (!max_pixels.ok()) return max_pixels.status();
-  options.detector.upsample = static_cast<int>(*upsample);
-  options.detector.grayscale = args.Has("gray");
-  options.detector.max_side = static_cast<int>(*max_side);
+  absl::StatusOr<long> min_face = args.GetInt("min-face", kDefaultMinFacePx, 20, 4096);
+  if (!min_face.ok()) return min_face.status();
+  const bool manual =
+      args.Has("exact-parity") || args.Has("upsample") || args.Has("gray") || args.Has("max-side");
+  if (manual && args.Has("min-face")) {
+    return absl::InvalidArgumentError(
+        "--min-face sets the fast default detector; it cannot be combined with --exact-parity, "
+        "--upsample, --gray or --max-side");
+  }
+  if (manual) {
+    options.detector = DetectorOptions{};  // face_recognition's exact detector
+    options.detector.upsample = static_cast<int>(*upsample);
+    options.detector.grayscale = args.Has("gray");
+    options.detector.max_side = static_cast<int>(*max_side);
+  } else {
+    options.detector = FastDetectorOptions();
+    options.detector.min_face_px = static_cast<int>(*min_face);
+  }
   options.workers = static_cast<int>(*workers);
   options.decode.max_pixels = *max_pixels;
   absl::StatusOr<EmbeddingBackend> backend =

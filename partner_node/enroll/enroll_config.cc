@@ -9,13 +9,20 @@ namespace fedface::partner {
 // engine.max_pixels' default is written out in gallery_config_keys.h (kept free of engine headers
 // so that the configuration schema compiles without them); it must stay the decoder's default.
 static_assert(kDefaultMaxPixels == DecodeLimits{}.max_pixels);
+static_assert(kDefaultEngineMinFacePx == kDefaultMinFacePx);
 
 EngineOptions EngineOptionsFromConfig(const Config& config) {
   EngineOptions options;
   options.workers = static_cast<int>(config.GetInt("engine.workers"));
-  options.detector.upsample = static_cast<int>(config.GetInt("engine.upsample"));
-  options.detector.grayscale = config.GetBool("engine.grayscale");
-  options.detector.max_side = static_cast<int>(config.GetInt("engine.max_side"));
+  if (config.GetBool("engine.exact_parity")) {
+    options.detector = DetectorOptions{};
+    options.detector.upsample = static_cast<int>(config.GetInt("engine.upsample"));
+    options.detector.grayscale = config.GetBool("engine.grayscale");
+    options.detector.max_side = static_cast<int>(config.GetInt("engine.max_side"));
+  } else {
+    options.detector = FastDetectorOptions();
+    options.detector.min_face_px = static_cast<int>(config.GetInt("engine.min_face_px"));
+  }
   options.decode.max_pixels = config.GetInt("engine.max_pixels");
   // Config::Load has already refused any other value (the key's one_of).
   options.backend = ParseEmbeddingBackend(config.GetString("engine.backend"), "engine.backend")

@@ -13,6 +13,8 @@ namespace fedface::partner {
 
 // DecodeLimits{}.max_pixels (checked by a static_assert in enroll_config.cc).
 inline constexpr int64_t kDefaultMaxPixels = 40'000'000;
+// kDefaultMinFacePx of the fast detector (checked by a static_assert in enroll_config.cc).
+inline constexpr int64_t kDefaultEngineMinFacePx = 160;
 
 // gallery.store, gallery.db, gallery.postgresql.conninfo, gallery.dir,
 // gallery.commit_batch_images, gallery.exact_search_below, gallery.search_nprobe.
@@ -72,8 +74,8 @@ inline std::vector<ConfigKey> GalleryConfigKeys() {
   };
 }
 
-// engine.workers, engine.upsample, engine.grayscale, engine.max_side, engine.max_pixels,
-// engine.backend.
+// engine.workers, engine.min_face_px, engine.exact_parity, engine.upsample, engine.grayscale,
+// engine.max_side, engine.max_pixels, engine.backend.
 inline std::vector<ConfigKey> EngineConfigKeys() {
   using T = ConfigValueType;
   return {
@@ -84,22 +86,38 @@ inline std::vector<ConfigKey> EngineConfigKeys() {
               "CPU.",
        .min = 0,
        .max = 256},
+      {.path = "engine.min_face_px",
+       .type = T::kInt,
+       .default_value = std::to_string(kDefaultEngineMinFacePx),
+       .doc = "Smallest face the default (fast) detector finds, as a box side in pixels of the "
+              "original photo: every face the exact detector finds at this size or larger. "
+              "Photos under 0.5 MP are searched down to 80 px, photos under 0.1 MP with the "
+              "exact detector. Ignored with engine.exact_parity.",
+       .min = 20,
+       .max = 4096},
+      {.path = "engine.exact_parity",
+       .type = T::kBool,
+       .default_value = "false",
+       .doc = "Use face_recognition's exact detector (colour HOG, upsample 1, full resolution; "
+              "about 8x the CPU per 1080p photo), tuned by engine.upsample, engine.grayscale "
+              "and engine.max_side, instead of the fast default."},
       {.path = "engine.upsample",
        .type = T::kInt,
        .default_value = "1",
-       .doc = "HOG detector upsampling (face_recognition's meaning): each step finds smaller "
-              "faces and costs about 4x.",
+       .doc = "With engine.exact_parity: HOG detector upsampling (face_recognition's meaning): "
+              "each step finds smaller faces and costs about 4x.",
        .min = 0,
        .max = 4},
       {.path = "engine.grayscale",
        .type = T::kBool,
        .default_value = "false",
-       .doc = "Detect on a grayscale copy (faster) instead of dlib's colour gradients."},
+       .doc = "With engine.exact_parity: detect on a grayscale copy (faster) instead of dlib's "
+              "colour gradients."},
       {.path = "engine.max_side",
        .type = T::kInt,
        .default_value = "0",
-       .doc = "Downscale images whose longer side exceeds this many pixels for detection only "
-              "(boxes are mapped back). 0: off.",
+       .doc = "With engine.exact_parity: downscale images whose longer side exceeds this many "
+              "pixels for detection only (boxes are mapped back). 0: off.",
        .min = 0,
        .max = 65536},
       {.path = "engine.max_pixels",

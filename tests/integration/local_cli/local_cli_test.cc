@@ -68,6 +68,32 @@ TEST_F(LocalCliTest, DetectPrintsBoxesAndSixtyEightLandmarksAsJson) {
   EXPECT_EQ(face["landmarks"][10], nlohmann::json({552, 399}));
 }
 
+// --exact-parity is face_recognition's detector; the fast default finds the same face (its own
+// box) and refuses a --min-face it would ignore.
+TEST_F(LocalCliTest, DetectChoosesTheExactOrTheFastDetector) {
+  auto box = [](const testing::ProcessResult& r) {
+    return nlohmann::json::parse(r.out)["images"][0]["faces"][0]["box"];
+  };
+  auto exact = Partner({"detect", "--json", "--exact-parity", oracle_ + "obama.jpg"});
+  ASSERT_EQ(exact.exit_code, 0) << exact.err;
+  EXPECT_EQ(box(exact),
+            nlohmann::json({{"left", 349}, {"top", 142}, {"right", 617}, {"bottom", 409}}));
+  auto fast = Partner({"detect", "--json", "--min-face", "120", oracle_ + "obama.jpg"});
+  ASSERT_EQ(fast.exit_code, 0) << fast.err;
+  ASSERT_EQ(nlohmann::json::parse(fast.out)["images"][0]["faces"].size(), 1u);
+  const cv::Rect e(349, 142, 617 - 349, 409 - 142);
+  const cv::Rect f(box(fast)["left"], box(fast)["top"],
+                   int(box(fast)["right"]) - int(box(fast)["left"]),
+                   int(box(fast)["bottom"]) - int(box(fast)["top"]));
+  EXPECT_GT(double((e & f).area()) / (e | f).area(), 0.6);
+  auto both = Partner({"detect", "--exact-parity", "--min-face", "120", oracle_ + "obama.jpg"});
+  EXPECT_EQ(both.exit_code, 1);
+  EXPECT_NE(both.err.find("--min-face"), std::string::npos) << both.err;
+  auto low = Partner({"detect", "--min-face", "5", oracle_ + "obama.jpg"});
+  EXPECT_EQ(low.exit_code, 1);
+  EXPECT_NE(low.err.find("min-face"), std::string::npos) << low.err;
+}
+
 TEST_F(LocalCliTest, CompareDecidesSameAndDifferentPeople) {
   auto same = Compare(oracle_ + "obama.jpg", oracle_ + "obama2.jpg");
   ASSERT_EQ(same.exit_code, 0) << same.err;
