@@ -268,42 +268,6 @@ NoiseScale HistogramNoiseScale(VerificationBounds bounds, double epsilon) {
   return NoiseScale{numerator / g, micro / g};
 }
 
-std::vector<double> ConsistentCounts(std::span<const double> noisy) {
-  if (noisy.empty()) return {};
-  // Cumulative counts, then the closest nondecreasing sequence (pool-adjacent-violators).
-  std::vector<double> value;
-  std::vector<std::size_t> width;
-  double sum = 0;
-  for (double v : noisy) {
-    sum += v;
-    value.push_back(sum);
-    width.push_back(1);
-    while (value.size() > 1 && value[value.size() - 2] > value.back()) {
-      const double v2 = value.back();
-      const std::size_t w2 = width.back();
-      value.pop_back();
-      width.pop_back();
-      value.back() =
-          (value.back() * static_cast<double>(width.back()) + v2 * static_cast<double>(w2)) /
-          static_cast<double>(width.back() + w2);
-      width.back() += w2;
-    }
-  }
-  // Rounded cumulative counts stay nondecreasing, so their differences are integers >= 0.
-  const double total = std::max(0.0, std::round(value.back()));
-  std::vector<double> counts;
-  counts.reserve(noisy.size());
-  double previous = 0;
-  for (std::size_t block = 0; block < value.size(); ++block) {
-    const double cumulative = std::clamp(std::round(value[block]), 0.0, total);
-    for (std::size_t k = 0; k < width[block]; ++k) {
-      counts.push_back(std::max(0.0, cumulative - previous));
-      previous = std::max(previous, cumulative);
-    }
-  }
-  return counts;
-}
-
 NoisyHistograms AddDiscreteLaplaceNoise(const ContributionBoundedHistograms& bounded,
                                         double epsilon, NoiseSource& noise) {
   NoisyHistograms out;

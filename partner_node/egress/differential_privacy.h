@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/metrics/release_derivation.h"
 #include "core/metrics/score_histogram.h"
 
 namespace fedface::partner {
@@ -204,14 +205,9 @@ struct NoisyHistograms {
 // configuration's resolution). REQUIRES bounds >= 1, epsilon >= 1e-6.
 NoiseScale HistogramNoiseScale(VerificationBounds bounds, double epsilon);
 
-// Post-processing of noisy counts (free under DP): the cumulative counts are replaced by the
-// closest nondecreasing sequence (least squares, pool-adjacent-violators; Hay et al. 2010,
-// "Boosting the accuracy of differentially private histograms through consistency"), clamped
-// to [0, total], rounded to integers and differenced. The result has no negative count and,
-// unlike clamping each bin at 0, no upward bias in the ~200 empty bins that would swamp FMR at
-// low thresholds. Where the noisy cumulative counts are already nondecreasing, integer counts
-// are unchanged.
-std::vector<double> ConsistentCounts(std::span<const double> noisy);
+// Post-processing of noisy counts (free under DP): metrics::ConsistentCounts
+// (core/metrics/release_derivation.h), the isotonic fit of the cumulative counts.
+using metrics::ConsistentCounts;
 
 // Adds independent discrete Laplace noise of scale HistogramNoiseScale to every count of both
 // histograms, then ConsistentCounts: every released count is a non-negative integer.
