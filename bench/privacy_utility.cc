@@ -10,18 +10,21 @@
 // part of the measured error.
 //
 // A simulated partner of n subjects cannot be enumerated pairwise at 1M subjects, so each
-// subject contributes exactly what the production contribution bound lets it contribute:
-// c mated comparisons and c impostor comparisons (pairs over a random perfect matching per
-// round). Those attributed distances go through PRODUCTION code only:
-//   ContributionBoundedHistograms::Build (checks the bound, fills the fixed-bin histograms),
-//   then per mechanism
-//     current : AddDiscreteLaplaceNoise (HistogramNoiseScale, SampleDiscreteLaplace,
-//               ConsistentCounts), i.e. what release_composer.cc releases today;
-//     baseline: the mechanism before issue 10 (bench only): SampleDiscreteLaplace at the same
-//               scale on every bin, negative counts clamped at 0 by ScoreHistogram::FromCounts;
-//   pooled over P partners with ScoreHistogram::operator+ (as the coordinator adds releases),
-//   then metrics::RocAuc, metrics::Eer, metrics::ComputeFnmrAtFmr on the histograms (a figure
-//   ComputeFnmrAtFmr marks unavailable is counted as withheld, not as an error).
+// subject contributes exactly what the production contribution bounds let it contribute.
+// Mechanisms:
+//   current : the product's verification release (issue 12): c_g mated comparisons per subject
+//             and n * floor(c_i / 2) impostor pairs (the hash ring), counted over bin layout 2
+//             (metrics::LayoutV2BinIndex), then AddLayoutV2Noise (LayoutV2NoiseFor: the epsilon
+//             split and each side's scale; SampleDiscreteLaplace; raw unclamped counts), pooled by
+//             adding the raw counts as the coordinator does, then
+//             metrics::DeriveVerificationMetrics (ConsistentCounts, interpolation, the
+//             public-values too-noisy rule) with the partners' public noise scales. c_g, c_i and
+//             the split are DifferentialPrivacyConfig's defaults, as a partner runs them.
+//   baseline: the mechanism before issue 10 (bench only): c mated and c rounds of a random
+//             matching of impostors into ContributionBoundedHistograms::Build (201 bins),
+//             SampleDiscreteLaplace at the old scale 4c / epsilon on every bin, negative counts
+//             clamped at 0 by ScoreHistogram::FromCounts, metrics::RocAuc, Eer, ComputeFnmrAtFmr.
+// A figure the derivation withholds is counted as withheld, not as an error.
 // Populations are drawn once per size (10 partners), and every run draws fresh noise from the
 // CSPRNG (MakeSecureNoiseSource), the source a running node uses.
 #include <algorithm>
@@ -40,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "core/metrics/release_derivation.h"
 #include "core/metrics/score_histogram.h"
 #include "partner_node/egress/differential_privacy.h"
 #include "partner_node/egress/egress_config.h"
@@ -153,7 +157,8 @@ NoisyHistograms BaselineNoise(const ContributionBoundedHistograms& bounded, doub
                               NoiseSource& noise) {
   NoisyHistograms out;
   out.epsilon = epsilon;
-  out.scale = HistogramNoiseScale(bounded.contribution_bound(), epsilon);
+  out.scale = SideNoiseScale(4 * static_cast<int64_t>(bounded.contribution_bound()),
+                             std::llround(epsilon * 1e6));  // the old 4c / epsilon
   auto noisy = [&](const metrics::ScoreHistogram& h) {
     std::vector<double> raw(h.counts());
     for (double& v : raw) v += static_cast<double>(SampleDiscreteLaplace(out.scale, noise));
@@ -182,131 +187,37 @@ std::array<std::optional<double>, kMetricCount> Released(const metrics::ScoreHis
   return out;
 }
 
-// ---- candidate: the lead of issue 12 item 2, bench only, to verify before it goes in the product
-// 19 fixed bins over [0.45, 0.79) plus two open ends (a constant, as a model version would declare
-// it; never from partner data); separate bounds: every mated pair (c per subject here) and
-// kCandidateImpostorBound impostor comparisons per subject, the budget split 1:4; discrete
-// Laplace noise (production SampleDiscreteLaplace) of scale 2 c_side / eps_side on each side
-// (substitution of one subject moves each of its comparisons from one bin to another), no
-// clamping; production ConsistentCounts (isotonic cumulative counts); metrics by linear
-// interpolation of the cumulative counts between bin edges.
-constexpr double kCandidateLow = 0.45, kCandidateHigh = 0.79, kCandidateTop = 2.0;
-constexpr int kCandidateInner = 19;
-constexpr int kCandidateBins = kCandidateInner + 2;
-constexpr int kCandidateImpostorBound = 64;
-constexpr double kCandidateImpostorShare = 0.8;
-
-int CandidateBin(double d) {
-  if (d < kCandidateLow) return 0;
-  if (d >= kCandidateHigh) return kCandidateBins - 1;
-  const int k =
-      static_cast<int>((d - kCandidateLow) / (kCandidateHigh - kCandidateLow) * kCandidateInner);
-  return 1 + std::min(k, kCandidateInner - 1);
-}
-// Knot x of cumulative count k (count of bins 0..k-1): 0, 0.45, ..., 0.79, 2.0.
-double CandidateKnot(int k) {
-  if (k == 0) return 0.0;
-  if (k == kCandidateBins) return kCandidateTop;
-  return kCandidateLow + (kCandidateHigh - kCandidateLow) * (k - 1) / kCandidateInner;
-}
-
-struct CandidatePartner {
-  int c_genuine = 0, c_impostor = 0;
-  std::vector<double> genuine, impostor;  // exact bounded counts
+// ---- current: the product's layout-2 release ----
+struct CurrentPartner {
+  std::vector<double> genuine, impostor;  // exact bounded counts over layout 2
 };
-CandidatePartner SimulateCandidate(const Fit& fit, int64_t subjects, int c, std::mt19937_64& rng) {
+CurrentPartner SimulateCurrent(const Fit& fit, int64_t subjects, VerificationBounds bounds,
+                               std::mt19937_64& rng) {
   std::normal_distribution<double> genuine(fit.genuine.mean, fit.genuine.sd);
   std::normal_distribution<double> impostor(fit.impostor.mean, fit.impostor.sd);
-  CandidatePartner p;
-  p.c_genuine = c;
-  p.c_impostor = kCandidateImpostorBound;
-  p.genuine.assign(kCandidateBins, 0);
-  p.impostor.assign(kCandidateBins, 0);
-  for (int64_t k = 0; k < subjects * c; ++k) p.genuine[CandidateBin(genuine(rng))] += 1;
-  // c_i rounds of a perfect matching: subjects * c_i / 2 impostor pairs.
-  for (int64_t k = 0; k < subjects * p.c_impostor / 2; ++k) {
-    p.impostor[CandidateBin(impostor(rng))] += 1;
+  CurrentPartner p;
+  p.genuine.assign(metrics::kLayoutV2Bins, 0);
+  p.impostor.assign(metrics::kLayoutV2Bins, 0);
+  for (int64_t k = 0; k < subjects * bounds.genuine; ++k) {
+    p.genuine[metrics::LayoutV2BinIndex(genuine(rng))] += 1;
   }
+  const int64_t pairs = subjects * ImpostorRingNeighbours(bounds.impostor);
+  for (int64_t k = 0; k < pairs; ++k) p.impostor[metrics::LayoutV2BinIndex(impostor(rng))] += 1;
   return p;
 }
 
-NoiseScale ScaleFor(int c, double epsilon) {  // 2c / epsilon as an exact fraction
-  const auto micro = static_cast<uint64_t>(std::llround(epsilon * 1e6));
-  const uint64_t numerator = 2 * static_cast<uint64_t>(c) * 1000000;
-  const uint64_t g = std::gcd(numerator, micro);
-  return NoiseScale{numerator / g, micro / g};
-}
-
-std::pair<std::vector<double>, std::vector<double>> CandidateNoise(const CandidatePartner& p,
-                                                                   double epsilon,
-                                                                   NoiseSource& noise) {
-  auto side = [&](const std::vector<double>& counts, int c, double eps) {
-    const NoiseScale scale = ScaleFor(c, eps);
-    std::vector<double> raw(counts);
-    for (double& v : raw) v += static_cast<double>(SampleDiscreteLaplace(scale, noise));
-    return ConsistentCounts(raw);
-  };
-  return {side(p.genuine, p.c_genuine, epsilon * (1 - kCandidateImpostorShare)),
-          side(p.impostor, p.c_impostor, epsilon * kCandidateImpostorShare)};
-}
-
-// The share of a side at or below t: piecewise linear through the cumulative counts (mode 0), or
-// a bracket: each bin's mass at its left edge (mode +1, the largest CDF the counts allow) or at
-// its right edge (mode -1, the smallest).
-double InterpolatedCdf(const std::vector<double>& counts, double total, double t, int mode = 0) {
-  if (total <= 0) return 0;
-  double cumulative = 0;
-  for (int k = 0; k < kCandidateBins; ++k) {
-    const double lo = CandidateKnot(k), hi = CandidateKnot(k + 1);
-    if (t < hi) {
-      const double share = mode == 0 ? std::max(0.0, t - lo) / (hi - lo) : mode > 0 ? 1.0 : 0.0;
-      return (cumulative + counts[k] * share) / total;
-    }
-    cumulative += counts[k];
-  }
-  return 1.0;
-}
-
-std::array<std::optional<double>, kMetricCount> CandidateMetrics(const std::vector<double>& g,
-                                                                 const std::vector<double>& i,
-                                                                 int mode_g = 0, int mode_i = 0) {
+std::array<std::optional<double>, kMetricCount> DerivedValues(
+    const std::vector<double>& g, const std::vector<double>& i, const metrics::PublicNoise& noise,
+    metrics::CdfReading rg = metrics::CdfReading::kInterpolate,
+    metrics::CdfReading ri = metrics::CdfReading::kInterpolate) {
   std::array<std::optional<double>, kMetricCount> out;
-  const double ng = std::accumulate(g.begin(), g.end(), 0.0);
-  const double ni = std::accumulate(i.begin(), i.end(), 0.0);
-  if (ng <= 0 || ni <= 0) return out;
-  constexpr double kStep = 0.0005;
-  double auc = 0, previous_fmr = 0, eer = -1, previous_gap = 1;
-  // One step past the top so that every bin's mass (open upper bin included) is reached.
-  const int steps = static_cast<int>(std::lround(kCandidateTop / kStep)) + 1;
-  for (int step = 1; step <= steps; ++step) {
-    const double t = step * kStep;
-    const double fmr = InterpolatedCdf(i, ni, t, mode_i);
-    const double fnmr = 1 - InterpolatedCdf(g, ng, t, mode_g);
-    const double mid_genuine = InterpolatedCdf(g, ng, t - kStep / 2, mode_g);
-    auc += mid_genuine * (fmr - previous_fmr);  // P(genuine < impostor)
-    const double gap = fnmr - fmr;
-    if (eer < 0 && gap <= 0) {
-      const double lambda = previous_gap / (previous_gap - gap);
-      eer = previous_fmr + lambda * (fmr - previous_fmr);
-    }
-    previous_fmr = fmr;
-    previous_gap = gap;
-  }
-  out[0] = auc;
-  if (eer >= 0) out[1] = eer;
-  int slot = 2;
-  for (double target : {1e-2, 1e-3}) {
-    if (ni >= static_cast<double>(metrics::MinimumTrialsFor(target))) {
-      // The largest t with FMR(t) <= target, by bisection on the nondecreasing interpolant.
-      double lo = 0, hi = kCandidateTop;
-      for (int k = 0; k < 60; ++k) {
-        const double m = 0.5 * (lo + hi);
-        (InterpolatedCdf(i, ni, m, mode_i) <= target ? lo : hi) = m;
-      }
-      out[slot] = 1 - InterpolatedCdf(g, ng, lo, mode_g);
-    }
-    ++slot;
-  }
+  const absl::StatusOr<metrics::DerivedMetrics> m =
+      metrics::DeriveVerificationMetrics(metrics::kBinLayoutV2, g, i, noise, rg, ri);
+  if (!m.ok()) return out;
+  out[0] = m->roc_auc.value;
+  out[1] = m->eer.value;
+  out[2] = m->fnmr_at_fmr[0].value;
+  out[3] = m->fnmr_at_fmr[1].value;
   return out;
 }
 
@@ -319,19 +230,22 @@ double Quantile(std::vector<double> v, double q) {
   return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
 }
 
-// 95 % intervals from public values only (bin edges, c, epsilon, the number of partners) and the
-// released counts: a parametric bootstrap that resamples each released count (Poisson) and
-// re-noises it as the mechanism did (one draw per partner), made consistent; each replicate is
-// bracketed by the bin edges (mass at left / right edges), so binning error is inside the
-// interval. [2.5 % of the low brackets, 97.5 % of the high brackets].
+// 95 % intervals from public values only (bin layout, the partners' noise scales) and the
+// released counts: a parametric bootstrap that resamples each consistent count (Poisson) and
+// re-noises it as the mechanism did (one draw per partner); each replicate is bracketed by the
+// bin edges (metrics::CdfReading), so binning error is inside the interval.
+// [2.5 % of the low brackets, 97.5 % of the high brackets].
 int bootstrap_replicates = 100;  // 40 under --quick
 using Interval = std::optional<std::pair<double, double>>;
-std::array<Interval, kMetricCount> CandidateIntervals(const std::vector<double>& g,
-                                                      const std::vector<double>& i, int partners,
-                                                      int c, double epsilon, NoiseSource& noise) {
+std::array<Interval, kMetricCount> CurrentIntervals(const std::vector<double>& g_raw,
+                                                    const std::vector<double>& i_raw,
+                                                    const LayoutV2Noise& scales, int partners,
+                                                    const metrics::PublicNoise& public_noise,
+                                                    NoiseSource& noise) {
   std::mt19937_64 rng(noise.Bits64());
-  auto replicate = [&](const std::vector<double>& counts, int bound, double eps) {
-    const NoiseScale scale = ScaleFor(bound, eps);
+  const std::vector<double> g = metrics::ConsistentCounts(g_raw);
+  const std::vector<double> i = metrics::ConsistentCounts(i_raw);
+  auto replicate = [&](const std::vector<double>& counts, NoiseScale scale) {
     std::vector<double> raw(counts.size());
     for (std::size_t k = 0; k < counts.size(); ++k) {
       raw[k] =
@@ -340,15 +254,18 @@ std::array<Interval, kMetricCount> CandidateIntervals(const std::vector<double>&
         raw[k] += static_cast<double>(SampleDiscreteLaplace(scale, noise));
       }
     }
-    return ConsistentCounts(raw);
+    return raw;
   };
+  using metrics::CdfReading;
   std::array<std::vector<double>, kMetricCount> lows, highs;
   for (int b = 0; b < bootstrap_replicates; ++b) {
-    const auto rg = replicate(g, c, epsilon * (1 - kCandidateImpostorShare));
-    const auto ri = replicate(i, kCandidateImpostorBound, epsilon * kCandidateImpostorShare);
+    const auto rg = replicate(g, scales.genuine_scale);
+    const auto ri = replicate(i, scales.impostor_scale);
     // Pessimistic: genuine mass late, impostor mass early (low AUC, high EER and FNMR).
-    const auto pessimistic = CandidateMetrics(rg, ri, -1, +1);
-    const auto optimistic = CandidateMetrics(rg, ri, +1, -1);
+    const auto pessimistic = DerivedValues(rg, ri, public_noise, CdfReading::kMassAtRightEdge,
+                                           CdfReading::kMassAtLeftEdge);
+    const auto optimistic = DerivedValues(rg, ri, public_noise, CdfReading::kMassAtLeftEdge,
+                                          CdfReading::kMassAtRightEdge);
     for (int m = 0; m < kMetricCount; ++m) {
       const auto& low = m == 0 ? pessimistic[m] : optimistic[m];
       const auto& high = m == 0 ? optimistic[m] : pessimistic[m];
@@ -374,7 +291,7 @@ struct Row {
   std::string metric;
   double p50, p95;
   int runs, withheld;
-  double coverage = std::nan("");  // candidate: share of runs whose interval holds the truth
+  double coverage = std::nan("");  // current: share of runs whose interval holds the truth
   double width_p50 = std::nan("");
 };
 
@@ -403,7 +320,9 @@ int Main(int argc, char** argv) {
     return 1;
   }
   const Truth truth = TruthOf(*fit);
-  const int c = DifferentialPrivacyConfig{}.contribution_bound;
+  const DifferentialPrivacyConfig dp;
+  const int c = dp.contribution_bound;
+  const VerificationBounds bounds{dp.genuine_contribution_bound, dp.impostor_contribution_bound};
   std::vector<int64_t> sizes = {1000, 10000, 100000, 1000000};
   std::vector<double> epsilons = {0.25, 0.5, 1, 2, 4};
   std::vector<int> partner_counts = {1, 3, 10};
@@ -439,14 +358,13 @@ int Main(int argc, char** argv) {
   std::vector<Row> rows;
   for (int64_t n : sizes) {
     std::vector<ContributionBoundedHistograms> partners;
-    std::vector<CandidatePartner> candidates;
+    std::vector<CurrentPartner> currents;
     for (int p = 0; p < max_partners; ++p) {
       partners.push_back(SimulatePartner(*fit, n, c, rng));
-      candidates.push_back(SimulateCandidate(*fit, n, c, rng));
+      currents.push_back(SimulateCurrent(*fit, n, bounds, rng));
     }
-    for (const char* mechanism : {"baseline", "current", "candidate"}) {
+    for (const char* mechanism : {"baseline", "current"}) {
       const bool current = std::strcmp(mechanism, "current") == 0;
-      const bool candidate = std::strcmp(mechanism, "candidate") == 0;
       for (double eps : epsilons) {
         // errors[partner-count index][metric]
         std::vector<std::array<std::vector<double>, kMetricCount>> errors(partner_counts.size());
@@ -455,27 +373,34 @@ int Main(int argc, char** argv) {
         std::vector<std::array<std::vector<double>, kMetricCount>> widths(partner_counts.size());
         for (int r = 0; r < runs; ++r) {
           std::vector<NoisyHistograms> released;
-          std::vector<std::pair<std::vector<double>, std::vector<double>>> candidate_released;
+          std::vector<PrivateHistograms> current_released;
           for (int p = 0; p < max_partners; ++p) {
-            if (candidate) {
-              candidate_released.push_back(CandidateNoise(candidates[p], eps, *noise));
+            if (current) {
+              current_released.push_back(AddLayoutV2Noise(currents[p].genuine, currents[p].impostor,
+                                                          bounds, eps, dp.impostor_epsilon_share,
+                                                          *noise));
             } else {
-              released.push_back(current ? AddDiscreteLaplaceNoise(partners[p], eps, *noise)
-                                         : BaselineNoise(partners[p], eps, *noise));
+              released.push_back(BaselineNoise(partners[p], eps, *noise));
             }
           }
           for (std::size_t pc = 0; pc < partner_counts.size(); ++pc) {
             std::array<std::optional<double>, kMetricCount> values;
-            if (candidate) {
-              std::vector<double> g(kCandidateBins, 0), i(kCandidateBins, 0);
+            if (current) {
+              std::vector<double> g(metrics::kLayoutV2Bins, 0), i(metrics::kLayoutV2Bins, 0);
+              metrics::PublicNoise public_noise;
               for (int p = 0; p < partner_counts[pc]; ++p) {
-                for (int k = 0; k < kCandidateBins; ++k) {
-                  g[k] += candidate_released[p].first[k];
-                  i[k] += candidate_released[p].second[k];
+                for (int k = 0; k < metrics::kLayoutV2Bins; ++k) {
+                  g[k] += current_released[p].genuine[k];
+                  i[k] += current_released[p].impostor[k];
                 }
+                public_noise.genuine.scales.push_back(
+                    current_released[p].noise.genuine_scale.value());
+                public_noise.impostor.scales.push_back(
+                    current_released[p].noise.impostor_scale.value());
               }
-              values = CandidateMetrics(g, i);
-              const auto intervals = CandidateIntervals(g, i, partner_counts[pc], c, eps, *noise);
+              values = DerivedValues(g, i, public_noise);
+              const auto intervals = CurrentIntervals(g, i, current_released[0].noise,
+                                                      partner_counts[pc], public_noise, *noise);
               for (int m = 0; m < kMetricCount; ++m) {
                 if (!intervals[m]) continue;
                 covered[pc][m] += intervals[m]->first <= truth_values[m] &&
@@ -510,7 +435,7 @@ int Main(int argc, char** argv) {
                     Quantile(errors[pc][m], 0.95),
                     runs,
                     withheld[pc][m]};
-            if (candidate && !widths[pc][m].empty()) {
+            if (current && !widths[pc][m].empty()) {
               row.coverage =
                   static_cast<double>(covered[pc][m]) / static_cast<double>(widths[pc][m].size());
               row.width_p50 = Quantile(widths[pc][m], 0.5);

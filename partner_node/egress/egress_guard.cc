@@ -80,6 +80,18 @@ absl::StatusOr<std::unique_ptr<EgressGuard>> EgressGuard::Create(EgressGuardConf
     return absl::InvalidArgumentError(
         "egress guard: differential privacy needs epsilon > 0 and a contribution bound >= 1");
   }
+  if (config.dp.genuine_contribution_bound < 1 || config.dp.impostor_contribution_bound < 2 ||
+      config.dp.impostor_contribution_bound % 2 != 0) {
+    return absl::InvalidArgumentError(
+        "egress guard: verification needs egress.genuine_contribution_bound >= 1 and an even "
+        "egress.impostor_contribution_bound >= 2");
+  }
+  if (!(config.dp.impostor_epsilon_share >= kMinImpostorEpsilonShare) ||
+      !(config.dp.impostor_epsilon_share <= kMaxImpostorEpsilonShare)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("egress guard: egress.impostor_epsilon_share must be in [",
+                     kMinImpostorEpsilonShare, ", ", kMaxImpostorEpsilonShare, "]"));
+  }
   return std::unique_ptr<EgressGuard>(
       new EgressGuard(std::move(config), budget, ledger, std::move(noise), held));
 }

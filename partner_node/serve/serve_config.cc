@@ -132,10 +132,29 @@ std::vector<ConfigKey> ServeConfigKeys() {
       {.path = "egress.contribution_bound",
        .type = T::kInt,
        .default_value = "10",
-       .doc = "c: at most c comparisons (or searches) per subject in each histogram when "
-              "differential privacy is on.",
+       .doc = "c: at most c searches per subject in each identification histogram when "
+              "differential privacy is on (verification uses the two bounds below).",
        .min = 1,
        .max = 100000},
+      {.path = "egress.genuine_contribution_bound",
+       .type = T::kInt,
+       .default_value = "10",
+       .doc = "c_g: at most c_g mated comparisons (own image pairs) per subject in a "
+              "differentially private verification release.",
+       .min = 1,
+       .max = 10000},
+      {.path = "egress.impostor_contribution_bound",
+       .type = T::kInt,
+       .default_value = "64",
+       .doc = "c_i: at most c_i impostor comparisons per subject (an even number: each subject is "
+              "compared with its next c_i / 2 subjects on a keyed hash ring).",
+       .min = 2,
+       .max = 10000},
+      {.path = "egress.impostor_epsilon_share",
+       .type = T::kString,
+       .default_value = "0.8",
+       .doc = "Share of a verification release's histogram epsilon spent on the impostor "
+              "histogram (a number in [0.05, 0.95]); the rest goes to the genuine histogram."},
       {.path = "egress.epsilon_budget",
        .type = T::kString,
        .default_value = "10",
@@ -282,6 +301,24 @@ absl::StatusOr<EgressSettings> EgressSettingsFrom(const Config& config) {
   if (!eps.ok()) return eps.status();
   s.guard.dp.epsilon_per_release = *eps;
   s.guard.dp.contribution_bound = static_cast<int>(config.GetInt("egress.contribution_bound"));
+  s.guard.dp.genuine_contribution_bound =
+      static_cast<int>(config.GetInt("egress.genuine_contribution_bound"));
+  s.guard.dp.impostor_contribution_bound =
+      static_cast<int>(config.GetInt("egress.impostor_contribution_bound"));
+  if (s.guard.dp.impostor_contribution_bound % 2 != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source(), ": egress.impostor_contribution_bound: expected an even number, got ",
+        s.guard.dp.impostor_contribution_bound));
+  }
+  const std::string share_text = config.GetString("egress.impostor_epsilon_share");
+  double share = 0;
+  if (!absl::SimpleAtod(share_text, &share) || !(share >= kMinImpostorEpsilonShare) ||
+      !(share <= kMaxImpostorEpsilonShare)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        config.source(), ": egress.impostor_epsilon_share: expected a number in [",
+        kMinImpostorEpsilonShare, ", ", kMaxImpostorEpsilonShare, "], got '", share_text, "'"));
+  }
+  s.guard.dp.impostor_epsilon_share = share;
   absl::StatusOr<double> budget = ReadEpsilon(config, "egress.epsilon_budget", true);
   if (!budget.ok()) return budget.status();
   s.epsilon_budget = *budget;

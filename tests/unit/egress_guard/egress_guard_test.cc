@@ -8,6 +8,7 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -664,6 +665,21 @@ TEST(EgressGuardSteps, CreateRefusesInvalidConfigurations) {
                                          std::make_unique<SeededNoiseSource>(1));
   EXPECT_EQ(no_dp.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(no_dp.status().message().find("egress.differential_privacy"), std::string::npos);
+  // The layout-2 bounds and split are the partner's; out-of-range ones are refused, naming them.
+  for (auto [genuine, impostor, share, key] :
+       {std::tuple{0, 64, 0.8, "egress.genuine_contribution_bound"},
+        std::tuple{10, 63, 0.8, "egress.impostor_contribution_bound"},
+        std::tuple{10, 64, 0.99, "egress.impostor_epsilon_share"},
+        std::tuple{10, 64, 0.0, "egress.impostor_epsilon_share"}}) {
+    config = EgressGuardConfig();
+    config.dp.genuine_contribution_bound = genuine;
+    config.dp.impostor_contribution_bound = impostor;
+    config.dp.impostor_epsilon_share = share;
+    const auto refused = EgressGuard::Create(config, budget.get(), ledger.get(),
+                                             std::make_unique<SeededNoiseSource>(1));
+    EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument) << key;
+    EXPECT_NE(refused.status().message().find(key), std::string::npos) << refused.status();
+  }
 }
 
 // A vendor beyond a rate limit: every call gets the same fixed text, and only the first of the
