@@ -31,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -40,6 +41,7 @@
 #include <string>
 #include <vector>
 
+#include "core/metrics/metric_intervals.h"
 #include "core/metrics/score_histogram.h"
 #include "partner_node/egress/differential_privacy.h"
 #include "partner_node/egress/egress_config.h"
@@ -250,16 +252,14 @@ std::pair<std::vector<double>, std::vector<double>> CandidateNoise(const Candida
           side(p.impostor, p.c_impostor, epsilon * kCandidateImpostorShare)};
 }
 
-// The share of a side at or below t: piecewise linear through the cumulative counts (mode 0), or
-// a bracket: each bin's mass at its left edge (mode +1, the largest CDF the counts allow) or at
-// its right edge (mode -1, the smallest).
-double InterpolatedCdf(const std::vector<double>& counts, double total, double t, int mode = 0) {
+// The share of a side at or below t: piecewise linear through the cumulative counts.
+double InterpolatedCdf(const std::vector<double>& counts, double total, double t) {
   if (total <= 0) return 0;
   double cumulative = 0;
   for (int k = 0; k < kCandidateBins; ++k) {
     const double lo = CandidateKnot(k), hi = CandidateKnot(k + 1);
     if (t < hi) {
-      const double share = mode == 0 ? std::max(0.0, t - lo) / (hi - lo) : mode > 0 ? 1.0 : 0.0;
+      const double share = std::max(0.0, t - lo) / (hi - lo);
       return (cumulative + counts[k] * share) / total;
     }
     cumulative += counts[k];
@@ -268,8 +268,7 @@ double InterpolatedCdf(const std::vector<double>& counts, double total, double t
 }
 
 std::array<std::optional<double>, kMetricCount> CandidateMetrics(const std::vector<double>& g,
-                                                                 const std::vector<double>& i,
-                                                                 int mode_g = 0, int mode_i = 0) {
+                                                                 const std::vector<double>& i) {
   std::array<std::optional<double>, kMetricCount> out;
   const double ng = std::accumulate(g.begin(), g.end(), 0.0);
   const double ni = std::accumulate(i.begin(), i.end(), 0.0);
@@ -280,9 +279,9 @@ std::array<std::optional<double>, kMetricCount> CandidateMetrics(const std::vect
   const int steps = static_cast<int>(std::lround(kCandidateTop / kStep)) + 1;
   for (int step = 1; step <= steps; ++step) {
     const double t = step * kStep;
-    const double fmr = InterpolatedCdf(i, ni, t, mode_i);
-    const double fnmr = 1 - InterpolatedCdf(g, ng, t, mode_g);
-    const double mid_genuine = InterpolatedCdf(g, ng, t - kStep / 2, mode_g);
+    const double fmr = InterpolatedCdf(i, ni, t);
+    const double fnmr = 1 - InterpolatedCdf(g, ng, t);
+    const double mid_genuine = InterpolatedCdf(g, ng, t - kStep / 2);
     auc += mid_genuine * (fmr - previous_fmr);  // P(genuine < impostor)
     const double gap = fnmr - fmr;
     if (eer < 0 && gap <= 0) {
@@ -301,9 +300,9 @@ std::array<std::optional<double>, kMetricCount> CandidateMetrics(const std::vect
       double lo = 0, hi = kCandidateTop;
       for (int k = 0; k < 60; ++k) {
         const double m = 0.5 * (lo + hi);
-        (InterpolatedCdf(i, ni, m, mode_i) <= target ? lo : hi) = m;
+        (InterpolatedCdf(i, ni, m) <= target ? lo : hi) = m;
       }
-      out[slot] = 1 - InterpolatedCdf(g, ng, lo, mode_g);
+      out[slot] = 1 - InterpolatedCdf(g, ng, lo);
     }
     ++slot;
   }
@@ -319,51 +318,24 @@ double Quantile(std::vector<double> v, double q) {
   return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
 }
 
-// 95 % intervals from public values only (bin edges, c, epsilon, the number of partners) and the
-// released counts: a parametric bootstrap that resamples each released count (Poisson) and
-// re-noises it as the mechanism did (one draw per partner), made consistent; each replicate is
-// bracketed by the bin edges (mass at left / right edges), so binning error is inside the
-// interval. [2.5 % of the low brackets, 97.5 % of the high brackets].
-int bootstrap_replicates = 100;  // 40 under --quick
-using Interval = std::optional<std::pair<double, double>>;
-std::array<Interval, kMetricCount> CandidateIntervals(const std::vector<double>& g,
-                                                      const std::vector<double>& i, int partners,
-                                                      int c, double epsilon, NoiseSource& noise) {
-  std::mt19937_64 rng(noise.Bits64());
-  auto replicate = [&](const std::vector<double>& counts, int bound, double eps) {
-    const NoiseScale scale = ScaleFor(bound, eps);
-    std::vector<double> raw(counts.size());
-    for (std::size_t k = 0; k < counts.size(); ++k) {
-      raw[k] =
-          static_cast<double>(std::poisson_distribution<int64_t>(std::max(counts[k], 1e-9))(rng));
-      for (int p = 0; p < partners; ++p) {
-        raw[k] += static_cast<double>(SampleDiscreteLaplace(scale, noise));
-      }
-    }
-    return ConsistentCounts(raw);
-  };
-  std::array<std::vector<double>, kMetricCount> lows, highs;
-  for (int b = 0; b < bootstrap_replicates; ++b) {
-    const auto rg = replicate(g, c, epsilon * (1 - kCandidateImpostorShare));
-    const auto ri = replicate(i, kCandidateImpostorBound, epsilon * kCandidateImpostorShare);
-    // Pessimistic: genuine mass late, impostor mass early (low AUC, high EER and FNMR).
-    const auto pessimistic = CandidateMetrics(rg, ri, -1, +1);
-    const auto optimistic = CandidateMetrics(rg, ri, +1, -1);
-    for (int m = 0; m < kMetricCount; ++m) {
-      const auto& low = m == 0 ? pessimistic[m] : optimistic[m];
-      const auto& high = m == 0 ? optimistic[m] : pessimistic[m];
-      if (low && high) {
-        lows[m].push_back(*low);
-        highs[m].push_back(*high);
-      }
-    }
-  }
-  std::array<Interval, kMetricCount> out;
-  for (int m = 0; m < kMetricCount; ++m) {
-    if (static_cast<int>(lows[m].size()) * 2 < bootstrap_replicates) continue;  // mostly withheld
-    out[m] = std::pair{Quantile(lows[m], 0.025), Quantile(highs[m], 0.975)};
-  }
-  return out;
+// 95 % intervals: the production code the coordinator runs (core/metrics/metric_intervals.h),
+// from public values only: the released counts, the bin edges and each release's noise scale.
+int bootstrap_replicates = metrics::kIntervalReplicates;  // 40 under --quick
+constexpr double kTargets[] = {1e-2, 1e-3};
+using Intervals = std::array<std::optional<metrics::Interval>, kMetricCount>;
+Intervals IntervalsOf(const metrics::BinLayout& layout,
+                      const std::vector<metrics::ReleasedPair>& releases, std::mt19937_64& rng) {
+  // Both bench mechanisms make each partner's counts consistent before they are pooled.
+  const metrics::VerificationIntervals v = metrics::ComputeVerificationIntervals(
+      layout, releases, kTargets, metrics::Consistency::kPerRelease, rng, bootstrap_replicates);
+  return {v.roc_auc, v.eer, v.fnmr_at_fmr[0], v.fnmr_at_fmr[1]};
+}
+
+metrics::BinLayout CandidateLayout() {
+  metrics::BinLayout layout;
+  for (int k = 0; k < kCandidateBins; ++k) layout.edges.push_back(CandidateKnot(k));
+  layout.edges.push_back(std::numeric_limits<double>::infinity());  // the open upper bin
+  return layout;
 }
 
 struct Row {
@@ -374,7 +346,7 @@ struct Row {
   std::string metric;
   double p50, p95;
   int runs, withheld;
-  double coverage = std::nan("");  // candidate: share of runs whose interval holds the truth
+  double coverage = std::nan("");  // share of runs whose interval holds the truth
   double width_p50 = std::nan("");
 };
 
@@ -435,6 +407,9 @@ int Main(int argc, char** argv) {
                                              truth.fnmr_1e3};
 
   std::unique_ptr<NoiseSource> noise = MakeSecureNoiseSource();
+  std::mt19937_64 interval_rng(noise->Bits64());
+  const metrics::BinLayout fixed_layout = metrics::FixedScoreBinLayout();
+  const metrics::BinLayout candidate_layout = CandidateLayout();
   std::mt19937_64 rng(20261128);
   std::vector<Row> rows;
   for (int64_t n : sizes) {
@@ -466,6 +441,8 @@ int Main(int argc, char** argv) {
           }
           for (std::size_t pc = 0; pc < partner_counts.size(); ++pc) {
             std::array<std::optional<double>, kMetricCount> values;
+            Intervals intervals;
+            std::vector<metrics::ReleasedPair> public_view;
             if (candidate) {
               std::vector<double> g(kCandidateBins, 0), i(kCandidateBins, 0);
               for (int p = 0; p < partner_counts[pc]; ++p) {
@@ -475,20 +452,31 @@ int Main(int argc, char** argv) {
                 }
               }
               values = CandidateMetrics(g, i);
-              const auto intervals = CandidateIntervals(g, i, partner_counts[pc], c, eps, *noise);
-              for (int m = 0; m < kMetricCount; ++m) {
-                if (!intervals[m]) continue;
-                covered[pc][m] += intervals[m]->first <= truth_values[m] &&
-                                  truth_values[m] <= intervals[m]->second;
-                widths[pc][m].push_back(intervals[m]->second - intervals[m]->first);
+              for (int p = 0; p < partner_counts[pc]; ++p) {
+                public_view.push_back(
+                    {{candidate_released[p].first,
+                      ScaleFor(c, eps * (1 - kCandidateImpostorShare)).value()},
+                     {candidate_released[p].second,
+                      ScaleFor(kCandidateImpostorBound, eps * kCandidateImpostorShare).value()}});
               }
+              intervals = IntervalsOf(candidate_layout, public_view, interval_rng);
             } else {
               metrics::ScoreHistogram g, i;
               for (int p = 0; p < partner_counts[pc]; ++p) {
                 g += released[p].genuine;
                 i += released[p].impostor;
+                // The baseline's released counts are clamped, not made consistent: the same
+                // public view, so its intervals show what clamping does to them.
+                public_view.push_back({{released[p].genuine.counts(), released[p].scale.value()},
+                                       {released[p].impostor.counts(), released[p].scale.value()}});
               }
               values = Released(g, i);
+              intervals = IntervalsOf(fixed_layout, public_view, interval_rng);
+            }
+            for (int m = 0; m < kMetricCount; ++m) {
+              if (!intervals[m] || !values[m]) continue;
+              covered[pc][m] += intervals[m]->Contains(truth_values[m]);
+              widths[pc][m].push_back(intervals[m]->width());
             }
             for (int m = 0; m < kMetricCount; ++m) {
               if (values[m]) {
@@ -510,7 +498,7 @@ int Main(int argc, char** argv) {
                     Quantile(errors[pc][m], 0.95),
                     runs,
                     withheld[pc][m]};
-            if (candidate && !widths[pc][m].empty()) {
+            if (!widths[pc][m].empty()) {
               row.coverage =
                   static_cast<double>(covered[pc][m]) / static_cast<double>(widths[pc][m].size());
               row.width_p50 = Quantile(widths[pc][m], 0.5);
