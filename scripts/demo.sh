@@ -178,6 +178,9 @@ coordinator:
 EOF
 
 declare -A eval_port
+# The demo's privacy settings (issue 12: the demo states them): k-minimum, epsilon per release and
+# the contribution bound c (comparisons per subject per histogram).
+demo_k=5 demo_epsilon=40.0 demo_c=5
 for p in "${partners[@]}"; do
   if $netns; then eval_port[$p]=9443 local_port=9444; else eval_port[$p]=$(free_port) local_port=$(free_port); fi
   echo "    - $p ${partner_ip[$p]}:${eval_port[$p]}" >> "$run/vendor.yaml"
@@ -209,11 +212,11 @@ local_api:
 # The demo galleries hold 6-8 subjects, so k is 5 (the product default is 10), and epsilon is
 # large: Laplace noise over 201 histogram bins swamps a few hundred comparisons at epsilon ~1.
 egress:
-  k_minimum: 5
+  k_minimum: $demo_k
   differential_privacy: true
-  epsilon_per_release: 40.0
+  epsilon_per_release: $demo_epsilon
   epsilon_budget: 200.0
-  contribution_bound: 5
+  contribution_bound: $demo_c
 # AUDIT ONLY: TLS session secrets of the vendor listener and the registry channel, so that the
 # partner's audit can decrypt its captures. A secret: delete it after the audit window.
 audit:
@@ -294,6 +297,9 @@ if ! $netns; then
 fi
 
 say "vendor: evaluation round (verification protocol, model 1.0.0)"
+echo "privacy (every partner): k-minimum $demo_k subjects, differential privacy epsilon $demo_epsilon" \
+  "per release, contribution bound c = $demo_c; each figure's 95 % interval comes from these" \
+  "public values, and a figure whose interval is wider than 0.10 is shown as \"too noisy\""
 round_status=0
 (cd "$run" && vendor_exec "$vendor_bin" round --config vendor.yaml --model 1.0.0 --protocol verification \
   --out report --round-id demo-round-1) || round_status=$?
