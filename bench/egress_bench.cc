@@ -22,7 +22,7 @@ BENCHMARK(BM_SecureBits64);
 // One draw at the scale of a default release (c = 10, epsilon = 1: 4c/epsilon = 40).
 void BM_DiscreteLaplaceDraw(benchmark::State& state) {
   std::unique_ptr<NoiseSource> noise = MakeSecureNoiseSource();
-  const NoiseScale scale = HistogramNoiseScale(10, 1.0);
+  const NoiseScale scale = HistogramNoiseScale({10, 10}, 1.0);
   for (auto _ : state) benchmark::DoNotOptimize(SampleDiscreteLaplace(scale, *noise));
 }
 BENCHMARK(BM_DiscreteLaplaceDraw);

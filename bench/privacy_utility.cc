@@ -155,7 +155,7 @@ NoisyHistograms BaselineNoise(const ContributionBoundedHistograms& bounded, doub
                               NoiseSource& noise) {
   NoisyHistograms out;
   out.epsilon = epsilon;
-  out.scale = HistogramNoiseScale(bounded.contribution_bound(), epsilon);
+  out.scale = HistogramNoiseScale(bounded.bounds(), epsilon);
   auto noisy = [&](const metrics::ScoreHistogram& h) {
     std::vector<double> raw(h.counts());
     for (double& v : raw) v += static_cast<double>(SampleDiscreteLaplace(out.scale, noise));

@@ -32,7 +32,7 @@ uint64_t Hash(uint64_t seed, uint64_t a, uint64_t b = 0, uint64_t c = 0) {
 
 // Domain tags keep the different uses of the seed independent.
 constexpr uint64_t kTagMated = 0x6d61746564ULL;  // "mated"
-constexpr uint64_t kTagRound = 0x726f756e64ULL;  // "round"
+constexpr uint64_t kTagRing = 0x72696e67ULL;     // "ring"
 constexpr uint64_t kTagImage = 0x696d616765ULL;  // "image"
 constexpr uint64_t kTagProbe = 0x70726f6265ULL;  // "probe"
 
@@ -161,42 +161,58 @@ int64_t SampleDiscreteLaplace(NoiseScale scale, NoiseSource& noise) {
   }
 }
 
+HistogramSensitivity VerificationSensitivity(VerificationBounds bounds) {
+  return HistogramSensitivity{bounds.genuine,
+                              3 * static_cast<int64_t>(ImpostorRingNeighbours(bounds.impostor))};
+}
+
 ComparisonPlan PlanVerificationComparisons(std::span<const SubjectImages> subjects, int c,
                                            uint64_t seed) {
+  return PlanVerificationComparisons(subjects, VerificationBounds{c, c}, seed);
+}
+
+ComparisonPlan PlanVerificationComparisons(std::span<const SubjectImages> subjects,
+                                           VerificationBounds bounds, uint64_t seed) {
   ComparisonPlan plan;
-  plan.contribution_bound = c;
+  plan.bounds = bounds;
   for (const SubjectImages& s : subjects) {
-    for (const auto& [i, j] : ChooseOwnPairs(s.images, c, seed, s.subject)) {
+    for (const auto& [i, j] : ChooseOwnPairs(s.images, bounds.genuine, seed, s.subject)) {
       plan.mated.push_back(AttributedComparison{s.subject, i, s.subject, j});
     }
   }
-  // c rounds; in each, subjects sorted by a seeded hash of their key are paired off in order, so
-  // every subject gains at most one partner per round. Depends on the keys and the seed only.
-  std::vector<std::size_t> order(subjects.size());
-  std::set<std::pair<int64_t, int64_t>> taken;
-  for (int round = 0; round < c; ++round) {
-    for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
-    auto key = [&](std::size_t k) {
-      return Hash(seed ^ kTagRound, static_cast<uint64_t>(round),
-                  static_cast<uint64_t>(subjects[k].subject));
-    };
-    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-      const uint64_t ka = key(a), kb = key(b);
-      return ka != kb ? ka < kb : subjects[a].subject < subjects[b].subject;
-    });
-    for (std::size_t k = 0; k + 1 < order.size(); k += 2) {
-      const SubjectImages& a = subjects[order[k]];
-      const SubjectImages& b = subjects[order[k + 1]];
-      const auto pair_key = std::minmax(a.subject, b.subject);
-      if (!taken.insert(pair_key).second) continue;  // met in an earlier round
-      // A subject without usable images keeps its slot (so others' pairs do not depend on its
+  // The hash ring (header): subjects ordered by a keyed hash of their key, each compared with its
+  // next m. Around a short ring (n <= 2m + 1) that is every pair, each taken once.
+  const std::size_t n = subjects.size();
+  const int m = ImpostorRingNeighbours(bounds.impostor);
+  std::vector<std::size_t> order(n);
+  for (std::size_t k = 0; k < n; ++k) order[k] = k;
+  auto ring_key = [&](std::size_t k) {
+    return Hash(seed ^ kTagRing, static_cast<uint64_t>(subjects[k].subject));
+  };
+  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const uint64_t ka = ring_key(a), kb = ring_key(b);
+    return ka != kb ? ka < kb : subjects[a].subject < subjects[b].subject;
+  });
+  const std::size_t reach = n == 0 ? 0 : std::min<std::size_t>(static_cast<std::size_t>(m), n - 1);
+  const bool wraps = n <= 2 * static_cast<std::size_t>(m) + 1;
+  std::set<std::pair<int64_t, int64_t>> taken;  // only used on a short ring
+  for (std::size_t pos = 0; pos < n; ++pos) {
+    for (std::size_t d = 1; d <= reach; ++d) {
+      const SubjectImages& a = subjects[order[pos]];
+      const SubjectImages& b = subjects[order[(pos + d) % n]];
+      const auto [low, high] = std::minmax(
+          a, b,
+          [](const SubjectImages& x, const SubjectImages& y) { return x.subject < y.subject; });
+      if (wraps && !taken.insert({low.subject, high.subject}).second) continue;
+      // A subject without usable images keeps its place (others' pairs do not depend on its
       // data) but yields no comparison.
-      if (a.images <= 0 || b.images <= 0) continue;
-      const uint64_t h = Hash(seed ^ kTagImage, static_cast<uint64_t>(pair_key.first),
-                              static_cast<uint64_t>(pair_key.second));
+      if (low.images <= 0 || high.images <= 0) continue;
+      // The images depend on the two subjects only (not on where the pair sits on the ring).
+      const uint64_t h = Hash(seed ^ kTagImage, static_cast<uint64_t>(low.subject),
+                              static_cast<uint64_t>(high.subject));
       plan.non_mated.push_back(AttributedComparison{
-          a.subject, static_cast<int>(h % static_cast<uint64_t>(a.images)), b.subject,
-          static_cast<int>((h >> 32) % static_cast<uint64_t>(b.images))});
+          low.subject, static_cast<int>(h % static_cast<uint64_t>(low.images)), high.subject,
+          static_cast<int>((h >> 32) % static_cast<uint64_t>(high.images))});
     }
   }
   return plan;
@@ -223,24 +239,31 @@ std::vector<AttributedComparison> PlanBoundedProbes(std::span<const SubjectImage
 absl::StatusOr<ContributionBoundedHistograms> ContributionBoundedHistograms::Build(
     int contribution_bound, std::span<const AttributedScore> genuine,
     std::span<const AttributedScore> impostor) {
-  if (contribution_bound < 1) {
-    return absl::InvalidArgumentError("contribution-bounded histograms: the bound must be >= 1");
+  return Build(VerificationBounds{contribution_bound, contribution_bound}, genuine, impostor);
+}
+
+absl::StatusOr<ContributionBoundedHistograms> ContributionBoundedHistograms::Build(
+    VerificationBounds bounds, std::span<const AttributedScore> genuine,
+    std::span<const AttributedScore> impostor) {
+  if (bounds.genuine < 1 || bounds.impostor < 1) {
+    return absl::InvalidArgumentError("contribution-bounded histograms: the bounds must be >= 1");
   }
   ContributionBoundedHistograms h;
-  h.contribution_bound_ = contribution_bound;
-  if (absl::Status s = CheckBound(genuine, contribution_bound, "genuine", h.genuine_); !s.ok()) {
+  h.bounds_ = bounds;
+  if (absl::Status s = CheckBound(genuine, bounds.genuine, "genuine", h.genuine_); !s.ok()) {
     return s;
   }
-  if (absl::Status s = CheckBound(impostor, contribution_bound, "impostor", h.impostor_); !s.ok()) {
+  if (absl::Status s = CheckBound(impostor, bounds.impostor, "impostor", h.impostor_); !s.ok()) {
     return s;
   }
   return h;
 }
 
-NoiseScale HistogramNoiseScale(int contribution_bound, double epsilon) {
-  // epsilon = e / 10^6, so 4c / epsilon = 4c * 10^6 / e, reduced.
+NoiseScale HistogramNoiseScale(VerificationBounds bounds, double epsilon) {
+  // epsilon = e / 10^6, so sensitivity / epsilon = sensitivity * 10^6 / e, reduced.
+  const HistogramSensitivity s = VerificationSensitivity(bounds);
   const auto micro = static_cast<uint64_t>(std::llround(epsilon * 1e6));
-  const uint64_t numerator = 4 * static_cast<uint64_t>(contribution_bound) * 1000000;
+  const uint64_t numerator = static_cast<uint64_t>(s.genuine + s.impostor) * 1000000;
   const uint64_t g = std::gcd(numerator, micro);
   return NoiseScale{numerator / g, micro / g};
 }
@@ -285,7 +308,7 @@ NoisyHistograms AddDiscreteLaplaceNoise(const ContributionBoundedHistograms& bou
                                         double epsilon, NoiseSource& noise) {
   NoisyHistograms out;
   out.epsilon = epsilon;
-  out.scale = HistogramNoiseScale(bounded.contribution_bound(), epsilon);
+  out.scale = HistogramNoiseScale(bounded.bounds(), epsilon);
   auto noisy = [&](const metrics::ScoreHistogram& h) {
     std::vector<double> raw(h.counts());
     for (double& v : raw) v += static_cast<double>(SampleDiscreteLaplace(out.scale, noise));

@@ -1,33 +1,50 @@
 // Differential privacy for evaluation releases: per-subject contribution bounding (seeded
 // sampling), the discrete Laplace mechanism on histogram counts, and the noise source.
 //
-// Privacy unit and neighbouring relation: a SUBJECT; two evaluation datasets are neighbours when
-// they hold the same subjects and differ in everything about ONE subject (its images, their
-// embeddings, its failures to enrol): substitution ("bounded") DP. The set of subject keys and
-// their number are treated as public to the mechanism (their count is released as a band anyway).
+// Privacy unit and neighbouring relation: a SUBJECT. Two evaluation datasets are neighbours when
+// one is the other with ONE subject added or removed, with everything about it (its key, its
+// images, their embeddings, its failures to enrol): add/remove ("unbounded") DP. Substituting one
+// subject (same key with other photos, or another person in its place) is a removal followed by
+// an addition, so it costs at most twice the epsilon (group privacy of size 2).
 //
-// Why the sensitivity is 2c per histogram:
-//   - PlanVerificationComparisons picks WHICH subject pairs are compared from the subject keys
-//     and the seed alone (greedy over a seeded order, at most c per subject), and which images
-//     of a chosen pair from the two subjects' own image counts. Changing one subject s therefore
-//     changes only the at most c comparisons that involve s in each histogram;
-//   - each changed comparison moves one count from one bin to another (or removes/adds one):
-//     L1 change <= 2 per comparison, <= 2c per histogram, <= 4c for the genuine and impostor
-//     histograms together. Discrete Laplace noise of scale t = 4c / epsilon on every (integer)
-//     count of both histograms makes the pair epsilon-DP; FNMR at FMR, EER, ROC AUC and thresholds
-//     derived from the noisy histograms are post-processing and cost nothing more (so is
-//     ConsistentCounts).
+// Why the L1 sensitivity per histogram is c_g (genuine) and 3 * floor(c_i / 2) (impostor):
+//   - PlanVerificationComparisons picks a subject's own image pairs from its key, its image count
+//     and the seed: at most c_g mated comparisons, each involving that subject only. Adding or
+//     removing the subject adds or removes exactly those: L1 change <= c_g, and nobody else's
+//     mated comparisons move.
+//   - Impostor pairs come from a hash ring: subjects ordered by a keyed hash of their key (keyed
+//     by the release's seed), each compared with its next m = floor(c_i / 2) subjects on the ring
+//     (so a subject is behind at most 2m <= c_i impostor comparisons). Inserting a subject s adds
+//     its m comparisons with its successors and the m of its m predecessors with s, and takes from
+//     each of those m predecessors exactly one comparison (with the subject now m + 1 places
+//     ahead); nothing else moves, since the ring order of the others is unchanged. Removing s is
+//     the reverse. L1 change <= 3m. When the ring is shorter than 2m + 1 every pair is compared
+//     once (duplicates around the wrap are dropped): adding s adds its (at most 2m) pairs and
+//     takes away at most m, so the bound holds there too. Which images of a chosen pair are
+//     compared depends on the two subjects only (their keys, image counts and the seed).
+//   - A subject without usable images keeps its place on the ring (so that others' pairs do not
+//     depend on its data) and yields no comparison.
+//   - Each comparison added or removed moves one count: the L1 change of a histogram is at most
+//     that of its plan. tests/unit/egress_guard/neighbouring_sensitivity_test.cc checks both
+//     empirically on random populations (2 to 300 subjects, 0 to 11 images) for add, remove and
+//     both kinds of substitution.
+//   - Discrete Laplace noise of scale t = (c_g + 3 floor(c_i / 2)) / epsilon on every (integer)
+//     count of both histograms makes the pair epsilon-DP under add/remove; FNMR at FMR, EER,
+//     ROC AUC and thresholds derived from the noisy histograms are post-processing and cost
+//     nothing more (so is ConsistentCounts).
 //   - Identification: a subject's probes are bounded the same way (at most c mated searches, at
 //     most c non-mated searches), but a subject's GALLERY image can change the rank or the best
 //     candidate of other subjects' searches; that influence is not bounded, so identification
 //     releases rely on k-minimum and banding as much as on noise. Stated here so nobody
 //     overstates it.
 //   - Not covered by the noise: banded counts, the failure-to-enrol rate (rounded to 0.01) and
-//     throughput; they are protected by k-minimum and coarsening only.
+//     throughput; they are protected by k-minimum and coarsening only. The number of subjects
+//     is released as a band (k-minimum), not noised.
 //   - The noise is sampled exactly (integers only, from OpenSSL's CSPRNG): no floating-point
 //     artefacts to exploit, and every released count is an integer (values on their grid).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <random>
@@ -96,17 +113,38 @@ struct AttributedComparison {
   int image_y = 0;
 };
 
+// Contribution bounds of a verification release: at most `genuine` mated comparisons and at most
+// `impostor` impostor comparisons per subject.
+struct VerificationBounds {
+  int genuine = 0;   // c_g
+  int impostor = 0;  // c_i
+};
+
+// The L1 sensitivity of each contribution-bounded histogram (and of its part of the plan) under
+// adding or removing one subject (the header's argument): genuine c_g, impostor 3 floor(c_i / 2).
+struct HistogramSensitivity {
+  int64_t genuine = 0;
+  int64_t impostor = 0;
+};
+HistogramSensitivity VerificationSensitivity(VerificationBounds bounds);
+
+// Ring neighbours each subject is compared with: floor(c_i / 2).
+inline int ImpostorRingNeighbours(int impostor_bound) { return impostor_bound / 2; }
+
 struct ComparisonPlan {
-  int contribution_bound = 0;  // c
+  VerificationBounds bounds;
   std::vector<AttributedComparison> mated;
   std::vector<AttributedComparison> non_mated;
 };
 
-// Verification: for each subject, at most c mated image pairs of its own (seeded choice among
-// its pairs); at most c non-mated comparisons per subject, one image pair per chosen subject
-// pair (subject pairs chosen greedily over a seeded order of all pairs, a pair taken while both
-// subjects are below c; the choice depends on the keys and the seed only). Deterministic for a
-// given input and seed. REQUIRES c >= 1, distinct subject keys.
+// Verification: for each subject, at most c_g mated image pairs of its own (seeded choice among
+// its pairs); impostor pairs from the keyed hash ring (header), each subject with its next
+// floor(c_i / 2) subjects, one image pair per subject pair. Deterministic for a given input and
+// seed; stable under adding or removing a subject (header). REQUIRES bounds >= 1, distinct
+// subject keys.
+ComparisonPlan PlanVerificationComparisons(std::span<const SubjectImages> subjects,
+                                           VerificationBounds bounds, uint64_t seed);
+// The same with c_g = c_i = c.
 ComparisonPlan PlanVerificationComparisons(std::span<const SubjectImages> subjects, int c,
                                            uint64_t seed);
 
@@ -132,16 +170,22 @@ class ContributionBoundedHistograms {
   // Fails (FailedPrecondition, naming the side) when some subject is behind more than c entries
   // of a side (a pair (x, y) with x != y counts for both), or InvalidArgument on NaN or c < 1.
   static absl::StatusOr<ContributionBoundedHistograms> Build(
+      VerificationBounds bounds, std::span<const AttributedScore> genuine,
+      std::span<const AttributedScore> impostor);
+  // The same with c_g = c_i = c.
+  static absl::StatusOr<ContributionBoundedHistograms> Build(
       int contribution_bound, std::span<const AttributedScore> genuine,
       std::span<const AttributedScore> impostor);
 
-  int contribution_bound() const { return contribution_bound_; }
+  VerificationBounds bounds() const { return bounds_; }
+  // The larger of the two bounds (the most entries one subject is behind in one histogram).
+  int contribution_bound() const { return std::max(bounds_.genuine, bounds_.impostor); }
   const metrics::ScoreHistogram& genuine() const { return genuine_; }
   const metrics::ScoreHistogram& impostor() const { return impostor_; }
 
  private:
   ContributionBoundedHistograms() = default;
-  int contribution_bound_ = 0;
+  VerificationBounds bounds_;
   metrics::ScoreHistogram genuine_;
   metrics::ScoreHistogram impostor_;
 };
@@ -151,13 +195,14 @@ class ContributionBoundedHistograms {
 struct NoisyHistograms {
   metrics::ScoreHistogram genuine;   // noisy integer counts, made consistent
   metrics::ScoreHistogram impostor;  // noisy integer counts, made consistent
-  NoiseScale scale;                  // 4c / epsilon
+  NoiseScale scale;                  // HistogramNoiseScale
   double epsilon = 0;
 };
 
-// Noise scale for both histograms of one release: 4c / epsilon, with epsilon taken to 6
-// decimal places (the configuration's resolution). REQUIRES c >= 1, epsilon >= 1e-6.
-NoiseScale HistogramNoiseScale(int contribution_bound, double epsilon);
+// Noise scale for both histograms of one release: the summed add/remove sensitivity over
+// epsilon, (c_g + 3 floor(c_i / 2)) / epsilon, with epsilon taken to 6 decimal places (the
+// configuration's resolution). REQUIRES bounds >= 1, epsilon >= 1e-6.
+NoiseScale HistogramNoiseScale(VerificationBounds bounds, double epsilon);
 
 // Post-processing of noisy counts (free under DP): the cumulative counts are replaced by the
 // closest nondecreasing sequence (least squares, pool-adjacent-violators; Hay et al. 2010,

@@ -202,9 +202,10 @@ absl::StatusOr<EvaluationAggregate> VerificationBounded(const EvaluationCohort& 
   const std::vector<SubjectImages> planner = PlannerSubjects(cohort);
   ComparisonPlan plan =
       PlanVerificationComparisons(planner, options.contribution_bound, options.seed);
-  if (options.non_mated_sample_size > 0 && options.non_mated_sample_size < plan.non_mated.size()) {
-    plan.non_mated.resize(options.non_mated_sample_size);  // a prefix of the seeded order
-  }
+  // The request's non_mated_sample_size is NOT applied here: a prefix of the ring order (or any
+  // cut whose position depends on the others) would let one added or removed subject shift
+  // comparisons far from it, beyond the sensitivity the noise covers (differential_privacy.h).
+  // Under differential privacy the partner's impostor bound alone sets how many there are.
   if (plan.mated.size() > options.max_comparisons) {
     return TooLarge("mated comparisons", options.max_comparisons);
   }

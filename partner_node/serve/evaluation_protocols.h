@@ -8,8 +8,9 @@
 //     or exactly `non_mated_sample_size` distinct non-mated pairs drawn uniformly without
 //     replacement by a generator seeded with `seed` (Floyd's algorithm over the pair index).
 //   - DP on: PlanVerificationComparisons (differential_privacy.h): at most c mated pairs per
-//     subject and at most c non-mated comparisons per subject, chosen from keys and the seed;
-//     a non-mated sample size then keeps the first that many of the plan's seeded order.
+//     subject and the keyed hash ring's non-mated pairs (at most c per subject), chosen from keys
+//     and the seed; the request's non-mated sample size is ignored (a cut of the plan would
+//     break the add/remove sensitivity the noise is calibrated to).
 // Identification (1:N, rank 1):
 //   - subjects are ordered by a seeded hash of their key; the first
 //     `identification_holdout_percent` (at least one, at most all but one) are left out of the

@@ -74,20 +74,22 @@ TEST(DifferentialPrivacy, UniformIntegersAreUniformAndTheSecureSourceVaries) {
   EXPECT_EQ(values.size(), 1000u);  // not a constant or a short cycle
 }
 
-TEST(DifferentialPrivacy, ScaleIsFourCOverEpsilonAsAnExactFraction) {
-  EXPECT_DOUBLE_EQ(HistogramNoiseScale(10, 1.0).value(), 40.0);
-  EXPECT_DOUBLE_EQ(HistogramNoiseScale(1, 0.5).value(), 8.0);
-  const NoiseScale third = HistogramNoiseScale(5, 0.3);  // 20 / 0.3 = 200 / 3
-  EXPECT_EQ(third.numerator, 200u);
+TEST(DifferentialPrivacy, ScaleIsTheAddRemoveSensitivityOverEpsilonAsAnExactFraction) {
+  // c_g + 3 floor(c_i / 2): 10 + 15.
+  EXPECT_DOUBLE_EQ(HistogramNoiseScale({10, 10}, 1.0).value(), 25.0);
+  EXPECT_DOUBLE_EQ(HistogramNoiseScale({1, 1}, 0.5).value(), 2.0);
+  EXPECT_DOUBLE_EQ(HistogramNoiseScale({3, 64}, 1.0).value(), 99.0);
+  const NoiseScale third = HistogramNoiseScale({5, 5}, 0.3);  // 11 / 0.3 = 110 / 3
+  EXPECT_EQ(third.numerator, 110u);
   EXPECT_EQ(third.denominator, 3u);
   EXPECT_DOUBLE_EQ(FailureRateNoiseScale(0.1).value(), 1000.0);
 }
 
 // Histogram counts of 1000 everywhere (so the consistency step never changes them): the noise
 // added to every bin of both histograms over many seeded releases must be discrete Laplace of
-// scale 4c/epsilon, and every count a whole number.
+// scale (c_g + 3 floor(c_i / 2)) / epsilon, and every count a whole number.
 TEST(DifferentialPrivacy, HistogramNoiseMatchesCalibrationOverManyDraws) {
-  const int c = 1;
+  const int c = 2;
   const double epsilon = 1.0;
   std::vector<AttributedScore> genuine, impostor;
   int64_t subject = 0;
@@ -109,14 +111,14 @@ TEST(DifferentialPrivacy, HistogramNoiseMatchesCalibrationOverManyDraws) {
   std::vector<double> deltas;
   for (int draw = 0; draw < 50; ++draw) {
     const NoisyHistograms noisy = AddDiscreteLaplaceNoise(*bounded, epsilon, noise);
-    EXPECT_DOUBLE_EQ(noisy.scale.value(), 4.0);
+    EXPECT_DOUBLE_EQ(noisy.scale.value(), 5.0);
     for (int bin = 0; bin < metrics::kScoreBinCount; ++bin) {
       ASSERT_EQ(noisy.genuine.count(bin), std::floor(noisy.genuine.count(bin)));
       deltas.push_back(noisy.genuine.count(bin) - 1000.0);
       deltas.push_back(noisy.impostor.count(bin) - 1000.0);
     }
   }
-  const double variance = DiscreteLaplaceVariance(4.0);
+  const double variance = DiscreteLaplaceVariance(5.0);
   const Moments m = MomentsOf(deltas);
   const double n = static_cast<double>(deltas.size());  // 20100
   EXPECT_NEAR(m.mean, 0.0, 5 * std::sqrt(variance / n));
@@ -201,7 +203,7 @@ std::vector<SubjectImages> Subjects(int n) {
 
 TEST(DifferentialPrivacy, PlanRespectsContributionBound) {
   const std::vector<SubjectImages> subjects = Subjects(60);
-  const int c = 3;
+  const int c = 4;  // two ring neighbours each side
   const ComparisonPlan plan = PlanVerificationComparisons(subjects, c, 42);
   std::map<int64_t, int> images;
   for (const SubjectImages& s : subjects) images[s.subject] = s.images;
@@ -223,10 +225,11 @@ TEST(DifferentialPrivacy, PlanRespectsContributionBound) {
   }
   for (const auto& [subject, n] : mated) EXPECT_LE(n, c) << subject;
   for (const auto& [subject, n] : non_mated) EXPECT_LE(n, c) << subject;
-  // Subjects with >= 3 images (4 of every 9) each get exactly c mated pairs.
+  // Subjects with >= 4 images (5 of every 9) each get exactly c mated pairs.
   EXPECT_GE(plan.mated.size(), static_cast<size_t>(c * 60 * 5 / 9 - c));
-  // Most slots are used: pairs where both sides have images.
-  EXPECT_GT(plan.non_mated.size(), 50u);
+  // Most ring pairs are used (60 subjects x 2 neighbours): those where both sides have images.
+  EXPECT_GT(plan.non_mated.size(), 80u);
+  EXPECT_LE(plan.non_mated.size(), 120u);
   // The plan feeds Build without tripping the bound.
   std::vector<AttributedScore> g, i;
   for (const auto& p : plan.mated) g.push_back({p.subject_x, p.subject_y, 0.4});
