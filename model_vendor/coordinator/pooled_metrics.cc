@@ -262,7 +262,9 @@ metrics::ReleasedPair ReleasedPairOf(const EvaluationRelease& release,
   pair.impostor.counts = histograms.impostor.counts();
   const fedface::v1::PrivacyAccounting& privacy = release.privacy();
   if (privacy.differential_privacy() && privacy.epsilon() > 0) {
-    // Bin edges v1: one bound c on each histogram, scale 4c / epsilon on every count of both.
+    // A release that states only epsilon and one bound c: 4c / epsilon on every count of both
+    // histograms, the largest scale a mechanism with that c has used (substitution; add/remove
+    // needs c + 3 floor(c / 2) <= 4c), so the intervals err on the wide side.
     const double scale = 4.0 * privacy.contribution_bound() / privacy.epsilon();
     pair.genuine.noise_scale = scale;
     pair.impostor.noise_scale = scale;
