@@ -212,7 +212,7 @@ std::vector<double> BandEdgeCounts(const std::vector<double>& f, const std::vect
 // replicates' systematic shift from the released CDF (noise and the consistency step move mass
 // into empty bins; the release carries that shift once already).
 std::vector<double> Band(const std::vector<std::vector<double>>& replicate_cdfs,
-                         const std::vector<double>& released, double level) {
+                         const std::vector<double>& released, double total, double level) {
   const std::size_t n = released.size();
   const double count = static_cast<double>(replicate_cdfs.size());
   std::vector<double> mean(n, 0.0), sd(n, 0.0);
@@ -222,8 +222,10 @@ std::vector<double> Band(const std::vector<std::vector<double>>& replicate_cdfs,
   for (const auto& f : replicate_cdfs) {
     for (std::size_t k = 0; k < n; ++k) sd[k] += (f[k] - mean[k]) * (f[k] - mean[k]) / count;
   }
-  constexpr double kFloor = 1e-9;
-  for (double& v : sd) v = std::max(std::sqrt(v), kFloor);
+  // No bin's spread counts as less than one comparison: a bin that a rare replicate moves by
+  // one count must not dictate the band's width everywhere.
+  const double floor = 1.0 / std::max(total, 1.0);
+  for (double& v : sd) v = std::max(std::sqrt(v), floor);
   std::vector<double> z;
   for (const auto& f : replicate_cdfs) {
     double worst = 0;
@@ -295,7 +297,8 @@ VerificationIntervals ComputeVerificationIntervals(const BinLayout& layout,
   }
   // Two sides, each band at 1 - (1 - level) / 2: together they hold with the stated level.
   const double level = 1 - (1 - kIntervalLevel) / 2;
-  const std::vector<double> band_g = Band(cdf_g, fg, level), band_i = Band(cdf_i, fi, level);
+  const std::vector<double> band_g = Band(cdf_g, fg, ng, level);
+  const std::vector<double> band_i = Band(cdf_i, fi, ni, level);
 
   // Worst case: genuine CDF at the band's lower edge, impostor at its upper edge, and every
   // bin's mass at the edge that makes it worse; best case the reverse.
