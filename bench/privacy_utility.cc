@@ -10,18 +10,21 @@
 // part of the measured error.
 //
 // A simulated partner of n subjects cannot be enumerated pairwise at 1M subjects, so each
-// subject contributes exactly what the production contribution bound lets it contribute:
-// c mated comparisons and c impostor comparisons (pairs over a random perfect matching per
-// round). Those attributed distances go through PRODUCTION code only:
-//   ContributionBoundedHistograms::Build (checks the bound, fills the fixed-bin histograms),
-//   then per mechanism
-//     current : AddDiscreteLaplaceNoise (HistogramNoiseScale, SampleDiscreteLaplace,
-//               ConsistentCounts), i.e. what release_composer.cc releases today;
-//     baseline: the mechanism before issue 10 (bench only): SampleDiscreteLaplace at the same
-//               scale on every bin, negative counts clamped at 0 by ScoreHistogram::FromCounts;
-//   pooled over P partners with ScoreHistogram::operator+ (as the coordinator adds releases),
-//   then metrics::RocAuc, metrics::Eer, metrics::ComputeFnmrAtFmr on the histograms (a figure
-//   ComputeFnmrAtFmr marks unavailable is counted as withheld, not as an error).
+// subject contributes exactly what the production contribution bounds let it contribute.
+// Mechanisms:
+//   current : the product's verification release (issue 12): c_g mated comparisons per subject
+//             and n * floor(c_i / 2) impostor pairs (the hash ring), counted over bin layout 2
+//             (metrics::LayoutV2BinIndex), then AddLayoutV2Noise (LayoutV2NoiseFor: the epsilon
+//             split and each side's scale; SampleDiscreteLaplace; raw unclamped counts), pooled by
+//             adding the raw counts as the coordinator does, then
+//             metrics::DeriveVerificationMetrics (ConsistentCounts, interpolation, the
+//             public-values too-noisy rule) with the partners' public noise scales. c_g, c_i and
+//             the split are DifferentialPrivacyConfig's defaults, as a partner runs them.
+//   baseline: the mechanism before issue 10 (bench only): c mated and c rounds of a random
+//             matching of impostors into ContributionBoundedHistograms::Build (201 bins),
+//             SampleDiscreteLaplace at the old scale 4c / epsilon on every bin, negative counts
+//             clamped at 0 by ScoreHistogram::FromCounts, metrics::RocAuc, Eer, ComputeFnmrAtFmr.
+// A figure the derivation withholds is counted as withheld, not as an error.
 // Populations are drawn once per size (10 partners), and every run draws fresh noise from the
 // CSPRNG (MakeSecureNoiseSource), the source a running node uses.
 #include <algorithm>
@@ -31,7 +34,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <limits>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -42,6 +44,7 @@
 #include <vector>
 
 #include "core/metrics/metric_intervals.h"
+#include "core/metrics/release_derivation.h"
 #include "core/metrics/score_histogram.h"
 #include "partner_node/egress/differential_privacy.h"
 #include "partner_node/egress/egress_config.h"
@@ -155,7 +158,8 @@ NoisyHistograms BaselineNoise(const ContributionBoundedHistograms& bounded, doub
                               NoiseSource& noise) {
   NoisyHistograms out;
   out.epsilon = epsilon;
-  out.scale = HistogramNoiseScale(bounded.bounds(), epsilon);
+  out.scale = SideNoiseScale(4 * static_cast<int64_t>(bounded.contribution_bound()),
+                             std::llround(epsilon * 1e6));  // the old 4c / epsilon
   auto noisy = [&](const metrics::ScoreHistogram& h) {
     std::vector<double> raw(h.counts());
     for (double& v : raw) v += static_cast<double>(SampleDiscreteLaplace(out.scale, noise));
@@ -184,128 +188,37 @@ std::array<std::optional<double>, kMetricCount> Released(const metrics::ScoreHis
   return out;
 }
 
-// ---- candidate: the lead of issue 12 item 2, bench only, to verify before it goes in the product
-// 19 fixed bins over [0.45, 0.79) plus two open ends (a constant, as a model version would declare
-// it; never from partner data); separate bounds: every mated pair (c per subject here) and
-// kCandidateImpostorBound impostor comparisons per subject, the budget split 1:4; discrete
-// Laplace noise (production SampleDiscreteLaplace) of scale 2 c_side / eps_side on each side
-// (substitution of one subject moves each of its comparisons from one bin to another), no
-// clamping; production ConsistentCounts (isotonic cumulative counts); metrics by linear
-// interpolation of the cumulative counts between bin edges.
-constexpr double kCandidateLow = 0.45, kCandidateHigh = 0.79, kCandidateTop = 2.0;
-constexpr int kCandidateInner = 19;
-constexpr int kCandidateBins = kCandidateInner + 2;
-constexpr int kCandidateImpostorBound = 64;
-constexpr double kCandidateImpostorShare = 0.8;
-
-int CandidateBin(double d) {
-  if (d < kCandidateLow) return 0;
-  if (d >= kCandidateHigh) return kCandidateBins - 1;
-  const int k =
-      static_cast<int>((d - kCandidateLow) / (kCandidateHigh - kCandidateLow) * kCandidateInner);
-  return 1 + std::min(k, kCandidateInner - 1);
-}
-// Knot x of cumulative count k (count of bins 0..k-1): 0, 0.45, ..., 0.79, 2.0.
-double CandidateKnot(int k) {
-  if (k == 0) return 0.0;
-  if (k == kCandidateBins) return kCandidateTop;
-  return kCandidateLow + (kCandidateHigh - kCandidateLow) * (k - 1) / kCandidateInner;
-}
-
-struct CandidatePartner {
-  int c_genuine = 0, c_impostor = 0;
-  std::vector<double> genuine, impostor;  // exact bounded counts
+// ---- current: the product's layout-2 release ----
+struct CurrentPartner {
+  std::vector<double> genuine, impostor;  // exact bounded counts over layout 2
 };
-CandidatePartner SimulateCandidate(const Fit& fit, int64_t subjects, int c, std::mt19937_64& rng) {
+CurrentPartner SimulateCurrent(const Fit& fit, int64_t subjects, VerificationBounds bounds,
+                               std::mt19937_64& rng) {
   std::normal_distribution<double> genuine(fit.genuine.mean, fit.genuine.sd);
   std::normal_distribution<double> impostor(fit.impostor.mean, fit.impostor.sd);
-  CandidatePartner p;
-  p.c_genuine = c;
-  p.c_impostor = kCandidateImpostorBound;
-  p.genuine.assign(kCandidateBins, 0);
-  p.impostor.assign(kCandidateBins, 0);
-  for (int64_t k = 0; k < subjects * c; ++k) p.genuine[CandidateBin(genuine(rng))] += 1;
-  // c_i rounds of a perfect matching: subjects * c_i / 2 impostor pairs.
-  for (int64_t k = 0; k < subjects * p.c_impostor / 2; ++k) {
-    p.impostor[CandidateBin(impostor(rng))] += 1;
+  CurrentPartner p;
+  p.genuine.assign(metrics::kLayoutV2Bins, 0);
+  p.impostor.assign(metrics::kLayoutV2Bins, 0);
+  for (int64_t k = 0; k < subjects * bounds.genuine; ++k) {
+    p.genuine[metrics::LayoutV2BinIndex(genuine(rng))] += 1;
   }
+  const int64_t pairs = subjects * ImpostorRingNeighbours(bounds.impostor);
+  for (int64_t k = 0; k < pairs; ++k) p.impostor[metrics::LayoutV2BinIndex(impostor(rng))] += 1;
   return p;
 }
 
-NoiseScale ScaleFor(int c, double epsilon) {  // 2c / epsilon as an exact fraction
-  const auto micro = static_cast<uint64_t>(std::llround(epsilon * 1e6));
-  const uint64_t numerator = 2 * static_cast<uint64_t>(c) * 1000000;
-  const uint64_t g = std::gcd(numerator, micro);
-  return NoiseScale{numerator / g, micro / g};
-}
-
-std::pair<std::vector<double>, std::vector<double>> CandidateNoise(const CandidatePartner& p,
-                                                                   double epsilon,
-                                                                   NoiseSource& noise) {
-  auto side = [&](const std::vector<double>& counts, int c, double eps) {
-    const NoiseScale scale = ScaleFor(c, eps);
-    std::vector<double> raw(counts);
-    for (double& v : raw) v += static_cast<double>(SampleDiscreteLaplace(scale, noise));
-    return ConsistentCounts(raw);
-  };
-  return {side(p.genuine, p.c_genuine, epsilon * (1 - kCandidateImpostorShare)),
-          side(p.impostor, p.c_impostor, epsilon * kCandidateImpostorShare)};
-}
-
-// The share of a side at or below t: piecewise linear through the cumulative counts.
-double InterpolatedCdf(const std::vector<double>& counts, double total, double t) {
-  if (total <= 0) return 0;
-  double cumulative = 0;
-  for (int k = 0; k < kCandidateBins; ++k) {
-    const double lo = CandidateKnot(k), hi = CandidateKnot(k + 1);
-    if (t < hi) {
-      const double share = std::max(0.0, t - lo) / (hi - lo);
-      return (cumulative + counts[k] * share) / total;
-    }
-    cumulative += counts[k];
-  }
-  return 1.0;
-}
-
-std::array<std::optional<double>, kMetricCount> CandidateMetrics(const std::vector<double>& g,
-                                                                 const std::vector<double>& i) {
+std::array<std::optional<double>, kMetricCount> DerivedValues(
+    const std::vector<double>& g, const std::vector<double>& i, const metrics::PublicNoise& noise,
+    metrics::CdfReading rg = metrics::CdfReading::kInterpolate,
+    metrics::CdfReading ri = metrics::CdfReading::kInterpolate) {
   std::array<std::optional<double>, kMetricCount> out;
-  const double ng = std::accumulate(g.begin(), g.end(), 0.0);
-  const double ni = std::accumulate(i.begin(), i.end(), 0.0);
-  if (ng <= 0 || ni <= 0) return out;
-  constexpr double kStep = 0.0005;
-  double auc = 0, previous_fmr = 0, eer = -1, previous_gap = 1;
-  // One step past the top so that every bin's mass (open upper bin included) is reached.
-  const int steps = static_cast<int>(std::lround(kCandidateTop / kStep)) + 1;
-  for (int step = 1; step <= steps; ++step) {
-    const double t = step * kStep;
-    const double fmr = InterpolatedCdf(i, ni, t);
-    const double fnmr = 1 - InterpolatedCdf(g, ng, t);
-    const double mid_genuine = InterpolatedCdf(g, ng, t - kStep / 2);
-    auc += mid_genuine * (fmr - previous_fmr);  // P(genuine < impostor)
-    const double gap = fnmr - fmr;
-    if (eer < 0 && gap <= 0) {
-      const double lambda = previous_gap / (previous_gap - gap);
-      eer = previous_fmr + lambda * (fmr - previous_fmr);
-    }
-    previous_fmr = fmr;
-    previous_gap = gap;
-  }
-  out[0] = auc;
-  if (eer >= 0) out[1] = eer;
-  int slot = 2;
-  for (double target : {1e-2, 1e-3}) {
-    if (ni >= static_cast<double>(metrics::MinimumTrialsFor(target))) {
-      // The largest t with FMR(t) <= target, by bisection on the nondecreasing interpolant.
-      double lo = 0, hi = kCandidateTop;
-      for (int k = 0; k < 60; ++k) {
-        const double m = 0.5 * (lo + hi);
-        (InterpolatedCdf(i, ni, m) <= target ? lo : hi) = m;
-      }
-      out[slot] = 1 - InterpolatedCdf(g, ng, lo);
-    }
-    ++slot;
-  }
+  const absl::StatusOr<metrics::DerivedMetrics> m =
+      metrics::DeriveVerificationMetrics(metrics::kBinLayoutV2, g, i, noise, rg, ri);
+  if (!m.ok()) return out;
+  out[0] = m->roc_auc.value;
+  out[1] = m->eer.value;
+  out[2] = m->fnmr_at_fmr[0].value;
+  out[3] = m->fnmr_at_fmr[1].value;
   return out;
 }
 
@@ -319,23 +232,16 @@ double Quantile(std::vector<double> v, double q) {
 }
 
 // 95 % intervals: the production code the coordinator runs (core/metrics/metric_intervals.h),
-// from public values only: the released counts, the bin edges and each release's noise scale.
+// from public values only: each partner's released raw counts and noise scales and the layout.
 int bootstrap_replicates = metrics::kIntervalReplicates;  // 40 under --quick
-constexpr double kTargets[] = {1e-2, 1e-3};
-using Intervals = std::array<std::optional<metrics::Interval>, kMetricCount>;
-Intervals IntervalsOf(const metrics::BinLayout& layout,
-                      const std::vector<metrics::ReleasedPair>& releases, std::mt19937_64& rng) {
-  // Both bench mechanisms make each partner's counts consistent before they are pooled.
+using Interval = std::optional<metrics::Interval>;
+std::array<Interval, kMetricCount> CurrentIntervals(
+    const std::vector<metrics::ReleasedPair>& releases, std::mt19937_64& rng) {
+  static const metrics::BinLayout layout = *metrics::LayoutOf(metrics::kBinLayoutV2);
+  constexpr double kTargets[] = {1e-2, 1e-3};
   const metrics::VerificationIntervals v = metrics::ComputeVerificationIntervals(
-      layout, releases, kTargets, metrics::Consistency::kPerRelease, rng, bootstrap_replicates);
+      layout, releases, kTargets, metrics::Consistency::kAfterPooling, rng, bootstrap_replicates);
   return {v.roc_auc, v.eer, v.fnmr_at_fmr[0], v.fnmr_at_fmr[1]};
-}
-
-metrics::BinLayout CandidateLayout() {
-  metrics::BinLayout layout;
-  for (int k = 0; k < kCandidateBins; ++k) layout.edges.push_back(CandidateKnot(k));
-  layout.edges.push_back(std::numeric_limits<double>::infinity());  // the open upper bin
-  return layout;
 }
 
 struct Row {
@@ -346,7 +252,7 @@ struct Row {
   std::string metric;
   double p50, p95;
   int runs, withheld;
-  double coverage = std::nan("");  // share of runs whose interval holds the truth
+  double coverage = std::nan("");  // current: share of runs whose interval holds the truth
   double width_p50 = std::nan("");
 };
 
@@ -375,7 +281,12 @@ int Main(int argc, char** argv) {
     return 1;
   }
   const Truth truth = TruthOf(*fit);
-  const int c = DifferentialPrivacyConfig{}.contribution_bound;
+  const DifferentialPrivacyConfig dp;
+  const int c = dp.contribution_bound;
+  // s4/dp's config defaults (c_g 10, c_i 64, impostor share 0.8); egress_config.h on s4/dp does
+  // not have these fields yet at its commit ac036ac: read them from dp when it does.
+  const VerificationBounds bounds{10, 64};
+  constexpr double kImpostorEpsilonShare = 0.8;
   std::vector<int64_t> sizes = {1000, 10000, 100000, 1000000};
   std::vector<double> epsilons = {0.25, 0.5, 1, 2, 4};
   std::vector<int> partner_counts = {1, 3, 10};
@@ -408,20 +319,17 @@ int Main(int argc, char** argv) {
 
   std::unique_ptr<NoiseSource> noise = MakeSecureNoiseSource();
   std::mt19937_64 interval_rng(noise->Bits64());
-  const metrics::BinLayout fixed_layout = metrics::FixedScoreBinLayout();
-  const metrics::BinLayout candidate_layout = CandidateLayout();
   std::mt19937_64 rng(20261128);
   std::vector<Row> rows;
   for (int64_t n : sizes) {
     std::vector<ContributionBoundedHistograms> partners;
-    std::vector<CandidatePartner> candidates;
+    std::vector<CurrentPartner> currents;
     for (int p = 0; p < max_partners; ++p) {
       partners.push_back(SimulatePartner(*fit, n, c, rng));
-      candidates.push_back(SimulateCandidate(*fit, n, c, rng));
+      currents.push_back(SimulateCurrent(*fit, n, bounds, rng));
     }
-    for (const char* mechanism : {"baseline", "current", "candidate"}) {
+    for (const char* mechanism : {"baseline", "current"}) {
       const bool current = std::strcmp(mechanism, "current") == 0;
-      const bool candidate = std::strcmp(mechanism, "candidate") == 0;
       for (double eps : epsilons) {
         // errors[partner-count index][metric]
         std::vector<std::array<std::vector<double>, kMetricCount>> errors(partner_counts.size());
@@ -430,53 +338,52 @@ int Main(int argc, char** argv) {
         std::vector<std::array<std::vector<double>, kMetricCount>> widths(partner_counts.size());
         for (int r = 0; r < runs; ++r) {
           std::vector<NoisyHistograms> released;
-          std::vector<std::pair<std::vector<double>, std::vector<double>>> candidate_released;
+          std::vector<PrivateHistograms> current_released;
           for (int p = 0; p < max_partners; ++p) {
-            if (candidate) {
-              candidate_released.push_back(CandidateNoise(candidates[p], eps, *noise));
+            if (current) {
+              current_released.push_back(AddLayoutV2Noise(currents[p].genuine, currents[p].impostor,
+                                                          bounds, eps, kImpostorEpsilonShare,
+                                                          *noise));
             } else {
-              released.push_back(current ? AddDiscreteLaplaceNoise(partners[p], eps, *noise)
-                                         : BaselineNoise(partners[p], eps, *noise));
+              released.push_back(BaselineNoise(partners[p], eps, *noise));
             }
           }
           for (std::size_t pc = 0; pc < partner_counts.size(); ++pc) {
             std::array<std::optional<double>, kMetricCount> values;
-            Intervals intervals;
-            std::vector<metrics::ReleasedPair> public_view;
-            if (candidate) {
-              std::vector<double> g(kCandidateBins, 0), i(kCandidateBins, 0);
+            if (current) {
+              std::vector<double> g(metrics::kLayoutV2Bins, 0), i(metrics::kLayoutV2Bins, 0);
+              metrics::PublicNoise public_noise;
               for (int p = 0; p < partner_counts[pc]; ++p) {
-                for (int k = 0; k < kCandidateBins; ++k) {
-                  g[k] += candidate_released[p].first[k];
-                  i[k] += candidate_released[p].second[k];
+                for (int k = 0; k < metrics::kLayoutV2Bins; ++k) {
+                  g[k] += current_released[p].genuine[k];
+                  i[k] += current_released[p].impostor[k];
                 }
+                public_noise.genuine.scales.push_back(
+                    current_released[p].noise.genuine_scale.value());
+                public_noise.impostor.scales.push_back(
+                    current_released[p].noise.impostor_scale.value());
               }
-              values = CandidateMetrics(g, i);
+              values = DerivedValues(g, i, public_noise);
+              std::vector<metrics::ReleasedPair> public_view;
               for (int p = 0; p < partner_counts[pc]; ++p) {
                 public_view.push_back(
-                    {{candidate_released[p].first,
-                      ScaleFor(c, eps * (1 - kCandidateImpostorShare)).value()},
-                     {candidate_released[p].second,
-                      ScaleFor(kCandidateImpostorBound, eps * kCandidateImpostorShare).value()}});
+                    {{current_released[p].genuine, current_released[p].noise.genuine_scale.value()},
+                     {current_released[p].impostor,
+                      current_released[p].noise.impostor_scale.value()}});
               }
-              intervals = IntervalsOf(candidate_layout, public_view, interval_rng);
+              const auto intervals = CurrentIntervals(public_view, interval_rng);
+              for (int m = 0; m < kMetricCount; ++m) {
+                if (!intervals[m] || !values[m]) continue;
+                covered[pc][m] += intervals[m]->Contains(truth_values[m]);
+                widths[pc][m].push_back(intervals[m]->width());
+              }
             } else {
               metrics::ScoreHistogram g, i;
               for (int p = 0; p < partner_counts[pc]; ++p) {
                 g += released[p].genuine;
                 i += released[p].impostor;
-                // The baseline's released counts are clamped, not made consistent: the same
-                // public view, so its intervals show what clamping does to them.
-                public_view.push_back({{released[p].genuine.counts(), released[p].scale.value()},
-                                       {released[p].impostor.counts(), released[p].scale.value()}});
               }
               values = Released(g, i);
-              intervals = IntervalsOf(fixed_layout, public_view, interval_rng);
-            }
-            for (int m = 0; m < kMetricCount; ++m) {
-              if (!intervals[m] || !values[m]) continue;
-              covered[pc][m] += intervals[m]->Contains(truth_values[m]);
-              widths[pc][m].push_back(intervals[m]->width());
             }
             for (int m = 0; m < kMetricCount; ++m) {
               if (values[m]) {
@@ -498,7 +405,7 @@ int Main(int argc, char** argv) {
                     Quantile(errors[pc][m], 0.95),
                     runs,
                     withheld[pc][m]};
-            if (!widths[pc][m].empty()) {
+            if (current && !widths[pc][m].empty()) {
               row.coverage =
                   static_cast<double>(covered[pc][m]) / static_cast<double>(widths[pc][m].size());
               row.width_p50 = Quantile(widths[pc][m], 0.5);

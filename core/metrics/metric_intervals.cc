@@ -4,13 +4,12 @@
 #include <cmath>
 #include <limits>
 
-#include "core/metrics/score_histogram.h"
 #include "core/metrics/verification_metrics.h"
 
 namespace fedface::metrics {
 namespace {
 
-// Point masses on the knots m = 0..bins (knot m at edges[m], the last at +inf).
+// Point masses on the knots m = 0..bins (knot m at knots[m]; the last stands for +inf).
 struct Placed {
   std::vector<double> genuine;
   std::vector<double> impostor;
@@ -33,9 +32,9 @@ Placed Place(std::size_t bins, std::span<const double> g, std::span<const double
 }
 
 double KnotThreshold(const BinLayout& layout, std::size_t m) {
-  // The open last bin's knot stands for +inf; a nominal value past the last edge keeps the ROC
-  // points ordered.
-  return m < layout.bins() ? layout.edges[m] : layout.edges[layout.bins() - 1] + 1.0;
+  // The open last bin's upper knot stands for +inf; its nominal value keeps the ROC points
+  // ordered.
+  return layout.knots[m];
 }
 
 double Quantile(std::vector<double> v, double q) {
@@ -56,17 +55,10 @@ std::vector<double> Replicate(const std::vector<double>& means, double noise_sca
     raw[k] = mean > 0 ? static_cast<double>(std::poisson_distribution<int64_t>(mean)(rng)) : 0.0;
     if (noise_scale > 0) raw[k] += static_cast<double>(DrawDiscreteLaplace(noise_scale, rng));
   }
-  return consistent && noise_scale > 0 ? IsotonicCounts(raw) : raw;
+  return consistent && noise_scale > 0 ? ConsistentCounts(raw) : raw;
 }
 
 }  // namespace
-
-BinLayout FixedScoreBinLayout() {
-  BinLayout layout;
-  layout.edges.assign(kScoreBinEdges.begin(), kScoreBinEdges.end());
-  layout.edges.push_back(std::numeric_limits<double>::infinity());  // the overflow bin
-  return layout;
-}
 
 int64_t DrawDiscreteLaplace(double scale, std::mt19937_64& rng) {
   // The difference of two geometric variables with success probability 1 - exp(-1/scale).
@@ -74,47 +66,12 @@ int64_t DrawDiscreteLaplace(double scale, std::mt19937_64& rng) {
   return geometric(rng) - geometric(rng);
 }
 
-std::vector<double> IsotonicCounts(std::span<const double> noisy) {
-  // Pool-adjacent-violators over the cumulative counts.
-  std::vector<double> value;
-  std::vector<std::size_t> width;
-  double sum = 0;
-  for (double v : noisy) {
-    sum += v;
-    value.push_back(sum);
-    width.push_back(1);
-    while (value.size() > 1 && value[value.size() - 2] > value.back()) {
-      const double merged =
-          (value[value.size() - 2] * static_cast<double>(width[width.size() - 2]) +
-           value.back() * static_cast<double>(width.back())) /
-          static_cast<double>(width[width.size() - 2] + width.back());
-      const std::size_t w = width[width.size() - 2] + width.back();
-      value.pop_back();
-      width.pop_back();
-      value.back() = merged;
-      width.back() = w;
-    }
-  }
-  const double total = value.empty() ? 0.0 : std::max(0.0, value.back());
-  std::vector<double> counts;
-  counts.reserve(noisy.size());
-  double previous = 0;
-  for (std::size_t block = 0; block < value.size(); ++block) {
-    const double cumulative = std::clamp(value[block], 0.0, total);
-    for (std::size_t k = 0; k < width[block]; ++k) {
-      counts.push_back(std::max(0.0, cumulative - previous));
-      previous = std::max(previous, cumulative);
-    }
-  }
-  return counts;
-}
-
 BracketMetrics BracketedMetrics(const BinLayout& layout, std::span<const double> genuine,
                                 std::span<const double> impostor, std::span<const double> targets,
                                 bool worst) {
   BracketMetrics out;
   out.fnmr_at_fmr.assign(targets.size(), std::nullopt);
-  const std::size_t bins = layout.bins();
+  const std::size_t bins = static_cast<std::size_t>(layout.bins);
   const Placed p = Place(bins, genuine, impostor, worst);
   const double ng = p.genuine_total, ni = p.impostor_total;
   if (!(ng > 0) || !(ni > 0)) return out;
@@ -137,7 +94,7 @@ BracketMetrics BracketedMetrics(const BinLayout& layout, std::span<const double>
     i_at_most[m] = i_sum;
   }
   std::vector<RocPoint> points;
-  points.push_back(RocPoint{layout.edges.front() - 1.0, 0.0, 1.0});
+  points.push_back(RocPoint{layout.knots.front() - 1.0, 0.0, 1.0});
   for (std::size_t m = 0; m <= bins; ++m) {
     points.push_back(RocPoint{KnotThreshold(layout, m), std::min(1.0, i_at_most[m] / ni),
                               std::max(0.0, (ng - g_at_most[m]) / ng)});
@@ -245,24 +202,24 @@ VerificationIntervals ComputeVerificationIntervals(const BinLayout& layout,
                                                    std::span<const double> targets,
                                                    Consistency consistency, std::mt19937_64& rng,
                                                    int replicates) {
-  const std::size_t bins = layout.bins();
+  const std::size_t bins = static_cast<std::size_t>(layout.bins);
   const bool per_release = consistency == Consistency::kPerRelease;
   // Each release's consistent counts: the centre its replicates are drawn around.
   std::vector<std::vector<double>> means_g, means_i;
   std::vector<double> g(bins, 0.0), i(bins, 0.0);
   for (const ReleasedPair& release : releases) {
     means_g.push_back(per_release ? release.genuine.counts
-                                  : IsotonicCounts(release.genuine.counts));
+                                  : ConsistentCounts(release.genuine.counts));
     means_i.push_back(per_release ? release.impostor.counts
-                                  : IsotonicCounts(release.impostor.counts));
+                                  : ConsistentCounts(release.impostor.counts));
     for (std::size_t k = 0; k < bins; ++k) {
       g[k] += release.genuine.counts[k];
       i[k] += release.impostor.counts[k];
     }
   }
   if (!per_release) {
-    g = IsotonicCounts(g);
-    i = IsotonicCounts(i);
+    g = ConsistentCounts(g);
+    i = ConsistentCounts(i);
   }
   double ng = 0, ni = 0;
   for (std::size_t k = 0; k < bins; ++k) {
@@ -289,8 +246,8 @@ VerificationIntervals ComputeVerificationIntervals(const BinLayout& layout,
       }
     }
     if (!per_release) {
-      rg = IsotonicCounts(rg);
-      ri = IsotonicCounts(ri);
+      rg = ConsistentCounts(rg);
+      ri = ConsistentCounts(ri);
     }
     cdf_g.push_back(CumulativeShares(rg));
     cdf_i.push_back(CumulativeShares(ri));

@@ -8,7 +8,7 @@
 //   - resamples every released count (Poisson around it: the comparisons behind a release are a
 //     sample of the partner's population);
 //   - adds fresh discrete Laplace noise of the release's scale to every count, as the mechanism
-//     did, and makes the counts consistent (isotonic cumulative counts, no negative bin);
+//     did, and makes the counts consistent (ConsistentCounts: isotonic cumulative counts);
 // then pools the replicates of all releases bin by bin. A metric is computed from each pooled
 // replicate twice: with every bin's mass at the edge that makes it worst (genuine at the right
 // edge, impostor at the left: highest FNMR and FMR) and at the edge that makes it best. The
@@ -29,6 +29,8 @@
 #include <random>
 #include <span>
 #include <vector>
+
+#include "core/metrics/release_derivation.h"
 
 namespace fedface::metrics {
 
@@ -51,15 +53,8 @@ struct ReleasedPair {
   ReleasedSide impostor;
 };
 
-// The bins the counts are over: bin k holds [edges[k], edges[k+1]); edges.size() = bins + 1.
-// The last bin is open ([edges[bins-1], +inf)): its upper edge is never used as a distance.
-struct BinLayout {
-  std::vector<double> edges;
-  std::size_t bins() const { return edges.empty() ? 0 : edges.size() - 1; }
-};
-
-// The layout of the fixed bins of score_histogram.h (bin_edges_version 1).
-BinLayout FixedScoreBinLayout();
+// The bins the counts are over: release_derivation.h's BinLayout (bin k holds [knots[k],
+// knots[k+1]); the open ends' outer knots are nominal and never used as a distance here).
 
 // The lower and upper end of a 95 % interval.
 struct Interval {
@@ -91,10 +86,6 @@ BracketMetrics BracketedMetrics(const BinLayout& layout, std::span<const double>
                                 std::span<const double> impostor, std::span<const double> targets,
                                 bool worst);
 
-// Isotonic consistency of noisy counts (least-squares nondecreasing cumulative counts, clamped
-// to [0, total], differenced): what the release mechanism does after adding its noise.
-std::vector<double> IsotonicCounts(std::span<const double> noisy);
-
 // One draw of discrete Laplace noise of `scale` (P(x) ~ exp(-|x|/scale) on the integers).
 int64_t DrawDiscreteLaplace(double scale, std::mt19937_64& rng);
 
@@ -104,7 +95,7 @@ int64_t DrawDiscreteLaplace(double scale, std::mt19937_64& rng);
 enum class Consistency { kPerRelease, kAfterPooling };
 
 // The intervals for the pool of `releases` (one release: that partner's own figures).
-// REQUIRES every side has layout.bins() counts.
+// REQUIRES every side has layout.bins counts.
 VerificationIntervals ComputeVerificationIntervals(const BinLayout& layout,
                                                    std::span<const ReleasedPair> releases,
                                                    std::span<const double> targets,

@@ -272,13 +272,14 @@ metrics::ReleasedPair ReleasedPairOf(const EvaluationRelease& release,
   return pair;
 }
 
-void AttachIntervals(std::span<const metrics::ReleasedPair> releases, uint64_t seed,
+void AttachIntervals(int layout_version, metrics::Consistency consistency,
+                     std::span<const metrics::ReleasedPair> releases, uint64_t seed,
                      std::vector<MetricCell>* cells) {
-  if (releases.empty()) return;
+  const absl::StatusOr<metrics::BinLayout> layout = metrics::LayoutOf(layout_version);
+  if (releases.empty() || !layout.ok()) return;
   std::mt19937_64 rng(seed);
   const metrics::VerificationIntervals intervals = metrics::ComputeVerificationIntervals(
-      metrics::FixedScoreBinLayout(), releases, metrics::kStandardFmrTargets,
-      metrics::Consistency::kPerRelease, rng);
+      *layout, releases, metrics::kStandardFmrTargets, consistency, rng);
   for (MetricCell& c : *cells) {
     if (!c.released) continue;
     std::optional<metrics::Interval> interval;
@@ -321,7 +322,8 @@ RoundReport BuildRoundReport(const RoundRecord& record) {
       if (row.histograms) row.det = DetCurve(*row.histograms);
       if (row.histograms && verification) {
         const metrics::ReleasedPair pair = ReleasedPairOf(*o.release, *row.histograms);
-        AttachIntervals(std::span(&pair, 1), seed ^ std::hash<std::string>{}(o.partner.name),
+        AttachIntervals(metrics::kScoreBinEdgesVersion, metrics::Consistency::kPerRelease,
+                        std::span(&pair, 1), seed ^ std::hash<std::string>{}(o.partner.name),
                         &row.metrics);
       }
     } else {
@@ -366,7 +368,10 @@ RoundReport BuildRoundReport(const RoundRecord& record) {
   pooled.genuine_total = h.genuine.total();
   pooled.impostor_total = h.impostor.total();
   pooled.metrics = MetricsFromHistograms(protocol, h);
-  if (verification) AttachIntervals(released, seed, &pooled.metrics);
+  if (verification) {
+    AttachIntervals(metrics::kScoreBinEdgesVersion, metrics::Consistency::kPerRelease, released,
+                    seed, &pooled.metrics);
+  }
   pooled.det = DetCurve(h);
   pooled.recommended = RecommendFromPool(h, record.target_fmr);
   pooled.histograms = h;

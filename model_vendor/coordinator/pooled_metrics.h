@@ -121,9 +121,10 @@ metrics::ReleasedPair ReleasedPairOf(const fedface::v1::EvaluationRelease& relea
                                      const HistogramPair& histograms);
 
 // Sets `interval` and `too_noisy` on the released verification cells (FNMR @ FMR, EER, ROC AUC)
-// from the intervals of `releases` (one: a partner's own; several: the pool). `seed` makes a
-// report's intervals the same each time it is built.
-void AttachIntervals(std::span<const metrics::ReleasedPair> releases, uint64_t seed,
+// from the intervals of `releases` (one: a partner's own; several: the pool) over the bins of
+// `layout_version`. `seed` makes a report's intervals the same each time it is built.
+void AttachIntervals(int layout_version, metrics::Consistency consistency,
+                     std::span<const metrics::ReleasedPair> releases, uint64_t seed,
                      std::vector<MetricCell>* cells);
 
 // Everything the report shows.

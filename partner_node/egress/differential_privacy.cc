@@ -108,7 +108,8 @@ std::vector<std::pair<int, int>> ChooseOwnPairs(int n, int c, uint64_t seed, int
 }
 
 absl::Status CheckBound(std::span<const AttributedScore> side, int c, const char* name,
-                        metrics::ScoreHistogram& histogram) {
+                        metrics::ScoreHistogram& histogram, std::vector<double>& layout_v2) {
+  layout_v2.assign(metrics::kLayoutV2Bins, 0.0);
   std::map<int64_t, int> per_subject;
   for (std::size_t k = 0; k < side.size(); ++k) {
     const AttributedScore& s = side[k];
@@ -124,6 +125,7 @@ absl::Status CheckBound(std::span<const AttributedScore> side, int c, const char
                        name, " entries"));
     }
     histogram.Add(s.distance);
+    layout_v2[static_cast<std::size_t>(metrics::LayoutV2BinIndex(s.distance))] += 1;
   }
   return absl::OkStatus();
 }
@@ -250,10 +252,13 @@ absl::StatusOr<ContributionBoundedHistograms> ContributionBoundedHistograms::Bui
   }
   ContributionBoundedHistograms h;
   h.bounds_ = bounds;
-  if (absl::Status s = CheckBound(genuine, bounds.genuine, "genuine", h.genuine_); !s.ok()) {
+  if (absl::Status s = CheckBound(genuine, bounds.genuine, "genuine", h.genuine_, h.genuine_v2_);
+      !s.ok()) {
     return s;
   }
-  if (absl::Status s = CheckBound(impostor, bounds.impostor, "impostor", h.impostor_); !s.ok()) {
+  if (absl::Status s =
+          CheckBound(impostor, bounds.impostor, "impostor", h.impostor_, h.impostor_v2_);
+      !s.ok()) {
     return s;
   }
   return h;
@@ -266,42 +271,6 @@ NoiseScale HistogramNoiseScale(VerificationBounds bounds, double epsilon) {
   const uint64_t numerator = static_cast<uint64_t>(s.genuine + s.impostor) * 1000000;
   const uint64_t g = std::gcd(numerator, micro);
   return NoiseScale{numerator / g, micro / g};
-}
-
-std::vector<double> ConsistentCounts(std::span<const double> noisy) {
-  if (noisy.empty()) return {};
-  // Cumulative counts, then the closest nondecreasing sequence (pool-adjacent-violators).
-  std::vector<double> value;
-  std::vector<std::size_t> width;
-  double sum = 0;
-  for (double v : noisy) {
-    sum += v;
-    value.push_back(sum);
-    width.push_back(1);
-    while (value.size() > 1 && value[value.size() - 2] > value.back()) {
-      const double v2 = value.back();
-      const std::size_t w2 = width.back();
-      value.pop_back();
-      width.pop_back();
-      value.back() =
-          (value.back() * static_cast<double>(width.back()) + v2 * static_cast<double>(w2)) /
-          static_cast<double>(width.back() + w2);
-      width.back() += w2;
-    }
-  }
-  // Rounded cumulative counts stay nondecreasing, so their differences are integers >= 0.
-  const double total = std::max(0.0, std::round(value.back()));
-  std::vector<double> counts;
-  counts.reserve(noisy.size());
-  double previous = 0;
-  for (std::size_t block = 0; block < value.size(); ++block) {
-    const double cumulative = std::clamp(std::round(value[block]), 0.0, total);
-    for (std::size_t k = 0; k < width[block]; ++k) {
-      counts.push_back(std::max(0.0, cumulative - previous));
-      previous = std::max(previous, cumulative);
-    }
-  }
-  return counts;
 }
 
 NoisyHistograms AddDiscreteLaplaceNoise(const ContributionBoundedHistograms& bounded,
@@ -317,6 +286,47 @@ NoisyHistograms AddDiscreteLaplaceNoise(const ContributionBoundedHistograms& bou
   };
   out.genuine = noisy(bounded.genuine());
   out.impostor = noisy(bounded.impostor());
+  return out;
+}
+
+NoiseScale SideNoiseScale(int64_t sensitivity, int64_t micro_epsilon) {
+  const uint64_t numerator = static_cast<uint64_t>(sensitivity) * 1000000;
+  const uint64_t g = std::gcd(numerator, static_cast<uint64_t>(micro_epsilon));
+  return NoiseScale{numerator / g, static_cast<uint64_t>(micro_epsilon) / g};
+}
+
+LayoutV2Noise LayoutV2NoiseFor(VerificationBounds bounds, double epsilon, double impostor_share) {
+  // Whole micro-epsilons on both sides, so that the two shares add up to epsilon exactly.
+  const int64_t micro = std::llround(epsilon * 1e6);
+  const int64_t impostor_micro =
+      std::clamp<int64_t>(std::llround(static_cast<double>(micro) * impostor_share), 1, micro - 1);
+  const HistogramSensitivity s = VerificationSensitivity(bounds);
+  LayoutV2Noise n;
+  n.genuine_epsilon = static_cast<double>(micro - impostor_micro) / 1e6;
+  n.impostor_epsilon = static_cast<double>(impostor_micro) / 1e6;
+  n.genuine_scale = SideNoiseScale(s.genuine, micro - impostor_micro);
+  n.impostor_scale = SideNoiseScale(s.impostor, impostor_micro);
+  return n;
+}
+
+PrivateHistograms AddLayoutV2Noise(const ContributionBoundedHistograms& bounded, double epsilon,
+                                   double impostor_share, NoiseSource& noise) {
+  return AddLayoutV2Noise(bounded.genuine_v2(), bounded.impostor_v2(), bounded.bounds(), epsilon,
+                          impostor_share, noise);
+}
+
+PrivateHistograms AddLayoutV2Noise(std::span<const double> genuine_v2,
+                                   std::span<const double> impostor_v2, VerificationBounds bounds,
+                                   double epsilon, double impostor_share, NoiseSource& noise) {
+  PrivateHistograms out;
+  out.noise = LayoutV2NoiseFor(bounds, epsilon, impostor_share);
+  auto noisy = [&](std::span<const double> exact, NoiseScale scale) {
+    std::vector<double> raw(exact.begin(), exact.end());
+    for (double& v : raw) v += static_cast<double>(SampleDiscreteLaplace(scale, noise));
+    return raw;  // not clamped: a count may be negative (post-processing is the vendor's)
+  };
+  out.genuine = noisy(genuine_v2, out.noise.genuine_scale);
+  out.impostor = noisy(impostor_v2, out.noise.impostor_scale);
   return out;
 }
 

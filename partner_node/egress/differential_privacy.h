@@ -52,6 +52,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/metrics/release_derivation.h"
 #include "core/metrics/score_histogram.h"
 
 namespace fedface::partner {
@@ -182,12 +183,17 @@ class ContributionBoundedHistograms {
   int contribution_bound() const { return std::max(bounds_.genuine, bounds_.impostor); }
   const metrics::ScoreHistogram& genuine() const { return genuine_; }
   const metrics::ScoreHistogram& impostor() const { return impostor_; }
+  // The same entries over bin layout 2 (core/metrics/release_derivation.h).
+  const std::vector<double>& genuine_v2() const { return genuine_v2_; }
+  const std::vector<double>& impostor_v2() const { return impostor_v2_; }
 
  private:
   ContributionBoundedHistograms() = default;
   VerificationBounds bounds_;
   metrics::ScoreHistogram genuine_;
   metrics::ScoreHistogram impostor_;
+  std::vector<double> genuine_v2_;
+  std::vector<double> impostor_v2_;
 };
 
 // ---- The mechanism ----------------------------------------------------------------------------
@@ -204,20 +210,46 @@ struct NoisyHistograms {
 // configuration's resolution). REQUIRES bounds >= 1, epsilon >= 1e-6.
 NoiseScale HistogramNoiseScale(VerificationBounds bounds, double epsilon);
 
-// Post-processing of noisy counts (free under DP): the cumulative counts are replaced by the
-// closest nondecreasing sequence (least squares, pool-adjacent-violators; Hay et al. 2010,
-// "Boosting the accuracy of differentially private histograms through consistency"), clamped
-// to [0, total], rounded to integers and differenced. The result has no negative count and,
-// unlike clamping each bin at 0, no upward bias in the ~200 empty bins that would swamp FMR at
-// low thresholds. Where the noisy cumulative counts are already nondecreasing, integer counts
-// are unchanged.
-std::vector<double> ConsistentCounts(std::span<const double> noisy);
+// Post-processing of noisy counts (free under DP): metrics::ConsistentCounts
+// (core/metrics/release_derivation.h), the isotonic fit of the cumulative counts.
+using metrics::ConsistentCounts;
 
 // Adds independent discrete Laplace noise of scale HistogramNoiseScale to every count of both
 // histograms, then ConsistentCounts: every released count is a non-negative integer.
 // REQUIRES epsilon >= 1e-6.
 NoisyHistograms AddDiscreteLaplaceNoise(const ContributionBoundedHistograms& bounded,
                                         double epsilon, NoiseSource& noise);
+
+// ---- The verification release over bin layout 2 (issue 12) ----------------------------------
+// Each histogram gets its own share of the histogram epsilon and noise calibrated to its own
+// add/remove sensitivity: genuine c_g / epsilon_g, impostor 3 floor(c_i / 2) / epsilon_i, with
+// epsilon_i = impostor_share * epsilon (in whole micro-epsilons) and epsilon_g the rest; the two
+// add up to epsilon (basic composition). Released counts are the raw noisy integers: no clamping
+// and no consistency step on the partner's side (so no bias, and pooling adds unbiased noise);
+// metrics::DeriveVerificationMetrics does the post-processing wherever figures are shown.
+struct LayoutV2Noise {
+  double genuine_epsilon = 0;
+  double impostor_epsilon = 0;
+  NoiseScale genuine_scale;
+  NoiseScale impostor_scale;
+};
+// REQUIRES bounds.genuine >= 1, bounds.impostor >= 2, epsilon >= 2e-6, 0 < share < 1.
+LayoutV2Noise LayoutV2NoiseFor(VerificationBounds bounds, double epsilon, double impostor_share);
+// sensitivity / (micro_epsilon / 10^6) as an exact fraction. REQUIRES both >= 1.
+NoiseScale SideNoiseScale(int64_t sensitivity, int64_t micro_epsilon);
+
+struct PrivateHistograms {
+  std::vector<double> genuine;   // layout 2, raw noisy integers (may be negative)
+  std::vector<double> impostor;  // layout 2, raw noisy integers (may be negative)
+  LayoutV2Noise noise;
+};
+PrivateHistograms AddLayoutV2Noise(const ContributionBoundedHistograms& bounded, double epsilon,
+                                   double impostor_share, NoiseSource& noise);
+// The same from exact layout-2 counts that respect `bounds` (the privacy-utility bench, which
+// simulates bounded populations too large to attribute entry by entry).
+PrivateHistograms AddLayoutV2Noise(std::span<const double> genuine_v2,
+                                   std::span<const double> impostor_v2, VerificationBounds bounds,
+                                   double epsilon, double impostor_share, NoiseSource& noise);
 
 // ---- The failure-to-enrol rate ---------------------------------------------------------------
 

@@ -125,6 +125,31 @@ TEST(DifferentialPrivacy, HistogramNoiseMatchesCalibrationOverManyDraws) {
   EXPECT_NEAR(m.variance, variance, 0.08 * variance);  // relative s.d. ~1.6%
 }
 
+// Layout 2: each side its own share of epsilon and its own sensitivity; raw, unclamped counts.
+TEST(DifferentialPrivacy, LayoutV2NoiseSplitsEpsilonAndCalibratesEachSide) {
+  const LayoutV2Noise n = LayoutV2NoiseFor({10, 64}, 1.0, 0.8);
+  EXPECT_DOUBLE_EQ(n.genuine_epsilon + n.impostor_epsilon, 1.0);
+  EXPECT_DOUBLE_EQ(n.impostor_epsilon, 0.8);
+  EXPECT_DOUBLE_EQ(n.genuine_scale.value(), 50.0);    // c_g / 0.2
+  EXPECT_DOUBLE_EQ(n.impostor_scale.value(), 120.0);  // 3 * 32 / 0.8
+  const std::vector<double> zeros(metrics::kLayoutV2Bins, 0.0);
+  SeededNoiseSource noise(5);
+  std::vector<double> deltas;
+  bool negative = false;
+  for (int draw = 0; draw < 400; ++draw) {
+    const PrivateHistograms p = AddLayoutV2Noise(zeros, zeros, {10, 64}, 1.0, 0.8, noise);
+    ASSERT_EQ(p.genuine.size(), zeros.size());
+    for (double v : p.impostor) {
+      ASSERT_EQ(v, std::floor(v));
+      negative = negative || v < 0;
+      deltas.push_back(v);
+    }
+  }
+  EXPECT_TRUE(negative);  // not clamped
+  const Moments m = MomentsOf(deltas);
+  EXPECT_NEAR(m.variance, DiscreteLaplaceVariance(120.0), 0.1 * DiscreteLaplaceVariance(120.0));
+}
+
 TEST(DifferentialPrivacy, ConsistencyMakesCumulativeCountsMonotoneWholeNumbers) {
   // Cumulative {1, -1, 2}: the first two pool to 0, so the counts become {0, 0, 2}.
   EXPECT_EQ(ConsistentCounts(std::vector<double>{1, -2, 3}), (std::vector<double>{0, 0, 2}));

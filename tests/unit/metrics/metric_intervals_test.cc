@@ -20,8 +20,8 @@ std::vector<double> OneBin(int bin, double count) {
 }
 
 TEST(MetricIntervals, BracketsPlaceEachBinsMassAtTheEdgeThatIsWorstOrBest) {
-  const BinLayout layout = FixedScoreBinLayout();
-  ASSERT_EQ(layout.bins(), static_cast<std::size_t>(kScoreBinCount));
+  const BinLayout layout = *LayoutOf(kScoreBinEdgesVersion);
+  ASSERT_EQ(layout.bins, kScoreBinCount);
   // Apart: both brackets agree on perfect separation.
   const std::vector<double> targets = {1e-2};
   BracketMetrics worst =
@@ -41,19 +41,6 @@ TEST(MetricIntervals, BracketsPlaceEachBinsMassAtTheEdgeThatIsWorstOrBest) {
   // Too few impostor comparisons for the target: no figure.
   worst = BracketedMetrics(layout, OneBin(40, 100), OneBin(80, 200), targets, true);
   EXPECT_FALSE(worst.fnmr_at_fmr[0].has_value());
-}
-
-TEST(MetricIntervals, IsotonicCountsAreNonNegativeAndKeepConsistentCounts) {
-  const std::vector<double> consistent = {0, 3, 5, 0, 2};
-  EXPECT_EQ(IsotonicCounts(consistent), consistent);
-  const std::vector<double> noisy = {2, -3, 4, -1, 0, 5};
-  const std::vector<double> out = IsotonicCounts(noisy);
-  double total = 0;
-  for (double c : out) {
-    EXPECT_GE(c, 0.0);
-    total += c;
-  }
-  EXPECT_NEAR(total, 7.0, 1e-9);
 }
 
 // Exact (noise-free) and noisy releases of samples from one population: the interval holds the
@@ -88,13 +75,14 @@ TEST(MetricIntervals, IntervalsHoldThePopulationFigureAndWidenWithNoise) {
           c += static_cast<double>(DrawDiscreteLaplace(scale, rng));
         for (double& c : pair.impostor.counts)
           c += static_cast<double>(DrawDiscreteLaplace(scale, rng));
-        pair.genuine.counts = IsotonicCounts(pair.genuine.counts);
-        pair.impostor.counts = IsotonicCounts(pair.impostor.counts);
+        pair.genuine.counts = ConsistentCounts(pair.genuine.counts);
+        pair.impostor.counts = ConsistentCounts(pair.impostor.counts);
         pair.genuine.noise_scale = scale;
         pair.impostor.noise_scale = scale;
       }
-      const VerificationIntervals v = ComputeVerificationIntervals(
-          FixedScoreBinLayout(), std::span(&pair, 1), targets, Consistency::kPerRelease, rng, 100);
+      const VerificationIntervals v =
+          ComputeVerificationIntervals(*LayoutOf(kScoreBinEdgesVersion), std::span(&pair, 1),
+                                       targets, Consistency::kPerRelease, rng, 100);
       ASSERT_TRUE(v.roc_auc && v.eer && v.fnmr_at_fmr[0]);
       covered +=
           v.roc_auc->Contains(auc) && v.eer->Contains(eer) && v.fnmr_at_fmr[0]->Contains(fnmr);
