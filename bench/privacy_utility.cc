@@ -43,6 +43,7 @@
 #include <string>
 #include <vector>
 
+#include "core/metrics/metric_intervals.h"
 #include "core/metrics/release_derivation.h"
 #include "core/metrics/score_histogram.h"
 #include "partner_node/egress/differential_privacy.h"
@@ -230,57 +231,17 @@ double Quantile(std::vector<double> v, double q) {
   return v[lo] + (v[hi] - v[lo]) * (pos - static_cast<double>(lo));
 }
 
-// 95 % intervals from public values only (bin layout, the partners' noise scales) and the
-// released counts: a parametric bootstrap that resamples each consistent count (Poisson) and
-// re-noises it as the mechanism did (one draw per partner); each replicate is bracketed by the
-// bin edges (metrics::CdfReading), so binning error is inside the interval.
-// [2.5 % of the low brackets, 97.5 % of the high brackets].
-int bootstrap_replicates = 100;  // 40 under --quick
-using Interval = std::optional<std::pair<double, double>>;
-std::array<Interval, kMetricCount> CurrentIntervals(const std::vector<double>& g_raw,
-                                                    const std::vector<double>& i_raw,
-                                                    const LayoutV2Noise& scales, int partners,
-                                                    const metrics::PublicNoise& public_noise,
-                                                    NoiseSource& noise) {
-  std::mt19937_64 rng(noise.Bits64());
-  const std::vector<double> g = metrics::ConsistentCounts(g_raw);
-  const std::vector<double> i = metrics::ConsistentCounts(i_raw);
-  auto replicate = [&](const std::vector<double>& counts, NoiseScale scale) {
-    std::vector<double> raw(counts.size());
-    for (std::size_t k = 0; k < counts.size(); ++k) {
-      raw[k] =
-          static_cast<double>(std::poisson_distribution<int64_t>(std::max(counts[k], 1e-9))(rng));
-      for (int p = 0; p < partners; ++p) {
-        raw[k] += static_cast<double>(SampleDiscreteLaplace(scale, noise));
-      }
-    }
-    return raw;
-  };
-  using metrics::CdfReading;
-  std::array<std::vector<double>, kMetricCount> lows, highs;
-  for (int b = 0; b < bootstrap_replicates; ++b) {
-    const auto rg = replicate(g, scales.genuine_scale);
-    const auto ri = replicate(i, scales.impostor_scale);
-    // Pessimistic: genuine mass late, impostor mass early (low AUC, high EER and FNMR).
-    const auto pessimistic = DerivedValues(rg, ri, public_noise, CdfReading::kMassAtRightEdge,
-                                           CdfReading::kMassAtLeftEdge);
-    const auto optimistic = DerivedValues(rg, ri, public_noise, CdfReading::kMassAtLeftEdge,
-                                          CdfReading::kMassAtRightEdge);
-    for (int m = 0; m < kMetricCount; ++m) {
-      const auto& low = m == 0 ? pessimistic[m] : optimistic[m];
-      const auto& high = m == 0 ? optimistic[m] : pessimistic[m];
-      if (low && high) {
-        lows[m].push_back(*low);
-        highs[m].push_back(*high);
-      }
-    }
-  }
-  std::array<Interval, kMetricCount> out;
-  for (int m = 0; m < kMetricCount; ++m) {
-    if (static_cast<int>(lows[m].size()) * 2 < bootstrap_replicates) continue;  // mostly withheld
-    out[m] = std::pair{Quantile(lows[m], 0.025), Quantile(highs[m], 0.975)};
-  }
-  return out;
+// 95 % intervals: the production code the coordinator runs (core/metrics/metric_intervals.h),
+// from public values only: each partner's released raw counts and noise scales and the layout.
+int bootstrap_replicates = metrics::kIntervalReplicates;  // 40 under --quick
+using Interval = std::optional<metrics::Interval>;
+std::array<Interval, kMetricCount> CurrentIntervals(
+    const std::vector<metrics::ReleasedPair>& releases, std::mt19937_64& rng) {
+  static const metrics::BinLayout layout = *metrics::LayoutOf(metrics::kBinLayoutV2);
+  constexpr double kTargets[] = {1e-2, 1e-3};
+  const metrics::VerificationIntervals v = metrics::ComputeVerificationIntervals(
+      layout, releases, kTargets, metrics::Consistency::kAfterPooling, rng, bootstrap_replicates);
+  return {v.roc_auc, v.eer, v.fnmr_at_fmr[0], v.fnmr_at_fmr[1]};
 }
 
 struct Row {
@@ -322,7 +283,10 @@ int Main(int argc, char** argv) {
   const Truth truth = TruthOf(*fit);
   const DifferentialPrivacyConfig dp;
   const int c = dp.contribution_bound;
-  const VerificationBounds bounds{dp.genuine_contribution_bound, dp.impostor_contribution_bound};
+  // s4/dp's config defaults (c_g 10, c_i 64, impostor share 0.8); egress_config.h on s4/dp does
+  // not have these fields yet at its commit ac036ac: read them from dp when it does.
+  const VerificationBounds bounds{10, 64};
+  constexpr double kImpostorEpsilonShare = 0.8;
   std::vector<int64_t> sizes = {1000, 10000, 100000, 1000000};
   std::vector<double> epsilons = {0.25, 0.5, 1, 2, 4};
   std::vector<int> partner_counts = {1, 3, 10};
@@ -354,6 +318,7 @@ int Main(int argc, char** argv) {
                                              truth.fnmr_1e3};
 
   std::unique_ptr<NoiseSource> noise = MakeSecureNoiseSource();
+  std::mt19937_64 interval_rng(noise->Bits64());
   std::mt19937_64 rng(20261128);
   std::vector<Row> rows;
   for (int64_t n : sizes) {
@@ -377,7 +342,7 @@ int Main(int argc, char** argv) {
           for (int p = 0; p < max_partners; ++p) {
             if (current) {
               current_released.push_back(AddLayoutV2Noise(currents[p].genuine, currents[p].impostor,
-                                                          bounds, eps, dp.impostor_epsilon_share,
+                                                          bounds, eps, kImpostorEpsilonShare,
                                                           *noise));
             } else {
               released.push_back(BaselineNoise(partners[p], eps, *noise));
@@ -399,13 +364,18 @@ int Main(int argc, char** argv) {
                     current_released[p].noise.impostor_scale.value());
               }
               values = DerivedValues(g, i, public_noise);
-              const auto intervals = CurrentIntervals(g, i, current_released[0].noise,
-                                                      partner_counts[pc], public_noise, *noise);
+              std::vector<metrics::ReleasedPair> public_view;
+              for (int p = 0; p < partner_counts[pc]; ++p) {
+                public_view.push_back(
+                    {{current_released[p].genuine, current_released[p].noise.genuine_scale.value()},
+                     {current_released[p].impostor,
+                      current_released[p].noise.impostor_scale.value()}});
+              }
+              const auto intervals = CurrentIntervals(public_view, interval_rng);
               for (int m = 0; m < kMetricCount; ++m) {
-                if (!intervals[m]) continue;
-                covered[pc][m] += intervals[m]->first <= truth_values[m] &&
-                                  truth_values[m] <= intervals[m]->second;
-                widths[pc][m].push_back(intervals[m]->second - intervals[m]->first);
+                if (!intervals[m] || !values[m]) continue;
+                covered[pc][m] += intervals[m]->Contains(truth_values[m]);
+                widths[pc][m].push_back(intervals[m]->width());
               }
             } else {
               metrics::ScoreHistogram g, i;

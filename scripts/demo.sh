@@ -325,9 +325,10 @@ if ! $netns; then
 fi
 
 say "vendor: evaluation round (verification protocol, model 1.0.0)"
-echo "privacy (demo settings): k = $k_minimum subjects (product default 10), epsilon =" \
-  "$epsilon_per_release per release of a $epsilon_budget budget, c = $contribution_bound" \
-  "comparisons per subject"
+echo "privacy (every partner): k-minimum $k_minimum subjects (product default 10), differential" \
+  "privacy epsilon $epsilon_per_release per release of a $epsilon_budget budget, contribution" \
+  "bound c = $contribution_bound; each figure's 95 % interval comes from these public values, and" \
+  "a figure whose interval is wider than 0.10 is shown as \"too noisy\""
 round_status=0
 (cd "$run" && vendor_exec "$vendor_bin" round --config vendor.yaml --model 1.0.0 --protocol verification \
   --out report --round-id demo-round-1) || round_status=$?

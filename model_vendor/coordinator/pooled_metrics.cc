@@ -1,6 +1,8 @@
 #include "model_vendor/coordinator/pooled_metrics.h"
 
 #include <cmath>
+#include <functional>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -253,6 +255,49 @@ std::optional<HistogramPair> HistogramsOf(const EvaluationRelease& release) {
   return HistogramPair{*std::move(genuine), *std::move(impostor)};
 }
 
+metrics::ReleasedPair ReleasedPairOf(const EvaluationRelease& release,
+                                     const HistogramPair& histograms) {
+  metrics::ReleasedPair pair;
+  pair.genuine.counts = histograms.genuine.counts();
+  pair.impostor.counts = histograms.impostor.counts();
+  const fedface::v1::PrivacyAccounting& privacy = release.privacy();
+  if (privacy.differential_privacy() && privacy.epsilon() > 0) {
+    // A release that states only epsilon and one bound c: 4c / epsilon on every count of both
+    // histograms, the largest scale a mechanism with that c has used (substitution; add/remove
+    // needs c + 3 floor(c / 2) <= 4c), so the intervals err on the wide side.
+    const double scale = 4.0 * privacy.contribution_bound() / privacy.epsilon();
+    pair.genuine.noise_scale = scale;
+    pair.impostor.noise_scale = scale;
+  }
+  return pair;
+}
+
+void AttachIntervals(int layout_version, metrics::Consistency consistency,
+                     std::span<const metrics::ReleasedPair> releases, uint64_t seed,
+                     std::vector<MetricCell>* cells) {
+  const absl::StatusOr<metrics::BinLayout> layout = metrics::LayoutOf(layout_version);
+  if (releases.empty() || !layout.ok()) return;
+  std::mt19937_64 rng(seed);
+  const metrics::VerificationIntervals intervals = metrics::ComputeVerificationIntervals(
+      *layout, releases, metrics::kStandardFmrTargets, consistency, rng);
+  for (MetricCell& c : *cells) {
+    if (!c.released) continue;
+    std::optional<metrics::Interval> interval;
+    if (c.name == "roc_auc") interval = intervals.roc_auc;
+    if (c.name == "eer") interval = intervals.eer;
+    if (c.name == "fnmr_at_fmr" && c.target) {
+      for (std::size_t t = 0; t < metrics::kStandardFmrTargets.size(); ++t) {
+        if (metrics::kStandardFmrTargets[t] == *c.target) interval = intervals.fnmr_at_fmr[t];
+      }
+    }
+    if (c.name != "roc_auc" && c.name != "eer" && c.name != "fnmr_at_fmr") continue;
+    c.interval = interval;
+    // A released figure the bootstrap cannot bracket (mostly withheld in its replicates) is no
+    // better supported than a too wide one.
+    c.too_noisy = !interval || interval->width() > metrics::kTooNoisyIntervalWidth;
+  }
+}
+
 RoundReport BuildRoundReport(const RoundRecord& record) {
   RoundReport report;
   report.record = record;
@@ -264,6 +309,10 @@ RoundReport BuildRoundReport(const RoundRecord& record) {
   }
   const EvaluationProtocol protocol = record.request.protocol;
   std::vector<HistogramPair> parts;
+  std::vector<metrics::ReleasedPair> released;
+  const bool verification = protocol == fedface::v1::EVALUATION_PROTOCOL_VERIFICATION;
+  // Stable per round, so a report reads the same each time it is built.
+  const uint64_t seed = std::hash<std::string>{}(record.request.round_id);
   for (const PartnerOutcome& o : record.outcomes) {
     PartnerRow row;
     row.outcome = o;
@@ -271,6 +320,12 @@ RoundReport BuildRoundReport(const RoundRecord& record) {
       row.metrics = MetricsFromRelease(*o.release);
       row.histograms = HistogramsOf(*o.release);
       if (row.histograms) row.det = DetCurve(*row.histograms);
+      if (row.histograms && verification) {
+        const metrics::ReleasedPair pair = ReleasedPairOf(*o.release, *row.histograms);
+        AttachIntervals(metrics::kScoreBinEdgesVersion, metrics::Consistency::kPerRelease,
+                        std::span(&pair, 1), seed ^ std::hash<std::string>{}(o.partner.name),
+                        &row.metrics);
+      }
     } else {
       for (const Slot& slot : SlotsFor(protocol)) {
         MetricCell c = Cell(slot);
@@ -280,6 +335,7 @@ RoundReport BuildRoundReport(const RoundRecord& record) {
     }
     if (o.status == PartnerStatus::kContributed && row.histograms) {
       parts.push_back(*row.histograms);
+      released.push_back(ReleasedPairOf(*o.release, *row.histograms));
       report.pooled.partners.push_back(o.partner.name);
     }
     report.partners.push_back(std::move(row));
@@ -312,6 +368,10 @@ RoundReport BuildRoundReport(const RoundRecord& record) {
   pooled.genuine_total = h.genuine.total();
   pooled.impostor_total = h.impostor.total();
   pooled.metrics = MetricsFromHistograms(protocol, h);
+  if (verification) {
+    AttachIntervals(metrics::kScoreBinEdgesVersion, metrics::Consistency::kPerRelease, released,
+                    seed, &pooled.metrics);
+  }
   pooled.det = DetCurve(h);
   pooled.recommended = RecommendFromPool(h, record.target_fmr);
   pooled.histograms = h;

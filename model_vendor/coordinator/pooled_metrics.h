@@ -16,10 +16,13 @@
 // Thread safety: pure functions over value types.
 #pragma once
 
+#include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "core/metrics/metric_intervals.h"
 #include "core/metrics/score_histogram.h"
 #include "model_vendor/coordinator/round_record.h"
 
@@ -39,6 +42,11 @@ struct MetricCell {
   std::optional<double> achieved_rate;  // FMR / FPIR achieved at that threshold
   std::string suppression = "none";
   std::string reason;
+  // Verification figures computed from histograms: the 95 % interval from public values only
+  // (core/metrics/metric_intervals.h), and whether it is wider than kTooNoisyIntervalWidth, in
+  // which case the report shows "too noisy" instead of the value.
+  std::optional<metrics::Interval> interval;
+  bool too_noisy = false;
 };
 
 // One point of a DET curve: the rates when deciding "match" below a bin edge.
@@ -106,6 +114,18 @@ std::vector<MetricCell> MetricsFromRelease(const fedface::v1::EvaluationRelease&
 
 // The recommended threshold for `target_fmr` from the pooled impostor histogram.
 RecommendedThresholdCell RecommendFromPool(const HistogramPair& pooled, double target_fmr);
+
+// The public description of a release's histograms for the intervals: its counts and the noise
+// scale its privacy accounting states (0 without differential privacy).
+metrics::ReleasedPair ReleasedPairOf(const fedface::v1::EvaluationRelease& release,
+                                     const HistogramPair& histograms);
+
+// Sets `interval` and `too_noisy` on the released verification cells (FNMR @ FMR, EER, ROC AUC)
+// from the intervals of `releases` (one: a partner's own; several: the pool) over the bins of
+// `layout_version`. `seed` makes a report's intervals the same each time it is built.
+void AttachIntervals(int layout_version, metrics::Consistency consistency,
+                     std::span<const metrics::ReleasedPair> releases, uint64_t seed,
+                     std::vector<MetricCell>* cells);
 
 // Everything the report shows.
 RoundReport BuildRoundReport(const RoundRecord& record);

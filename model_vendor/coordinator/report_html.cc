@@ -67,10 +67,27 @@ bool IsIdentification(const RoundReport& r) {
   return r.record.request.protocol == fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION;
 }
 
+std::string CellNumber(const MetricCell& c, double v) {
+  if (c.name == "throughput") return absl::StrFormat("%.0f", v);
+  if (c.name == "roc_auc") return absl::StrFormat("%.4f", v);
+  return Pct(v);
+}
+
 std::string CellValue(const MetricCell& c) {
-  if (c.name == "throughput") return absl::StrFormat("%.0f", *c.value);
-  if (c.name == "roc_auc") return absl::StrFormat("%.4f", *c.value);
-  return Pct(*c.value);
+  if (c.too_noisy) {
+    return absl::StrCat("<b>too noisy</b><br><span class=\"small\">",
+                        c.interval ? absl::StrCat("95 % interval ", CellNumber(c, c.interval->low),
+                                                  " to ", CellNumber(c, c.interval->high))
+                                   : std::string("no interval"),
+                        "</span>");
+  }
+  std::string out = CellNumber(c, *c.value);
+  if (c.interval) {
+    absl::StrAppend(&out, "<br><span class=\"small\">95 % interval ",
+                    CellNumber(c, c.interval->low), " to ", CellNumber(c, c.interval->high),
+                    "</span>");
+  }
+  return out;
 }
 
 std::string StatusBadge(PartnerStatus s) {
@@ -129,7 +146,8 @@ std::string MetricCellHtml(const MetricCell& c, Notes* notes) {
                         "</sup></td>");
   }
   std::string extra;
-  if (c.threshold && (c.name == "fnmr_at_fmr" || c.name == "fnir_at_fpir" || c.name == "eer")) {
+  if (c.threshold && !c.too_noisy &&
+      (c.name == "fnmr_at_fmr" || c.name == "fnir_at_fpir" || c.name == "eer")) {
     extra = absl::StrCat("<br><span class=\"small\">at distance ",
                          absl::StrFormat("%.2f", *c.threshold), "</span>");
   }
@@ -265,14 +283,18 @@ std::string DetSection(const RoundReport& r) {
   std::vector<DetSeries> series;
   for (const PartnerRow& row : r.partners) {
     if (row.det.empty()) continue;
-    series.push_back({row.outcome.partner.name, row.det, false, {}});
+    series.push_back({row.outcome.partner.name, row.det, false, {}, {}});
   }
   if (r.pooled.available && !r.pooled.det.empty()) {
-    DetSeries pooled{"all partners (pooled)", r.pooled.det, true, {}};
+    DetSeries pooled{"all partners (pooled)", r.pooled.det, true, {}, {}};
     for (const MetricCell& c : r.pooled.metrics) {
       if (c.released && c.threshold && c.achieved_rate &&
           (c.name == "fnmr_at_fmr" || c.name == "fnir_at_fpir")) {
-        pooled.markers.push_back({*c.threshold, *c.achieved_rate, *c.value});
+        // A too noisy figure gets its whisker only: no point is drawn as if measured.
+        if (!c.too_noisy) pooled.markers.push_back({*c.threshold, *c.achieved_rate, *c.value});
+        if (c.interval) {
+          pooled.whiskers.push_back({*c.achieved_rate, c.interval->low, c.interval->high});
+        }
       }
     }
     series.push_back(std::move(pooled));
@@ -286,7 +308,9 @@ std::string DetSection(const RoundReport& r) {
               "attempts are wrongly rejected (bottom to top)",
       ". A line closer to the bottom-left corner is better. Both axes are logarithmic: each grid "
       "line is ten times the previous one. The thick dark line pools all contributing partners; "
-      "circles mark the pooled figures of the results table; the dashed line is the target "
+      "circles mark the pooled figures of the results table and the vertical whiskers their "
+      "95 % intervals (a whisker without a circle: too noisy to give a figure); the dashed line is "
+      "the target "
       "used for the recommended threshold. Rates below the lowest grid line are drawn on "
       "it.</p>\n");
   if (series.empty()) {

@@ -22,7 +22,12 @@ Json MetricJson(const MetricCell& c) {
               {"threshold", Optional(c.threshold)},
               {"achieved_rate", Optional(c.achieved_rate)},
               {"suppression", c.suppression},
-              {"reason", c.released ? Json(nullptr) : Json(c.reason)}};
+              {"reason", c.released ? Json(nullptr) : Json(c.reason)},
+              {"interval", c.interval ? Json{{"low", c.interval->low},
+                                             {"high", c.interval->high},
+                                             {"level", metrics::kIntervalLevel}}
+                                      : Json(nullptr)},
+              {"too_noisy", c.too_noisy}};
 }
 
 Json MetricsJson(const std::vector<MetricCell>& cells) {
@@ -148,6 +153,7 @@ std::string RoundReportJson(const RoundReport& report) {
                                {"bin_count", metrics::kScoreBinCount},
                                {"bin_width", metrics::kScoreBinWidth},
                                {"overflow_from", metrics::kScoreBinEdges.back()}}},
+           {"too_noisy_interval_width", metrics::kTooNoisyIntervalWidth},
            {"pooled", pooled},
            {"partners", partners},
            {"egress_summary", Json{{"requests_sent", requests},

@@ -12,7 +12,38 @@ namespace {
 std::string Value(const MetricCell& c) {
   if (!c.value) return "-";
   if (c.name == "throughput") return absl::StrFormat("%.0f", *c.value);
+  if (c.too_noisy) return "too noisy";
+  if (c.interval) {
+    return absl::StrFormat("%.4f [%.3f, %.3f]", *c.value, c.interval->low, c.interval->high);
+  }
   return absl::StrFormat("%.4f", *c.value);
+}
+
+bool AnyInterval(const RoundReport& r) {
+  auto any = [](const std::vector<MetricCell>& cells) {
+    return std::any_of(cells.begin(), cells.end(),
+                       [](const MetricCell& c) { return c.interval || c.too_noisy; });
+  };
+  if (any(r.pooled.metrics)) return true;
+  return std::any_of(r.partners.begin(), r.partners.end(),
+                     [&](const PartnerRow& p) { return any(p.metrics); });
+}
+
+// What each partner's release states about its privacy (public values of the release).
+std::string PrivacyLines(const RoundReport& r) {
+  std::string out;
+  for (const PartnerRow& p : r.partners) {
+    if (!p.outcome.release) continue;
+    const fedface::v1::PrivacyAccounting& a = p.outcome.release->privacy();
+    absl::StrAppend(&out, "  ", p.outcome.partner.name, ": ",
+                    a.differential_privacy()
+                        ? absl::StrFormat("differential privacy, epsilon %g, contribution bound "
+                                          "c = %d per subject per histogram",
+                                          a.epsilon(), a.contribution_bound())
+                        : std::string("no differential privacy (exact histograms)"),
+                    "\n");
+  }
+  return out;
 }
 
 std::string StateLine(const RoundReport& r) {
@@ -108,6 +139,17 @@ std::string RoundReportTable(const RoundReport& report) {
     }
     while (!line.empty() && line.back() == ' ') line.pop_back();
     out += line + "\n";
+  }
+
+  if (AnyInterval(report)) {
+    absl::StrAppend(&out,
+                    "\n[a, b]: 95 % interval from public values only (released counts, bin "
+                    "edges, epsilon, c) and sampling; \"too noisy\": interval wider than ",
+                    absl::StrFormat("%.2f", metrics::kTooNoisyIntervalWidth),
+                    ", so no figure is given.\n");
+  }
+  if (const std::string privacy = PrivacyLines(report); !privacy.empty()) {
+    absl::StrAppend(&out, "Privacy of the releases:\n", privacy);
   }
 
   const RecommendedThresholdCell& rt = report.pooled.recommended;

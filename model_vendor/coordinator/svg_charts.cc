@@ -135,6 +135,12 @@ std::string DetChartSvg(const std::vector<DetSeries>& series, std::optional<doub
       absl::StrAppend(&svg, "<polyline fill=\"none\" stroke=\"", colour, "\" stroke-width=\"",
                       width, "\" stroke-linejoin=\"round\" points=\"", points, "\"/>\n");
     }
+    for (const DetWhisker& w : ds.whiskers) {
+      const double px = x(w.fmr), lo = y(w.fnmr_low), hi = y(w.fnmr_high);
+      absl::StrAppend(&svg, "<path class=\"whisker\" d=\"M", Num(px), " ", Num(lo), "V", Num(hi),
+                      "M", Num(px - 5), " ", Num(lo), "h10M", Num(px - 5), " ", Num(hi),
+                      "h10\" fill=\"none\" stroke=\"", colour, "\" stroke-width=\"2\"/>\n");
+    }
     for (const DetPoint& m : ds.markers) {
       absl::StrAppend(&svg, "<circle cx=\"", Num(x(m.fmr)), "\" cy=\"", Num(y(m.fnmr)),
                       "\" r=\"5\" fill=\"#fff\" stroke=\"", colour, "\" stroke-width=\"2\"/>\n");

@@ -17,12 +17,20 @@ namespace fedface::vendor {
 // Escapes &, <, >, " and ' for HTML text and attribute values.
 std::string HtmlEscape(const std::string& text);
 
+// A 95 % interval of FNMR drawn at one FMR.
+struct DetWhisker {
+  double fmr;
+  double fnmr_low;
+  double fnmr_high;
+};
+
 struct DetSeries {
   std::string name;
   std::vector<DetPoint> points;
   bool emphasised = false;  // the pooled curve: thick and dark
   // Operating points to mark on the curve, e.g. FNMR at FMR 1e-3.
   std::vector<DetPoint> markers;
+  std::vector<DetWhisker> whiskers;
 };
 
 // A DET chart: false match rate on a log axis (1e-4 .. 1) against false non-match rate on a log

@@ -27,6 +27,7 @@
 #include "partner_node/gallery/gallery_store_config.h"
 #include "partner_node/serve/evaluation_job.h"
 #include "partner_node/serve/evaluation_rounds.h"
+#include "partner_node/serve/local_evaluation.h"
 #include "partner_node/serve/release_text.h"
 #include "partner_node/serve/serve_config.h"
 #include "partner_node/serve/serving_model.h"
@@ -130,44 +131,16 @@ int RunEvaluateRelease(const std::vector<std::string>& raw) {
       "vendor", vendor_api.ok() ? *vendor_api->allowed_vendors.begin() : std::string("preview"));
   if (absl::Status s = CheckVendorIdentity(vendor); !s.ok()) return Fail(std::string(s.message()));
 
-  absl::StatusOr<GalleryStoreSpec> gallery_spec =
-      GalleryStoreSpecFrom(*config, /*must_exist=*/true);
-  if (!gallery_spec.ok()) return Fail(std::string(gallery_spec.status().message()));
-  absl::StatusOr<std::unique_ptr<GalleryStore>> gallery = OpenGalleryStore(*gallery_spec);
-  if (!gallery.ok()) {
-    return Fail(absl::StrCat(gallery.status().message(),
-                             absl::IsNotFound(gallery.status())
-                                 ? "; no gallery store: run `partner_node enroll` first"
-                                 : ""));
-  }
-  absl::StatusOr<std::unique_ptr<ServingModel>> model =
-      ServingModel::Open(*config, EngineOptionsFromConfig(*config), &std::cerr);
-  if (!model.ok()) return Fail(std::string(model.status().message()));
-
   request.set_round_id(args->GetOr("round-id", "preview"));
-  request.set_model_version(args->GetOr("model-version", (*model)->current()->version));
+  request.set_model_version(args->GetOr("model-version", ""));
   request.set_seed(*seed);
   request.set_non_mated_sample_size(*sample);
-  if (absl::Status s = CheckRequest(request); !s.ok()) return Fail(std::string(s.message()));
-
-  std::shared_mutex model_lock;
-  EvaluationJobContext job;
-  job.model = model->get();
-  job.gallery = gallery->get();
-  job.evaluation = EvaluationSettingsFrom(*config);
-  job.contribution_bound = egress->guard.dp.enabled ? egress->guard.dp.contribution_bound : 0;
-  // A preview changes nothing: it evaluates the active version's stored embeddings only (no
-  // re-embedding, no other version).
-  job.evaluation.evaluate_other_versions = false;
-  job.model_lock = &model_lock;
-  job.log = &std::cerr;
-  const auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<EvaluationAggregate> aggregate = EvaluateOnPartner(job, request, {});
-  if (!aggregate.ok()) return Fail(std::string(aggregate.status().message()));
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  absl::StatusOr<std::string> bytes = PreviewRelease(egress->guard, request, *aggregate,
-                                                     CurrentLedgerHead(LedgerPathFrom(*config)));
+  absl::StatusOr<LocalEvaluation> evaluated = EvaluateLocally(*config, egress->guard, &request);
+  if (!evaluated.ok()) return Fail(std::string(evaluated.status().message()));
+  const EvaluationAggregate& aggregate = evaluated->aggregate;
+  const double seconds = evaluated->seconds;
+  absl::StatusOr<std::string> bytes =
+      PreviewRelease(egress->guard, request, aggregate, CurrentLedgerHead(LedgerPathFrom(*config)));
   if (!bytes.ok()) return Fail(std::string(bytes.status().message()));
 
   const EgressGuardConfig& g = egress->guard;

@@ -13,10 +13,13 @@
 #include "core/common/sha256.h"
 #include "core/config/config_file.h"
 #include "partner_node/cli/command.h"
+#include "partner_node/egress/evaluation_fingerprint.h"
 #include "partner_node/egress/held_release_store.h"
 #include "partner_node/egress/privacy_budget.h"
 #include "partner_node/egress/release_approval.h"
 #include "partner_node/cli/partner_config.h"
+#include "partner_node/serve/exact_beside_released.h"
+#include "partner_node/serve/local_evaluation.h"
 #include "partner_node/serve/release_text.h"
 #include "partner_node/serve/serve_config.h"
 
@@ -24,7 +27,7 @@ namespace fedface::partner {
 namespace {
 
 constexpr char kUsage[] =
-    "usage: partner_node releases list|show ID|approve ID|decline ID --config FILE\n"
+    "usage: partner_node releases list|show ID [--local]|approve ID|decline ID --config FILE\n"
     "\n"
     "Releases held for approval (egress.require_approval: true). `partner_node serve` builds a\n"
     "held release with the egress guard when the vendor asks, sends nothing and tells the vendor\n"
@@ -33,6 +36,11 @@ constexpr char kUsage[] =
     "  list        every held release: id, state (held, approved, sent, declined), vendor,\n"
     "              round, request, epsilon, size and sha256 of the exact bytes, times\n"
     "  show ID     the release's fields exactly as the vendor would receive them\n"
+    "  show ID --local\n"
+    "              also the EXACT figures beside the released ones: the same request evaluated\n"
+    "              again here, without privacy, from this partner's gallery (what the noise\n"
+    "              cost). Printed on this machine only, never sent, stored or recorded; refused\n"
+    "              when the gallery or its embeddings changed since the release was held\n"
     "  approve ID  charge the vendor's privacy budget and make the release the answer to the\n"
     "              vendor's next retry of that round (it is sent then, and recorded in the\n"
     "              egress ledger); refused when the budget cannot pay for it\n"
@@ -110,10 +118,40 @@ int Approve(const HeldRelease& release, HeldReleaseStore& store, const EgressSet
   return 0;
 }
 
+// `show ID --local`: the request of the held release evaluated again here, and the exact figures
+// printed beside the released ones. Nothing of it is stored, recorded or sent.
+int ShowLocal(const HeldRelease& held, const Config& config, const EgressGuardConfig& guard) {
+  fedface::v1::RunEvaluationRequest request;
+  if (held.evaluation_sha256.empty() || !request.ParseFromString(held.request_bytes)) {
+    return Fail(absl::StrCat("release ", held.id,
+                             " was held by an older partner_node that did not record what it was "
+                             "computed from; its exact figures cannot be recomputed"));
+  }
+  fedface::v1::EvaluationRelease release;
+  if (!release.ParseFromString(held.release_bytes)) {
+    return Fail(absl::StrCat("release ", held.id, ": the stored bytes are not a release"));
+  }
+  absl::StatusOr<LocalEvaluation> local = EvaluateLocally(config, guard, &request);
+  if (!local.ok()) {
+    return Fail(
+        absl::StrCat("cannot recompute release ", held.id, " locally: ", local.status().message()));
+  }
+  if (EvaluationFingerprint(local->aggregate) != held.evaluation_sha256) {
+    return Fail(absl::StrCat("the gallery (or its embeddings) changed since release ", held.id,
+                             " was held: a fresh evaluation no longer describes the data behind "
+                             "it, so no exact figures are shown"));
+  }
+  std::cout << "\nLOCAL ONLY (never sent, stored or recorded): the exact figures of this "
+               "request, recomputed now from this partner's gallery without privacy, beside "
+               "the released ones\n";
+  PrintExactBesideReleased(release, local->aggregate, std::cout);
+  return 0;
+}
+
 }  // namespace
 
 int RunReleases(const std::vector<std::string>& raw) {
-  absl::StatusOr<CliArgs> args = CliArgs::Parse(raw, {"config"}, {"help"});
+  absl::StatusOr<CliArgs> args = CliArgs::Parse(raw, {"config"}, {"help", "local"});
   if (!args.ok()) {
     std::cerr << "partner_node releases: " << args.status().message() << "\n" << kUsage;
     return 2;
@@ -126,9 +164,9 @@ int RunReleases(const std::vector<std::string>& raw) {
   const std::string action = pos.empty() ? "" : pos[0];
   const bool needs_id = action == "show" || action == "approve" || action == "decline";
   if (!(action == "list" || needs_id) || pos.size() != (needs_id ? 2u : 1u) ||
-      !args->Has("config")) {
-    std::cerr << "partner_node releases: give list, show ID, approve ID or decline ID, and "
-                 "--config FILE\n"
+      !args->Has("config") || (args->Has("local") && action != "show")) {
+    std::cerr << "partner_node releases: give list, show ID [--local], approve ID or decline ID, "
+                 "and --config FILE\n"
               << kUsage;
     return 2;
   }
@@ -171,6 +209,7 @@ int RunReleases(const std::vector<std::string>& raw) {
               << r.vendor << ", round " << r.round_id << ": " << r.summary << ", epsilon "
               << r.epsilon << "\n";
     PrintReleaseText(r.release_bytes, std::cout);
+    if (args->Has("local")) return ShowLocal(r, *config, egress->guard);
     return 0;
   }
   if (action == "approve") return Approve(r, **store, *egress);

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/proto_bytes.h"
+#include "partner_node/egress/evaluation_fingerprint.h"
 
 namespace fedface::partner {
 namespace {
@@ -257,6 +258,7 @@ absl::StatusOr<ComposedRelease> EgressGuard::Compose(const RunEvaluationRequest&
 
 absl::StatusOr<std::string> EgressGuard::Hold(std::string_view vendor,
                                               const RunEvaluationRequest& request,
+                                              const EvaluationAggregate& aggregate,
                                               ComposedRelease composed) {
   HeldRelease row;
   row.vendor = std::string(vendor);
@@ -265,6 +267,8 @@ absl::StatusOr<std::string> EgressGuard::Hold(std::string_view vendor,
   row.summary = RoundSummary(request);
   row.epsilon = composed.epsilon;
   row.release_bytes = std::move(composed.bytes);
+  row.request_bytes = request.SerializeAsString();
+  row.evaluation_sha256 = EvaluationFingerprint(aggregate);
   absl::StatusOr<HeldRelease> held = held_->Hold(row);
   if (!held.ok()) {
     if (held.status().code() == absl::StatusCode::kAlreadyExists) return held.status();
@@ -282,7 +286,7 @@ absl::StatusOr<std::string> EgressGuard::ReleaseEvaluation(std::string_view vend
 
   absl::StatusOr<ComposedRelease> composed = Compose(request, aggregate);
   if (!composed.ok()) return composed.status();
-  if (config_.require_approval) return Hold(vendor, request, *std::move(composed));
+  if (config_.require_approval) return Hold(vendor, request, aggregate, *std::move(composed));
 
   // Charge and store before anything leaves; a concurrent identical request may have won the
   // race, in which case its bytes are the ones to send.

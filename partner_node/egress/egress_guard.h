@@ -140,7 +140,7 @@ class EgressGuard {
                                           const EvaluationAggregate& aggregate);
   absl::StatusOr<std::string> Hold(std::string_view vendor,
                                    const fedface::v1::RunEvaluationRequest& request,
-                                   ComposedRelease composed);
+                                   const EvaluationAggregate& aggregate, ComposedRelease composed);
   absl::Status HeldDecision(std::string_view vendor,
                             const fedface::v1::RunEvaluationRequest& request);
   absl::StatusOr<std::string> Record(std::string_view vendor, std::string_view summary,

@@ -30,9 +30,21 @@ CREATE TABLE held_releases (
 );
 )sql";
 
+// What a held release was computed from, for `releases show ID --local` (evaluation_fingerprint.h):
+// the request itself and the digest of the exact aggregate. Local only; added beside the table
+// above (not in it) so that files made before it keep schema version 1 and simply lack the row.
+constexpr char kEvidenceSchema[] = R"sql(
+CREATE TABLE IF NOT EXISTS held_release_evidence (
+  id                 INTEGER PRIMARY KEY REFERENCES held_releases (id),
+  request            BLOB NOT NULL,
+  evaluation_sha256  TEXT NOT NULL
+);
+)sql";
+
 constexpr char kColumns[] =
-    "id, vendor, round_id, request_sha256, summary, epsilon_nano, release, state, held_utc, "
-    "decided_utc, sent_utc";
+    "h.id, h.vendor, h.round_id, h.request_sha256, h.summary, h.epsilon_nano, h.release, "
+    "h.state, h.held_utc, h.decided_utc, h.sent_utc, e.request, e.evaluation_sha256";
+constexpr char kFrom[] = " FROM held_releases h LEFT JOIN held_release_evidence e ON e.id = h.id";
 
 HeldState StateFrom(const std::string& s) {
   if (s == "approved") return HeldState::kApproved;
@@ -54,6 +66,10 @@ HeldRelease RowOf(const sqlite::Statement& q) {
   r.held_utc = q.Text(8);
   r.decided_utc = q.OptionalText(9).value_or("");
   r.sent_utc = q.OptionalText(10).value_or("");
+  if (q.OptionalText(12).has_value()) {
+    r.request_bytes = std::string(q.Blob(11));
+    r.evaluation_sha256 = *q.OptionalText(12);
+  }
   return r;
 }
 
@@ -80,6 +96,10 @@ absl::StatusOr<std::unique_ptr<HeldReleaseStore>> HeldReleaseStore::Open(const s
   absl::StatusOr<sqlite3*> db = sqlite::OpenWithSchema(
       path, options, kHeldApplicationId, kHeldSchemaVersion, kSchema, "a held-releases store");
   if (!db.ok()) return db.status();
+  if (absl::Status s = sqlite::Exec(*db, kEvidenceSchema); !s.ok()) {
+    sqlite::Close(*db);
+    return s;
+  }
   return std::unique_ptr<HeldReleaseStore>(new HeldReleaseStore(path, *db));
 }
 
@@ -90,7 +110,7 @@ absl::StatusOr<std::optional<HeldRelease>> HeldReleaseStore::FindWhere(std::stri
                                                                        std::string_view b,
                                                                        int64_t id) const {
   absl::StatusOr<sqlite::Statement> q = sqlite::Statement::Prepare(
-      db_, absl::StrCat("SELECT ", kColumns, " FROM held_releases WHERE ", std::string(where)));
+      db_, absl::StrCat("SELECT ", kColumns, kFrom, " WHERE ", std::string(where)));
   if (!q.ok()) return q.status();
   if (id > 0) {
     q->Bind(1, id);
@@ -106,19 +126,19 @@ absl::StatusOr<std::optional<HeldRelease>> HeldReleaseStore::FindWhere(std::stri
 absl::StatusOr<std::optional<HeldRelease>> HeldReleaseStore::Find(std::string_view vendor,
                                                                   std::string_view round_id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  return FindWhere("vendor = ?1 AND round_id = ?2", vendor, round_id, 0);
+  return FindWhere("h.vendor = ?1 AND h.round_id = ?2", vendor, round_id, 0);
 }
 
 absl::StatusOr<std::optional<HeldRelease>> HeldReleaseStore::Get(int64_t id) const {
   std::lock_guard<std::mutex> lock(mu_);
   if (id <= 0) return std::optional<HeldRelease>();
-  return FindWhere("id = ?1", "", "", id);
+  return FindWhere("h.id = ?1", "", "", id);
 }
 
 absl::StatusOr<std::vector<HeldRelease>> HeldReleaseStore::List() const {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::StatusOr<sqlite::Statement> q = sqlite::Statement::Prepare(
-      db_, absl::StrCat("SELECT ", kColumns, " FROM held_releases ORDER BY id"));
+  absl::StatusOr<sqlite::Statement> q =
+      sqlite::Statement::Prepare(db_, absl::StrCat("SELECT ", kColumns, kFrom, " ORDER BY h.id"));
   if (!q.ok()) return q.status();
   std::vector<HeldRelease> out;
   while (true) {
@@ -138,7 +158,7 @@ absl::StatusOr<HeldRelease> HeldReleaseStore::Hold(const HeldRelease& release) {
   absl::StatusOr<std::unique_ptr<sqlite::Transaction>> tx = sqlite::Transaction::Begin(db_);
   if (!tx.ok()) return tx.status();
   absl::StatusOr<std::optional<HeldRelease>> existing =
-      FindWhere("vendor = ?1 AND round_id = ?2", release.vendor, release.round_id, 0);
+      FindWhere("h.vendor = ?1 AND h.round_id = ?2", release.vendor, release.round_id, 0);
   if (!existing.ok()) return existing.status();
   if (existing->has_value()) {
     if ((*existing)->request_sha256 == release.request_sha256) return **existing;
@@ -158,8 +178,20 @@ absl::StatusOr<HeldRelease> HeldReleaseStore::Hold(const HeldRelease& release) {
       .Bind(5, static_cast<int64_t>(std::llround(release.epsilon * kNanoPerEpsilon)))
       .BindBlob(6, release.release_bytes.data(), release.release_bytes.size());
   if (absl::Status s = insert->Run(); !s.ok()) return s;
+  if (!release.evaluation_sha256.empty()) {
+    absl::StatusOr<sqlite::Statement> evidence = sqlite::Statement::Prepare(
+        db_,
+        "INSERT INTO held_release_evidence (id, request, evaluation_sha256) "
+        "SELECT id, ?3, ?4 FROM held_releases WHERE vendor = ?1 AND round_id = ?2");
+    if (!evidence.ok()) return evidence.status();
+    evidence->Bind(1, release.vendor)
+        .Bind(2, release.round_id)
+        .BindBlob(3, release.request_bytes.data(), release.request_bytes.size())
+        .Bind(4, release.evaluation_sha256);
+    if (absl::Status s = evidence->Run(); !s.ok()) return s;
+  }
   absl::StatusOr<std::optional<HeldRelease>> stored =
-      FindWhere("vendor = ?1 AND round_id = ?2", release.vendor, release.round_id, 0);
+      FindWhere("h.vendor = ?1 AND h.round_id = ?2", release.vendor, release.round_id, 0);
   if (!stored.ok()) return stored.status();
   if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
   if (!stored->has_value()) return absl::InternalError(absl::StrCat(path_, ": held row vanished"));
@@ -172,7 +204,7 @@ absl::Status HeldReleaseStore::Transition(int64_t id, std::string_view to,
   std::lock_guard<std::mutex> lock(mu_);
   absl::StatusOr<std::unique_ptr<sqlite::Transaction>> tx = sqlite::Transaction::Begin(db_);
   if (!tx.ok()) return tx.status();
-  absl::StatusOr<std::optional<HeldRelease>> row = FindWhere("id = ?1", "", "", id);
+  absl::StatusOr<std::optional<HeldRelease>> row = FindWhere("h.id = ?1", "", "", id);
   if (!row.ok()) return row.status();
   if (!row->has_value()) return absl::NotFoundError(absl::StrCat("no held release with id ", id));
   const std::string state = HeldStateName((*row)->state);

@@ -13,8 +13,9 @@
 // A row is keyed by (vendor, round_id) like the budget's releases, and remembers the request's
 // hash so that a different request under the same round_id is refused.
 //
-// The rows hold only what may leave anyway (the release bytes, the vendor's own round_id and a
-// summary of vendor-side values), plus states and times.
+// The rows hold what may leave anyway (the release bytes, the vendor's own round_id and a
+// summary of vendor-side values), states and times, and, never sent, the request and a digest of
+// the exact evaluation behind the release (to tell later whether the gallery changed).
 //
 // Thread safety: thread-safe; several processes may use one file (SQLite locking).
 #pragma once
@@ -49,6 +50,11 @@ struct HeldRelease {
   std::string held_utc;
   std::string decided_utc;  // "" until approved or declined
   std::string sent_utc;     // "" until sent
+  // Local only, for `releases show ID --local`: the vendor's request (serialized) and the
+  // digest of the exact aggregate behind the release (evaluation_fingerprint.h). Empty for rows
+  // held by an older partner_node.
+  std::string request_bytes;
+  std::string evaluation_sha256;
 };
 
 class HeldReleaseStore {

@@ -833,6 +833,27 @@ TEST_F(PartnerServeTest, ApprovalModeHoldsTheReleaseUntilAPersonApprovesIt) {
   ASSERT_EQ(show.exit_code, 0) << show.err;
   EXPECT_TRUE(absl::StrContains(show.out, "round_id: \"r-held\"")) << show.out;
 
+  // What the noise cost, for the partner's eyes only: the exact figures recomputed here beside
+  // the released ones. Nothing is charged, recorded or sent (the ledger still holds only the two
+  // refusals, the vendor's port saw nothing new).
+  ProcessResult local =
+      RunProcess({node, "releases", "show", "1", "--local", "--config", world.config}, world.dir);
+  ASSERT_EQ(local.exit_code, 0) << local.err;
+  EXPECT_TRUE(absl::StrContains(local.out, "LOCAL ONLY (never sent")) << local.out;
+  EXPECT_TRUE(absl::StrContains(local.out, "epsilon")) << local.out;
+  for (const char* metric : {"FNMR @ FMR 1e-2", "EER", "ROC AUC"}) {
+    EXPECT_TRUE(absl::StrContains(local.out, metric)) << local.out;
+  }
+  ExpectLedgeredRefusals(world.ledger, {held.status, held_again.status});
+  EXPECT_DOUBLE_EQ(Spent(world.budget, "fedface-vendor"), 0);
+  ProcessResult unknown =
+      RunProcess({node, "releases", "show", "9", "--local", "--config", world.config}, world.dir);
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(unknown.err, "no held release with id 9")) << unknown.err;
+  ProcessResult misplaced = RunProcess(
+      {node, "releases", "approve", "1", "--local", "--config", world.config}, world.dir);
+  EXPECT_EQ(misplaced.exit_code, 2) << "--local belongs to show only";
+
   ProcessResult approve =
       RunProcess({node, "releases", "approve", "1", "--config", world.config}, world.dir);
   ASSERT_EQ(approve.exit_code, 0) << approve.err;
@@ -866,6 +887,20 @@ TEST_F(PartnerServeTest, ApprovalModeHoldsTheReleaseUntilAPersonApprovesIt) {
   EXPECT_EQ(CallRaw(vendor, kRunEvaluation, other).status.error_code(),
             grpc::StatusCode::PERMISSION_DENIED);
   EXPECT_EQ(LedgerEntries(world.ledger).size(), 5u);  // the one release and four refusals
+
+  // After the gallery changed, a fresh evaluation no longer describes release 1: refused.
+  {
+    auto gallery = partner::OpenGalleryStore(partner::SqliteGallerySpec(world.dir + "/gallery.db"));
+    ASSERT_TRUE(gallery.ok()) << gallery.status();
+    auto subjects = (*gallery)->Subjects();
+    ASSERT_TRUE(subjects.ok() && !subjects->empty());
+    ASSERT_TRUE((*gallery)->DeleteSubject(subjects->front().name).ok());
+  }
+  ProcessResult changed =
+      RunProcess({node, "releases", "show", "1", "--local", "--config", world.config}, world.dir);
+  EXPECT_EQ(changed.exit_code, 1);
+  EXPECT_TRUE(absl::StrContains(changed.err, "changed since release 1 was held")) << changed.err;
+  EXPECT_EQ(LedgerEntries(world.ledger).size(), 5u);
 }
 
 TEST_F(PartnerServeTest, ReleasePreviewShowsTheReleaseWithoutSendingOrCharging) {

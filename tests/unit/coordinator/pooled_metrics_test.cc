@@ -9,8 +9,11 @@
 #include <algorithm>
 #include <random>
 
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
 #include "core/metrics/identification_metrics.h"
 #include "core/metrics/verification_metrics.h"
+#include "model_vendor/coordinator/report_table.h"
 #include "tests/unit/coordinator/release_fixture.h"
 
 namespace fedface::vendor {
@@ -148,6 +151,57 @@ TEST(PooledMetricsTest, PooledRatesAgreeWithExactMetricsOverTheUnionWithinOneBin
   EXPECT_NEAR(*eer.value, metrics::Eer(*exact)->eer, 0.01);
   const MetricCell& auc = Find(report.pooled.metrics, "roc_auc");
   EXPECT_NEAR(*auc.value, *metrics::RocAuc(*exact), 0.002);
+}
+
+// Every released verification figure, pooled and per partner, carries a 95 % interval holding
+// both the released value and the exact figure over the union (exact releases: sampling and
+// binning only); a figure with a tight interval is shown as a number, and the table prints it.
+TEST(PooledMetricsTest, ReleasedFiguresCarryIntervalsHoldingTheExactFigureOfTheUnion) {
+  const std::vector<Comparisons> parts = ThreePartners();
+  const Comparisons u = Union(parts);
+  const RoundReport report = BuildRoundReport(RecordOf(parts));
+  absl::StatusOr<metrics::ComparisonScores> exact =
+      metrics::ComparisonScores::FromDistances(u.genuine, u.impostor);
+  ASSERT_TRUE(exact.ok());
+  const MetricCell& auc = Find(report.pooled.metrics, "roc_auc");
+  const MetricCell& eer = Find(report.pooled.metrics, "eer");
+  const MetricCell& fnmr = Find(report.pooled.metrics, "fnmr_at_fmr", 1e-2);
+  for (const MetricCell* c : {&auc, &eer, &fnmr}) {
+    SCOPED_TRACE(c->label);
+    ASSERT_TRUE(c->interval.has_value());
+    EXPECT_TRUE(c->interval->Contains(*c->value));
+    EXPECT_FALSE(c->too_noisy);
+  }
+  EXPECT_TRUE(auc.interval->Contains(*metrics::RocAuc(*exact)));
+  EXPECT_TRUE(eer.interval->Contains(metrics::Eer(*exact)->eer));
+  EXPECT_TRUE(fnmr.interval->Contains(metrics::ComputeFnmrAtFmr(*exact, 1e-2).point->fnmr));
+  EXPECT_FALSE(Find(report.pooled.metrics, "failure_to_enrol_rate").interval.has_value());
+  for (const PartnerRow& row : report.partners) {
+    EXPECT_TRUE(Find(row.metrics, "roc_auc").interval.has_value()) << row.outcome.partner.name;
+  }
+  const std::string table = RoundReportTable(report);
+  EXPECT_TRUE(absl::StrContains(table, absl::StrFormat("%.4f [%.3f, %.3f]", *auc.value,
+                                                       auc.interval->low, auc.interval->high)))
+      << table;
+  EXPECT_TRUE(absl::StrContains(table, "95 % interval from public values only")) << table;
+}
+
+// A figure whose interval is wider than kTooNoisyIntervalWidth is never printed as a number.
+TEST(PooledMetricsTest, AFigureWithAWideIntervalIsShownAsTooNoisy) {
+  std::mt19937_64 rng(3);
+  std::vector<Comparisons> parts(2);
+  for (Comparisons& c : parts) {
+    c = {NormalDistances(rng, 6, 0.55, 0.10), NormalDistances(rng, 8, 0.65, 0.10)};
+  }
+  const RoundReport report = BuildRoundReport(RecordOf(parts));
+  const MetricCell& eer = Find(report.pooled.metrics, "eer");
+  ASSERT_TRUE(eer.released);
+  ASSERT_TRUE(eer.interval.has_value());
+  EXPECT_GT(eer.interval->width(), metrics::kTooNoisyIntervalWidth);
+  EXPECT_TRUE(eer.too_noisy);
+  const std::string table = RoundReportTable(report);
+  EXPECT_TRUE(absl::StrContains(table, "too noisy")) << table;
+  EXPECT_FALSE(absl::StrContains(table, absl::StrFormat("%.4f", *eer.value))) << table;
 }
 
 TEST(PooledMetricsTest, RecommendedThresholdIsTheLargestEdgeWithinTheTargetFmrOfTheUnion) {

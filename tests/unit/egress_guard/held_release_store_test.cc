@@ -73,6 +73,36 @@ TEST(HeldReleaseStoreTest, MovesThroughApprovedToSentAndRemembersAfterReopen) {
   EXPECT_FALSE((*store)->Find("other-vendor", "r1")->has_value());
 }
 
+// What `releases show ID --local` needs (the request and the digest of the exact evaluation) is
+// kept beside the row, survives reopening, and is absent for rows held without it.
+TEST(HeldReleaseStoreTest, KeepsTheLocalEvidenceOfWhatAReleaseWasComputedFrom) {
+  const std::string dir = testing::MakeTempDir("held");
+  {
+    auto store =
+        HeldReleaseStore::Open(dir + "/held.db", HeldReleaseStore::OpenMode::kCreateIfMissing);
+    ASSERT_TRUE(store.ok()) << store.status();
+    HeldRelease with = Row("r1", "aa");
+    with.request_bytes = std::string("\x0a\x02r1\x00", 5);
+    with.evaluation_sha256 = std::string(64, 'e');
+    ASSERT_TRUE((*store)->Hold(with).ok());
+    ASSERT_TRUE((*store)->Hold(Row("r2", "bb")).ok());
+  }
+  auto store = HeldReleaseStore::Open(dir + "/held.db", HeldReleaseStore::OpenMode::kMustExist);
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<std::optional<HeldRelease>> one = (*store)->Get(1);
+  ASSERT_TRUE(one.ok() && one->has_value());
+  EXPECT_EQ((*one)->request_bytes, std::string("\x0a\x02r1\x00", 5));
+  EXPECT_EQ((*one)->evaluation_sha256, std::string(64, 'e'));
+  absl::StatusOr<std::optional<HeldRelease>> two = (*store)->Get(2);
+  ASSERT_TRUE(two.ok() && two->has_value());
+  EXPECT_TRUE((*two)->evaluation_sha256.empty());
+  ASSERT_TRUE((*store)->MarkApproved(1).ok());
+  absl::StatusOr<std::vector<HeldRelease>> all = (*store)->List();
+  ASSERT_TRUE(all.ok() && all->size() == 2u);
+  EXPECT_EQ((*all)[0].state, HeldState::kApproved);
+  EXPECT_EQ((*all)[0].evaluation_sha256, std::string(64, 'e'));
+}
+
 TEST(HeldReleaseStoreTest, RefusesAFileThatIsNotAHeldReleaseStore) {
   const std::string dir = testing::MakeTempDir("held");
   EXPECT_FALSE(
