@@ -510,8 +510,14 @@ TEST_F(LocalApiTest, ABurstOfCallsGetsAnswersOrAClearBusyStatusNeverThreadpoolEx
     grpc::ChannelArguments args;
     args.SetInt("fedface.test.connection", i);  // distinct arguments: no shared connection
     args.SetMaxSendMessageSize(64 << 20);
-    stubs.push_back(LocalMatch::NewStub(
-        grpc::CreateCustomChannel(server.address(), grpc::InsecureChannelCredentials(), args)));
+    std::shared_ptr<grpc::Channel> channel =
+        grpc::CreateCustomChannel(server.address(), grpc::InsecureChannelCredentials(), args);
+    // Connected before the burst: the test is about 100 calls at once, not 100 connects at once
+    // (a connect that loses a race on a loaded machine would fail UNAVAILABLE, not busy).
+    ASSERT_TRUE(
+        channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(60)))
+        << "connection " << i;
+    stubs.push_back(LocalMatch::NewStub(channel));
   }
   for (int i = 0; i < kCalls; ++i) {
     callers.emplace_back([&, i] {
