@@ -44,19 +44,7 @@ bool WaitForLog(const PartnerServer& server, const std::string& needle, int time
 constexpr char kAcceptFailed[] = "Failed accept4";
 constexpr char kRestarted[] = "restarted after gRPC stopped accepting";
 
-class PartnerAbuseTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const ServeFixture& f = GetServeFixture();
-    if (!f.skip_reason.empty()) FEDFACE_SKIP_OR_FAIL(f.skip_reason);
-    ASSERT_TRUE(f.error.empty()) << f.error;
-    pki_ = f.pki;
-  }
-  std::shared_ptr<grpc::Channel> Vendor(int port) {
-    return VendorChannel(pki_, port, "coordinator");
-  }
-  std::string pki_;
-};
+class PartnerAbuseTest : public ServeTest {};
 
 // A unary call with raw bytes that waits for the listener to be there (wait_for_ready): a dead
 // listener (port bound, nothing accepting) ends in DEADLINE_EXCEEDED, a listener being rebuilt

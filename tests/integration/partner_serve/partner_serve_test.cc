@@ -98,19 +98,7 @@ double Spent(const std::string& budget_path, const std::string& vendor) {
   do {                                                                         \
   } while (0)
 
-class PartnerServeTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const ServeFixture& f = GetServeFixture();
-    if (!f.skip_reason.empty()) FEDFACE_SKIP_OR_FAIL(f.skip_reason);
-    ASSERT_TRUE(f.error.empty()) << f.error;
-    pki_ = f.pki;
-  }
-  std::shared_ptr<grpc::Channel> Vendor(int port) {
-    return VendorChannel(pki_, port, "coordinator");
-  }
-  std::string pki_;
-};
+class PartnerServeTest : public ServeTest {};
 
 TEST_F(PartnerServeTest, ReleasesAnAllowlistedEvaluationWhoseLedgerDigestIsTheWireBytes) {
   const PartnerWorld world = MakePartnerWorld("release", PartnerSettings{});

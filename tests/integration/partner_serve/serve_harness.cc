@@ -185,6 +185,13 @@ const ServeFixture& GetServeFixture() {
   return fixture;
 }
 
+void ServeTest::SetUp() {
+  const ServeFixture& f = GetServeFixture();
+  if (!f.skip_reason.empty()) FEDFACE_SKIP_OR_FAIL(f.skip_reason);
+  ASSERT_TRUE(f.error.empty()) << f.error;
+  pki_ = f.pki;
+}
+
 PartnerWorld MakePartnerWorld(const std::string& tag, const PartnerSettings& settings) {
   const ServeFixture& f = GetServeFixture();
   PartnerWorld w;

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include <cstdint>
 #include <memory>
@@ -101,6 +102,17 @@ class PartnerServer {
 // TLS without a client certificate when client is "", or plaintext when plaintext is true.
 std::shared_ptr<grpc::Channel> VendorChannel(const std::string& pki, int port,
                                              const std::string& client, bool plaintext = false);
+
+// Base of the tests on a serving partner: the shared fixture (skipped, or failed under CI=true,
+// when it could not be built) and the coordinator's channel to a partner's vendor port.
+class ServeTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  std::shared_ptr<grpc::Channel> Vendor(int port) {
+    return VendorChannel(pki_, port, "coordinator");
+  }
+  std::string pki_;
+};
 
 // A unary call with raw bytes both ways.
 struct RawReply {
