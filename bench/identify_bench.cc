@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "absl/strings/str_split.h"
+#include "core/common/status_macros.h"
 #include "partner_node/gallery/face_index.h"
 
 namespace fedface::partner {
@@ -255,7 +256,7 @@ Row MeasureFaceIndex(const Gallery& g, const Probes& p, const Truth& truth,
           e.subject_id = g.SubjectOf(r) + 1;
           e.subject = "s" + std::to_string(e.subject_id);
           std::memcpy(e.embedding.data(), &g.vectors[r * kEmbeddingDim], sizeof(e.embedding));
-          if (absl::Status s = each(e); !s.ok()) return s;
+          RETURN_IF_ERROR(each(e));
         }
         return absl::OkStatus();
       },

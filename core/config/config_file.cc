@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/common/files.h"
+#include "core/common/status_macros.h"
 
 namespace fedface {
 namespace {
@@ -213,11 +214,10 @@ struct Walker {
 }  // namespace
 
 absl::StatusOr<Config> Config::Load(const std::string& path, const ConfigSchema& schema) {
-  absl::StatusOr<std::string> text = ReadFile(path, kMaxConfigBytes);
-  if (!text.ok()) return text.status();
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxConfigBytes));
   std::error_code ec;
   std::filesystem::path base = std::filesystem::absolute(path, ec).parent_path();
-  return Parse(*text, path, base.string(), schema);
+  return Parse(text, path, base.string(), schema);
 }
 
 absl::StatusOr<Config> Config::Parse(std::string_view yaml, const std::string& source,

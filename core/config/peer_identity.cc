@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 
 namespace fedface {
 namespace {
@@ -107,7 +108,7 @@ absl::StatusOr<PeerCertificate> PeerCertificateOf(const grpc::AuthContext& auth)
 absl::StatusOr<std::string> AuthenticatedClientName(const grpc::AuthContext& auth) {
   absl::StatusOr<PeerCertificate> cert = PeerCertificateOf(auth);
   if (!cert.ok()) return absl::UnauthenticatedError("a client certificate is required");
-  if (absl::Status s = CheckPeerRole(*cert, TlsRole::kClient); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckPeerRole(*cert, TlsRole::kClient));
   if (cert->DisplayName().empty()) {
     return absl::UnauthenticatedError("the client certificate names no one (no CN, no SAN)");
   }

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/files.h"
+#include "core/common/status_macros.h"
 
 namespace fedface {
 namespace {
@@ -83,19 +84,16 @@ absl::StatusOr<TlsMaterial> LoadTlsMaterial(const TlsFiles& files) {
        {std::pair{&files.ca_cert, &out.ca_pem}, std::pair{&files.cert, &out.cert_pem},
         std::pair{&files.key, &out.key_pem}}) {
     if (path->empty()) return absl::InvalidArgumentError("a TLS file path is empty");
-    absl::StatusOr<std::string> text = ReadFile(*path, kMaxPemBytes);
-    if (!text.ok()) return text.status();
-    *dest = *std::move(text);
+    ASSIGN_OR_RETURN(std::string text, ReadFile(*path, kMaxPemBytes));
+    *dest = std::move(text);
   }
-  absl::StatusOr<std::vector<X509Ptr>> ca = ParseCertificates(out.ca_pem, files.ca_cert);
-  if (!ca.ok()) return ca.status();
-  for (const X509Ptr& cert : *ca) {
-    if (absl::Status s = CheckValidity(cert.get(), files.ca_cert); !s.ok()) return s;
+  ASSIGN_OR_RETURN(std::vector<X509Ptr> ca, ParseCertificates(out.ca_pem, files.ca_cert));
+  for (const X509Ptr& cert : ca) {
+    RETURN_IF_ERROR(CheckValidity(cert.get(), files.ca_cert));
   }
-  absl::StatusOr<std::vector<X509Ptr>> chain = ParseCertificates(out.cert_pem, files.cert);
-  if (!chain.ok()) return chain.status();
-  X509* leaf = chain->front().get();
-  if (absl::Status s = CheckValidity(leaf, files.cert); !s.ok()) return s;
+  ASSIGN_OR_RETURN(std::vector<X509Ptr> chain, ParseCertificates(out.cert_pem, files.cert));
+  X509* leaf = chain.front().get();
+  RETURN_IF_ERROR(CheckValidity(leaf, files.cert));
 
   BioPtr key_bio = MemBio(out.key_pem);
   PkeyPtr key(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr), EVP_PKEY_free);

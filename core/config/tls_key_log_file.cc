@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 
 namespace fedface {
 namespace {
@@ -134,9 +135,8 @@ ConfigKey TlsKeyLogConfigKey(const std::string& who) {
 absl::StatusOr<TlsEndpointOptions> TlsEndpointOptionsFor(const std::string& key_log) {
   TlsEndpointOptions options;
   if (key_log.empty()) return options;
-  absl::StatusOr<const TlsKeyLogFile*> file = TlsKeyLogFile::Open(key_log);
-  if (!file.ok()) return file.status();
-  options.key_log_path = (*file)->grpc_path();
+  ASSIGN_OR_RETURN(const TlsKeyLogFile* file, TlsKeyLogFile::Open(key_log));
+  options.key_log_path = file->grpc_path();
   return options;
 }
 

@@ -1,6 +1,7 @@
 #include "core/engine/embedding_backend.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "core/engine/face_resnet_onednn.h"
 
 namespace fedface {
@@ -41,9 +42,8 @@ absl::StatusOr<std::unique_ptr<FaceResNet>> MakeEmbeddingNetwork(std::string_vie
     case EmbeddingBackend::kDlib:
       return FaceResNet::FromSerialized(weights);
     case EmbeddingBackend::kOneDnn: {
-      absl::StatusOr<FaceResNetParameters> params = FaceResNet::CheckedParameters(weights);
-      if (!params.ok()) return params.status();
-      return MakeOneDnnFaceResNet(*params);
+      ASSIGN_OR_RETURN(FaceResNetParameters params, FaceResNet::CheckedParameters(weights));
+      return MakeOneDnnFaceResNet(params);
     }
   }
   return absl::InternalError("unknown embedding backend");

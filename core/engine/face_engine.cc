@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/blas_info.h"
+#include "core/common/status_macros.h"
 
 namespace fedface {
 
@@ -68,18 +69,16 @@ FaceEngine::~FaceEngine() = default;
 absl::StatusOr<std::unique_ptr<FaceEngine>> FaceEngine::Create(const EngineOptions& options,
                                                                std::unique_ptr<FaceResNet> net) {
   std::unique_ptr<FaceEngine> engine(new FaceEngine(options));
-  absl::StatusOr<std::unique_ptr<FaceAligner>> aligner = FaceAligner::Load(options.landmark_model);
-  if (!aligner.ok()) return aligner.status();
-  engine->aligner_ = std::move(*aligner);
+  ASSIGN_OR_RETURN(std::unique_ptr<FaceAligner> aligner, FaceAligner::Load(options.landmark_model));
+  engine->aligner_ = std::move(aligner);
   int n = options.workers > 0 ? options.workers
                               : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   // One BLAS thread per network: the pool supplies the parallelism.
   SetBlasThreads(1);
   for (int i = 0; i < n; ++i) {
     auto worker = std::make_unique<Worker>();
-    absl::StatusOr<std::unique_ptr<FaceDetector>> detector = MakeHogFaceDetector(options.detector);
-    if (!detector.ok()) return detector.status();
-    worker->detector = std::move(*detector);
+    ASSIGN_OR_RETURN(std::unique_ptr<FaceDetector> detector, MakeHogFaceDetector(options.detector));
+    worker->detector = std::move(detector);
     if (net) worker->net = (i + 1 == n) ? std::move(net) : net->Clone();
     engine->pool_->Add(std::move(worker));
   }

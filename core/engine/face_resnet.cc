@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/common/status_macros.h"
 #include "core/engine/face_resnet_testing.h"
 #include "core/engine/weights_prewalk.h"
 
@@ -424,9 +425,7 @@ absl::StatusOr<anet_type> RebuildFromCheckedParameters(anet_type& loaded) {
     return absl::InternalError("weights: the network has another number of layers");
   }
   for (size_t i = 0; i < found.size(); ++i) {
-    if (absl::Status st = CompareWithArchitecture(architecture.layers[i], found[i]); !st.ok()) {
-      return st;
-    }
+    RETURN_IF_ERROR(CompareWithArchitecture(architecture.layers[i], found[i]));
   }
   const auto& input = dlib::input_layer(loaded);
   const std::pair<const char*, float> means[] = {{"red", input.get_avg_red()},
@@ -456,7 +455,7 @@ namespace {
 absl::StatusOr<anet_type> LoadChecked(std::string_view bytes) {
   // dlib trusts the stream (a negative tensor dimension crashes it, a huge one allocates what it
   // says): nothing reaches dlib that the pre-walk has not read as this network.
-  if (absl::Status st = PrewalkFaceResNetWeights(bytes); !st.ok()) return st;
+  RETURN_IF_ERROR(PrewalkFaceResNetWeights(bytes));
   anet_type loaded;
   std::istringstream in{std::string(bytes)};
   try {
@@ -487,15 +486,13 @@ std::vector<float> CopyOf(const dlib::tensor& t) { return {t.host(), t.host() + 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<FaceResNet>> FaceResNet::FromSerialized(std::string_view bytes) {
-  absl::StatusOr<anet_type> checked = LoadChecked(bytes);
-  if (!checked.ok()) return checked.status();
-  return std::make_unique<DlibFaceResNet>(*std::move(checked));
+  ASSIGN_OR_RETURN(anet_type checked, LoadChecked(bytes));
+  return std::make_unique<DlibFaceResNet>(std::move(checked));
 }
 
 absl::StatusOr<FaceResNetParameters> FaceResNet::CheckedParameters(std::string_view bytes) {
-  absl::StatusOr<anet_type> checked = LoadChecked(bytes);
-  if (!checked.ok()) return checked.status();
-  ParamLayers layers = CollectParamLayers(*checked);
+  ASSIGN_OR_RETURN(anet_type checked, LoadChecked(bytes));
+  ParamLayers layers = CollectParamLayers(checked);
   if (layers.conv_params.size() != layers.affines.size() || layers.fc_params == nullptr) {
     return absl::InternalError("weights: the network's parameter layers do not pair up");
   }
@@ -513,7 +510,7 @@ absl::StatusOr<FaceResNetParameters> FaceResNet::CheckedParameters(std::string_v
     out.convs.push_back(std::move(unit));
   }
   out.fc = CopyOf(*layers.fc_params);
-  const auto& input = dlib::input_layer(*checked);
+  const auto& input = dlib::input_layer(checked);
   out.mean_rgb[0] = input.get_avg_red();
   out.mean_rgb[1] = input.get_avg_green();
   out.mean_rgb[2] = input.get_avg_blue();
@@ -553,21 +550,18 @@ absl::StatusOr<std::string> FaceResNet::SerializeFromTfjs(const std::vector<Name
     const long filter_size = (params.size() - out_ch) / out_ch;
     const long kernel = (u == 0) ? 7 : 3;
     const long in_ch = filter_size / (kernel * kernel);
-    auto filters = find(prefix + "/conv/filters", static_cast<size_t>(filter_size * out_ch));
-    if (!filters.ok()) return filters.status();
-    auto bias = find(prefix + "/conv/bias", out_ch);
-    if (!bias.ok()) return bias.status();
-    auto scale_w = find(prefix + "/scale/weights", out_ch);
-    if (!scale_w.ok()) return scale_w.status();
-    auto scale_b = find(prefix + "/scale/biases", out_ch);
-    if (!scale_b.ok()) return scale_b.status();
-    if ((*filters)->shape != std::vector<int>{int(kernel), int(kernel), int(in_ch), int(out_ch)}) {
+    ASSIGN_OR_RETURN(auto filters,
+                     find(prefix + "/conv/filters", static_cast<size_t>(filter_size * out_ch)));
+    ASSIGN_OR_RETURN(auto bias, find(prefix + "/conv/bias", out_ch));
+    ASSIGN_OR_RETURN(auto scale_w, find(prefix + "/scale/weights", out_ch));
+    ASSIGN_OR_RETURN(auto scale_b, find(prefix + "/scale/biases", out_ch));
+    if (filters->shape != std::vector<int>{int(kernel), int(kernel), int(in_ch), int(out_ch)}) {
       return absl::InvalidArgumentError(
           absl::StrCat("tfjs tensor ", prefix, "/conv/filters has an unexpected shape"));
     }
 
     float* dst = params.host();
-    const std::vector<float>& hwio = (*filters)->values;
+    const std::vector<float>& hwio = filters->values;
     // tfjs filters are HWIO; dlib's are OIHW.
     for (long o = 0; o < out_ch; ++o)
       for (long i = 0; i < in_ch; ++i)
@@ -575,17 +569,16 @@ absl::StatusOr<std::string> FaceResNet::SerializeFromTfjs(const std::vector<Name
           for (long w = 0; w < kernel; ++w)
             dst[((o * in_ch + i) * kernel + h) * kernel + w] =
                 hwio[((h * kernel + w) * in_ch + i) * out_ch + o];
-    std::copy((*bias)->values.begin(), (*bias)->values.end(), dst + filter_size * out_ch);
+    std::copy(bias->values.begin(), bias->values.end(), dst + filter_size * out_ch);
 
     auto gamma = affine.get_gamma();
     auto beta = affine.get_beta();
-    std::copy((*scale_w)->values.begin(), (*scale_w)->values.end(), gamma.host());
-    std::copy((*scale_b)->values.begin(), (*scale_b)->values.end(), beta.host());
+    std::copy(scale_w->values.begin(), scale_w->values.end(), gamma.host());
+    std::copy(scale_b->values.begin(), scale_b->values.end(), beta.host());
   }
 
-  auto fc = find("fc", static_cast<size_t>(layers.fc_params->size()));
-  if (!fc.ok()) return fc.status();
-  std::copy((*fc)->values.begin(), (*fc)->values.end(), layers.fc_params->host());
+  ASSIGN_OR_RETURN(auto fc, find("fc", static_cast<size_t>(layers.fc_params->size())));
+  std::copy(fc->values.begin(), fc->values.end(), layers.fc_params->host());
 
   net.clean();
   std::ostringstream out;

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 
 namespace fedface {
 namespace {
@@ -95,11 +96,7 @@ absl::StatusOr<std::shared_ptr<const FoldedWeights>> Fold(const FaceResNetParame
     out->filters.push_back(std::move(filters));
     out->biases.push_back(std::move(bias));
   }
-  if (absl::Status st =
-          CheckSize("fc", p.fc.size(), static_cast<size_t>(kFcInputs) * kEmbeddingDim);
-      !st.ok()) {
-    return st;
-  }
+  RETURN_IF_ERROR(CheckSize("fc", p.fc.size(), static_cast<size_t>(kFcInputs) * kEmbeddingDim));
   out->fc = p.fc;
   for (int i = 0; i < 3; ++i) {
     if (!(p.mean_rgb[i] >= 0.f && p.mean_rgb[i] <= 255.f)) {
@@ -375,10 +372,9 @@ class OneDnnFaceResNet final : public FaceResNet {
 
 absl::StatusOr<std::unique_ptr<FaceResNet>> MakeOneDnnFaceResNet(
     const FaceResNetParameters& params) {
-  absl::StatusOr<std::shared_ptr<const FoldedWeights>> folded = Fold(params);
-  if (!folded.ok()) return folded.status();
+  ASSIGN_OR_RETURN(std::shared_ptr<const FoldedWeights> folded, Fold(params));
   try {
-    auto net = std::make_unique<OneDnnFaceResNet>(*std::move(folded));
+    auto net = std::make_unique<OneDnnFaceResNet>(std::move(folded));
     // Compile the single-chip plan now, so a oneDNN failure is a load error, not a crash later.
     std::vector<cv::Mat> probe(1, cv::Mat(kChipSize, kChipSize, CV_8UC3, cv::Scalar(0, 0, 0)));
     (void)net->Embed(probe);

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/files.h"
+#include "core/common/status_macros.h"
 #include "core/engine/image_header.h"
 
 namespace fedface {
@@ -15,10 +16,9 @@ absl::StatusOr<cv::Mat> DecodeImage(std::string_view bytes, const DecodeLimits& 
     return absl::ResourceExhaustedError(absl::StrCat(
         "file of ", bytes.size(), " bytes exceeds the limit of ", limits.max_file_bytes));
   }
-  absl::StatusOr<ImageDimensions> dims = ReadImageDimensions(bytes);
-  if (!dims.ok()) return dims.status();
-  if (absl::Status size = CheckImageSize(*dims, limits.max_pixels); !size.ok()) return size;
-  if (std::string_view(dims->format) == "jpeg" && !JpegIsComplete(bytes)) {
+  ASSIGN_OR_RETURN(ImageDimensions dims, ReadImageDimensions(bytes));
+  RETURN_IF_ERROR(CheckImageSize(dims, limits.max_pixels));
+  if (std::string_view(dims.format) == "jpeg" && !JpegIsComplete(bytes)) {
     return absl::InvalidArgumentError("truncated JPEG data (no end-of-image marker)");
   }
   cv::Mat decoded;
@@ -27,10 +27,10 @@ absl::StatusOr<cv::Mat> DecodeImage(std::string_view bytes, const DecodeLimits& 
     // IMREAD_COLOR applies the EXIF orientation, drops alpha, expands gray and scales 16-bit.
     decoded = cv::imdecode(raw, cv::IMREAD_COLOR);
   } catch (const cv::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("corrupt ", dims->format, " data: ", e.what()));
+    return absl::InvalidArgumentError(absl::StrCat("corrupt ", dims.format, " data: ", e.what()));
   }
   if (decoded.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("corrupt or truncated ", dims->format, " data"));
+    return absl::InvalidArgumentError(absl::StrCat("corrupt or truncated ", dims.format, " data"));
   }
   cv::Mat rgb;
   cv::cvtColor(decoded, rgb, cv::COLOR_BGR2RGB);
@@ -38,9 +38,8 @@ absl::StatusOr<cv::Mat> DecodeImage(std::string_view bytes, const DecodeLimits& 
 }
 
 absl::StatusOr<cv::Mat> DecodeImageFile(const std::string& path, const DecodeLimits& limits) {
-  absl::StatusOr<std::string> bytes = ReadFile(path, static_cast<uint64_t>(limits.max_file_bytes));
-  if (!bytes.ok()) return bytes.status();
-  absl::StatusOr<cv::Mat> image = DecodeImage(*bytes, limits);
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path, static_cast<uint64_t>(limits.max_file_bytes)));
+  absl::StatusOr<cv::Mat> image = DecodeImage(bytes, limits);
   if (!image.ok()) {
     return absl::Status(image.status().code(), absl::StrCat(path, ": ", image.status().message()));
   }

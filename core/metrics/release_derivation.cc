@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "core/metrics/score_histogram.h"
 #include "core/metrics/verification_metrics.h"
 
@@ -176,13 +177,12 @@ absl::StatusOr<DerivedMetrics> DeriveVerificationMetrics(int layout_version,
                                                          const PublicNoise& noise,
                                                          CdfReading genuine_reading,
                                                          CdfReading impostor_reading) {
-  absl::StatusOr<BinLayout> layout = LayoutOf(layout_version);
-  if (!layout.ok()) return layout.status();
+  ASSIGN_OR_RETURN(BinLayout layout, LayoutOf(layout_version));
   for (auto [side, name] : {std::pair{genuine_noisy, "genuine"}, {impostor_noisy, "impostor"}}) {
-    if (side.size() != static_cast<std::size_t>(layout->bins)) {
+    if (side.size() != static_cast<std::size_t>(layout.bins)) {
       return absl::InvalidArgumentError(absl::StrCat("release derivation: ", name, " has ",
                                                      side.size(), " bins, layout ", layout_version,
-                                                     " has ", layout->bins));
+                                                     " has ", layout.bins));
     }
     for (double v : side) {
       if (!std::isfinite(v)) {
@@ -212,10 +212,10 @@ absl::StatusOr<DerivedMetrics> DeriveVerificationMetrics(int layout_version,
     out.roc_auc.withheld = why;
     return out;
   }
-  const std::vector<PathPoint> path = Path(*layout, Cumulative(out.genuine), gt, genuine_reading,
+  const std::vector<PathPoint> path = Path(layout, Cumulative(out.genuine), gt, genuine_reading,
                                            Cumulative(out.impostor), it, impostor_reading);
   const double g_var = noise.genuine.BinVariance(), i_var = noise.impostor.BinVariance();
-  auto sd_at = [&](const PathPoint& p) { return SdAt(p, layout->bins, g_var, i_var, gt, it); };
+  auto sd_at = [&](const PathPoint& p) { return SdAt(p, layout.bins, g_var, i_var, gt, it); };
 
   // ROC AUC = P(genuine < impostor), ties counted half: exact for piecewise-linear CDFs.
   double auc = 0;

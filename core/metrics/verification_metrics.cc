@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::metrics {
 namespace {
@@ -58,8 +59,8 @@ std::size_t MinimumTrialsFor(double target) {
 
 absl::StatusOr<ComparisonScores> ComparisonScores::FromDistances(std::vector<double> mated,
                                                                  std::vector<double> non_mated) {
-  if (absl::Status s = CheckFinite(mated, "mated"); !s.ok()) return s;
-  if (absl::Status s = CheckFinite(non_mated, "non-mated"); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckFinite(mated, "mated"));
+  RETURN_IF_ERROR(CheckFinite(non_mated, "non-mated"));
   ComparisonScores scores;
   scores.mated_ = std::move(mated);
   scores.non_mated_ = std::move(non_mated);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/files.h"
 #include "core/common/sha256.h"
+#include "core/common/status_macros.h"
 #include "core/package/durable_write.h"
 
 namespace fedface {
@@ -139,17 +140,15 @@ absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::FromPem(std::string_view pem,
         absl::StrCat(source, ": malformed PEM public key: ", OpenSslError()));
   }
   if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) return WrongKeyType(source, key.get());
-  auto raw = RawPublic(key.get());
-  if (!raw.ok()) return raw.status();
+  ASSIGN_OR_RETURN(auto raw, RawPublic(key.get()));
   Ed25519PublicKey out;
-  out.raw_ = *raw;
+  out.raw_ = raw;
   return out;
 }
 
 absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::LoadPem(const std::string& path) {
-  auto text = ReadPemFile(path);
-  if (!text.ok()) return text.status();
-  return FromPem(*text, path);
+  ASSIGN_OR_RETURN(auto text, ReadPemFile(path));
+  return FromPem(text, path);
 }
 
 absl::Status Ed25519PublicKey::Verify(std::string_view message, std::string_view signature) const {
@@ -210,14 +209,12 @@ absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::Generate() {
   if (!key) {
     return absl::InternalError(absl::StrCat("Ed25519 key generation failed: ", OpenSslError()));
   }
-  auto raw = RawPublic(key.get());
-  if (!raw.ok()) return raw.status();
-  auto pub = Ed25519PublicKey::FromRaw(
-      std::string_view(reinterpret_cast<const char*>(raw->data()), raw->size()));
-  if (!pub.ok()) return pub.status();
+  ASSIGN_OR_RETURN(auto raw, RawPublic(key.get()));
+  ASSIGN_OR_RETURN(auto pub, Ed25519PublicKey::FromRaw(std::string_view(
+                                 reinterpret_cast<const char*>(raw.data()), raw.size())));
   auto impl = std::make_unique<Impl>();
   impl->key = std::move(key);
-  return Ed25519PrivateKey(std::move(impl), *pub);
+  return Ed25519PrivateKey(std::move(impl), pub);
 }
 
 absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromPem(std::string_view pem,
@@ -246,20 +243,17 @@ absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::FromPem(std::string_view pe
         absl::StrCat(source, ": malformed PEM private key: ", OpenSslError()));
   }
   if (EVP_PKEY_get_id(key.get()) != EVP_PKEY_ED25519) return WrongKeyType(source, key.get());
-  auto raw = RawPublic(key.get());
-  if (!raw.ok()) return raw.status();
-  auto pub = Ed25519PublicKey::FromRaw(
-      std::string_view(reinterpret_cast<const char*>(raw->data()), raw->size()));
-  if (!pub.ok()) return pub.status();
+  ASSIGN_OR_RETURN(auto raw, RawPublic(key.get()));
+  ASSIGN_OR_RETURN(auto pub, Ed25519PublicKey::FromRaw(std::string_view(
+                                 reinterpret_cast<const char*>(raw.data()), raw.size())));
   auto impl = std::make_unique<Impl>();
   impl->key = std::move(key);
-  return Ed25519PrivateKey(std::move(impl), *pub);
+  return Ed25519PrivateKey(std::move(impl), pub);
 }
 
 absl::StatusOr<Ed25519PrivateKey> Ed25519PrivateKey::LoadPem(const std::string& path) {
-  auto text = ReadPemFile(path);
-  if (!text.ok()) return text.status();
-  return FromPem(*text, path);
+  ASSIGN_OR_RETURN(auto text, ReadPemFile(path));
+  return FromPem(text, path);
 }
 
 absl::StatusOr<std::string> Ed25519PrivateKey::Sign(std::string_view message) const {

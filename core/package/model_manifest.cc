@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/common/status_macros.h"
 
 namespace fedface {
 namespace {
@@ -122,73 +123,59 @@ absl::StatusOr<const Json*> GetArray(const Json& obj, absl::string_view where, c
   return &v;
 }
 
-#define FF_ASSIGN(lhs, expr)          \
-  do {                                \
-    auto _r = (expr);                 \
-    if (!_r.ok()) return _r.status(); \
-    lhs = *std::move(_r);             \
-  } while (0)
-
-#define FF_RETURN_IF_ERROR(expr) \
-  do {                           \
-    absl::Status _s = (expr);    \
-    if (!_s.ok()) return _s;     \
-  } while (0)
-
 absl::StatusOr<ModelManifest> FromJson(const Json& j) {
   ModelManifest m;
-  FF_RETURN_IF_ERROR(
-      CheckKeys(j, "",
-                {"format", "model_id", "version", "architecture", "input", "distance", "weights",
-                 "self_test", "source", "signing_key_id", "created_at"}));
-  FF_ASSIGN(m.format, GetString(j, "", "format"));
-  FF_ASSIGN(m.model_id, GetString(j, "", "model_id"));
-  FF_ASSIGN(m.version, GetString(j, "", "version"));
-  FF_ASSIGN(m.architecture, GetString(j, "", "architecture"));
-  FF_ASSIGN(m.signing_key_id, GetString(j, "", "signing_key_id"));
-  FF_ASSIGN(m.created_at, GetString(j, "", "created_at"));
+  RETURN_IF_ERROR(CheckKeys(j, "",
+                            {"format", "model_id", "version", "architecture", "input", "distance",
+                             "weights", "self_test", "source", "signing_key_id", "created_at"}));
+  ASSIGN_OR_RETURN(m.format, GetString(j, "", "format"));
+  ASSIGN_OR_RETURN(m.model_id, GetString(j, "", "model_id"));
+  ASSIGN_OR_RETURN(m.version, GetString(j, "", "version"));
+  ASSIGN_OR_RETURN(m.architecture, GetString(j, "", "architecture"));
+  ASSIGN_OR_RETURN(m.signing_key_id, GetString(j, "", "signing_key_id"));
+  ASSIGN_OR_RETURN(m.created_at, GetString(j, "", "created_at"));
 
   const Json& in = j.at("input");
-  FF_RETURN_IF_ERROR(CheckKeys(in, "input", {"width", "height", "channels", "mean_rgb", "scale"}));
+  RETURN_IF_ERROR(CheckKeys(in, "input", {"width", "height", "channels", "mean_rgb", "scale"}));
   int64_t width, height;
-  FF_ASSIGN(width, GetInteger(in, "input", "width"));
-  FF_ASSIGN(height, GetInteger(in, "input", "height"));
+  ASSIGN_OR_RETURN(width, GetInteger(in, "input", "width"));
+  ASSIGN_OR_RETURN(height, GetInteger(in, "input", "height"));
   if (width != kChipSize)
     return FieldError("input.width", absl::StrCat("expected ", kChipSize, ", got ", width));
   if (height != kChipSize)
     return FieldError("input.height", absl::StrCat("expected ", kChipSize, ", got ", height));
   m.input.width = static_cast<int>(width);
   m.input.height = static_cast<int>(height);
-  FF_ASSIGN(m.input.channels, GetString(in, "input", "channels"));
+  ASSIGN_OR_RETURN(m.input.channels, GetString(in, "input", "channels"));
   const Json* mean;
-  FF_ASSIGN(mean, GetArray(in, "input", "mean_rgb"));
+  ASSIGN_OR_RETURN(mean, GetArray(in, "input", "mean_rgb"));
   if (mean->size() != 3)
     return FieldError("input.mean_rgb", absl::StrCat("expected 3 numbers, got ", mean->size()));
   for (size_t i = 0; i < 3; ++i) {
     if (!(*mean)[i].is_number()) return FieldError("input.mean_rgb", "expected numbers");
     m.input.mean_rgb[i] = (*mean)[i].get<double>();
   }
-  FF_ASSIGN(m.input.scale, GetNumber(in, "input", "scale"));
+  ASSIGN_OR_RETURN(m.input.scale, GetNumber(in, "input", "scale"));
 
   const Json& dist = j.at("distance");
-  FF_RETURN_IF_ERROR(CheckKeys(dist, "distance", {"metric", "default_threshold"}));
-  FF_ASSIGN(m.distance.metric, GetString(dist, "distance", "metric"));
-  FF_ASSIGN(m.distance.default_threshold, GetNumber(dist, "distance", "default_threshold"));
+  RETURN_IF_ERROR(CheckKeys(dist, "distance", {"metric", "default_threshold"}));
+  ASSIGN_OR_RETURN(m.distance.metric, GetString(dist, "distance", "metric"));
+  ASSIGN_OR_RETURN(m.distance.default_threshold, GetNumber(dist, "distance", "default_threshold"));
 
   const Json& w = j.at("weights");
-  FF_RETURN_IF_ERROR(CheckKeys(w, "weights", {"file", "bytes", "sha256"}));
-  FF_ASSIGN(m.weights.file, GetString(w, "weights", "file"));
+  RETURN_IF_ERROR(CheckKeys(w, "weights", {"file", "bytes", "sha256"}));
+  ASSIGN_OR_RETURN(m.weights.file, GetString(w, "weights", "file"));
   int64_t bytes;
-  FF_ASSIGN(bytes, GetInteger(w, "weights", "bytes"));
+  ASSIGN_OR_RETURN(bytes, GetInteger(w, "weights", "bytes"));
   if (bytes < 0) return FieldError("weights.bytes", "negative");
   m.weights.bytes = static_cast<uint64_t>(bytes);
-  FF_ASSIGN(m.weights.sha256, GetString(w, "weights", "sha256"));
+  ASSIGN_OR_RETURN(m.weights.sha256, GetString(w, "weights", "sha256"));
 
   const Json& st = j.at("self_test");
-  FF_RETURN_IF_ERROR(CheckKeys(st, "self_test", {"tolerance", "cases"}));
-  FF_ASSIGN(m.self_test.tolerance, GetNumber(st, "self_test", "tolerance"));
+  RETURN_IF_ERROR(CheckKeys(st, "self_test", {"tolerance", "cases"}));
+  ASSIGN_OR_RETURN(m.self_test.tolerance, GetNumber(st, "self_test", "tolerance"));
   const Json* cases;
-  FF_ASSIGN(cases, GetArray(st, "self_test", "cases"));
+  ASSIGN_OR_RETURN(cases, GetArray(st, "self_test", "cases"));
   if (cases->size() > kMaxSelfTestCases) {
     return FieldError("self_test.cases", absl::StrCat(cases->size(), " cases exceed the limit of ",
                                                       kMaxSelfTestCases));
@@ -196,12 +183,12 @@ absl::StatusOr<ModelManifest> FromJson(const Json& j) {
   for (size_t i = 0; i < cases->size(); ++i) {
     const std::string where = absl::StrCat("self_test.cases[", i, "]");
     const Json& c = (*cases)[i];
-    FF_RETURN_IF_ERROR(CheckKeys(c, where, {"chip", "chip_sha256", "embedding"}));
+    RETURN_IF_ERROR(CheckKeys(c, where, {"chip", "chip_sha256", "embedding"}));
     SelfTestCase tc;
-    FF_ASSIGN(tc.chip, GetString(c, where, "chip"));
-    FF_ASSIGN(tc.chip_sha256, GetString(c, where, "chip_sha256"));
+    ASSIGN_OR_RETURN(tc.chip, GetString(c, where, "chip"));
+    ASSIGN_OR_RETURN(tc.chip_sha256, GetString(c, where, "chip_sha256"));
     const Json* emb;
-    FF_ASSIGN(emb, GetArray(c, where, "embedding"));
+    ASSIGN_OR_RETURN(emb, GetArray(c, where, "embedding"));
     if (emb->size() != static_cast<size_t>(kEmbeddingDim)) {
       return FieldError(Path(where, "embedding"),
                         absl::StrCat("expected ", kEmbeddingDim, " numbers, got ", emb->size()));
@@ -221,10 +208,10 @@ absl::StatusOr<ModelManifest> FromJson(const Json& j) {
   }
 
   const Json& src = j.at("source");
-  FF_RETURN_IF_ERROR(CheckKeys(src, "source", {"npm_package", "manifest_sha256", "bin_sha256"}));
-  FF_ASSIGN(m.source.npm_package, GetString(src, "source", "npm_package"));
-  FF_ASSIGN(m.source.manifest_sha256, GetString(src, "source", "manifest_sha256"));
-  FF_ASSIGN(m.source.bin_sha256, GetString(src, "source", "bin_sha256"));
+  RETURN_IF_ERROR(CheckKeys(src, "source", {"npm_package", "manifest_sha256", "bin_sha256"}));
+  ASSIGN_OR_RETURN(m.source.npm_package, GetString(src, "source", "npm_package"));
+  ASSIGN_OR_RETURN(m.source.manifest_sha256, GetString(src, "source", "manifest_sha256"));
+  ASSIGN_OR_RETURN(m.source.bin_sha256, GetString(src, "source", "bin_sha256"));
   return m;
 }
 

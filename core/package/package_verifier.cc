@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/files.h"
 #include "core/common/sha256.h"
+#include "core/common/status_macros.h"
 
 namespace fedface {
 namespace {
@@ -88,20 +89,19 @@ absl::StatusOr<VerifiedPackage> VerifyModelPackage(const std::string& dir,
                                        manifest_path, kMaxManifestBytes, "manifest"},
                                    {sig_path, kEd25519SignatureBytes, "signature"},
                                    {weights_path, kMaxWeightsBytes, "weights"}}) {
-    if (absl::Status s = CheckFile(path, limit, what); !s.ok()) return s;
+    RETURN_IF_ERROR(CheckFile(path, limit, what));
   }
-  auto manifest_bytes = ReadPackageFile(manifest_path, kMaxManifestBytes, "manifest");
-  if (!manifest_bytes.ok()) return manifest_bytes.status();
-  auto signature = ReadPackageFile(sig_path, kEd25519SignatureBytes, "signature");
-  if (!signature.ok()) return signature.status();
-  if (signature->size() != kEd25519SignatureBytes) {
-    return absl::PermissionDeniedError(absl::StrCat(sig_path, ": ", signature->size(),
+  ASSIGN_OR_RETURN(auto manifest_bytes,
+                   ReadPackageFile(manifest_path, kMaxManifestBytes, "manifest"));
+  ASSIGN_OR_RETURN(auto signature, ReadPackageFile(sig_path, kEd25519SignatureBytes, "signature"));
+  if (signature.size() != kEd25519SignatureBytes) {
+    return absl::PermissionDeniedError(absl::StrCat(sig_path, ": ", signature.size(),
                                                     " bytes, expected ", kEd25519SignatureBytes));
   }
 
   // 2. Signature over the exact manifest bytes, against the pinned key only.
-  if (absl::Status s = pinned_key.Verify(*manifest_bytes, *signature); !s.ok()) {
-    const std::string claimed = ClaimedKeyId(*manifest_bytes);
+  if (absl::Status s = pinned_key.Verify(manifest_bytes, signature); !s.ok()) {
+    const std::string claimed = ClaimedKeyId(manifest_bytes);
     if (!claimed.empty() && claimed != pinned_key.key_id()) {
       return absl::PermissionDeniedError(absl::StrCat(dir, ": package signed by another key (id ",
                                                       claimed, ", pinned ", pinned_key.key_id(),
@@ -113,43 +113,40 @@ absl::StatusOr<VerifiedPackage> VerifyModelPackage(const std::string& dir,
   }
 
   // 3. Strict parse of what was signed.
-  auto manifest = ParseManifest(*manifest_bytes, manifest_path);
-  if (!manifest.ok()) return manifest.status();
-  if (manifest->signing_key_id != pinned_key.key_id()) {
+  ASSIGN_OR_RETURN(auto manifest, ParseManifest(manifest_bytes, manifest_path));
+  if (manifest.signing_key_id != pinned_key.key_id()) {
     return absl::PermissionDeniedError(
-        absl::StrCat(manifest_path, ": names signing key ", manifest->signing_key_id,
+        absl::StrCat(manifest_path, ": names signing key ", manifest.signing_key_id,
                      " but was signed by the pinned key ", pinned_key.key_id()));
   }
 
   // 4. Weights: read once, hash the bytes we keep (no time-of-check/time-of-use gap).
-  auto weights = ReadPackageFile(weights_path, kMaxWeightsBytes, "weights");
-  if (!weights.ok()) return weights.status();
-  if (weights->size() != manifest->weights.bytes) {
-    return absl::DataLossError(absl::StrCat(weights_path, ": ", weights->size(),
-                                            " bytes, the manifest says ", manifest->weights.bytes));
+  ASSIGN_OR_RETURN(auto weights, ReadPackageFile(weights_path, kMaxWeightsBytes, "weights"));
+  if (weights.size() != manifest.weights.bytes) {
+    return absl::DataLossError(absl::StrCat(weights_path, ": ", weights.size(),
+                                            " bytes, the manifest says ", manifest.weights.bytes));
   }
-  if (const std::string sha = Sha256Hex(*weights); sha != manifest->weights.sha256) {
+  if (const std::string sha = Sha256Hex(weights); sha != manifest.weights.sha256) {
     return absl::DataLossError(absl::StrCat(weights_path, ": sha256 ", sha,
                                             " does not match the manifest's ",
-                                            manifest->weights.sha256));
+                                            manifest.weights.sha256));
   }
 
   // 5. Self-test chips.
-  for (const SelfTestCase& c : manifest->self_test.cases) {
+  for (const SelfTestCase& c : manifest.self_test.cases) {
     const std::string path = dir + "/" + c.chip;
-    auto png = ReadPackageFile(path, kMaxChipBytes, "self-test chip");
-    if (!png.ok()) return png.status();
-    if (const std::string sha = Sha256Hex(*png); sha != c.chip_sha256) {
+    ASSIGN_OR_RETURN(auto png, ReadPackageFile(path, kMaxChipBytes, "self-test chip"));
+    if (const std::string sha = Sha256Hex(png); sha != c.chip_sha256) {
       return absl::DataLossError(
           absl::StrCat(path, ": sha256 ", sha, " does not match the manifest's ", c.chip_sha256));
     }
-    if (!PngHeaderIsChipSized(*png)) {
+    if (!PngHeaderIsChipSized(png)) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": not a ", kChipSize, "x", kChipSize, " PNG"));
     }
     cv::Mat bgr;
     try {
-      bgr = cv::imdecode(cv::Mat(1, static_cast<int>(png->size()), CV_8UC1, png->data()),
+      bgr = cv::imdecode(cv::Mat(1, static_cast<int>(png.size()), CV_8UC1, png.data()),
                          cv::IMREAD_COLOR);
     } catch (const cv::Exception&) {
       return absl::InvalidArgumentError(absl::StrCat(path, ": cannot decode PNG"));
@@ -163,9 +160,9 @@ absl::StatusOr<VerifiedPackage> VerifyModelPackage(const std::string& dir,
     out.chips.push_back(std::move(rgb));
   }
 
-  out.manifest = *std::move(manifest);
-  out.manifest_bytes = *std::move(manifest_bytes);
-  out.weights = *std::move(weights);
+  out.manifest = std::move(manifest);
+  out.manifest_bytes = std::move(manifest_bytes);
+  out.weights = std::move(weights);
   return out;
 }
 
@@ -215,9 +212,8 @@ absl::Status RunSelfTest(const VerifiedPackage& package, FaceResNet& net, float*
 absl::StatusOr<LoadedModel> LoadVerifiedModel(const std::string& dir,
                                               const std::string& pinned_key_pem_path,
                                               EmbeddingBackend backend) {
-  auto key = Ed25519PublicKey::LoadPem(pinned_key_pem_path);
-  if (!key.ok()) return key.status();
-  return LoadVerifiedModel(dir, *key, backend);
+  ASSIGN_OR_RETURN(auto key, Ed25519PublicKey::LoadPem(pinned_key_pem_path));
+  return LoadVerifiedModel(dir, key, backend);
 }
 
 }  // namespace fedface

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/files.h"
 #include "core/common/sha256.h"
+#include "core/common/status_macros.h"
 #include "core/package/durable_write.h"
 #include "core/package/package_verifier.h"
 
@@ -94,23 +95,21 @@ absl::StatusOr<ModelManifest> WriteModelPackage(const std::string& out_dir,
 
   std::vector<std::string> pngs;
   for (size_t i = 0; i < self_test.size(); ++i) {
-    auto png = EncodeChipPng(self_test[i].chip_rgb, i);
-    if (!png.ok()) return png.status();
+    ASSIGN_OR_RETURN(auto png, EncodeChipPng(self_test[i].chip_rgb, i));
     SelfTestCase c;
     c.chip = absl::StrCat(kSelfTestDir, "/chip", i, ".png");
-    c.chip_sha256 = Sha256Hex(*png);
+    c.chip_sha256 = Sha256Hex(png);
     c.embedding = self_test[i].embedding;
     m.self_test.cases.push_back(std::move(c));
-    pngs.push_back(*std::move(png));
+    pngs.push_back(std::move(png));
   }
-  if (absl::Status st = ValidateManifest(m); !st.ok()) return st;
+  RETURN_IF_ERROR(ValidateManifest(m));
   const std::string manifest_bytes = SerializeManifest(m);
   if (manifest_bytes.size() > kMaxManifestBytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat("manifest of ", manifest_bytes.size(), " bytes exceeds the limit"));
   }
-  auto signature = key.Sign(manifest_bytes);
-  if (!signature.ok()) return signature.status();
+  ASSIGN_OR_RETURN(auto signature, key.Sign(manifest_bytes));
 
   const fs::path parent = fs::path(target).parent_path();
   if (!parent.empty()) {
@@ -125,36 +124,23 @@ absl::StatusOr<ModelManifest> WriteModelPackage(const std::string& out_dir,
   TempDirGuard guard(tmp);
   ::chmod(tmp.c_str(), 0755);  // mkdtemp makes it 0700; partners' service users read packages
   using package_internal::WriteFileDurably;
-  if (absl::Status st = WriteFileDurably(tmp + "/" + kWeightsFile, weights, 0644, false);
-      !st.ok()) {
-    return st;
-  }
+  RETURN_IF_ERROR(WriteFileDurably(tmp + "/" + kWeightsFile, weights, 0644, false));
   const std::string chip_dir = tmp + "/" + kSelfTestDir;
   if (::mkdir(chip_dir.c_str(), 0755) != 0) {
     return absl::UnavailableError(absl::StrCat(chip_dir, ": ", std::strerror(errno)));
   }
   for (size_t i = 0; i < pngs.size(); ++i) {
-    if (absl::Status st =
-            WriteFileDurably(tmp + "/" + m.self_test.cases[i].chip, pngs[i], 0644, false);
-        !st.ok()) {
-      return st;
-    }
+    RETURN_IF_ERROR(WriteFileDurably(tmp + "/" + m.self_test.cases[i].chip, pngs[i], 0644, false));
   }
-  if (absl::Status st = WriteFileDurably(tmp + "/" + kManifestFile, manifest_bytes, 0644, false);
-      !st.ok()) {
-    return st;
-  }
-  if (absl::Status st = WriteFileDurably(tmp + "/" + kSignatureFile, *signature, 0644, false);
-      !st.ok()) {
-    return st;
-  }
+  RETURN_IF_ERROR(WriteFileDurably(tmp + "/" + kManifestFile, manifest_bytes, 0644, false));
+  RETURN_IF_ERROR(WriteFileDurably(tmp + "/" + kSignatureFile, signature, 0644, false));
   // Never publish a package that would not verify (catches encoder or filesystem surprises).
   auto verified = VerifyModelPackage(tmp, key.public_key());
   if (!verified.ok()) {
     return absl::InternalError(absl::StrCat("package written to ", tmp,
                                             " does not verify: ", verified.status().message()));
   }
-  if (absl::Status st = SyncDirectory(tmp); !st.ok()) return st;
+  RETURN_IF_ERROR(SyncDirectory(tmp));
   // RENAME_NOREPLACE: a folder that appeared meanwhile (even an empty one) is not replaced.
   if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_NOREPLACE) != 0) {
     const int err = errno;
@@ -165,7 +151,7 @@ absl::StatusOr<ModelManifest> WriteModelPackage(const std::string& out_dir,
         absl::StrCat(target, ": cannot move the package into place: ", std::strerror(err)));
   }
   guard.Release();
-  if (absl::Status st = SyncDirectory(parent.empty() ? "." : parent.string()); !st.ok()) return st;
+  RETURN_IF_ERROR(SyncDirectory(parent.empty() ? "." : parent.string()));
   return m;
 }
 

@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "core/common/files.h"
 #include "core/common/sha256.h"
+#include "core/common/status_macros.h"
 
 namespace fedface {
 namespace {
@@ -125,15 +126,14 @@ absl::StatusOr<std::vector<NamedTensor>> DecodeTfjsWeights(
     std::string_view manifest_json, const std::vector<std::string_view>& group_bins,
     std::string_view source_view) {
   const std::string source(source_view);  // Debian's absl::StrCat does not take std::string_view
-  auto j = ParseManifestJson(manifest_json, source);
-  if (!j.ok()) return j.status();
-  if (group_bins.size() != j->size()) {
+  ASSIGN_OR_RETURN(auto j, ParseManifestJson(manifest_json, source));
+  if (group_bins.size() != j.size()) {
     return Bad(source,
-               absl::StrCat(j->size(), " weight groups but ", group_bins.size(), " binary blobs"));
+               absl::StrCat(j.size(), " weight groups but ", group_bins.size(), " binary blobs"));
   }
   std::vector<NamedTensor> tensors;
-  for (size_t g = 0; g < j->size(); ++g) {
-    const Json& group = (*j)[g];
+  for (size_t g = 0; g < j.size(); ++g) {
+    const Json& group = j[g];
     std::vector<std::string> paths;
     for (const Json& p : group["paths"]) paths.push_back(p.get<std::string>());
     // Bin files live next to the manifest; name them with its folder in errors.
@@ -143,27 +143,26 @@ absl::StatusOr<std::vector<NamedTensor>> DecodeTfjsWeights(
     const std::string_view bin = group_bins[g];
     uint64_t offset = 0;
     for (size_t i = 0; i < group["weights"].size(); ++i) {
-      auto e = ParseEntry(group["weights"][i], source, i);
-      if (!e.ok()) return e.status();
-      if (offset + e->bytes() > bin.size()) {
-        return absl::DataLossError(
-            absl::StrCat(bin_name, ": truncated: tensor '", e->name, "' needs bytes [", offset,
-                         ", ", offset + e->bytes(), ") but the file has ", bin.size()));
+      ASSIGN_OR_RETURN(auto e, ParseEntry(group["weights"][i], source, i));
+      if (offset + e.bytes() > bin.size()) {
+        return absl::DataLossError(absl::StrCat(bin_name, ": truncated: tensor '", e.name,
+                                                "' needs bytes [", offset, ", ", offset + e.bytes(),
+                                                ") but the file has ", bin.size()));
       }
       const auto* p = reinterpret_cast<const unsigned char*>(bin.data()) + offset;
       NamedTensor t;
-      t.name = e->name;
-      t.shape = e->shape;
-      t.values.resize(e->elements);
-      if (e->quantized) {
+      t.name = e.name;
+      t.shape = e.shape;
+      t.values.resize(e.elements);
+      if (e.quantized) {
         // tfjs dequantizes in double precision, then stores float32.
-        for (uint64_t k = 0; k < e->elements; ++k) {
-          t.values[k] = static_cast<float>(p[k] * e->scale + e->min);
+        for (uint64_t k = 0; k < e.elements; ++k) {
+          t.values[k] = static_cast<float>(p[k] * e.scale + e.min);
         }
       } else {
-        for (uint64_t k = 0; k < e->elements; ++k) t.values[k] = LittleEndianFloat(p + 4 * k);
+        for (uint64_t k = 0; k < e.elements; ++k) t.values[k] = LittleEndianFloat(p + 4 * k);
       }
-      offset += e->bytes();
+      offset += e.bytes();
       tensors.push_back(std::move(t));
     }
     if (offset != bin.size()) {
@@ -190,33 +189,30 @@ absl::StatusOr<TfjsWeights> ReadTfjsRecognitionWeights(const std::string& faceap
     return manifest.status();
   }
   out.manifest_sha256 = Sha256Hex(*manifest);
-  auto j = ParseManifestJson(*manifest, out.manifest_path);
-  if (!j.ok()) return j.status();
+  ASSIGN_OR_RETURN(auto j, ParseManifestJson(*manifest, out.manifest_path));
 
   std::vector<std::string> group_data;
   std::string all_bins;
   uint64_t total = 0;
-  for (const Json& group : *j) {
+  for (const Json& group : j) {
     std::string data;
     for (const Json& p : group["paths"]) {
       const std::string path = (dir / p.get<std::string>()).string();
-      auto bin = ReadFile(path, kMaxTfjsBinBytes);
-      if (!bin.ok()) return bin.status();
-      total += bin->size();
+      ASSIGN_OR_RETURN(auto bin, ReadFile(path, kMaxTfjsBinBytes));
+      total += bin.size();
       if (total > kMaxTfjsBinBytes) {
         return absl::ResourceExhaustedError(
             absl::StrCat(path, ": weight files exceed ", kMaxTfjsBinBytes, " bytes in total"));
       }
-      data += *bin;
+      data += bin;
     }
     all_bins += data;
     group_data.push_back(std::move(data));
   }
   out.bin_sha256 = Sha256Hex(all_bins);
   std::vector<std::string_view> views(group_data.begin(), group_data.end());
-  auto tensors = DecodeTfjsWeights(*manifest, views, out.manifest_path);
-  if (!tensors.ok()) return tensors.status();
-  out.tensors = *std::move(tensors);
+  ASSIGN_OR_RETURN(auto tensors, DecodeTfjsWeights(*manifest, views, out.manifest_path));
+  out.tensors = std::move(tensors);
   return out;
 }
 

@@ -17,13 +17,14 @@
 #include "core/config/config_file.h"
 #include "core/config/tls_credentials.h"
 #include "core/config/tls_key_log_file.h"
+#include "core/wire/protocol_names.h"
 #include "model_vendor/cli/command.h"
+#include "model_vendor/cli/vendor_config.h"
 #include "model_vendor/coordinator/coordinator_files.h"
 #include "model_vendor/coordinator/pooled_metrics.h"
 #include "model_vendor/coordinator/round_runner.h"
 #include "model_vendor/coordinator/round_settings.h"
 #include "model_vendor/coordinator/rounds_store.h"
-#include "model_vendor/cli/vendor_config.h"
 
 namespace fedface::vendor {
 namespace {

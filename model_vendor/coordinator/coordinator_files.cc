@@ -3,6 +3,7 @@
 #include <filesystem>
 
 #include "core/common/files.h"
+#include "core/common/status_macros.h"
 #include "model_vendor/coordinator/report_html.h"
 #include "model_vendor/coordinator/report_json.h"
 #include "model_vendor/coordinator/report_table.h"
@@ -13,12 +14,8 @@ absl::StatusOr<ReportFiles> WriteReportFiles(const RoundReport& report, const st
   ReportFiles files;
   files.json_path = (std::filesystem::path(dir) / "report.json").string();
   files.html_path = (std::filesystem::path(dir) / "report.html").string();
-  if (absl::Status s = WriteFileAtomically(files.json_path, RoundReportJson(report)); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = WriteFileAtomically(files.html_path, RoundReportHtml(report)); !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(WriteFileAtomically(files.json_path, RoundReportJson(report)));
+  RETURN_IF_ERROR(WriteFileAtomically(files.html_path, RoundReportHtml(report)));
   return files;
 }
 

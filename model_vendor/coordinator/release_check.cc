@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "core/metrics/score_histogram.h"
 
 namespace fedface::vendor {
@@ -39,33 +40,33 @@ absl::Status CheckFinite(double v, const std::string& field) {
 }
 
 absl::Status CheckRate(const fedface::v1::Rate& r, const std::string& field) {
-  if (absl::Status s = CheckSuppression(r.suppression(), field); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckSuppression(r.suppression(), field));
   if (r.suppression() == fedface::v1::SUPPRESSION_NONE) return CheckRateValue(r.value(), field);
   return absl::OkStatus();
 }
 
 absl::Status CheckFnmr(const fedface::v1::FnmrAtFmr& m, const std::string& field) {
-  if (absl::Status s = CheckSuppression(m.suppression(), field); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckSuppression(m.suppression(), field));
   if (m.suppression() != fedface::v1::SUPPRESSION_NONE) return absl::OkStatus();
   for (auto [v, name] : {std::pair{m.fnmr(), ".fnmr"}, std::pair{m.fmr(), ".fmr"},
                          std::pair{m.fmr_target(), ".fmr_target"}}) {
-    if (absl::Status s = CheckRateValue(v, field + name); !s.ok()) return s;
+    RETURN_IF_ERROR(CheckRateValue(v, field + name));
   }
   return CheckFinite(m.threshold(), field + ".threshold");
 }
 
 absl::Status CheckFnir(const fedface::v1::FnirAtFpir& m, const std::string& field) {
-  if (absl::Status s = CheckSuppression(m.suppression(), field); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckSuppression(m.suppression(), field));
   if (m.suppression() != fedface::v1::SUPPRESSION_NONE) return absl::OkStatus();
   for (auto [v, name] : {std::pair{m.fnir(), ".fnir"}, std::pair{m.fpir(), ".fpir"},
                          std::pair{m.fpir_target(), ".fpir_target"}}) {
-    if (absl::Status s = CheckRateValue(v, field + name); !s.ok()) return s;
+    RETURN_IF_ERROR(CheckRateValue(v, field + name));
   }
   return CheckFinite(m.threshold(), field + ".threshold");
 }
 
 absl::Status CheckHistogram(const fedface::v1::ScoreHistogram& h, const std::string& field) {
-  if (absl::Status s = CheckSuppression(h.suppression(), field); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckSuppression(h.suppression(), field));
   if (h.suppression() != fedface::v1::SUPPRESSION_NONE) {
     if (h.counts_size() != 0) return Bad(field, "withheld but carries counts");
     return absl::OkStatus();
@@ -83,7 +84,7 @@ absl::Status CheckHistogram(const fedface::v1::ScoreHistogram& h, const std::str
 }
 
 absl::Status CheckBand(const fedface::v1::CountBand& b, const std::string& field) {
-  if (absl::Status s = CheckSuppression(b.suppression(), field); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckSuppression(b.suppression(), field));
   if (b.suppression() == fedface::v1::SUPPRESSION_NONE && b.below() < b.at_least()) {
     return Bad(field, "band ends before it starts");
   }
@@ -111,42 +112,33 @@ absl::Status CheckRelease(const fedface::v1::EvaluationRelease& r, const RoundRe
        {std::pair{&c.subjects(), "counts.subjects"}, std::pair{&c.images(), "counts.images"},
         std::pair{&c.mated_comparisons(), "counts.mated_comparisons"},
         std::pair{&c.non_mated_comparisons(), "counts.non_mated_comparisons"}}) {
-    if (absl::Status s = CheckBand(*band, name); !s.ok()) return s;
+    RETURN_IF_ERROR(CheckBand(*band, name));
   }
-  if (absl::Status s = CheckRate(r.failure_to_enrol_rate(), "failure_to_enrol_rate"); !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(CheckRate(r.failure_to_enrol_rate(), "failure_to_enrol_rate"));
   if (request.protocol == fedface::v1::EVALUATION_PROTOCOL_VERIFICATION) {
     for (auto [m, name] : {std::pair{&r.fnmr_at_fmr_1e2(), "fnmr_at_fmr_1e2"},
                            std::pair{&r.fnmr_at_fmr_1e3(), "fnmr_at_fmr_1e3"},
                            std::pair{&r.fnmr_at_fmr_1e4(), "fnmr_at_fmr_1e4"}}) {
-      if (absl::Status s = CheckFnmr(*m, name); !s.ok()) return s;
+      RETURN_IF_ERROR(CheckFnmr(*m, name));
     }
-    if (absl::Status s = CheckSuppression(r.eer().suppression(), "eer"); !s.ok()) return s;
+    RETURN_IF_ERROR(CheckSuppression(r.eer().suppression(), "eer"));
     if (r.eer().suppression() == fedface::v1::SUPPRESSION_NONE) {
-      if (absl::Status s = CheckRateValue(r.eer().eer(), "eer.eer"); !s.ok()) return s;
-      if (absl::Status s = CheckFinite(r.eer().threshold(), "eer.threshold"); !s.ok()) return s;
+      RETURN_IF_ERROR(CheckRateValue(r.eer().eer(), "eer.eer"));
+      RETURN_IF_ERROR(CheckFinite(r.eer().threshold(), "eer.threshold"));
     }
-    if (absl::Status s = CheckRate(r.roc_auc(), "roc_auc"); !s.ok()) return s;
+    RETURN_IF_ERROR(CheckRate(r.roc_auc(), "roc_auc"));
   } else {
-    if (absl::Status s = CheckRate(r.rank1_identification_rate(), "rank1_identification_rate");
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(CheckRate(r.rank1_identification_rate(), "rank1_identification_rate"));
     for (auto [m, name] : {std::pair{&r.fnir_at_fpir_1e2(), "fnir_at_fpir_1e2"},
                            std::pair{&r.fnir_at_fpir_1e1(), "fnir_at_fpir_1e1"}}) {
-      if (absl::Status s = CheckFnir(*m, name); !s.ok()) return s;
+      RETURN_IF_ERROR(CheckFnir(*m, name));
     }
   }
-  if (absl::Status s = CheckHistogram(r.genuine_histogram(), "genuine_histogram"); !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckHistogram(r.impostor_histogram(), "impostor_histogram"); !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(CheckHistogram(r.genuine_histogram(), "genuine_histogram"));
+  RETURN_IF_ERROR(CheckHistogram(r.impostor_histogram(), "impostor_histogram"));
   if (r.has_throughput()) {
     const auto& t = r.throughput();
-    if (absl::Status s = CheckSuppression(t.suppression(), "throughput"); !s.ok()) return s;
+    RETURN_IF_ERROR(CheckSuppression(t.suppression(), "throughput"));
     if (t.suppression() == fedface::v1::SUPPRESSION_NONE &&
         (!std::isfinite(t.embeddings_per_second()) || t.embeddings_per_second() < 0)) {
       return Bad("throughput.embeddings_per_second", "not a non-negative number");

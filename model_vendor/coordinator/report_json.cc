@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "core/wire/protocol_names.h"
 #include "model_vendor/coordinator/release_check.h"
 
 namespace fedface::vendor {

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/wire/protocol_names.h"
 
 namespace fedface::vendor {
 namespace {

@@ -84,8 +84,5 @@ int ContributedCount(const RoundRecord& record);
 // True when ContributedCount >= quorum.
 bool QuorumMet(const RoundRecord& record);
 
-// "verification" / "identification" (and back; nullopt for anything else).
-const char* ProtocolName(fedface::v1::EvaluationProtocol protocol);
-std::optional<fedface::v1::EvaluationProtocol> ProtocolFromName(const std::string& name);
 
 }  // namespace fedface::vendor

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "core/wire/protocol_names.h"
 #include "model_vendor/coordinator/release_check.h"
 
 namespace fedface::vendor {

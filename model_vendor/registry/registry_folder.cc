@@ -6,17 +6,16 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/files.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::vendor {
 namespace {
 
 absl::StatusOr<PublishedPackage> ReadPackage(const std::filesystem::path& dir) {
   const std::string manifest_path = (dir / kManifestFile).string();
-  absl::StatusOr<std::string> bytes = ReadFile(manifest_path, kMaxManifestBytes);
-  if (!bytes.ok()) return bytes.status();
-  absl::StatusOr<ModelManifest> manifest = ParseManifest(*bytes, manifest_path);
-  if (!manifest.ok()) return manifest.status();
-  return PublishedPackage{dir.filename().string(), dir.string(), *std::move(manifest)};
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(manifest_path, kMaxManifestBytes));
+  ASSIGN_OR_RETURN(ModelManifest manifest, ParseManifest(bytes, manifest_path));
+  return PublishedPackage{dir.filename().string(), dir.string(), std::move(manifest)};
 }
 
 }  // namespace

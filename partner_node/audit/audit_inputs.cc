@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/common/files.h"
+#include "core/common/status_macros.h"
 #include "partner_node/egress/egress_ledger.h"
 
 namespace fedface::partner::audit {
@@ -25,21 +26,19 @@ bool IsLowerHex(std::string_view s) {
 }
 
 absl::StatusOr<LoadedLedger> LoadEgressLedger(const std::string& path, int64_t from_seq) {
-  absl::StatusOr<std::unique_ptr<EgressLedger>> ledger =
-      EgressLedger::Open(path, EgressLedger::OpenMode::kMustExist);
-  if (!ledger.ok()) return ledger.status();
-  absl::StatusOr<std::vector<LedgerEntry>> entries = (*ledger)->Entries();
-  if (!entries.ok()) return entries.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<EgressLedger> ledger,
+                   EgressLedger::Open(path, EgressLedger::OpenMode::kMustExist));
+  ASSIGN_OR_RETURN(std::vector<LedgerEntry> entries, ledger->Entries());
   LoadedLedger out;
   out.format = "egress-ledger";
-  const LedgerVerification verification = VerifyChain(*entries);
+  const LedgerVerification verification = VerifyChain(entries);
   out.chain_verified = true;
   out.chain_ok = verification.ok;
   if (!verification.ok) {
     out.chain_problem =
         absl::StrCat("entry seq ", verification.first_bad_seq, ": ", verification.reason);
   }
-  for (const LedgerEntry& e : *entries) {
+  for (const LedgerEntry& e : entries) {
     if (e.seq < from_seq) continue;
     out.records.push_back({e.seq, e.message_type, e.size_bytes, e.message_sha256});
   }
@@ -90,10 +89,9 @@ absl::StatusOr<LoadedLedger> LoadJsonLedger(const std::string& path, const std::
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> LoadCanaries(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadFile(path, kMaxInputBytes);
-  if (!text.ok()) return text.status();
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxInputBytes));
   std::vector<std::string> tokens;
-  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
     if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (!line.empty()) tokens.emplace_back(line);
   }
@@ -103,21 +101,19 @@ absl::StatusOr<std::vector<std::string>> LoadCanaries(const std::string& path) {
 
 absl::StatusOr<std::vector<StoredBytes>> LoadStoredEmbeddings(const GalleryStore& store) {
   std::vector<StoredBytes> out;
-  absl::Status s = store.ForEachStoredEmbedding([&out](const StoredEmbedding& e) {
+  RETURN_IF_ERROR(store.ForEachStoredEmbedding([&out](const StoredEmbedding& e) {
     out.push_back({absl::StrCat("embedding ", e.id),
                    std::string(reinterpret_cast<const char*>(e.embedding.data()),
                                sizeof(float) * e.embedding.size())});
     return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
+  }));
   return out;
 }
 
 absl::StatusOr<std::vector<StoredBytes>> LoadImageDigests(const GalleryStore& store) {
-  absl::StatusOr<std::vector<ImageRecord>> images = store.Images();
-  if (!images.ok()) return images.status();
+  ASSIGN_OR_RETURN(std::vector<ImageRecord> images, store.Images());
   std::vector<StoredBytes> out;
-  for (const ImageRecord& r : *images) {
+  for (const ImageRecord& r : images) {
     out.push_back({absl::StrCat("image ", r.id, " sha256"), r.content_sha256});
   }
   return out;
@@ -163,11 +159,10 @@ absl::StatusOr<std::vector<StoredBytes>> LoadStoredBytesFromSqlite(const std::st
 }
 
 absl::StatusOr<std::vector<StoredBytes>> LoadStoredBytesHexList(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadFile(path, kMaxInputBytes);
-  if (!text.ok()) return text.status();
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxInputBytes));
   std::vector<StoredBytes> out;
   int line_number = 0;
-  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
     ++line_number;
     std::string hex;
     for (char c : line) {
@@ -185,15 +180,14 @@ absl::StatusOr<std::vector<StoredBytes>> LoadStoredBytesHexList(const std::strin
 
 absl::StatusOr<std::vector<StoredBytes>> LoadStoredBytesRaw(const std::string& path,
                                                             size_t record_bytes) {
-  absl::StatusOr<std::string> data = ReadFile(path, kMaxInputBytes);
-  if (!data.ok()) return data.status();
-  if (record_bytes == 0 || data->size() % record_bytes != 0) {
+  ASSIGN_OR_RETURN(std::string data, ReadFile(path, kMaxInputBytes));
+  if (record_bytes == 0 || data.size() % record_bytes != 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat(path, ": ", data->size(), " bytes is not a multiple of ", record_bytes));
+        absl::StrCat(path, ": ", data.size(), " bytes is not a multiple of ", record_bytes));
   }
   std::vector<StoredBytes> out;
-  for (size_t i = 0; i * record_bytes < data->size(); ++i) {
-    out.push_back({absl::StrCat(path, "#", i), data->substr(i * record_bytes, record_bytes)});
+  for (size_t i = 0; i * record_bytes < data.size(); ++i) {
+    out.push_back({absl::StrCat(path, "#", i), data.substr(i * record_bytes, record_bytes)});
   }
   return out;
 }
@@ -207,9 +201,8 @@ absl::StatusOr<LoadedLedger> LoadLedger(const std::string& path, int64_t from_se
   if (in.gcount() == static_cast<std::streamsize>(head.size()) && head == kSqliteMagic) {
     return LoadEgressLedger(path, from_seq);
   }
-  absl::StatusOr<std::string> text = ReadFile(path, kMaxInputBytes);
-  if (!text.ok()) return text.status();
-  return LoadJsonLedger(path, *text, from_seq);
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxInputBytes));
+  return LoadJsonLedger(path, text, from_seq);
 }
 
 }  // namespace fedface::partner::audit

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/files.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::partner::audit {
 namespace {
@@ -79,10 +80,9 @@ void GrpcMethodCatalog::AddServices(const pb::FileDescriptor* file,
 
 absl::Status GrpcMethodCatalog::AddDescriptorSet(const std::string& path,
                                                  const std::vector<std::string>& packages) {
-  absl::StatusOr<std::string> bytes = ReadFile(path, uint64_t{64} << 20);
-  if (!bytes.ok()) return bytes.status();
+  ASSIGN_OR_RETURN(std::string bytes, ReadFile(path, uint64_t{64} << 20));
   pb::FileDescriptorSet set;
-  if (!set.ParseFromString(*bytes)) {
+  if (!set.ParseFromString(bytes)) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": not a protobuf FileDescriptorSet"));
   }
   auto db = std::make_unique<pb::SimpleDescriptorDatabase>();

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "partner_node/audit/embedding_encodings.h"
 
 namespace fedface::partner::audit {
@@ -76,7 +77,7 @@ absl::Status LeakPatterns::AddStoredBytes(std::string_view bytes, std::string la
 }
 
 absl::Status LeakPatterns::AddEmbedding(std::string_view float32_bytes, const std::string& label) {
-  if (absl::Status s = AddStoredBytes(float32_bytes, label); !s.ok()) return s;
+  RETURN_IF_ERROR(AddStoredBytes(float32_bytes, label));
   for (EncodedEmbedding& e : EncodingsOf(float32_bytes)) {
     if (e.bytes.size() < kMinStoredRun) continue;  // a tiny vector's narrow forms
     stored_.push_back(std::move(e.bytes));

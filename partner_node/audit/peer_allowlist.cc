@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::partner::audit {
 namespace {
@@ -101,23 +102,18 @@ std::string PeerAllowlist::Describe() const {
 
 absl::Status AddOutgoingPeer(const std::string& host_port, const std::string& source,
                              PeerAllowlist* list) {
-  absl::StatusOr<HostPort> hp = SplitHostPort(host_port);
-  if (!hp.ok()) return hp.status();
-  absl::StatusOr<uint16_t> port = ParsePort(hp->port, host_port);
-  if (!port.ok()) return port.status();
-  absl::StatusOr<std::vector<IpAddress>> ips = Resolve(hp->host);
-  if (!ips.ok()) return ips.status();
-  for (const IpAddress& ip : *ips) list->outgoing.push_back({ip, *port, source});
+  ASSIGN_OR_RETURN(HostPort hp, SplitHostPort(host_port));
+  ASSIGN_OR_RETURN(uint16_t port, ParsePort(hp.port, host_port));
+  ASSIGN_OR_RETURN(std::vector<IpAddress> ips, Resolve(hp.host));
+  for (const IpAddress& ip : ips) list->outgoing.push_back({ip, port, source});
   return absl::OkStatus();
 }
 
 absl::Status AddAllowedPeer(const std::string& text, PeerAllowlist* list) {
-  absl::StatusOr<HostPort> hp = SplitHostPort(text);
-  if (!hp.ok()) return hp.status();
-  if (hp->port != "*") return AddOutgoingPeer(text, "--allow-peer", list);
-  absl::StatusOr<std::vector<IpAddress>> ips = Resolve(hp->host);
-  if (!ips.ok()) return ips.status();
-  for (const IpAddress& ip : *ips) list->incoming_from.push_back(ip);
+  ASSIGN_OR_RETURN(HostPort hp, SplitHostPort(text));
+  if (hp.port != "*") return AddOutgoingPeer(text, "--allow-peer", list);
+  ASSIGN_OR_RETURN(std::vector<IpAddress> ips, Resolve(hp.host));
+  for (const IpAddress& ip : ips) list->incoming_from.push_back(ip);
   return absl::OkStatus();
 }
 

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/common/files.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::partner::audit {
 namespace {
@@ -57,9 +58,8 @@ absl::Status TlsKeyLog::Add(std::string_view text, const std::string& source) {
 absl::StatusOr<TlsKeyLog> TlsKeyLog::Load(const std::vector<std::string>& paths) {
   TlsKeyLog log;
   for (const std::string& path : paths) {
-    absl::StatusOr<std::string> text = ReadFile(path, kMaxKeyLogBytes);
-    if (!text.ok()) return text.status();
-    if (absl::Status s = log.Add(*text, path); !s.ok()) return s;
+    ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxKeyLogBytes));
+    RETURN_IF_ERROR(log.Add(text, path));
   }
   return log;
 }

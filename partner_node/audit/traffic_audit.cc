@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/common/sha256.h"
+#include "core/common/status_macros.h"
 #include "fedface/v1/evaluation.pb.h"
 #include "partner_node/audit/grpc_wire_decoder.h"
 #include "partner_node/audit/tls13_stream_decryptor.h"
@@ -965,9 +966,8 @@ void Auditor::MatchLedger() {
 absl::Status Auditor::Run(const std::vector<std::string>& pcaps) {
   std::vector<std::unique_ptr<CaptureReader>> readers;
   for (const std::string& path : pcaps) {
-    absl::StatusOr<std::unique_ptr<CaptureReader>> reader = CaptureReader::Open(path);
-    if (!reader.ok()) return reader.status();
-    readers.push_back(std::move(*reader));
+    ASSIGN_OR_RETURN(std::unique_ptr<CaptureReader> reader, CaptureReader::Open(path));
+    readers.push_back(std::move(reader));
     report_.pcaps.push_back(path);
   }
   for (size_t i = 0; i < readers.size(); ++i) {
@@ -1089,8 +1089,7 @@ absl::StatusOr<AuditReport> AuditCaptures(const std::vector<std::string>& pcaps,
   if (options.peers) report.peers = options.peers->Describe();
   report.capture_mode = options.capture_mode;
   Auditor auditor(options, &report);
-  absl::Status status = auditor.Run(pcaps);
-  if (!status.ok()) return status;
+  RETURN_IF_ERROR(auditor.Run(pcaps));
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return report;
 }

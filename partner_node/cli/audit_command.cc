@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "core/common/cli_args.h"
 #include "core/common/files.h"
+#include "core/common/status_macros.h"
 #include "core/config/config_file.h"
 #include "partner_node/audit/audit_inputs.h"
 #include "partner_node/audit/tls_key_log.h"
@@ -27,9 +28,8 @@ namespace {
 
 // Every embedding of the store, read through the GalleryStore interface.
 absl::StatusOr<std::vector<audit::StoredBytes>> StoredEmbeddingsOf(const GalleryStoreSpec& spec) {
-  absl::StatusOr<std::unique_ptr<GalleryStore>> store = OpenGalleryStore(spec);
-  if (!store.ok()) return store.status();
-  return audit::LoadStoredEmbeddings(**store);
+  ASSIGN_OR_RETURN(std::unique_ptr<GalleryStore> store, OpenGalleryStore(spec));
+  return audit::LoadStoredEmbeddings(*store);
 }
 
 constexpr char kUsage[] =
@@ -121,10 +121,9 @@ std::vector<std::string> TakeRepeated(std::vector<std::string>& args, const std:
 }
 
 absl::StatusOr<std::set<std::string>> LoadTypeList(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadFile(path, uint64_t{16} << 20);
-  if (!text.ok()) return text.status();
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path, uint64_t{16} << 20));
   std::set<std::string> types;
-  for (absl::string_view line : absl::StrSplit(*text, '\n')) {
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
     const std::string name(absl::StripAsciiWhitespace(line));
     if (!name.empty() && name[0] != '#') types.insert(name);
   }

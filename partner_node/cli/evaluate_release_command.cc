@@ -16,6 +16,7 @@
 #include "core/common/cli_args.h"
 #include "core/common/files.h"
 #include "core/config/config_file.h"
+#include "core/wire/protocol_names.h"
 #include "partner_node/cli/command.h"
 #include "partner_node/cli/partner_config.h"
 #include "partner_node/egress/egress_ledger.h"
@@ -105,11 +106,7 @@ int RunEvaluateRelease(const std::vector<std::string>& raw) {
   }
   const std::string protocol_name = args->GetOr("protocol", "");
   fedface::v1::RunEvaluationRequest request;
-  if (protocol_name == "verification") {
-    request.set_protocol(fedface::v1::EVALUATION_PROTOCOL_VERIFICATION);
-  } else if (protocol_name == "identification") {
-    request.set_protocol(fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION);
-  }
+  if (auto protocol = ProtocolFromName(protocol_name)) request.set_protocol(*protocol);
   absl::StatusOr<uint64_t> seed = ReadCount(*args, "seed");
   absl::StatusOr<uint64_t> sample = ReadCount(*args, "non-mated-sample");
   if (!args->Has("config") || request.protocol() == fedface::v1::EVALUATION_PROTOCOL_UNSPECIFIED ||

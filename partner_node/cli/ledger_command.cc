@@ -9,11 +9,12 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/cli_args.h"
 #include "core/common/files.h"
+#include "core/common/status_macros.h"
 #include "core/config/config_file.h"
 #include "partner_node/cli/command.h"
+#include "partner_node/cli/partner_config.h"
 #include "partner_node/egress/egress_ledger.h"
 #include "partner_node/egress/ledger_anchors.h"
-#include "partner_node/cli/partner_config.h"
 
 namespace fedface::partner {
 namespace {
@@ -72,9 +73,8 @@ absl::StatusOr<std::string> LedgerPath(const CliArgs& args) {
   if (args.Has("ledger")) return *args.Get("ledger");
   ConfigSchema schema = PartnerConfigSchema();
   if (!schema.Find(kLedgerPathConfigKey)) schema.Add(EgressLedgerConfigKeys());
-  auto config = Config::Load(*args.Get("config"), schema);
-  if (!config.ok()) return config.status();
-  return config->GetPath(kLedgerPathConfigKey);
+  ASSIGN_OR_RETURN(auto config, Config::Load(*args.Get("config"), schema));
+  return config.GetPath(kLedgerPathConfigKey);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "core/common/status_macros.h"
 #include "core/package/package_verifier.h"
 
 namespace fedface::partner {
@@ -41,17 +42,12 @@ const char kEngineFlagsHelp[] = R"(engine flags:
 
 absl::StatusOr<LocalEngine> LoadLocalEngine(const CliArgs& args, bool need_model) {
   EngineOptions options;
-  absl::StatusOr<long> upsample = args.GetInt("upsample", 1, 0, 4);
-  if (!upsample.ok()) return upsample.status();
-  absl::StatusOr<long> workers = args.GetInt("workers", 0, 0, 256);
-  if (!workers.ok()) return workers.status();
-  absl::StatusOr<long> max_side = args.GetInt("max-side", 0, 0, 1 << 16);
-  if (!max_side.ok()) return max_side.status();
-  absl::StatusOr<long> max_pixels =
-      args.GetInt("max-pixels", options.decode.max_pixels, 1, 1L << 40);
-  if (!max_pixels.ok()) return max_pixels.status();
-  absl::StatusOr<long> min_face = args.GetInt("min-face", kDefaultMinFacePx, 20, 4096);
-  if (!min_face.ok()) return min_face.status();
+  ASSIGN_OR_RETURN(long upsample, args.GetInt("upsample", 1, 0, 4));
+  ASSIGN_OR_RETURN(long workers, args.GetInt("workers", 0, 0, 256));
+  ASSIGN_OR_RETURN(long max_side, args.GetInt("max-side", 0, 0, 1 << 16));
+  ASSIGN_OR_RETURN(long max_pixels,
+                   args.GetInt("max-pixels", options.decode.max_pixels, 1, 1L << 40));
+  ASSIGN_OR_RETURN(long min_face, args.GetInt("min-face", kDefaultMinFacePx, 20, 4096));
   const bool manual =
       args.Has("exact-parity") || args.Has("upsample") || args.Has("gray") || args.Has("max-side");
   if (manual && args.Has("min-face")) {
@@ -61,19 +57,18 @@ absl::StatusOr<LocalEngine> LoadLocalEngine(const CliArgs& args, bool need_model
   }
   if (manual) {
     options.detector = DetectorOptions{};  // face_recognition's exact detector
-    options.detector.upsample = static_cast<int>(*upsample);
+    options.detector.upsample = static_cast<int>(upsample);
     options.detector.grayscale = args.Has("gray");
-    options.detector.max_side = static_cast<int>(*max_side);
+    options.detector.max_side = static_cast<int>(max_side);
   } else {
     options.detector = FastDetectorOptions();
-    options.detector.min_face_px = static_cast<int>(*min_face);
+    options.detector.min_face_px = static_cast<int>(min_face);
   }
-  options.workers = static_cast<int>(*workers);
-  options.decode.max_pixels = *max_pixels;
-  absl::StatusOr<EmbeddingBackend> backend =
-      ParseEmbeddingBackend(args.GetOr("backend", "dlib"), "--backend");
-  if (!backend.ok()) return backend.status();
-  options.backend = *backend;
+  options.workers = static_cast<int>(workers);
+  options.decode.max_pixels = max_pixels;
+  ASSIGN_OR_RETURN(EmbeddingBackend backend,
+                   ParseEmbeddingBackend(args.GetOr("backend", "dlib"), "--backend"));
+  options.backend = backend;
 
   LocalEngine out;
   std::unique_ptr<FaceResNet> net;
@@ -84,18 +79,16 @@ absl::StatusOr<LocalEngine> LoadLocalEngine(const CliArgs& args, bool need_model
       return absl::InvalidArgumentError(
           "no pinned vendor key: give --vendor-key FILE or set FEDFACE_VENDOR_KEY");
     }
-    absl::StatusOr<LoadedModel> loaded = LoadVerifiedModel(*model, key, options.backend);
-    if (!loaded.ok()) return loaded.status();
-    net = std::move(loaded->net);
-    out.manifest = loaded->manifest;
+    ASSIGN_OR_RETURN(LoadedModel loaded, LoadVerifiedModel(*model, key, options.backend));
+    net = std::move(loaded.net);
+    out.manifest = loaded.manifest;
     out.has_model = true;
-    out.self_test_max_distance = loaded->self_test_max_distance;
+    out.self_test_max_distance = loaded.self_test_max_distance;
   } else if (need_model) {
     return absl::InvalidArgumentError("--model PKG is required");
   }
-  absl::StatusOr<std::unique_ptr<FaceEngine>> engine = FaceEngine::Create(options, std::move(net));
-  if (!engine.ok()) return engine.status();
-  out.engine = std::move(*engine);
+  ASSIGN_OR_RETURN(std::unique_ptr<FaceEngine> engine, FaceEngine::Create(options, std::move(net)));
+  out.engine = std::move(engine);
   return out;
 }
 

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::partner {
 namespace {
@@ -252,15 +253,8 @@ absl::StatusOr<ContributionBoundedHistograms> ContributionBoundedHistograms::Bui
   }
   ContributionBoundedHistograms h;
   h.bounds_ = bounds;
-  if (absl::Status s = CheckBound(genuine, bounds.genuine, "genuine", h.genuine_, h.genuine_v2_);
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s =
-          CheckBound(impostor, bounds.impostor, "impostor", h.impostor_, h.impostor_v2_);
-      !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(CheckBound(genuine, bounds.genuine, "genuine", h.genuine_, h.genuine_v2_));
+  RETURN_IF_ERROR(CheckBound(impostor, bounds.impostor, "impostor", h.impostor_, h.impostor_v2_));
   return h;
 }
 

@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/proto_bytes.h"
+#include "core/common/status_macros.h"
+#include "core/wire/protocol_names.h"
 #include "partner_node/egress/evaluation_fingerprint.h"
 
 namespace fedface::partner {
@@ -106,8 +108,8 @@ absl::StatusOr<std::string> EgressGuard::Record(std::string_view vendor, std::st
 
 absl::StatusOr<std::string> EgressGuard::Seal(std::string_view vendor, std::string_view summary,
                                               const google::protobuf::Message& message) {
-  if (absl::Status s = CheckVendorIdentity(vendor); !s.ok()) return s;
-  if (absl::Status s = CheckAllowlisted(message, config_.allowlist); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckVendorIdentity(vendor));
+  RETURN_IF_ERROR(CheckAllowlisted(message, config_.allowlist));
   return Record(vendor, summary, message.GetDescriptor()->full_name(),
                 SerializeDeterministically(message));
 }
@@ -156,19 +158,18 @@ absl::Status EgressGuard::RefuseRateLimited(std::string_view vendor, const absl:
 
 absl::StatusOr<std::optional<std::string>> EgressGuard::Replay(
     std::string_view vendor, const RunEvaluationRequest& request) {
-  if (absl::Status s = CheckVendorIdentity(vendor); !s.ok()) return s;
-  if (absl::Status s = CheckRequest(request); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckVendorIdentity(vendor));
+  RETURN_IF_ERROR(CheckRequest(request));
   absl::StatusOr<std::optional<StoredRelease>> stored = budget_->Find(vendor, request.round_id());
   if (!stored.ok()) return ForVendor(stored.status(), "reading the release store");
   if (!stored->has_value()) return std::optional<std::string>();
   if ((*stored)->request_sha256 != RequestHash(request)) return RoundIdReused(request);
   // The stored bytes passed every check when first released; they are sent again, so they are
   // recorded again.
-  absl::StatusOr<std::string> bytes =
-      Record(vendor, LedgerSummary(request, /*replay=*/true), kEvaluationReleaseType,
-             std::move((*stored)->release_bytes));
-  if (!bytes.ok()) return bytes.status();
-  return std::optional<std::string>(*std::move(bytes));
+  ASSIGN_OR_RETURN(std::string bytes,
+                   Record(vendor, LedgerSummary(request, /*replay=*/true), kEvaluationReleaseType,
+                          std::move((*stored)->release_bytes)));
+  return std::optional<std::string>(std::move(bytes));
 }
 
 absl::Status EgressGuard::HeldDecision(std::string_view vendor,
@@ -201,16 +202,15 @@ absl::StatusOr<bool> EgressGuard::HasStoredRelease(std::string_view vendor,
 
 absl::StatusOr<Admission> EgressGuard::Admit(std::string_view vendor,
                                              const RunEvaluationRequest& request) {
-  if (absl::Status s = CheckVendorIdentity(vendor); !s.ok()) return s;
-  if (absl::Status s = CheckRequest(request); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckVendorIdentity(vendor));
+  RETURN_IF_ERROR(CheckRequest(request));
   // A protocol that could never be released is refused before any work.
-  if (absl::Status s = CheckProtocolAllowed(request, config_.dp); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckProtocolAllowed(request, config_.dp));
 
   // A round this vendor already received, or that a person approved.
-  absl::StatusOr<std::optional<std::string>> replay = Replay(vendor, request);
-  if (!replay.ok()) return replay.status();
-  if (replay->has_value()) {
-    Admission sent{std::move(*replay), "replayed stored release"};
+  ASSIGN_OR_RETURN(std::optional<std::string> replay, Replay(vendor, request));
+  if (replay.has_value()) {
+    Admission sent{std::move(replay), "replayed stored release"};
     if (held_ == nullptr) return sent;
     absl::StatusOr<std::optional<HeldRelease>> held = held_->Find(vendor, request.round_id());
     if (held.ok() && held->has_value() && (*held)->state != HeldState::kSent) {
@@ -225,7 +225,7 @@ absl::StatusOr<Admission> EgressGuard::Admit(std::string_view vendor,
   }
 
   // A round held for approval, or declined.
-  if (absl::Status s = HeldDecision(vendor, request); !s.ok()) return s;
+  RETURN_IF_ERROR(HeldDecision(vendor, request));
 
   // A budget that cannot pay for one more release: refused before any work.
   if (config_.dp.enabled) {
@@ -284,9 +284,8 @@ absl::StatusOr<std::string> EgressGuard::ReleaseEvaluation(std::string_view vend
   if (!replay.ok()) return replay.status();
   if (replay->has_value()) return **replay;
 
-  absl::StatusOr<ComposedRelease> composed = Compose(request, aggregate);
-  if (!composed.ok()) return composed.status();
-  if (config_.require_approval) return Hold(vendor, request, aggregate, *std::move(composed));
+  ASSIGN_OR_RETURN(ComposedRelease composed, Compose(request, aggregate));
+  if (config_.require_approval) return Hold(vendor, request, aggregate, std::move(composed));
 
   // Charge and store before anything leaves; a concurrent identical request may have won the
   // race, in which case its bytes are the ones to send.
@@ -294,8 +293,8 @@ absl::StatusOr<std::string> EgressGuard::ReleaseEvaluation(std::string_view vend
   candidate.vendor = std::string(vendor);
   candidate.round_id = request.round_id();
   candidate.request_sha256 = RequestHash(request);
-  candidate.epsilon = composed->epsilon;
-  candidate.release_bytes = std::move(composed->bytes);
+  candidate.epsilon = composed.epsilon;
+  candidate.release_bytes = std::move(composed.bytes);
   absl::StatusOr<StoredRelease> stored = budget_->ChargeAndStore(candidate);
   if (!stored.ok()) return ForVendor(stored.status(), "charging the privacy budget");
   return Record(vendor, LedgerSummary(request, /*replay=*/false), kEvaluationReleaseType,

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/common/sha256.h"
+#include "core/common/status_macros.h"
 #include "partner_node/gallery/sqlite_db.h"
 
 namespace fedface::partner {
@@ -96,25 +97,23 @@ struct Row {
 };
 
 absl::StatusOr<std::vector<Row>> ReadRows(sqlite3* db) {
-  auto stmt = sqlite::Statement::Prepare(db, kSelectAll);
-  if (!stmt.ok()) return stmt.status();
+  ASSIGN_OR_RETURN(auto stmt, sqlite::Statement::Prepare(db, kSelectAll));
   std::vector<Row> rows;
   while (true) {
-    auto has = stmt->Step();
-    if (!has.ok()) return has.status();
-    if (!*has) break;
+    ASSIGN_OR_RETURN(auto has, stmt.Step());
+    if (!has) break;
     Row row;
     LedgerEntry& e = row.entry;
-    e.seq = stmt->Int(0);
-    e.time_utc = stmt->Text(1);
-    e.vendor = stmt->Text(2);
-    e.summary = stmt->Text(3);
-    e.message_type = stmt->Text(4);
-    e.size_bytes = stmt->Int(5);
-    e.message_sha256 = stmt->Text(6);
-    e.prev_hash = stmt->Text(7);
-    e.entry_hash = stmt->Text(8);
-    row.well_typed = stmt->Int(9) != 0;
+    e.seq = stmt.Int(0);
+    e.time_utc = stmt.Text(1);
+    e.vendor = stmt.Text(2);
+    e.summary = stmt.Text(3);
+    e.message_type = stmt.Text(4);
+    e.size_bytes = stmt.Int(5);
+    e.message_sha256 = stmt.Text(6);
+    e.prev_hash = stmt.Text(7);
+    e.entry_hash = stmt.Text(8);
+    row.well_typed = stmt.Int(9) != 0;
     rows.push_back(std::move(row));
   }
   return rows;
@@ -218,10 +217,10 @@ absl::StatusOr<std::unique_ptr<EgressLedger>> EgressLedger::Open(const std::stri
                                                                  OpenMode mode) {
   sqlite::OpenOptions options;
   options.create_if_missing = mode == OpenMode::kCreateIfMissing;
-  absl::StatusOr<sqlite3*> db = sqlite::OpenWithSchema(
-      path, options, kLedgerApplicationId, kLedgerSchemaVersion, kSchema, "an egress ledger");
-  if (!db.ok()) return db.status();
-  return std::unique_ptr<EgressLedger>(new EgressLedger(path, *db));
+  ASSIGN_OR_RETURN(sqlite3 * db,
+                   sqlite::OpenWithSchema(path, options, kLedgerApplicationId, kLedgerSchemaVersion,
+                                          kSchema, "an egress ledger"));
+  return std::unique_ptr<EgressLedger>(new EgressLedger(path, db));
 }
 
 EgressLedger::~EgressLedger() { sqlite::Close(db_); }
@@ -253,26 +252,26 @@ absl::StatusOr<LedgerEntry> EgressLedger::Append(std::string_view vendor, std::s
   e.message_sha256 = Sha256Hex(serialized);
 
   std::lock_guard<std::mutex> lock(mu_);
-  auto tx = sqlite::Transaction::Begin(db_);
-  if (!tx.ok()) return tx.status();
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db_));
   {
-    auto head = sqlite::Statement::Prepare(
-        db_, "SELECT seq, entry_hash FROM ledger_entries ORDER BY seq DESC LIMIT 1");
-    if (!head.ok()) return head.status();
-    auto has = head->Step();
-    if (!has.ok()) return has.status();
-    e.seq = *has ? head->Int(0) + 1 : 1;
-    e.prev_hash = *has ? head->Text(1) : std::string(kLedgerGenesisHash);
+    ASSIGN_OR_RETURN(
+        auto head,
+        sqlite::Statement::Prepare(
+            db_, "SELECT seq, entry_hash FROM ledger_entries ORDER BY seq DESC LIMIT 1"));
+    ASSIGN_OR_RETURN(auto has, head.Step());
+    e.seq = has ? head.Int(0) + 1 : 1;
+    e.prev_hash = has ? head.Text(1) : std::string(kLedgerGenesisHash);
   }
   e.time_utc = NowUtc();
   e.entry_hash = ComputeEntryHash(e);
 
-  auto insert = sqlite::Statement::Prepare(
-      db_,
-      "INSERT INTO ledger_entries (seq, time_utc, vendor, summary, message_type, size_bytes, "
-      "message_sha256, prev_hash, entry_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  if (!insert.ok()) return insert.status();
-  insert->Bind(1, e.seq)
+  ASSIGN_OR_RETURN(
+      auto insert,
+      sqlite::Statement::Prepare(
+          db_,
+          "INSERT INTO ledger_entries (seq, time_utc, vendor, summary, message_type, size_bytes, "
+          "message_sha256, prev_hash, entry_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  insert.Bind(1, e.seq)
       .Bind(2, e.time_utc)
       .Bind(3, e.vendor)
       .Bind(4, e.summary)
@@ -281,37 +280,34 @@ absl::StatusOr<LedgerEntry> EgressLedger::Append(std::string_view vendor, std::s
       .Bind(7, e.message_sha256)
       .Bind(8, e.prev_hash)
       .Bind(9, e.entry_hash);
-  if (absl::Status s = insert->Run(); !s.ok()) return s;
-  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
+  RETURN_IF_ERROR(insert.Run());
+  RETURN_IF_ERROR(tx->Commit());
   return e;
 }
 
 absl::StatusOr<LedgerHeadPosition> EgressLedger::Head() const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto head = sqlite::Statement::Prepare(
-      db_, "SELECT seq, entry_hash FROM ledger_entries ORDER BY seq DESC LIMIT 1");
-  if (!head.ok()) return head.status();
-  auto has = head->Step();
-  if (!has.ok()) return has.status();
-  if (!*has) return LedgerHeadPosition{0, std::string(kLedgerGenesisHash)};
-  return LedgerHeadPosition{head->Int(0), head->Text(1)};
+  ASSIGN_OR_RETURN(
+      auto head, sqlite::Statement::Prepare(
+                     db_, "SELECT seq, entry_hash FROM ledger_entries ORDER BY seq DESC LIMIT 1"));
+  ASSIGN_OR_RETURN(auto has, head.Step());
+  if (!has) return LedgerHeadPosition{0, std::string(kLedgerGenesisHash)};
+  return LedgerHeadPosition{head.Int(0), head.Text(1)};
 }
 
 absl::StatusOr<std::vector<LedgerEntry>> EgressLedger::Entries() const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto rows = ReadRows(db_);
-  if (!rows.ok()) return rows.status();
+  ASSIGN_OR_RETURN(auto rows, ReadRows(db_));
   std::vector<LedgerEntry> entries;
-  entries.reserve(rows->size());
-  for (Row& r : *rows) entries.push_back(std::move(r.entry));
+  entries.reserve(rows.size());
+  for (Row& r : rows) entries.push_back(std::move(r.entry));
   return entries;
 }
 
 absl::StatusOr<LedgerVerification> EgressLedger::Verify() const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto rows = ReadRows(db_);
-  if (!rows.ok()) return rows.status();
-  return VerifyRows(*rows);
+  ASSIGN_OR_RETURN(auto rows, ReadRows(db_));
+  return VerifyRows(rows);
 }
 
 }  // namespace fedface::partner

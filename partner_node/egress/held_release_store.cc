@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "partner_node/gallery/sqlite_db.h"
 
 namespace fedface::partner {
@@ -93,14 +94,14 @@ absl::StatusOr<std::unique_ptr<HeldReleaseStore>> HeldReleaseStore::Open(const s
                                                                          OpenMode mode) {
   sqlite::OpenOptions options;
   options.create_if_missing = mode == OpenMode::kCreateIfMissing;
-  absl::StatusOr<sqlite3*> db = sqlite::OpenWithSchema(
-      path, options, kHeldApplicationId, kHeldSchemaVersion, kSchema, "a held-releases store");
-  if (!db.ok()) return db.status();
-  if (absl::Status s = sqlite::Exec(*db, kEvidenceSchema); !s.ok()) {
-    sqlite::Close(*db);
+  ASSIGN_OR_RETURN(sqlite3 * db,
+                   sqlite::OpenWithSchema(path, options, kHeldApplicationId, kHeldSchemaVersion,
+                                          kSchema, "a held-releases store"));
+  if (absl::Status s = sqlite::Exec(db, kEvidenceSchema); !s.ok()) {
+    sqlite::Close(db);
     return s;
   }
-  return std::unique_ptr<HeldReleaseStore>(new HeldReleaseStore(path, *db));
+  return std::unique_ptr<HeldReleaseStore>(new HeldReleaseStore(path, db));
 }
 
 HeldReleaseStore::~HeldReleaseStore() { sqlite::Close(db_); }
@@ -109,18 +110,17 @@ absl::StatusOr<std::optional<HeldRelease>> HeldReleaseStore::FindWhere(std::stri
                                                                        std::string_view a,
                                                                        std::string_view b,
                                                                        int64_t id) const {
-  absl::StatusOr<sqlite::Statement> q = sqlite::Statement::Prepare(
-      db_, absl::StrCat("SELECT ", kColumns, kFrom, " WHERE ", std::string(where)));
-  if (!q.ok()) return q.status();
+  ASSIGN_OR_RETURN(sqlite::Statement q,
+                   sqlite::Statement::Prepare(db_, absl::StrCat("SELECT ", kColumns, kFrom,
+                                                                " WHERE ", std::string(where))));
   if (id > 0) {
-    q->Bind(1, id);
+    q.Bind(1, id);
   } else {
-    q->Bind(1, a).Bind(2, b);
+    q.Bind(1, a).Bind(2, b);
   }
-  absl::StatusOr<bool> row = q->Step();
-  if (!row.ok()) return row.status();
-  if (!*row) return std::optional<HeldRelease>();
-  return std::optional<HeldRelease>(RowOf(*q));
+  ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return std::optional<HeldRelease>();
+  return std::optional<HeldRelease>(RowOf(q));
 }
 
 absl::StatusOr<std::optional<HeldRelease>> HeldReleaseStore::Find(std::string_view vendor,
@@ -137,15 +137,14 @@ absl::StatusOr<std::optional<HeldRelease>> HeldReleaseStore::Get(int64_t id) con
 
 absl::StatusOr<std::vector<HeldRelease>> HeldReleaseStore::List() const {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::StatusOr<sqlite::Statement> q =
-      sqlite::Statement::Prepare(db_, absl::StrCat("SELECT ", kColumns, kFrom, " ORDER BY h.id"));
-  if (!q.ok()) return q.status();
+  ASSIGN_OR_RETURN(
+      sqlite::Statement q,
+      sqlite::Statement::Prepare(db_, absl::StrCat("SELECT ", kColumns, kFrom, " ORDER BY h.id")));
   std::vector<HeldRelease> out;
   while (true) {
-    absl::StatusOr<bool> row = q->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.push_back(RowOf(*q));
+    ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) break;
+    out.push_back(RowOf(q));
   }
   return out;
 }
@@ -155,71 +154,71 @@ absl::StatusOr<HeldRelease> HeldReleaseStore::Hold(const HeldRelease& release) {
     return absl::InvalidArgumentError("held release: epsilon must be finite and >= 0");
   }
   std::lock_guard<std::mutex> lock(mu_);
-  absl::StatusOr<std::unique_ptr<sqlite::Transaction>> tx = sqlite::Transaction::Begin(db_);
-  if (!tx.ok()) return tx.status();
-  absl::StatusOr<std::optional<HeldRelease>> existing =
-      FindWhere("h.vendor = ?1 AND h.round_id = ?2", release.vendor, release.round_id, 0);
-  if (!existing.ok()) return existing.status();
-  if (existing->has_value()) {
-    if ((*existing)->request_sha256 == release.request_sha256) return **existing;
+  ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Transaction> tx, sqlite::Transaction::Begin(db_));
+  ASSIGN_OR_RETURN(
+      std::optional<HeldRelease> existing,
+      FindWhere("h.vendor = ?1 AND h.round_id = ?2", release.vendor, release.round_id, 0));
+  if (existing.has_value()) {
+    if (existing->request_sha256 == release.request_sha256) return *existing;
     return absl::AlreadyExistsError(
         absl::StrCat("round_id '", release.round_id,
                      "' was already used by this vendor for a different request"));
   }
-  absl::StatusOr<sqlite::Statement> insert = sqlite::Statement::Prepare(
-      db_,
-      "INSERT INTO held_releases (vendor, round_id, request_sha256, summary, epsilon_nano, "
-      "release, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'held')");
-  if (!insert.ok()) return insert.status();
-  insert->Bind(1, release.vendor)
+  ASSIGN_OR_RETURN(
+      sqlite::Statement insert,
+      sqlite::Statement::Prepare(
+          db_,
+          "INSERT INTO held_releases (vendor, round_id, request_sha256, summary, epsilon_nano, "
+          "release, state) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'held')"));
+  insert.Bind(1, release.vendor)
       .Bind(2, release.round_id)
       .Bind(3, release.request_sha256)
       .Bind(4, release.summary)
       .Bind(5, static_cast<int64_t>(std::llround(release.epsilon * kNanoPerEpsilon)))
       .BindBlob(6, release.release_bytes.data(), release.release_bytes.size());
-  if (absl::Status s = insert->Run(); !s.ok()) return s;
+  RETURN_IF_ERROR(insert.Run());
   if (!release.evaluation_sha256.empty()) {
-    absl::StatusOr<sqlite::Statement> evidence = sqlite::Statement::Prepare(
-        db_,
-        "INSERT INTO held_release_evidence (id, request, evaluation_sha256) "
-        "SELECT id, ?3, ?4 FROM held_releases WHERE vendor = ?1 AND round_id = ?2");
-    if (!evidence.ok()) return evidence.status();
-    evidence->Bind(1, release.vendor)
+    ASSIGN_OR_RETURN(
+        sqlite::Statement evidence,
+        sqlite::Statement::Prepare(
+            db_,
+            "INSERT INTO held_release_evidence (id, request, evaluation_sha256) "
+            "SELECT id, ?3, ?4 FROM held_releases WHERE vendor = ?1 AND round_id = ?2"));
+    evidence.Bind(1, release.vendor)
         .Bind(2, release.round_id)
         .BindBlob(3, release.request_bytes.data(), release.request_bytes.size())
         .Bind(4, release.evaluation_sha256);
-    if (absl::Status s = evidence->Run(); !s.ok()) return s;
+    RETURN_IF_ERROR(evidence.Run());
   }
-  absl::StatusOr<std::optional<HeldRelease>> stored =
-      FindWhere("h.vendor = ?1 AND h.round_id = ?2", release.vendor, release.round_id, 0);
-  if (!stored.ok()) return stored.status();
-  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
-  if (!stored->has_value()) return absl::InternalError(absl::StrCat(path_, ": held row vanished"));
-  return **stored;
+  ASSIGN_OR_RETURN(
+      std::optional<HeldRelease> stored,
+      FindWhere("h.vendor = ?1 AND h.round_id = ?2", release.vendor, release.round_id, 0));
+  RETURN_IF_ERROR(tx->Commit());
+  if (!stored.has_value()) return absl::InternalError(absl::StrCat(path_, ": held row vanished"));
+  return *stored;
 }
 
 absl::Status HeldReleaseStore::Transition(int64_t id, std::string_view to,
                                           std::string_view allowed_from,
                                           std::string_view time_column) {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::StatusOr<std::unique_ptr<sqlite::Transaction>> tx = sqlite::Transaction::Begin(db_);
-  if (!tx.ok()) return tx.status();
-  absl::StatusOr<std::optional<HeldRelease>> row = FindWhere("h.id = ?1", "", "", id);
-  if (!row.ok()) return row.status();
-  if (!row->has_value()) return absl::NotFoundError(absl::StrCat("no held release with id ", id));
-  const std::string state = HeldStateName((*row)->state);
+  ASSIGN_OR_RETURN(std::unique_ptr<sqlite::Transaction> tx, sqlite::Transaction::Begin(db_));
+  ASSIGN_OR_RETURN(std::optional<HeldRelease> row, FindWhere("h.id = ?1", "", "", id));
+  if (!row.has_value()) return absl::NotFoundError(absl::StrCat("no held release with id ", id));
+  const std::string state = HeldStateName(row->state);
   if (state == to) return absl::OkStatus();
   if (allowed_from.find(absl::StrCat(",", state, ",")) == std::string_view::npos) {
     return absl::FailedPreconditionError(
         absl::StrCat("release ", id, " is ", state, "; it cannot become ", std::string(to)));
   }
-  absl::StatusOr<sqlite::Statement> update = sqlite::Statement::Prepare(
-      db_, absl::StrCat("UPDATE held_releases SET state = ?1, ", std::string(time_column),
-                        " = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?2"));
-  if (!update.ok()) return update.status();
-  update->Bind(1, to).Bind(2, id);
-  if (absl::Status s = update->Run(); !s.ok()) return s;
-  return (*tx)->Commit();
+  ASSIGN_OR_RETURN(
+      sqlite::Statement update,
+      sqlite::Statement::Prepare(
+          db_, absl::StrCat("UPDATE held_releases SET state = ?1, ", std::string(time_column),
+                            " = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ?2")));
+  update.Bind(1, to).Bind(2, id);
+  RETURN_IF_ERROR(update.Run());
+  return tx->Commit();
 }
 
 absl::Status HeldReleaseStore::MarkApproved(int64_t id) {

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/common/status_macros.h"
 #include "partner_node/gallery/sqlite_db.h"
 
 namespace fedface::partner {
@@ -36,14 +37,8 @@ CREATE TABLE releases (
 int64_t ToNano(double epsilon) { return std::llround(epsilon * kNanoPerEpsilon); }
 double FromNano(int64_t nano) { return static_cast<double>(nano) / kNanoPerEpsilon; }
 
-// SQLite failures become INTERNAL (UNAVAILABLE when busy), so that RESOURCE_EXHAUSTED and
-// ALREADY_EXISTS only ever mean the budget decisions documented in the header.
-absl::Status Local(const absl::Status& s) {
-  if (s.ok()) return s;
-  return absl::Status(
-      s.code() == absl::StatusCode::kUnavailable ? s.code() : absl::StatusCode::kInternal,
-      s.message());
-}
+// RESOURCE_EXHAUSTED and ALREADY_EXISTS only ever mean the budget decisions in the header.
+absl::Status Local(const absl::Status& s) { return sqlite::InternalUnlessBusy(s); }
 
 }  // namespace
 
@@ -53,11 +48,10 @@ absl::StatusOr<std::unique_ptr<PrivacyBudget>> PrivacyBudget::Open(const std::st
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": privacy budget limit must be a finite epsilon >= 0"));
   }
-  absl::StatusOr<sqlite3*> db =
-      sqlite::OpenWithSchema(path, sqlite::OpenOptions{}, kBudgetApplicationId,
-                             kBudgetSchemaVersion, kSchema, "a privacy budget database");
-  if (!db.ok()) return db.status();
-  return std::unique_ptr<PrivacyBudget>(new PrivacyBudget(path, *db, epsilon_limit));
+  ASSIGN_OR_RETURN(sqlite3 * db, sqlite::OpenWithSchema(path, sqlite::OpenOptions{},
+                                                        kBudgetApplicationId, kBudgetSchemaVersion,
+                                                        kSchema, "a privacy budget database"));
+  return std::unique_ptr<PrivacyBudget>(new PrivacyBudget(path, db, epsilon_limit));
 }
 
 PrivacyBudget::~PrivacyBudget() { sqlite::Close(db_); }
@@ -116,19 +110,17 @@ absl::StatusOr<int64_t> PrivacyBudget::SpentNanoByAllLocked() const {
 
 absl::StatusOr<double> PrivacyBudget::SpentByAll() const {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::StatusOr<int64_t> spent = SpentNanoByAllLocked();
-  if (!spent.ok()) return spent.status();
-  return FromNano(*spent);
+  ASSIGN_OR_RETURN(int64_t spent, SpentNanoByAllLocked());
+  return FromNano(spent);
 }
 
 absl::Status PrivacyBudget::CanPayLocked(double epsilon) const {
-  absl::StatusOr<int64_t> spent = SpentNanoByAllLocked();
-  if (!spent.ok()) return spent.status();
-  if (*spent + ToNano(epsilon) > ToNano(limit_)) {
+  ASSIGN_OR_RETURN(int64_t spent, SpentNanoByAllLocked());
+  if (spent + ToNano(epsilon) > ToNano(limit_)) {
     return absl::ResourceExhaustedError(absl::StrFormat(
         "privacy budget exhausted for this vendor: vendors spent epsilon %.6g of the partner's "
         "%.6g, this release needs %.6g",
-        FromNano(*spent), limit_, epsilon));
+        FromNano(spent), limit_, epsilon));
   }
   return absl::OkStatus();
 }
@@ -139,7 +131,7 @@ absl::Status PrivacyBudget::CanPay(double epsilon) const {
 }
 
 absl::Status PrivacyBudget::ChargeLocked(std::string_view vendor, double epsilon) {
-  if (absl::Status s = CanPayLocked(epsilon); !s.ok()) return s;
+  RETURN_IF_ERROR(CanPayLocked(epsilon));
   absl::StatusOr<sqlite::Statement> upsert = sqlite::Statement::Prepare(
       db_,
       "INSERT INTO vendor_budget (vendor, spent_nano) VALUES (?1, ?2) "
@@ -157,7 +149,7 @@ absl::Status PrivacyBudget::Charge(std::string_view vendor, double epsilon) {
   std::lock_guard<std::mutex> lock(mu_);
   absl::StatusOr<std::unique_ptr<sqlite::Transaction>> tx = sqlite::Transaction::Begin(db_);
   if (!tx.ok()) return Local(tx.status());
-  if (absl::Status s = ChargeLocked(vendor, epsilon); !s.ok()) return s;
+  RETURN_IF_ERROR(ChargeLocked(vendor, epsilon));
   if (absl::Status s = (*tx)->Commit(); !s.ok()) return Local(s);
   return absl::OkStatus();
 }
@@ -171,17 +163,16 @@ absl::StatusOr<StoredRelease> PrivacyBudget::ChargeAndStore(const StoredRelease&
   if (!tx.ok()) return Local(tx.status());
 
   // Inside the write transaction: a concurrent identical request sees this one's row.
-  absl::StatusOr<std::optional<StoredRelease>> existing =
-      FindLocked(release.vendor, release.round_id);
-  if (!existing.ok()) return existing.status();  // already Local
-  if (existing->has_value()) {
-    if ((*existing)->request_sha256 == release.request_sha256) return **existing;
+  ASSIGN_OR_RETURN(std::optional<StoredRelease> existing,
+                   FindLocked(release.vendor, release.round_id));  // already Local
+  if (existing.has_value()) {
+    if (existing->request_sha256 == release.request_sha256) return *existing;
     return absl::AlreadyExistsError(
         absl::StrCat("round_id '", release.round_id,
                      "' was already used by this vendor for a different request"));
   }
 
-  if (absl::Status s = ChargeLocked(release.vendor, release.epsilon); !s.ok()) return s;
+  RETURN_IF_ERROR(ChargeLocked(release.vendor, release.epsilon));
   const int64_t charge = ToNano(release.epsilon);
 
   absl::StatusOr<sqlite::Statement> insert = sqlite::Statement::Prepare(

@@ -1,6 +1,7 @@
 #include "partner_node/egress/release_approval.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::partner {
 
@@ -16,9 +17,8 @@ absl::Status ApproveHeldRelease(const HeldRelease& release, HeldReleaseStore& st
   stored.request_sha256 = release.request_sha256;
   stored.epsilon = release.epsilon;
   stored.release_bytes = release.release_bytes;
-  absl::StatusOr<StoredRelease> charged = budget.ChargeAndStore(stored);
-  if (!charged.ok()) return charged.status();
-  if (charged->release_bytes != release.release_bytes) {
+  ASSIGN_OR_RETURN(StoredRelease charged, budget.ChargeAndStore(stored));
+  if (charged.release_bytes != release.release_bytes) {
     return absl::AlreadyExistsError(absl::StrCat(
         "vendor ", release.vendor, " already received other bytes for round ", release.round_id));
   }

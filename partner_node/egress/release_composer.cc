@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "core/common/proto_bytes.h"
+#include "core/common/status_macros.h"
 #include "core/metrics/identification_metrics.h"
 #include "core/metrics/verification_metrics.h"
 #include "partner_node/egress/release_shape.h"
@@ -289,7 +290,7 @@ absl::StatusOr<ComposedRelease> ComposeRelease(const EgressGuardConfig& config,
     return absl::FailedPreconditionError(
         "egress guard: the evaluation ran another protocol than the request asks for");
   }
-  if (absl::Status s = CheckProtocolAllowed(request, config.dp); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckProtocolAllowed(request, config.dp));
 
   // Step 2.
   const KMinimumDecision k_minimum = ApplyKMinimum(aggregate.cohort, config.k_minimum);
@@ -324,10 +325,9 @@ absl::StatusOr<std::string> PreviewRelease(const EgressGuardConfig& config,
                                            const EvaluationAggregate& aggregate,
                                            const fedface::v1::LedgerHead& ledger_head) {
   std::unique_ptr<NoiseSource> noise = MakeSecureNoiseSource();
-  absl::StatusOr<ComposedRelease> composed =
-      ComposeRelease(config, request, aggregate, *noise, ledger_head);
-  if (!composed.ok()) return composed.status();
-  return std::move(composed->bytes);
+  ASSIGN_OR_RETURN(ComposedRelease composed,
+                   ComposeRelease(config, request, aggregate, *noise, ledger_head));
+  return std::move(composed.bytes);
 }
 
 }  // namespace fedface::partner

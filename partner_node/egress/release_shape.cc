@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/sha256.h"
+#include "core/common/status_macros.h"
 #include "core/metrics/score_histogram.h"
 #include "fedface/v1/evaluation.pb.h"
 #include "partner_node/egress/egress_config.h"
@@ -85,9 +86,7 @@ absl::Status CheckShape(const pb::Message& m, const std::string& root_type, int 
       }
       case pb::FieldDescriptor::CPPTYPE_MESSAGE: {
         if (!r->HasField(m, f)) return Refuse(root_type, absl::StrCat(name, " is missing"));
-        if (absl::Status s = CheckShape(r->GetMessage(m, f), root_type, depth + 1); !s.ok()) {
-          return s;
-        }
+        RETURN_IF_ERROR(CheckShape(r->GetMessage(m, f), root_type, depth + 1));
         break;
       }
       case pb::FieldDescriptor::CPPTYPE_DOUBLE:
@@ -232,7 +231,7 @@ absl::Status CheckAllowlisted(const pb::Message& message, const std::set<std::st
   if (type != kEvaluationReleaseType) {
     return Refuse(type, "the guard knows no aggregate-only shape for this type");
   }
-  if (absl::Status s = CheckShape(message, type, 0); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckShape(message, type, 0));
   // The audit hands in messages parsed through a descriptor pool of its own: same type, other
   // class.
   if (const auto* typed = dynamic_cast<const fedface::v1::EvaluationRelease*>(&message)) {

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/proto_bytes.h"
 #include "core/common/sha256.h"
+#include "core/wire/protocol_names.h"
 
 namespace fedface::partner {
 namespace {
@@ -73,17 +74,6 @@ absl::Status CheckVendorIdentity(std::string_view vendor) {
 
 std::string RequestHash(const fedface::v1::RunEvaluationRequest& request) {
   return Sha256Hex(SerializeDeterministically(request));
-}
-
-const char* ProtocolName(fedface::v1::EvaluationProtocol protocol) {
-  switch (protocol) {
-    case fedface::v1::EVALUATION_PROTOCOL_VERIFICATION:
-      return "verification";
-    case fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION:
-      return "identification";
-    default:
-      return "unspecified";
-  }
 }
 
 std::string RoundSummary(const fedface::v1::RunEvaluationRequest& request) {

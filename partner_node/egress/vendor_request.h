@@ -34,9 +34,6 @@ inline constexpr char kIdentificationUnderDpRefused[] =
 absl::Status CheckProtocolAllowed(const fedface::v1::RunEvaluationRequest& request,
                                   const DifferentialPrivacyConfig& dp);
 
-// "verification", "identification" or "unspecified".
-const char* ProtocolName(fedface::v1::EvaluationProtocol protocol);
-
 // "verification model=1.0.0 seed=7 non_mated_sample=0": the request's own values, for logs,
 // held releases and ledger summaries (vendor-side data only).
 std::string RoundSummary(const fedface::v1::RunEvaluationRequest& request);

@@ -1,6 +1,7 @@
 #include "partner_node/enroll/enroll_config.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "core/package/ed25519.h"
 #include "partner_node/model_cache/model_cache.h"
 
@@ -31,27 +32,22 @@ EngineOptions EngineOptionsFromConfig(const Config& config) {
 }
 
 absl::StatusOr<std::string> ActiveModelVersion(const Config& config) {
-  absl::StatusOr<ModelCache> cache = ModelCache::Open(config.GetPath("model_cache.dir"));
-  if (!cache.ok()) return cache.status();
-  return cache->ActiveVersion();
+  ASSIGN_OR_RETURN(ModelCache cache, ModelCache::Open(config.GetPath("model_cache.dir")));
+  return cache.ActiveVersion();
 }
 
 absl::StatusOr<ActiveModelEngine> LoadActiveModelEngine(const Config& config) {
-  absl::StatusOr<Ed25519PublicKey> pinned_key =
-      Ed25519PublicKey::LoadPem(config.GetPath("vendor.signing_key"));
-  if (!pinned_key.ok()) return pinned_key.status();
-  absl::StatusOr<ModelCache> cache = ModelCache::Open(config.GetPath("model_cache.dir"));
-  if (!cache.ok()) return cache.status();
+  ASSIGN_OR_RETURN(Ed25519PublicKey pinned_key,
+                   Ed25519PublicKey::LoadPem(config.GetPath("vendor.signing_key")));
+  ASSIGN_OR_RETURN(ModelCache cache, ModelCache::Open(config.GetPath("model_cache.dir")));
   const EngineOptions options = EngineOptionsFromConfig(config);
-  absl::StatusOr<LoadedModel> model = cache->LoadActive(*pinned_key, options.backend);
-  if (!model.ok()) return model.status();
-  absl::StatusOr<std::unique_ptr<FaceEngine>> engine =
-      FaceEngine::Create(options, std::move(model->net));
-  if (!engine.ok()) return engine.status();
+  ASSIGN_OR_RETURN(LoadedModel model, cache.LoadActive(pinned_key, options.backend));
+  ASSIGN_OR_RETURN(std::unique_ptr<FaceEngine> engine,
+                   FaceEngine::Create(options, std::move(model.net)));
   ActiveModelEngine out;
-  out.engine = std::move(*engine);
-  out.manifest = std::move(model->manifest);
-  out.self_test_max_distance = model->self_test_max_distance;
+  out.engine = std::move(engine);
+  out.manifest = std::move(model.manifest);
+  out.self_test_max_distance = model.self_test_max_distance;
   return out;
 }
 

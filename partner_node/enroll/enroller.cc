@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/common/sha256.h"
+#include "core/common/status_macros.h"
 #include "partner_node/enroll/gallery_folder.h"
 
 namespace fedface::partner {
@@ -159,7 +160,7 @@ absl::Status Enroller::EnrolFromPool(EnrolmentPool& pool, const std::string& roo
                                      const std::function<void(const EnrollProgress&)>& progress,
                                      EnrollSummary& summary) {
   summary.processed = 0;  // what this host embeds; other hosts may take some of the offer
-  if (absl::Status s = pool.Offer(offer, model_version_); !s.ok()) return s;
+  RETURN_IF_ERROR(pool.Offer(offer, model_version_));
   absl::StatusOr<int64_t> remaining = pool.Remaining(model_version_);
   if (!remaining.ok()) return remaining.status();
   if (*remaining == 0) return absl::OkStatus();
@@ -221,18 +222,15 @@ absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
   const absl::Time run_start = absl::Now();
   EnrollSummary summary;
   summary.model_version = model_version_;
-  absl::StatusOr<GalleryFolder> folder = ListGalleryFolder(root);
-  if (!folder.ok()) return folder.status();
-  summary.files = static_cast<int64_t>(folder->files.size());
-  summary.problems = folder->skipped;
+  ASSIGN_OR_RETURN(GalleryFolder folder, ListGalleryFolder(root));
+  summary.files = static_cast<int64_t>(folder.files.size());
+  summary.problems = folder.skipped;
 
   GalleryStore& store = writer_.store();
-  absl::StatusOr<std::vector<std::string>> known = store.FilePaths();
-  if (!known.ok()) return known.status();
-  absl::StatusOr<std::vector<ImageRecord>> stale = store.StaleImages(model_version_);
-  if (!stale.ok()) return stale.status();
+  ASSIGN_OR_RETURN(std::vector<std::string> known, store.FilePaths());
+  ASSIGN_OR_RETURN(std::vector<ImageRecord> stale, store.StaleImages(model_version_));
   std::unordered_set<std::string> stale_paths;
-  for (const ImageRecord& r : *stale) {
+  for (const ImageRecord& r : stale) {
     if (r.relative_path) {
       stale_paths.insert(*r.relative_path);
     } else {
@@ -241,9 +239,8 @@ absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
   }
   std::unordered_set<std::string> failed_paths;
   if (options.retry_failures) {
-    absl::StatusOr<std::vector<ImageRecord>> failures = store.Failures(model_version_);
-    if (!failures.ok()) return failures.status();
-    for (const ImageRecord& r : *failures) {
+    ASSIGN_OR_RETURN(std::vector<ImageRecord> failures, store.Failures(model_version_));
+    for (const ImageRecord& r : failures) {
       if (r.relative_path) failed_paths.insert(*r.relative_path);
     }
   }
@@ -251,28 +248,27 @@ absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
   // Files gone from the folder. A subject folder that could not be listed hides its files; they
   // are not gone. An empty listing against a non-empty store is far more likely an unmounted or
   // wrong folder than a wish to remove everything, so it is refused.
-  if (folder->files.empty() && !known->empty()) {
+  if (folder.files.empty() && !known.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(
-        folder->root, ": no image files, but the store holds ", known->size(),
+        folder.root, ": no image files, but the store holds ", known.size(),
         " enrolled from a gallery folder; refusing to remove them all (is this the right folder? "
         "to start over, remove ",
         store.location(), ")"));
   }
   std::unordered_set<std::string> present;
-  for (const GalleryFile& f : folder->files) present.insert(f.relative_path);
-  std::unordered_set<std::string> unlisted(folder->unlisted_subjects.begin(),
-                                           folder->unlisted_subjects.end());
+  for (const GalleryFile& f : folder.files) present.insert(f.relative_path);
+  std::unordered_set<std::string> unlisted(folder.unlisted_subjects.begin(),
+                                           folder.unlisted_subjects.end());
   std::vector<std::string> gone;
-  for (const std::string& p : *known) {
+  for (const std::string& p : known) {
     const std::string subject = p.substr(0, p.find('/'));
     if (!present.count(p) && !unlisted.count(subject)) gone.push_back(p);
   }
   if (!gone.empty()) {
-    absl::StatusOr<GalleryChange> removed = writer_.RemoveFiles(gone);
-    if (!removed.ok()) return removed.status();
+    ASSIGN_OR_RETURN(GalleryChange removed, writer_.RemoveFiles(gone));
     summary.removed = static_cast<int64_t>(gone.size());
   }
-  const std::unordered_set<std::string> known_paths(known->begin(), known->end());
+  const std::unordered_set<std::string> known_paths(known.begin(), known.end());
 
   // Step 1 and 3: hash and classify.
   std::vector<WorkItem> work;
@@ -280,7 +276,7 @@ absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
   checking.phase = EnrollPhase::kChecking;
   checking.total = summary.files;
   absl::Time last_report = absl::InfinitePast();
-  for (const GalleryFile& file : folder->files) {
+  for (const GalleryFile& file : folder.files) {
     ++checking.done;
     if (progress && absl::Now() - last_report >= kProgressInterval) {
       last_report = absl::Now();
@@ -294,10 +290,9 @@ absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
           absl::StrCat(file.relative_path, ": cannot read: ", sha.status().message()));
       continue;
     }
-    absl::StatusOr<bool> current = store.IsCurrentFile(file.relative_path, *sha, model_version_);
-    if (!current.ok()) return current.status();
-    const bool retry = *current && failed_paths.count(file.relative_path) > 0;
-    if (*current && !retry) {
+    ASSIGN_OR_RETURN(bool current, store.IsCurrentFile(file.relative_path, *sha, model_version_));
+    const bool retry = current && failed_paths.count(file.relative_path) > 0;
+    if (current && !retry) {
       ++summary.unchanged;
       continue;
     }
@@ -318,7 +313,7 @@ absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
   }
   summary.processed = static_cast<int64_t>(work.size());
   if (!work.empty() && options.before_embedding) {
-    if (absl::Status s = options.before_embedding(summary.processed); !s.ok()) return s;
+    RETURN_IF_ERROR(options.before_embedding(summary.processed));
   }
 
   // Step 3 and 4: embed on all workers, commit in batches.
@@ -330,7 +325,7 @@ absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
     for (const WorkItem& item : work) {
       offer.push_back({item.file->relative_path, item.content_sha256});
     }
-    status = EnrolFromPool(*pool, folder->root, offer, options, progress, summary);
+    status = EnrolFromPool(*pool, folder.root, offer, options, progress, summary);
   } else if (!work.empty()) {
     BatchCommitter committer(writer_, options, summary.processed, progress);
     ProcessOptions process;

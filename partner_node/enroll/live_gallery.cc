@@ -1,5 +1,7 @@
 #include "partner_node/enroll/live_gallery.h"
 
+#include "core/common/status_macros.h"
+
 namespace fedface::partner {
 
 FaceIndexOptions FaceIndexOptionsFromConfig(const Config& config) {
@@ -12,14 +14,12 @@ FaceIndexOptions FaceIndexOptionsFromConfig(const Config& config) {
 absl::StatusOr<std::unique_ptr<LiveGallery>> LiveGallery::Open(const GalleryStoreSpec& spec,
                                                                const std::string& model_version,
                                                                FaceIndexOptions index_options) {
-  absl::StatusOr<std::unique_ptr<GalleryStore>> store = OpenGalleryStore(spec);
-  if (!store.ok()) return store.status();
-  absl::StatusOr<std::unique_ptr<FaceIndex>> index =
-      FaceIndex::Build(**store, model_version, index_options);
-  if (!index.ok()) return index.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<GalleryStore> store, OpenGalleryStore(spec));
+  ASSIGN_OR_RETURN(std::unique_ptr<FaceIndex> index,
+                   FaceIndex::Build(*store, model_version, index_options));
   std::unique_ptr<LiveGallery> live(new LiveGallery());
-  live->store_ = std::move(*store);
-  live->index_ = std::move(*index);
+  live->store_ = std::move(store);
+  live->index_ = std::move(index);
   live->writer_ = std::make_unique<GalleryWriter>(*live->store_, live->index_.get());
   return live;
 }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/common/files.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::partner {
 namespace {
@@ -102,34 +103,32 @@ absl::StatusOr<std::vector<std::string>> SplitCsvRecord(string_view text, string
 absl::StatusOr<std::vector<LabelledPair>> ParseCsv(const std::vector<Line>& lines,
                                                    std::size_t header_index, string_view source) {
   const Line& header = lines[header_index];
-  absl::StatusOr<std::vector<std::string>> names =
-      SplitCsvRecord(header.text, source, header.number);
-  if (!names.ok()) return names.status();
-  if (names->size() != 3 || (*names)[0] != "file_x" || (*names)[1] != "file_y" ||
-      !absl::EqualsIgnoreCase((*names)[2], "Decision")) {
+  ASSIGN_OR_RETURN(std::vector<std::string> names,
+                   SplitCsvRecord(header.text, source, header.number));
+  if (names.size() != 3 || names[0] != "file_x" || names[1] != "file_y" ||
+      !absl::EqualsIgnoreCase(names[2], "Decision")) {
     return LineError(source, header.number, "expected the header file_x,file_y,Decision");
   }
   std::vector<LabelledPair> pairs;
   for (std::size_t k = header_index + 1; k < lines.size(); ++k) {
     const Line& l = lines[k];
     if (absl::StripAsciiWhitespace(l.text).empty()) continue;
-    absl::StatusOr<std::vector<std::string>> fields = SplitCsvRecord(l.text, source, l.number);
-    if (!fields.ok()) return fields.status();
-    if (fields->size() != 3) {
+    ASSIGN_OR_RETURN(std::vector<std::string> fields, SplitCsvRecord(l.text, source, l.number));
+    if (fields.size() != 3) {
       return LineError(
           source, l.number,
-          absl::StrCat("expected 3 fields (file_x,file_y,Decision), found ", fields->size()));
+          absl::StrCat("expected 3 fields (file_x,file_y,Decision), found ", fields.size()));
     }
-    LabelledPair pair{(*fields)[0], (*fields)[1], false};
-    const std::string& decision = (*fields)[2];
+    LabelledPair pair{fields[0], fields[1], false};
+    const std::string& decision = fields[2];
     if (absl::EqualsIgnoreCase(decision, "yes")) {
       pair.mated = true;
     } else if (!absl::EqualsIgnoreCase(decision, "no")) {
       return LineError(source, l.number,
                        absl::StrCat("Decision must be Yes or No, found '", decision, "'"));
     }
-    if (absl::Status s = CheckRelativePath(pair.file_x, source, l.number); !s.ok()) return s;
-    if (absl::Status s = CheckRelativePath(pair.file_y, source, l.number); !s.ok()) return s;
+    RETURN_IF_ERROR(CheckRelativePath(pair.file_x, source, l.number));
+    RETURN_IF_ERROR(CheckRelativePath(pair.file_y, source, l.number));
     pairs.push_back(std::move(pair));
   }
   return pairs;
@@ -174,17 +173,13 @@ absl::StatusOr<std::vector<LabelledPair>> ParseLfw(const std::vector<Line>& line
     if (f.empty()) continue;
     LabelledPair pair;
     if (f.size() == 3) {
-      absl::StatusOr<std::string> x = LfwFile(f[0], f[1], source, l.number);
-      if (!x.ok()) return x.status();
-      absl::StatusOr<std::string> y = LfwFile(f[0], f[2], source, l.number);
-      if (!y.ok()) return y.status();
-      pair = LabelledPair{*std::move(x), *std::move(y), true};
+      ASSIGN_OR_RETURN(std::string x, LfwFile(f[0], f[1], source, l.number));
+      ASSIGN_OR_RETURN(std::string y, LfwFile(f[0], f[2], source, l.number));
+      pair = LabelledPair{std::move(x), std::move(y), true};
     } else if (f.size() == 4) {
-      absl::StatusOr<std::string> x = LfwFile(f[0], f[1], source, l.number);
-      if (!x.ok()) return x.status();
-      absl::StatusOr<std::string> y = LfwFile(f[2], f[3], source, l.number);
-      if (!y.ok()) return y.status();
-      pair = LabelledPair{*std::move(x), *std::move(y), false};
+      ASSIGN_OR_RETURN(std::string x, LfwFile(f[0], f[1], source, l.number));
+      ASSIGN_OR_RETURN(std::string y, LfwFile(f[2], f[3], source, l.number));
+      pair = LabelledPair{std::move(x), std::move(y), false};
     } else {
       return LineError(
           source, l.number,
@@ -221,9 +216,8 @@ absl::StatusOr<std::vector<LabelledPair>> ParsePairList(std::string_view std_tex
 }
 
 absl::StatusOr<std::vector<LabelledPair>> ReadPairList(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadFile(path, kMaxPairListBytes);
-  if (!text.ok()) return text.status();
-  return ParsePairList(*text, path);
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path, kMaxPairListBytes));
+  return ParsePairList(text, path);
 }
 
 }  // namespace fedface::partner

@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::partner {
 namespace {
@@ -158,7 +159,7 @@ absl::StatusOr<std::unique_ptr<FaceIndex>> FaceIndex::Build(const EmbeddingSourc
   // the difference between ~0.5 and ~1.1 GB held while the index is made.
   Rows rows;
   std::unordered_map<int64_t, size_t> row_of;  // id -> row (a repeated id: the last one wins)
-  absl::Status s = source([&](const StoredEmbedding& e) {
+  RETURN_IF_ERROR(source([&](const StoredEmbedding& e) {
     if (e.model_version != index->model_version_) return absl::OkStatus();
     if (!IsFinite(e.embedding)) {
       return absl::InvalidArgumentError(
@@ -173,8 +174,7 @@ absl::StatusOr<std::unique_ptr<FaceIndex>> FaceIndex::Build(const EmbeddingSourc
     }
     index->owners_[e.id] = Owner{e.subject_id, e.subject};
     return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
+  }));
   row_of.clear();
   try {
     index->faiss_ = Faiss::Make(rows, index->options_);

@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::partner {
 namespace {
@@ -46,7 +47,7 @@ absl::Status CheckOutcome(const ImageOutcome& o, size_t index, const std::string
 
 absl::Status GalleryStore::CheckBatch(const std::vector<ImageOutcome>& batch) const {
   for (size_t i = 0; i < batch.size(); ++i) {
-    if (absl::Status s = CheckOutcome(batch[i], i, location_); !s.ok()) return s;
+    RETURN_IF_ERROR(CheckOutcome(batch[i], i, location_));
   }
   return absl::OkStatus();
 }
@@ -54,11 +55,10 @@ absl::Status GalleryStore::CheckBatch(const std::vector<ImageOutcome>& batch) co
 absl::StatusOr<std::vector<StoredEmbedding>> GalleryStore::Embeddings(
     std::string_view model_version) const {
   std::vector<StoredEmbedding> out;
-  absl::Status s = ForEachEmbedding(model_version, [&out](const StoredEmbedding& e) {
+  RETURN_IF_ERROR(ForEachEmbedding(model_version, [&out](const StoredEmbedding& e) {
     out.push_back(e);
     return absl::OkStatus();
-  });
-  if (!s.ok()) return s;
+  }));
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "partner_node/gallery/gallery_store_config.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::partner {
 
@@ -22,11 +23,8 @@ absl::StatusOr<GalleryStoreSpec> GalleryStoreSpecFrom(const Config& config, bool
         "gallery.postgresql.conninfo: required when gallery.store is postgresql (a libpq "
         "connection string such as 'host=/run/postgresql dbname=fedface user=fedface')");
   }
-  if (absl::Status s =
-          CheckConninfoHasNoPassword(spec.postgresql_conninfo, "gallery.postgresql.conninfo");
-      !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(
+      CheckConninfoHasNoPassword(spec.postgresql_conninfo, "gallery.postgresql.conninfo"));
   return spec;
 }
 

@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "partner_node/gallery/postgresql_gallery_store.h"
 #include "partner_node/gallery/sqlite_gallery_store.h"
 
@@ -42,11 +43,8 @@ absl::StatusOr<std::unique_ptr<GalleryStore>> OpenGalleryStore(const GalleryStor
     case GalleryStoreKind::kSqlite:
       return SqliteGalleryStore::Open(spec.sqlite_path, spec.must_exist);
     case GalleryStoreKind::kPostgresql:
-      if (absl::Status s =
-              CheckConninfoHasNoPassword(spec.postgresql_conninfo, "gallery.postgresql.conninfo");
-          !s.ok()) {
-        return s;
-      }
+      RETURN_IF_ERROR(
+          CheckConninfoHasNoPassword(spec.postgresql_conninfo, "gallery.postgresql.conninfo"));
       return PostgresqlGalleryStore::Open(spec.postgresql_conninfo, spec.must_exist);
   }
   return absl::InvalidArgumentError("gallery.store: unknown store kind");

@@ -7,6 +7,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::partner {
 namespace {
@@ -123,19 +124,18 @@ std::string HostName() {
 
 // Checks, creates or migrates the schema in one transaction under the advisory lock.
 absl::Status EnsureSchema(const pg::Connection& db, bool must_exist) {
-  auto tx = pg::Transaction::Begin(db);
-  if (!tx.ok()) return tx.status();
+  ASSIGN_OR_RETURN(auto tx, pg::Transaction::Begin(db));
   if (auto lock = db.Exec("SELECT pg_advisory_xact_lock($1)", pg::Params().Int(kSchemaLockKey));
       !lock.ok()) {
     return lock.status();
   }
-  auto tables = db.Exec(
-      "SELECT to_regclass('fedface_gallery_meta') IS NOT NULL, "
-      "(to_regclass('subjects') IS NOT NULL OR to_regclass('images') IS NOT NULL OR "
-      "to_regclass('embeddings') IS NOT NULL)");
-  if (!tables.ok()) return tables.status();
-  const bool has_meta = tables->Bytes(0, 0) == std::string_view("\1", 1);
-  const bool has_ours = tables->Bytes(0, 1) == std::string_view("\1", 1);
+  ASSIGN_OR_RETURN(
+      auto tables,
+      db.Exec("SELECT to_regclass('fedface_gallery_meta') IS NOT NULL, "
+              "(to_regclass('subjects') IS NOT NULL OR to_regclass('images') IS NOT NULL OR "
+              "to_regclass('embeddings') IS NOT NULL)"));
+  const bool has_meta = tables.Bytes(0, 0) == std::string_view("\1", 1);
+  const bool has_ours = tables.Bytes(0, 1) == std::string_view("\1", 1);
   absl::StatusOr<pg::Result> meta = absl::UnknownError("unread");
   if (!has_meta) {
     if (has_ours) {
@@ -145,11 +145,12 @@ absl::Status EnsureSchema(const pg::Connection& db, bool must_exist) {
                        "without fedface_gallery_meta)"));
     }
     if (must_exist) return absl::NotFoundError(absl::StrCat(db.location(), ": no gallery store"));
-    if (absl::Status made = db.ExecScript(kSchemaV1); !made.ok()) return made;
-    auto meta = db.Exec(
-        "INSERT INTO fedface_gallery_meta VALUES ('application', $1), ('schema_version', '1')",
-        pg::Params().Text(kApplication));
-    if (!meta.ok()) return meta.status();
+    RETURN_IF_ERROR(db.ExecScript(kSchemaV1));
+    ASSIGN_OR_RETURN(
+        auto meta,
+        db.Exec(
+            "INSERT INTO fedface_gallery_meta VALUES ('application', $1), ('schema_version', '1')",
+            pg::Params().Text(kApplication)));
   }
   meta = db.Exec(
       "SELECT (SELECT value FROM fedface_gallery_meta WHERE key = 'application'), "
@@ -170,14 +171,14 @@ absl::Status EnsureSchema(const pg::Connection& db, bool must_exist) {
         db.location(), ": a gallery store with schema version ", version,
         ", this build reads version ", kPostgresqlGallerySchemaVersion, " (upgrade fedface)"));
   }
-  if (version == kPostgresqlGallerySchemaVersion) return (*tx)->Commit();
+  if (version == kPostgresqlGallerySchemaVersion) return tx->Commit();
   for (int v = version; v < kPostgresqlGallerySchemaVersion; ++v) {
-    if (absl::Status done = db.ExecScript(Migrations()[v - 1]); !done.ok()) return done;
+    RETURN_IF_ERROR(db.ExecScript(Migrations()[v - 1]));
   }
-  auto bump = db.Exec("UPDATE fedface_gallery_meta SET value = $1 WHERE key = 'schema_version'",
-                      pg::Params().Int(kPostgresqlGallerySchemaVersion));
-  if (!bump.ok()) return bump.status();
-  return (*tx)->Commit();
+  ASSIGN_OR_RETURN(
+      auto bump, db.Exec("UPDATE fedface_gallery_meta SET value = $1 WHERE key = 'schema_version'",
+                         pg::Params().Int(kPostgresqlGallerySchemaVersion)));
+  return tx->Commit();
 }
 
 bool IsRetryable(const absl::Status& s) {
@@ -190,15 +191,14 @@ bool IsRetryable(const absl::Status& s) {
 absl::StatusOr<std::unique_ptr<GalleryStore>> PostgresqlGalleryStore::Open(
     const std::string& conninfo, bool must_exist) {
   const std::string location = absl::StrCat("postgresql gallery (", conninfo, ")");
-  absl::StatusOr<std::unique_ptr<pg::Connection>> db = pg::Connection::Open(conninfo, location);
-  if (!db.ok()) return db.status();
-  if (absl::Status s = EnsureSchema(**db, must_exist); !s.ok()) return s;
-  return std::unique_ptr<GalleryStore>(new PostgresqlGalleryStore(location, std::move(*db)));
+  ASSIGN_OR_RETURN(std::unique_ptr<pg::Connection> db, pg::Connection::Open(conninfo, location));
+  RETURN_IF_ERROR(EnsureSchema(*db, must_exist));
+  return std::unique_ptr<GalleryStore>(new PostgresqlGalleryStore(location, std::move(db)));
 }
 
 absl::StatusOr<GalleryChange> PostgresqlGalleryStore::CommitBatch(
     const std::vector<ImageOutcome>& batch) {
-  if (absl::Status s = CheckBatch(batch); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckBatch(batch));
   std::lock_guard<std::mutex> lock(mu_);
   absl::StatusOr<GalleryChange> change;
   // Another host committing the same subject or path at once can make this transaction lose a
@@ -215,77 +215,76 @@ absl::StatusOr<GalleryChange> PostgresqlGalleryStore::CommitBatch(
 absl::StatusOr<GalleryChange> PostgresqlGalleryStore::CommitOnce(
     const std::vector<ImageOutcome>& batch) {
   static const std::string host = HostName();
-  auto tx = pg::Transaction::Begin(*db_);
-  if (!tx.ok()) return tx.status();
-  auto batch_row =
+  ASSIGN_OR_RETURN(auto tx, pg::Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(
+      auto batch_row,
       db_->Exec("INSERT INTO enrolment_batches (host, images) VALUES ($1, $2) RETURNING id",
-                pg::Params().Text(host).Int(static_cast<int64_t>(batch.size())));
-  if (!batch_row.ok()) return batch_row.status();
-  const int64_t batch_id = batch_row->Int(0, 0);
+                pg::Params().Text(host).Int(static_cast<int64_t>(batch.size()))));
+  const int64_t batch_id = batch_row.Int(0, 0);
 
   GalleryChange change;
   for (const ImageOutcome& o : batch) {
-    auto added = db_->Exec("INSERT INTO subjects (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
-                           pg::Params().Text(o.subject));
-    if (!added.ok()) return added.status();
-    auto sid_row =
-        db_->Exec("SELECT id FROM subjects WHERE name = $1", pg::Params().Text(o.subject));
-    if (!sid_row.ok()) return sid_row.status();
-    if (sid_row->rows() != 1) {
+    ASSIGN_OR_RETURN(
+        auto added,
+        db_->Exec("INSERT INTO subjects (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+                  pg::Params().Text(o.subject)));
+    ASSIGN_OR_RETURN(auto sid_row, db_->Exec("SELECT id FROM subjects WHERE name = $1",
+                                             pg::Params().Text(o.subject)));
+    if (sid_row.rows() != 1) {
       return absl::InternalError(absl::StrCat(location(), ": subject vanished mid-batch"));
     }
-    const int64_t sid = sid_row->Int(0, 0);
+    const int64_t sid = sid_row.Int(0, 0);
 
     // The previous version of this image, if any, goes with its embeddings (cascade); the
     // statement's snapshot still shows them, so their ids come back in the same round trip.
-    auto removed =
+    ASSIGN_OR_RETURN(
+        pg::Result removed,
         o.relative_path
-            ? db_->Exec(
-                  "WITH gone AS (DELETE FROM images WHERE relative_path = $1 RETURNING id) "
-                  "SELECT e.id FROM embeddings e JOIN gone ON e.image_id = gone.id",
-                  pg::Params().Text(*o.relative_path))
-            : db_->Exec(
-                  "WITH gone AS (DELETE FROM images WHERE relative_path IS NULL AND "
-                  "subject_id = $1 AND content_sha256 = $2 RETURNING id) "
-                  "SELECT e.id FROM embeddings e JOIN gone ON e.image_id = gone.id",
-                  pg::Params().Int(sid).Text(o.content_sha256));
-    if (!removed.ok()) return removed.status();
-    for (int64_t id : Ids(*removed)) change.removed_embedding_ids.push_back(id);
+            ? db_->Exec("WITH gone AS (DELETE FROM images WHERE relative_path = $1 RETURNING id) "
+                        "SELECT e.id FROM embeddings e JOIN gone ON e.image_id = gone.id",
+                        pg::Params().Text(*o.relative_path))
+            : db_->Exec("WITH gone AS (DELETE FROM images WHERE relative_path IS NULL AND "
+                        "subject_id = $1 AND content_sha256 = $2 RETURNING id) "
+                        "SELECT e.id FROM embeddings e JOIN gone ON e.image_id = gone.id",
+                        pg::Params().Int(sid).Text(o.content_sha256)));
+    for (int64_t id : Ids(removed)) change.removed_embedding_ids.push_back(id);
     if (o.relative_path) {
       // Done: out of the shared pool in the same transaction, so never redone by another host.
-      auto done = db_->Exec("DELETE FROM enrolment_pool WHERE relative_path = $1",
-                            pg::Params().Text(*o.relative_path));
-      if (!done.ok()) return done.status();
+      RETURN_IF_ERROR(db_->Exec("DELETE FROM enrolment_pool WHERE relative_path = $1",
+                                pg::Params().Text(*o.relative_path))
+                          .status());
     }
 
-    auto image_row = db_->Exec(
-        "INSERT INTO images (subject_id, content_sha256, relative_path, status, failure_reason, "
-        "model_version, batch_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-        pg::Params()
-            .Int(sid)
-            .Text(o.content_sha256)
-            .OptionalText(o.relative_path)
-            .Text(o.failure_reason ? "failed" : "enrolled")
-            .Text(o.failure_reason ? std::string_view(*o.failure_reason) : std::string_view())
-            .Text(o.model_version)
-            .Int(batch_id));
-    if (!image_row.ok()) return image_row.status();
-    const int64_t image_id = image_row->Int(0, 0);
+    ASSIGN_OR_RETURN(
+        auto image_row,
+        db_->Exec(
+            "INSERT INTO images (subject_id, content_sha256, relative_path, status, "
+            "failure_reason, "
+            "model_version, batch_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            pg::Params()
+                .Int(sid)
+                .Text(o.content_sha256)
+                .OptionalText(o.relative_path)
+                .Text(o.failure_reason ? "failed" : "enrolled")
+                .Text(o.failure_reason ? std::string_view(*o.failure_reason) : std::string_view())
+                .Text(o.model_version)
+                .Int(batch_id)));
+    const int64_t image_id = image_row.Int(0, 0);
 
     for (size_t f = 0; f < o.faces.size(); ++f) {
-      auto row = db_->Exec(
-          "INSERT INTO embeddings (image_id, face_index, model_version, vector) "
-          "VALUES ($1, $2, $3, $4) RETURNING id",
-          pg::Params()
-              .Int(image_id)
-              .Int(static_cast<int64_t>(f))
-              .Text(o.model_version)
-              .Bytes(o.faces[f].data(), kEmbeddingBytes));
-      if (!row.ok()) return row.status();
-      change.added.push_back(AddedEmbedding(row->Int(0, 0), image_id, sid, o, f));
+      ASSIGN_OR_RETURN(
+          auto row,
+          db_->Exec("INSERT INTO embeddings (image_id, face_index, model_version, vector) "
+                    "VALUES ($1, $2, $3, $4) RETURNING id",
+                    pg::Params()
+                        .Int(image_id)
+                        .Int(static_cast<int64_t>(f))
+                        .Text(o.model_version)
+                        .Bytes(o.faces[f].data(), kEmbeddingBytes)));
+      change.added.push_back(AddedEmbedding(row.Int(0, 0), image_id, sid, o, f));
     }
   }
-  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
+  RETURN_IF_ERROR(tx->Commit());
   return change;
 }
 
@@ -293,51 +292,48 @@ absl::StatusOr<bool> PostgresqlGalleryStore::IsCurrentFile(std::string_view rela
                                                            std::string_view content_sha256,
                                                            std::string_view model_version) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto r = db_->Exec(
-      "SELECT 1 FROM images WHERE relative_path = $1 AND content_sha256 = $2 AND "
-      "model_version = $3",
-      pg::Params().Text(relative_path).Text(content_sha256).Text(model_version));
-  if (!r.ok()) return r.status();
-  return r->rows() > 0;
+  ASSIGN_OR_RETURN(
+      auto r, db_->Exec("SELECT 1 FROM images WHERE relative_path = $1 AND content_sha256 = $2 AND "
+                        "model_version = $3",
+                        pg::Params().Text(relative_path).Text(content_sha256).Text(model_version)));
+  return r.rows() > 0;
 }
 
 absl::StatusOr<std::vector<std::string>> PostgresqlGalleryStore::FilePaths() const {
   std::lock_guard<std::mutex> lock(mu_);
   // COLLATE "C": byte order, as SQLite sorts.
-  auto r = db_->Exec(
-      "SELECT relative_path FROM images WHERE relative_path IS NOT NULL "
-      "ORDER BY relative_path COLLATE \"C\"");
-  if (!r.ok()) return r.status();
+  ASSIGN_OR_RETURN(auto r,
+                   db_->Exec("SELECT relative_path FROM images WHERE relative_path IS NOT NULL "
+                             "ORDER BY relative_path COLLATE \"C\""));
   std::vector<std::string> out;
-  for (int row = 0; row < r->rows(); ++row) out.push_back(r->Text(row, 0));
+  for (int row = 0; row < r.rows(); ++row) out.push_back(r.Text(row, 0));
   return out;
 }
 
 absl::StatusOr<GalleryChange> PostgresqlGalleryStore::RemoveFiles(
     const std::vector<std::string>& relative_paths) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto tx = pg::Transaction::Begin(*db_);
-  if (!tx.ok()) return tx.status();
+  ASSIGN_OR_RETURN(auto tx, pg::Transaction::Begin(*db_));
   GalleryChange change;
   for (const std::string& p : relative_paths) {
-    auto removed = db_->Exec(
-        "WITH gone AS (DELETE FROM images WHERE relative_path = $1 RETURNING id) "
-        "SELECT e.id FROM embeddings e JOIN gone ON e.image_id = gone.id",
-        pg::Params().Text(p));
-    if (!removed.ok()) return removed.status();
-    for (int64_t id : Ids(*removed)) change.removed_embedding_ids.push_back(id);
+    ASSIGN_OR_RETURN(
+        auto removed,
+        db_->Exec("WITH gone AS (DELETE FROM images WHERE relative_path = $1 RETURNING id) "
+                  "SELECT e.id FROM embeddings e JOIN gone ON e.image_id = gone.id",
+                  pg::Params().Text(p)));
+    for (int64_t id : Ids(removed)) change.removed_embedding_ids.push_back(id);
   }
-  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
+  RETURN_IF_ERROR(tx->Commit());
   return change;
 }
 
 absl::StatusOr<std::vector<ImageRecord>> PostgresqlGalleryStore::ImagesWhere(
     std::string_view where_and_order, const pg::Params& params) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto r = db_->Exec(absl::StrCat(kImageColumns, std::string(where_and_order)), params);
-  if (!r.ok()) return r.status();
+  ASSIGN_OR_RETURN(auto r,
+                   db_->Exec(absl::StrCat(kImageColumns, std::string(where_and_order)), params));
   std::vector<ImageRecord> out;
-  for (int row = 0; row < r->rows(); ++row) out.push_back(ReadImage(*r, row));
+  for (int row = 0; row < r.rows(); ++row) out.push_back(ReadImage(r, row));
   return out;
 }
 
@@ -382,67 +378,65 @@ absl::Status PostgresqlGalleryStore::ForEachStoredEmbedding(
 absl::StatusOr<std::vector<StoredEmbedding>> PostgresqlGalleryStore::SubjectEmbeddings(
     std::string_view subject, std::string_view model_version) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto r = db_->Exec(absl::StrCat(kEmbeddingColumns,
-                                  "WHERE s.name = $1 AND e.model_version = $2 "
-                                  "ORDER BY e.image_id, e.face_index"),
-                     pg::Params().Text(subject).Text(model_version));
-  if (!r.ok()) return r.status();
+  ASSIGN_OR_RETURN(auto r, db_->Exec(absl::StrCat(kEmbeddingColumns,
+                                                  "WHERE s.name = $1 AND e.model_version = $2 "
+                                                  "ORDER BY e.image_id, e.face_index"),
+                                     pg::Params().Text(subject).Text(model_version)));
   std::vector<StoredEmbedding> out;
-  for (int row = 0; row < r->rows(); ++row) out.push_back(ReadEmbedding(*r, row));
+  for (int row = 0; row < r.rows(); ++row) out.push_back(ReadEmbedding(r, row));
   return out;
 }
 
 absl::StatusOr<std::vector<SubjectRecord>> PostgresqlGalleryStore::Subjects() const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto r = db_->Exec(
-      "SELECT s.id, s.name, (SELECT count(*) FROM images i WHERE i.subject_id = s.id AND "
-      "i.status = 'enrolled') FROM subjects s ORDER BY s.name COLLATE \"C\"");
-  if (!r.ok()) return r.status();
+  ASSIGN_OR_RETURN(
+      auto r,
+      db_->Exec("SELECT s.id, s.name, (SELECT count(*) FROM images i WHERE i.subject_id = s.id AND "
+                "i.status = 'enrolled') FROM subjects s ORDER BY s.name COLLATE \"C\""));
   std::vector<SubjectRecord> out;
-  for (int row = 0; row < r->rows(); ++row) {
-    out.push_back(SubjectRecord{r->Int(row, 0), r->Text(row, 1), r->Int(row, 2)});
+  for (int row = 0; row < r.rows(); ++row) {
+    out.push_back(SubjectRecord{r.Int(row, 0), r.Text(row, 1), r.Int(row, 2)});
   }
   return out;
 }
 
 absl::StatusOr<GalleryChange> PostgresqlGalleryStore::DeleteSubject(std::string_view subject) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto tx = pg::Transaction::Begin(*db_);
-  if (!tx.ok()) return tx.status();
-  auto ids = db_->Exec(
-      "SELECT e.id FROM embeddings e JOIN images i ON i.id = e.image_id "
-      "JOIN subjects s ON s.id = i.subject_id WHERE s.name = $1 ORDER BY e.id FOR UPDATE OF e",
-      pg::Params().Text(subject));
-  if (!ids.ok()) return ids.status();
+  ASSIGN_OR_RETURN(auto tx, pg::Transaction::Begin(*db_));
+  ASSIGN_OR_RETURN(
+      auto ids,
+      db_->Exec(
+          "SELECT e.id FROM embeddings e JOIN images i ON i.id = e.image_id "
+          "JOIN subjects s ON s.id = i.subject_id WHERE s.name = $1 ORDER BY e.id FOR UPDATE OF e",
+          pg::Params().Text(subject)));
   GalleryChange change;
-  change.removed_embedding_ids = Ids(*ids);
-  auto del =
-      db_->Exec("DELETE FROM subjects WHERE name = $1 RETURNING id", pg::Params().Text(subject));
-  if (!del.ok()) return del.status();
-  if (del->rows() == 0) {
+  change.removed_embedding_ids = Ids(ids);
+  ASSIGN_OR_RETURN(auto del, db_->Exec("DELETE FROM subjects WHERE name = $1 RETURNING id",
+                                       pg::Params().Text(subject)));
+  if (del.rows() == 0) {
     return absl::NotFoundError(
         absl::StrCat(location(), ": no subject '", std::string(subject), "'"));
   }
-  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
+  RETURN_IF_ERROR(tx->Commit());
   return change;
 }
 
 absl::StatusOr<GalleryCounts> PostgresqlGalleryStore::Counts(std::string_view model_version) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto r = db_->Exec(
-      "SELECT (SELECT count(*) FROM subjects), "
-      "(SELECT count(*) FROM images WHERE model_version = $1 AND status = 'enrolled'), "
-      "(SELECT count(*) FROM images WHERE model_version = $1 AND status = 'failed'), "
-      "(SELECT count(*) FROM embeddings WHERE model_version = $1), "
-      "(SELECT count(*) FROM images WHERE model_version != $1)",
-      pg::Params().Text(model_version));
-  if (!r.ok()) return r.status();
+  ASSIGN_OR_RETURN(
+      auto r,
+      db_->Exec("SELECT (SELECT count(*) FROM subjects), "
+                "(SELECT count(*) FROM images WHERE model_version = $1 AND status = 'enrolled'), "
+                "(SELECT count(*) FROM images WHERE model_version = $1 AND status = 'failed'), "
+                "(SELECT count(*) FROM embeddings WHERE model_version = $1), "
+                "(SELECT count(*) FROM images WHERE model_version != $1)",
+                pg::Params().Text(model_version)));
   GalleryCounts c;
-  c.subjects = r->Int(0, 0);
-  c.enrolled_images = r->Int(0, 1);
-  c.failed_images = r->Int(0, 2);
-  c.embeddings = r->Int(0, 3);
-  c.stale_images = r->Int(0, 4);
+  c.subjects = r.Int(0, 0);
+  c.enrolled_images = r.Int(0, 1);
+  c.failed_images = r.Int(0, 2);
+  c.embeddings = r.Int(0, 3);
+  c.stale_images = r.Int(0, 4);
   return c;
 }
 
@@ -468,18 +462,19 @@ absl::Status PostgresqlGalleryStore::Offer(const std::vector<PoolFile>& files,
     }
     paths += "}";
     hashes += "}";
-    auto offered = db_->Exec(
-        "INSERT INTO enrolment_pool (relative_path, model_version, content_sha256) "
-        "SELECT f.path, $3, f.sha FROM unnest($1::text[], $2::text[]) AS f(path, sha) "
-        "WHERE NOT EXISTS (SELECT 1 FROM images i WHERE i.relative_path = f.path AND "
-        "i.content_sha256 = f.sha AND i.model_version = $3) "
-        // A row left by another model version or older content is this offer's now.
-        "ON CONFLICT (relative_path) DO UPDATE SET model_version = EXCLUDED.model_version, "
-        "content_sha256 = EXCLUDED.content_sha256, host = NULL, lease_until = NULL "
-        "WHERE enrolment_pool.model_version <> EXCLUDED.model_version OR "
-        "enrolment_pool.content_sha256 <> EXCLUDED.content_sha256",
-        pg::Params().Text(paths).Text(hashes).Text(model_version));
-    if (!offered.ok()) return offered.status();
+    ASSIGN_OR_RETURN(
+        auto offered,
+        db_->Exec(
+            "INSERT INTO enrolment_pool (relative_path, model_version, content_sha256) "
+            "SELECT f.path, $3, f.sha FROM unnest($1::text[], $2::text[]) AS f(path, sha) "
+            "WHERE NOT EXISTS (SELECT 1 FROM images i WHERE i.relative_path = f.path AND "
+            "i.content_sha256 = f.sha AND i.model_version = $3) "
+            // A row left by another model version or older content is this offer's now.
+            "ON CONFLICT (relative_path) DO UPDATE SET model_version = EXCLUDED.model_version, "
+            "content_sha256 = EXCLUDED.content_sha256, host = NULL, lease_until = NULL "
+            "WHERE enrolment_pool.model_version <> EXCLUDED.model_version OR "
+            "enrolment_pool.content_sha256 <> EXCLUDED.content_sha256",
+            pg::Params().Text(paths).Text(hashes).Text(model_version)));
   }
   return absl::OkStatus();
 }
@@ -490,49 +485,54 @@ absl::StatusOr<std::vector<PoolFile>> PostgresqlGalleryStore::Claim(std::string_
   static const std::string host = HostName();
   std::lock_guard<std::mutex> lock(mu_);
   // SKIP LOCKED: hosts claiming at once take disjoint files without waiting on each other.
-  auto claimed = db_->Exec(
-      "UPDATE enrolment_pool p SET host = $1, "
-      "lease_until = clock_timestamp() + $2 * interval '1 millisecond' "
-      "WHERE p.relative_path IN (SELECT relative_path FROM enrolment_pool "
-      "WHERE model_version = $3 AND (lease_until IS NULL OR lease_until < clock_timestamp()) "
-      "ORDER BY relative_path LIMIT $4 FOR UPDATE SKIP LOCKED) "
-      "RETURNING p.relative_path, p.content_sha256",
-      pg::Params().Text(host).Int(absl::ToInt64Milliseconds(lease)).Text(model_version).Int(limit));
-  if (!claimed.ok()) return claimed.status();
+  ASSIGN_OR_RETURN(
+      auto claimed,
+      db_->Exec(
+          "UPDATE enrolment_pool p SET host = $1, "
+          "lease_until = clock_timestamp() + $2 * interval '1 millisecond' "
+          "WHERE p.relative_path IN (SELECT relative_path FROM enrolment_pool "
+          "WHERE model_version = $3 AND (lease_until IS NULL OR lease_until < clock_timestamp()) "
+          "ORDER BY relative_path LIMIT $4 FOR UPDATE SKIP LOCKED) "
+          "RETURNING p.relative_path, p.content_sha256",
+          pg::Params()
+              .Text(host)
+              .Int(absl::ToInt64Milliseconds(lease))
+              .Text(model_version)
+              .Int(limit)));
   std::vector<PoolFile> out;
-  for (int row = 0; row < claimed->rows(); ++row) {
-    out.push_back({claimed->Text(row, 0), claimed->Text(row, 1)});
+  for (int row = 0; row < claimed.rows(); ++row) {
+    out.push_back({claimed.Text(row, 0), claimed.Text(row, 1)});
   }
   return out;
 }
 
 absl::StatusOr<int64_t> PostgresqlGalleryStore::Remaining(std::string_view model_version) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto r = db_->Exec("SELECT count(*) FROM enrolment_pool WHERE model_version = $1",
-                     pg::Params().Text(model_version));
-  if (!r.ok()) return r.status();
-  return r->Int(0, 0);
+  ASSIGN_OR_RETURN(auto r, db_->Exec("SELECT count(*) FROM enrolment_pool WHERE model_version = $1",
+                                     pg::Params().Text(model_version)));
+  return r.Int(0, 0);
 }
 
 absl::StatusOr<PoolStatus> PostgresqlGalleryStore::Status(std::string_view model_version) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto pool = db_->Exec(
-      "SELECT count(*) FILTER (WHERE lease_until IS NULL OR lease_until < clock_timestamp()), "
-      "count(*) FILTER (WHERE lease_until >= clock_timestamp()) FROM enrolment_pool "
-      "WHERE model_version = $1",
-      pg::Params().Text(model_version));
-  if (!pool.ok()) return pool.status();
+  ASSIGN_OR_RETURN(
+      auto pool,
+      db_->Exec(
+          "SELECT count(*) FILTER (WHERE lease_until IS NULL OR lease_until < clock_timestamp()), "
+          "count(*) FILTER (WHERE lease_until >= clock_timestamp()) FROM enrolment_pool "
+          "WHERE model_version = $1",
+          pg::Params().Text(model_version)));
   PoolStatus status;
-  status.waiting = pool->Int(0, 0);
-  status.claimed = pool->Int(0, 1);
-  auto hosts = db_->Exec(
-      "SELECT host, count(*), sum(images)::bigint, "
-      "to_char(max(committed_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-      "FROM enrolment_batches GROUP BY host ORDER BY max(committed_at) DESC");
-  if (!hosts.ok()) return hosts.status();
-  for (int row = 0; row < hosts->rows(); ++row) {
+  status.waiting = pool.Int(0, 0);
+  status.claimed = pool.Int(0, 1);
+  ASSIGN_OR_RETURN(
+      auto hosts,
+      db_->Exec("SELECT host, count(*), sum(images)::bigint, "
+                "to_char(max(committed_at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+                "FROM enrolment_batches GROUP BY host ORDER BY max(committed_at) DESC"));
+  for (int row = 0; row < hosts.rows(); ++row) {
     status.hosts.push_back(
-        {hosts->Text(row, 0), hosts->Int(row, 1), hosts->Int(row, 2), hosts->Text(row, 3)});
+        {hosts.Text(row, 0), hosts.Int(row, 1), hosts.Int(row, 2), hosts.Text(row, 3)});
   }
   return status;
 }

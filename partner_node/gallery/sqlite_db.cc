@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::partner::sqlite {
 namespace {
@@ -25,6 +26,13 @@ absl::Status Error(sqlite3* db, std::string_view what) {
   if (code == SQLITE_CONSTRAINT) return absl::AlreadyExistsError(message);
   if (code == SQLITE_NOTADB || code == SQLITE_CORRUPT) return absl::DataLossError(message);
   return absl::InternalError(message);
+}
+
+absl::Status InternalUnlessBusy(const absl::Status& s) {
+  if (s.ok()) return s;
+  return absl::Status(
+      s.code() == absl::StatusCode::kUnavailable ? s.code() : absl::StatusCode::kInternal,
+      s.message());
 }
 
 absl::StatusOr<sqlite3*> Open(const std::string& path, const OpenOptions& options) {
@@ -71,11 +79,9 @@ absl::Status Exec(sqlite3* db, std::string_view sql) {
 namespace {
 
 absl::StatusOr<int64_t> QueryInt(sqlite3* db, std::string_view sql) {
-  auto stmt = Statement::Prepare(db, sql);
-  if (!stmt.ok()) return stmt.status();
-  auto row = stmt->Step();
-  if (!row.ok()) return row.status();
-  return *row ? stmt->Int(0) : 0;
+  ASSIGN_OR_RETURN(auto stmt, Statement::Prepare(db, sql));
+  ASSIGN_OR_RETURN(auto row, stmt.Step());
+  return row ? stmt.Int(0) : 0;
 }
 
 }  // namespace
@@ -84,52 +90,44 @@ absl::Status EnsureSchema(sqlite3* db, int application_id, int schema_version,
                           std::string_view schema_sql, std::string_view what, bool may_create) {
   const std::string file = FileName(db);
   auto check = [&]() -> absl::StatusOr<bool> {  // true: already set up
-    auto id = QueryInt(db, "PRAGMA application_id");
-    if (!id.ok()) return id.status();
-    if (*id == 0) {
-      auto tables = QueryInt(db, "SELECT count(*) FROM sqlite_master");
-      if (!tables.ok()) return tables.status();
-      if (*tables != 0 || !may_create) {
+    ASSIGN_OR_RETURN(auto id, QueryInt(db, "PRAGMA application_id"));
+    if (id == 0) {
+      ASSIGN_OR_RETURN(auto tables, QueryInt(db, "SELECT count(*) FROM sqlite_master"));
+      if (tables != 0 || !may_create) {
         return absl::FailedPreconditionError(absl::StrCat(file, ": not ", std::string(what)));
       }
       return false;
     }
-    if (*id != application_id) {
+    if (id != application_id) {
       return absl::FailedPreconditionError(absl::StrCat(file, ": not ", std::string(what)));
     }
-    auto version = QueryInt(db, "PRAGMA user_version");
-    if (!version.ok()) return version.status();
-    if (*version != schema_version) {
+    ASSIGN_OR_RETURN(auto version, QueryInt(db, "PRAGMA user_version"));
+    if (version != schema_version) {
       return absl::FailedPreconditionError(
-          absl::StrCat(file, ": ", std::string(what), " with schema version ", *version,
+          absl::StrCat(file, ": ", std::string(what), " with schema version ", version,
                        ", this build reads version ", schema_version));
     }
     return true;
   };
   auto ready = check();
   if (!ready.ok() || *ready) return ready.status();
-  auto tx = Transaction::Begin(db);
-  if (!tx.ok()) return tx.status();
+  ASSIGN_OR_RETURN(auto tx, Transaction::Begin(db));
   ready = check();  // another process may have created it meanwhile
   if (!ready.ok() || *ready) return ready.status();
-  if (absl::Status s = Exec(db, schema_sql); !s.ok()) return s;
-  if (absl::Status s = Exec(db, absl::StrCat("PRAGMA application_id=", application_id,
-                                             "; PRAGMA user_version=", schema_version, ";"));
-      !s.ok()) {
-    return s;
-  }
-  return (*tx)->Commit();
+  RETURN_IF_ERROR(Exec(db, schema_sql));
+  RETURN_IF_ERROR(Exec(db, absl::StrCat("PRAGMA application_id=", application_id,
+                                        "; PRAGMA user_version=", schema_version, ";")));
+  return tx->Commit();
 }
 
 absl::StatusOr<sqlite3*> OpenWithSchema(const std::string& path, const OpenOptions& options,
                                         int application_id, int schema_version,
                                         std::string_view schema_sql, std::string_view what) {
-  absl::StatusOr<sqlite3*> db = Open(path, options);
-  if (!db.ok()) return db.status();
-  if (absl::Status s = EnsureSchema(*db, application_id, schema_version, schema_sql, what,
+  ASSIGN_OR_RETURN(sqlite3 * db, Open(path, options));
+  if (absl::Status s = EnsureSchema(db, application_id, schema_version, schema_sql, what,
                                     options.create_if_missing);
       !s.ok()) {
-    Close(*db);
+    Close(db);
     return s;
   }
   return db;
@@ -191,11 +189,7 @@ absl::StatusOr<bool> Statement::Step() {
   return Error(db_, "step");
 }
 
-absl::Status Statement::Run() {
-  auto row = Step();
-  if (!row.ok()) return row.status();
-  return absl::OkStatus();
-}
+absl::Status Statement::Run() { return Step().status(); }
 
 void Statement::Reset() {
   sqlite3_reset(stmt_);
@@ -224,8 +218,7 @@ std::string_view Statement::Blob(int col) const {
 bool Statement::IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
 absl::StatusOr<std::unique_ptr<Transaction>> Transaction::Begin(sqlite3* db) {
-  absl::Status s = Exec(db, "BEGIN IMMEDIATE");
-  if (!s.ok()) return s;
+  RETURN_IF_ERROR(Exec(db, "BEGIN IMMEDIATE"));
   return std::unique_ptr<Transaction>(new Transaction(db));
 }
 

@@ -33,6 +33,11 @@ absl::Status Exec(sqlite3* db, std::string_view sql);
 // An error for the last failure on db: "<file>: <what>: <sqlite message>".
 absl::Status Error(sqlite3* db, std::string_view what);
 
+// For stores whose own status codes carry decisions (a budget's RESOURCE_EXHAUSTED, a release's
+// ALREADY_EXISTS): any SQLite failure becomes INTERNAL, or UNAVAILABLE when busy, so that such a
+// code only ever means the decision its header documents. OK passes through.
+absl::Status InternalUnlessBusy(const absl::Status& s);
+
 // Makes sure `db` is `what` (e.g. "a gallery store"): PRAGMA application_id must be
 // application_id and user_version must be schema_version. A brand-new empty file gets schema_sql
 // and both pragmas in one IMMEDIATE transaction when may_create, so two processes opening the

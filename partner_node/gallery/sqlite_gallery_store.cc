@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "partner_node/gallery/gallery_store_factory.h"
 #include "partner_node/gallery/sqlite_db.h"
 
@@ -85,9 +86,8 @@ template <typename T, typename Read>
 absl::StatusOr<std::vector<T>> Collect(sqlite::Statement& stmt, Read read) {
   std::vector<T> out;
   while (true) {
-    auto row = stmt.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return out;
+    ASSIGN_OR_RETURN(auto row, stmt.Step());
+    if (!row) return out;
     out.push_back(read(stmt));
   }
 }
@@ -96,19 +96,21 @@ absl::StatusOr<std::vector<T>> Collect(sqlite::Statement& stmt, Read read) {
 absl::Status DeleteImages(sqlite3* db, std::string_view where,
                           const std::function<void(sqlite::Statement&)>& bind,
                           std::vector<int64_t>& removed) {
-  auto ids = sqlite::Statement::Prepare(
-      db, absl::StrCat("SELECT e.id FROM embeddings e JOIN images i ON i.id = e.image_id WHERE ",
-                       std::string(where)));
-  if (!ids.ok()) return ids.status();
-  bind(*ids);
-  auto got = Collect<int64_t>(*ids, [](const sqlite::Statement& s) { return s.Int(0); });
-  if (!got.ok()) return got.status();
-  removed.insert(removed.end(), got->begin(), got->end());
-  auto del = sqlite::Statement::Prepare(
-      db, absl::StrCat("DELETE FROM images AS i WHERE ", std::string(where)));
-  if (!del.ok()) return del.status();
-  bind(*del);
-  return del->Run();
+  ASSIGN_OR_RETURN(
+      auto ids,
+      sqlite::Statement::Prepare(
+          db,
+          absl::StrCat("SELECT e.id FROM embeddings e JOIN images i ON i.id = e.image_id WHERE ",
+                       std::string(where))));
+  bind(ids);
+  ASSIGN_OR_RETURN(auto got,
+                   Collect<int64_t>(ids, [](const sqlite::Statement& s) { return s.Int(0); }));
+  removed.insert(removed.end(), got.begin(), got.end());
+  ASSIGN_OR_RETURN(auto del,
+                   sqlite::Statement::Prepare(
+                       db, absl::StrCat("DELETE FROM images AS i WHERE ", std::string(where))));
+  bind(del);
+  return del.Run();
 }
 
 }  // namespace
@@ -117,20 +119,19 @@ absl::StatusOr<std::unique_ptr<GalleryStore>> SqliteGalleryStore::Open(const std
                                                                        bool must_exist) {
   sqlite::OpenOptions options;
   options.create_if_missing = !must_exist;
-  absl::StatusOr<sqlite3*> db = sqlite::OpenWithSchema(
-      path, options, kGalleryApplicationId, kGallerySchemaVersion, kSchema, "a gallery store");
-  if (!db.ok()) return db.status();
-  return std::unique_ptr<GalleryStore>(new SqliteGalleryStore(path, *db));
+  ASSIGN_OR_RETURN(sqlite3 * db,
+                   sqlite::OpenWithSchema(path, options, kGalleryApplicationId,
+                                          kGallerySchemaVersion, kSchema, "a gallery store"));
+  return std::unique_ptr<GalleryStore>(new SqliteGalleryStore(path, db));
 }
 
 SqliteGalleryStore::~SqliteGalleryStore() { sqlite::Close(db_); }
 
 absl::StatusOr<GalleryChange> SqliteGalleryStore::CommitBatch(
     const std::vector<ImageOutcome>& batch) {
-  if (absl::Status s = CheckBatch(batch); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckBatch(batch));
   std::lock_guard<std::mutex> lock(mu_);
-  auto tx = sqlite::Transaction::Begin(db_);
-  if (!tx.ok()) return tx.status();
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db_));
 
   auto add_subject = sqlite::Statement::Prepare(
       db_, "INSERT INTO subjects (name) VALUES (?) ON CONFLICT (name) DO NOTHING");
@@ -151,17 +152,16 @@ absl::StatusOr<GalleryChange> SqliteGalleryStore::CommitBatch(
   for (const ImageOutcome& o : batch) {
     add_subject->Reset();
     add_subject->Bind(1, o.subject);
-    if (absl::Status s = add_subject->Run(); !s.ok()) return s;
+    RETURN_IF_ERROR(add_subject->Run());
     subject_id->Reset();
     subject_id->Bind(1, o.subject);
-    auto found = subject_id->Step();
-    if (!found.ok()) return found.status();
-    if (!*found)
+    ASSIGN_OR_RETURN(auto found, subject_id->Step());
+    if (!found)
       return absl::InternalError(absl::StrCat(location(), ": subject vanished mid-batch"));
     const int64_t sid = subject_id->Int(0);
 
     // The previous version of this image, if any, goes with its embeddings.
-    absl::Status s =
+    RETURN_IF_ERROR(
         o.relative_path
             ? DeleteImages(
                   db_, "i.relative_path = ?",
@@ -170,8 +170,7 @@ absl::StatusOr<GalleryChange> SqliteGalleryStore::CommitBatch(
             : DeleteImages(
                   db_, "i.relative_path IS NULL AND i.subject_id = ? AND i.content_sha256 = ?",
                   [&](sqlite::Statement& st) { st.Bind(1, sid).Bind(2, o.content_sha256); },
-                  change.removed_embedding_ids);
-    if (!s.ok()) return s;
+                  change.removed_embedding_ids));
 
     add_image->Reset();
     add_image->Bind(1, sid)
@@ -180,10 +179,9 @@ absl::StatusOr<GalleryChange> SqliteGalleryStore::CommitBatch(
         .Bind(4, std::string_view(o.failure_reason ? "failed" : "enrolled"))
         .Bind(5, std::string_view(o.failure_reason ? *o.failure_reason : std::string()))
         .Bind(6, o.model_version);
-    auto image_row = add_image->Step();
-    if (!image_row.ok()) return image_row.status();
+    RETURN_IF_ERROR(add_image->Step().status());
     const int64_t image_id = add_image->Int(0);
-    if (absl::Status done = add_image->Run(); !done.ok()) return done;
+    RETURN_IF_ERROR(add_image->Run());
 
     for (size_t f = 0; f < o.faces.size(); ++f) {
       add_embedding->Reset();
@@ -191,14 +189,13 @@ absl::StatusOr<GalleryChange> SqliteGalleryStore::CommitBatch(
           .Bind(2, static_cast<int64_t>(f))
           .Bind(3, o.model_version)
           .BindBlob(4, o.faces[f].data(), kEmbeddingBytes);
-      auto row = add_embedding->Step();
-      if (!row.ok()) return row.status();
+      RETURN_IF_ERROR(add_embedding->Step().status());
       const int64_t id = add_embedding->Int(0);
-      if (absl::Status done = add_embedding->Run(); !done.ok()) return done;
+      RETURN_IF_ERROR(add_embedding->Run());
       change.added.push_back(AddedEmbedding(id, image_id, sid, o, f));
     }
   }
-  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
+  RETURN_IF_ERROR(tx->Commit());
 
   DropAddedAndRemoved(change);
   return change;
@@ -208,75 +205,71 @@ absl::StatusOr<bool> SqliteGalleryStore::IsCurrentFile(std::string_view relative
                                                        std::string_view content_sha256,
                                                        std::string_view model_version) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto st = sqlite::Statement::Prepare(
-      db_,
-      "SELECT 1 FROM images WHERE relative_path = ? AND content_sha256 = ? AND model_version = ?");
-  if (!st.ok()) return st.status();
-  st->Bind(1, relative_path).Bind(2, content_sha256).Bind(3, model_version);
-  return st->Step();
+  ASSIGN_OR_RETURN(auto st,
+                   sqlite::Statement::Prepare(db_,
+                                              "SELECT 1 FROM images WHERE relative_path = ? AND "
+                                              "content_sha256 = ? AND model_version = ?"));
+  st.Bind(1, relative_path).Bind(2, content_sha256).Bind(3, model_version);
+  return st.Step();
 }
 
 absl::StatusOr<std::vector<std::string>> SqliteGalleryStore::FilePaths() const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto st =
-      sqlite::Statement::Prepare(db_,
-                                 "SELECT relative_path FROM images WHERE relative_path IS NOT NULL "
-                                 "ORDER BY relative_path");
-  if (!st.ok()) return st.status();
-  return Collect<std::string>(*st, [](const sqlite::Statement& s) { return s.Text(0); });
+  ASSIGN_OR_RETURN(auto st, sqlite::Statement::Prepare(
+                                db_,
+                                "SELECT relative_path FROM images WHERE relative_path IS NOT NULL "
+                                "ORDER BY relative_path"));
+  return Collect<std::string>(st, [](const sqlite::Statement& s) { return s.Text(0); });
 }
 
 absl::StatusOr<GalleryChange> SqliteGalleryStore::RemoveFiles(
     const std::vector<std::string>& relative_paths) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto tx = sqlite::Transaction::Begin(db_);
-  if (!tx.ok()) return tx.status();
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db_));
   GalleryChange change;
   for (const std::string& p : relative_paths) {
-    absl::Status s = DeleteImages(
+    RETURN_IF_ERROR(DeleteImages(
         db_, "i.relative_path = ?", [&](sqlite::Statement& st) { st.Bind(1, p); },
-        change.removed_embedding_ids);
-    if (!s.ok()) return s;
+        change.removed_embedding_ids));
   }
-  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
+  RETURN_IF_ERROR(tx->Commit());
   return change;
 }
 
 absl::StatusOr<std::vector<ImageRecord>> SqliteGalleryStore::StaleImages(
     std::string_view model_version) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto st = sqlite::Statement::Prepare(
-      db_, absl::StrCat(kImageColumns, "WHERE i.model_version != ? ORDER BY i.id"));
-  if (!st.ok()) return st.status();
-  st->Bind(1, model_version);
-  return Collect<ImageRecord>(*st, ReadImage);
+  ASSIGN_OR_RETURN(
+      auto st, sqlite::Statement::Prepare(
+                   db_, absl::StrCat(kImageColumns, "WHERE i.model_version != ? ORDER BY i.id")));
+  st.Bind(1, model_version);
+  return Collect<ImageRecord>(st, ReadImage);
 }
 
 absl::StatusOr<std::vector<ImageRecord>> SqliteGalleryStore::Failures(
     std::string_view model_version) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto st = sqlite::Statement::Prepare(
-      db_, absl::StrCat(kImageColumns,
-                        "WHERE i.status = 'failed' AND i.model_version = ? "
-                        "ORDER BY s.name, i.relative_path, i.id"));
-  if (!st.ok()) return st.status();
-  st->Bind(1, model_version);
-  return Collect<ImageRecord>(*st, ReadImage);
+  ASSIGN_OR_RETURN(auto st,
+                   sqlite::Statement::Prepare(
+                       db_, absl::StrCat(kImageColumns,
+                                         "WHERE i.status = 'failed' AND i.model_version = ? "
+                                         "ORDER BY s.name, i.relative_path, i.id")));
+  st.Bind(1, model_version);
+  return Collect<ImageRecord>(st, ReadImage);
 }
 
 absl::Status SqliteGalleryStore::WalkEmbeddings(
     std::string_view where_and_order, std::string_view model_version,
     const std::function<absl::Status(const StoredEmbedding&)>& fn) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto st = sqlite::Statement::Prepare(
-      db_, absl::StrCat(kEmbeddingColumns, std::string(where_and_order)));
-  if (!st.ok()) return st.status();
-  if (!model_version.empty()) st->Bind(1, model_version);
+  ASSIGN_OR_RETURN(auto st,
+                   sqlite::Statement::Prepare(
+                       db_, absl::StrCat(kEmbeddingColumns, std::string(where_and_order))));
+  if (!model_version.empty()) st.Bind(1, model_version);
   while (true) {
-    auto row = st->Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return absl::OkStatus();
-    if (absl::Status s = fn(ReadEmbedding(*st)); !s.ok()) return s;
+    ASSIGN_OR_RETURN(auto row, st.Step());
+    if (!row) return absl::OkStatus();
+    RETURN_IF_ERROR(fn(ReadEmbedding(st)));
   }
 }
 
@@ -294,81 +287,80 @@ absl::Status SqliteGalleryStore::ForEachStoredEmbedding(
 
 absl::StatusOr<std::vector<ImageRecord>> SqliteGalleryStore::Images() const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto st = sqlite::Statement::Prepare(db_, absl::StrCat(kImageColumns, "ORDER BY i.id"));
-  if (!st.ok()) return st.status();
-  return Collect<ImageRecord>(*st, ReadImage);
+  ASSIGN_OR_RETURN(auto st,
+                   sqlite::Statement::Prepare(db_, absl::StrCat(kImageColumns, "ORDER BY i.id")));
+  return Collect<ImageRecord>(st, ReadImage);
 }
 
 absl::StatusOr<std::vector<StoredEmbedding>> SqliteGalleryStore::SubjectEmbeddings(
     std::string_view subject, std::string_view model_version) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto st = sqlite::Statement::Prepare(db_, absl::StrCat(kEmbeddingColumns,
-                                                         "WHERE s.name = ? AND e.model_version = ? "
-                                                         "ORDER BY e.image_id, e.face_index"));
-  if (!st.ok()) return st.status();
-  st->Bind(1, subject).Bind(2, model_version);
-  return Collect<StoredEmbedding>(*st, ReadEmbedding);
+  ASSIGN_OR_RETURN(auto st, sqlite::Statement::Prepare(
+                                db_, absl::StrCat(kEmbeddingColumns,
+                                                  "WHERE s.name = ? AND e.model_version = ? "
+                                                  "ORDER BY e.image_id, e.face_index")));
+  st.Bind(1, subject).Bind(2, model_version);
+  return Collect<StoredEmbedding>(st, ReadEmbedding);
 }
 
 absl::StatusOr<std::vector<SubjectRecord>> SqliteGalleryStore::Subjects() const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto st = sqlite::Statement::Prepare(
-      db_,
-      "SELECT s.id, s.name, (SELECT count(*) FROM images i WHERE i.subject_id = s.id AND "
-      "i.status = 'enrolled') FROM subjects s ORDER BY s.name");
-  if (!st.ok()) return st.status();
-  return Collect<SubjectRecord>(*st, [](const sqlite::Statement& s) {
+  ASSIGN_OR_RETURN(
+      auto st,
+      sqlite::Statement::Prepare(
+          db_,
+          "SELECT s.id, s.name, (SELECT count(*) FROM images i WHERE i.subject_id = s.id AND "
+          "i.status = 'enrolled') FROM subjects s ORDER BY s.name"));
+  return Collect<SubjectRecord>(st, [](const sqlite::Statement& s) {
     return SubjectRecord{s.Int(0), s.Text(1), s.Int(2)};
   });
 }
 
 absl::StatusOr<GalleryChange> SqliteGalleryStore::DeleteSubject(std::string_view subject) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto tx = sqlite::Transaction::Begin(db_);
-  if (!tx.ok()) return tx.status();
+  ASSIGN_OR_RETURN(auto tx, sqlite::Transaction::Begin(db_));
   GalleryChange change;
-  auto ids = sqlite::Statement::Prepare(
-      db_,
-      "SELECT e.id FROM embeddings e JOIN images i ON i.id = e.image_id "
-      "JOIN subjects s ON s.id = i.subject_id WHERE s.name = ? ORDER BY e.id");
-  if (!ids.ok()) return ids.status();
-  ids->Bind(1, subject);
-  auto got = Collect<int64_t>(*ids, [](const sqlite::Statement& s) { return s.Int(0); });
-  if (!got.ok()) return got.status();
-  change.removed_embedding_ids = std::move(*got);
+  ASSIGN_OR_RETURN(auto ids,
+                   sqlite::Statement::Prepare(
+                       db_,
+                       "SELECT e.id FROM embeddings e JOIN images i ON i.id = e.image_id "
+                       "JOIN subjects s ON s.id = i.subject_id WHERE s.name = ? ORDER BY e.id"));
+  ids.Bind(1, subject);
+  ASSIGN_OR_RETURN(auto got,
+                   Collect<int64_t>(ids, [](const sqlite::Statement& s) { return s.Int(0); }));
+  change.removed_embedding_ids = std::move(got);
   // Cascades to images and embeddings (foreign_keys=ON).
-  auto del = sqlite::Statement::Prepare(db_, "DELETE FROM subjects WHERE name = ? RETURNING id");
-  if (!del.ok()) return del.status();
-  del->Bind(1, subject);
-  auto row = del->Step();
-  if (!row.ok()) return row.status();
-  if (!*row)
+  ASSIGN_OR_RETURN(auto del, sqlite::Statement::Prepare(
+                                 db_, "DELETE FROM subjects WHERE name = ? RETURNING id"));
+  del.Bind(1, subject);
+  ASSIGN_OR_RETURN(auto row, del.Step());
+  if (!row)
     return absl::NotFoundError(
         absl::StrCat(location(), ": no subject '", std::string(subject), "'"));
-  if (absl::Status s = del->Run(); !s.ok()) return s;
-  if (absl::Status s = (*tx)->Commit(); !s.ok()) return s;
+  RETURN_IF_ERROR(del.Run());
+  RETURN_IF_ERROR(tx->Commit());
   return change;
 }
 
 absl::StatusOr<GalleryCounts> SqliteGalleryStore::Counts(std::string_view model_version) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto st = sqlite::Statement::Prepare(
-      db_,
-      "SELECT (SELECT count(*) FROM subjects), "
-      "(SELECT count(*) FROM images WHERE model_version = ?1 AND status = 'enrolled'), "
-      "(SELECT count(*) FROM images WHERE model_version = ?1 AND status = 'failed'), "
-      "(SELECT count(*) FROM embeddings WHERE model_version = ?1), "
-      "(SELECT count(*) FROM images WHERE model_version != ?1)");
-  if (!st.ok()) return st.status();
-  st->Bind(1, model_version);
-  auto row = st->Step();
-  if (!row.ok()) return row.status();
+  ASSIGN_OR_RETURN(
+      auto st,
+      sqlite::Statement::Prepare(
+          db_,
+          "SELECT (SELECT count(*) FROM subjects), "
+          "(SELECT count(*) FROM images WHERE model_version = ?1 AND status = 'enrolled'), "
+          "(SELECT count(*) FROM images WHERE model_version = ?1 AND status = 'failed'), "
+          "(SELECT count(*) FROM embeddings WHERE model_version = ?1), "
+          "(SELECT count(*) FROM images WHERE model_version != ?1)"));
+  st.Bind(1, model_version);
+  RETURN_IF_ERROR(st.Step().status());
   GalleryCounts c;
-  c.subjects = st->Int(0);
-  c.enrolled_images = st->Int(1);
-  c.failed_images = st->Int(2);
-  c.embeddings = st->Int(3);
-  c.stale_images = st->Int(4);
+  c.subjects = st.Int(0);
+  c.enrolled_images = st.Int(1);
+  c.failed_images = st.Int(2);
+  c.embeddings = st.Int(3);
+  c.stale_images = st.Int(4);
   return c;
 }
 

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "core/config/recovering_server.h"
 #include "core/config/server_limits.h"
 
@@ -101,7 +102,7 @@ bool IsLoopbackOrUnixAddress(const std::string& listen) {
 
 absl::StatusOr<LocalApiListener> StartLocalApiListener(const std::string& listen,
                                                        LocalMatchService& service) {
-  if (absl::Status s = ValidateLocalListenAddress(listen); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidateLocalListenAddress(listen));
   // Rebuilt if a connection flood stops gRPC from accepting (RecoveringServer).
   auto build = [&service](const std::string& address, int* port) {
     grpc::ServerBuilder builder;

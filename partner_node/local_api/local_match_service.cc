@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "core/common/sha256.h"
+#include "core/common/status_macros.h"
 #include "core/engine/image_header.h"
 #include "partner_node/enroll/subject_name.h"
 
@@ -83,10 +84,7 @@ absl::StatusOr<LocalMatchService::Probe> LocalMatchService::Analyze(grpc::Server
                      " pixels (local_api.max_pixels)"));
   }
   std::optional<RequestAdmission::Ticket> ticket;
-  if (absl::Status s = admission_.Enter([context] { return context->IsCancelled(); }, &ticket);
-      !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(admission_.Enter([context] { return context->IsCancelled(); }, &ticket));
   if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
   ProcessOptions process;
   // Enrolment reports how many faces the image held, so it analyses them all and keeps the
@@ -133,20 +131,19 @@ grpc::Status LocalMatchService::Enroll(grpc::ServerContext* context,
                                        fedface::v1::LocalEnrollResponse* response) {
   const absl::Time start = absl::Now();
   auto run = [&]() -> absl::Status {
-    if (absl::Status s = ValidateSubjectName(request->subject()); !s.ok()) return s;
-    absl::StatusOr<Probe> probe = Analyze(context, request->image(), /*count_all_faces=*/true);
-    if (!probe.ok()) return probe.status();
+    RETURN_IF_ERROR(ValidateSubjectName(request->subject()));
+    ASSIGN_OR_RETURN(Probe probe, Analyze(context, request->image(), /*count_all_faces=*/true));
     if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
     ImageOutcome outcome;
     outcome.subject = request->subject();
     outcome.content_sha256 = Sha256Hex(request->image());
     outcome.model_version = options_.model_version;
-    outcome.faces = {probe->embedding};
+    outcome.faces = {probe.embedding};
     absl::StatusOr<GalleryChange> change = writer_.Commit({outcome});
     if (!change.ok()) return StoreError(change.status());
     if (change->added.empty()) return absl::InternalError("gallery store added no embedding");
     response->set_image_id(change->added.front().image_id);
-    response->set_faces_detected(probe->faces_detected);
+    response->set_faces_detected(probe.faces_detected);
     response->set_faces_enrolled(1);
     response->set_model_version(options_.model_version);
     return absl::OkStatus();
@@ -159,7 +156,7 @@ grpc::Status LocalMatchService::Verify(grpc::ServerContext* context,
                                        fedface::v1::LocalVerifyResponse* response) {
   const absl::Time start = absl::Now();
   auto run = [&]() -> absl::Status {
-    if (absl::Status s = ValidateSubjectName(request->subject()); !s.ok()) return s;
+    RETURN_IF_ERROR(ValidateSubjectName(request->subject()));
     if (static_cast<int64_t>(request->image().size()) > options_.limits.max_image_bytes) {
       return Analyze(context, request->image(), false)
           .status();  // the size error, before any lookup
@@ -171,12 +168,11 @@ grpc::Status LocalMatchService::Verify(grpc::ServerContext* context,
       return absl::NotFoundError(
           absl::StrCat("subject not enrolled for model ", options_.model_version));
     }
-    absl::StatusOr<Probe> probe = Analyze(context, request->image(), /*count_all_faces=*/false);
-    if (!probe.ok()) return probe.status();
+    ASSIGN_OR_RETURN(Probe probe, Analyze(context, request->image(), /*count_all_faces=*/false));
     if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
     float best = std::numeric_limits<float>::infinity();
     for (const StoredEmbedding& e : *enrolled) {
-      best = std::min(best, EuclideanDistance(probe->embedding, e.embedding));
+      best = std::min(best, EuclideanDistance(probe.embedding, e.embedding));
     }
     response->set_match(best <= options_.threshold);
     response->set_distance(best);
@@ -197,12 +193,11 @@ grpc::Status LocalMatchService::Identify(grpc::ServerContext* context,
       return absl::InvalidArgumentError(
           absl::StrCat("top_k must be 1..", options_.limits.max_top_k));
     }
-    absl::StatusOr<Probe> probe = Analyze(context, request->image(), /*count_all_faces=*/false);
-    if (!probe.ok()) return probe.status();
+    ASSIGN_OR_RETURN(Probe probe, Analyze(context, request->image(), /*count_all_faces=*/false));
     if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
     FaceIndex& index = *writer_.index();
     absl::StatusOr<std::vector<FaceCandidate>> found =
-        index.Search(probe->embedding, request->top_k());
+        index.Search(probe.embedding, request->top_k());
     if (!found.ok()) return absl::InternalError(absl::StrCat("search: ", found.status().message()));
     for (const FaceCandidate& c : *found) {
       fedface::v1::LocalMatchCandidate* out = response->add_candidates();
@@ -223,7 +218,7 @@ grpc::Status LocalMatchService::DeleteSubject(grpc::ServerContext* context,
                                               fedface::v1::LocalDeleteSubjectResponse* response) {
   const absl::Time start = absl::Now();
   auto run = [&]() -> absl::Status {
-    if (absl::Status s = ValidateSubjectName(request->subject()); !s.ok()) return s;
+    RETURN_IF_ERROR(ValidateSubjectName(request->subject()));
     absl::StatusOr<GalleryChange> change = writer_.DeleteSubject(request->subject());
     if (absl::IsNotFound(change.status())) return absl::NotFoundError("subject not enrolled");
     if (!change.ok()) return StoreError(change.status());

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "core/common/files.h"
+#include "core/common/status_macros.h"
 #include "core/package/model_manifest.h"
 #include "partner_node/model_cache/version_order.h"
 
@@ -45,13 +46,12 @@ absl::Status SyncTree(const fs::path& root) {
   for (fs::recursive_directory_iterator it(root, ec), end; !ec && it != end; it.increment(ec)) {
     if (it->is_directory(ec)) {
       dirs.push_back(it->path());
-    } else if (absl::Status s = SyncPath(it->path(), false); !s.ok()) {
-      return s;
-    }
+    } else
+      RETURN_IF_ERROR(SyncPath(it->path(), false));
   }
   if (ec) return absl::UnavailableError(absl::StrCat(root.string(), ": ", ec.message()));
   for (auto it = dirs.rbegin(); it != dirs.rend(); ++it) {
-    if (absl::Status s = SyncPath(*it, true); !s.ok()) return s;
+    RETURN_IF_ERROR(SyncPath(*it, true));
   }
   return absl::OkStatus();
 }
@@ -151,34 +151,31 @@ absl::StatusOr<LoadedModel> ModelCache::LoadInstalled(const std::string& version
   if (!IsValidModelVersion(version) || !IsInstalled(version)) {
     return absl::NotFoundError(absl::StrCat("version ", version, " is not installed in ", dir_));
   }
-  absl::StatusOr<LoadedModel> model = LoadVerifiedModel(VersionDir(version), pinned_key, backend);
-  if (!model.ok()) return model.status();
-  if (model->manifest.version != version) {
+  ASSIGN_OR_RETURN(LoadedModel model, LoadVerifiedModel(VersionDir(version), pinned_key, backend));
+  if (model.manifest.version != version) {
     return absl::DataLossError(
-        absl::StrCat(VersionDir(version), ": manifest names version ", model->manifest.version));
+        absl::StrCat(VersionDir(version), ": manifest names version ", model.manifest.version));
   }
   return model;
 }
 
 absl::StatusOr<LoadedModel> ModelCache::Activate(const std::string& version,
                                                  const Ed25519PublicKey& pinned_key) const {
-  absl::StatusOr<LoadedModel> model = LoadInstalled(version, pinned_key);
-  if (!model.ok()) return model.status();
-  if (absl::Status s = PointActiveAt(version); !s.ok()) return s;
+  ASSIGN_OR_RETURN(LoadedModel model, LoadInstalled(version, pinned_key));
+  RETURN_IF_ERROR(PointActiveAt(version));
   return model;
 }
 
 absl::StatusOr<LoadedModel> ModelCache::LoadActive(const Ed25519PublicKey& pinned_key,
                                                    EmbeddingBackend backend) const {
-  absl::StatusOr<std::string> active = ActiveVersion();
-  if (!active.ok()) return active.status();
-  if (active->empty()) {
+  ASSIGN_OR_RETURN(std::string active, ActiveVersion());
+  if (active.empty()) {
     return absl::NotFoundError(absl::StrCat(dir_, ": no active model; run `models pull`"));
   }
-  absl::StatusOr<LoadedModel> model = LoadVerifiedModel(VersionDir(*active), pinned_key, backend);
-  if (model.ok() && model->manifest.version != *active) {
+  absl::StatusOr<LoadedModel> model = LoadVerifiedModel(VersionDir(active), pinned_key, backend);
+  if (model.ok() && model->manifest.version != active) {
     return absl::DataLossError(
-        absl::StrCat(VersionDir(*active), ": manifest names version ", model->manifest.version));
+        absl::StrCat(VersionDir(active), ": manifest names version ", model->manifest.version));
   }
   return model;
 }
@@ -210,7 +207,7 @@ absl::Status ModelCache::Install(const std::string& staging_dir, const std::stri
   if (fs::exists(target, ec)) {
     return absl::AlreadyExistsError(absl::StrCat(target, ": already installed"));
   }
-  if (absl::Status s = SyncTree(staging_dir); !s.ok()) return s;
+  RETURN_IF_ERROR(SyncTree(staging_dir));
   if (::rename(staging_dir.c_str(), target.c_str()) != 0) {
     return ErrnoStatus(target, "cannot rename the staging folder into place");
   }

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "core/common/files.h"
 #include "core/common/sha256.h"
+#include "core/common/status_macros.h"
 #include "core/package/ed25519.h"
 #include "core/package/model_manifest.h"
 #include "core/package/package_verifier.h"
@@ -134,14 +135,8 @@ absl::StatusOr<ModelManifest> CheckManifestResponse(const fedface::v1::GetManife
 absl::Status AssembleStaging(const std::string& staging, const fedface::v1::GetManifestResponse& r,
                              const std::string& partial_weights) {
   const fs::path root(staging);
-  if (absl::Status s = WriteFileAtomically((root / kManifestFile).string(), r.manifest_json());
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = WriteFileAtomically((root / kSignatureFile).string(), r.manifest_sig());
-      !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(WriteFileAtomically((root / kManifestFile).string(), r.manifest_json()));
+  RETURN_IF_ERROR(WriteFileAtomically((root / kSignatureFile).string(), r.manifest_sig()));
   for (const auto& file : r.self_test_files()) {
     const fs::path target = (root / file.path()).lexically_normal();
     if (file.path().find("..") != std::string::npos || fs::path(file.path()).is_absolute()) {
@@ -149,7 +144,7 @@ absl::Status AssembleStaging(const std::string& staging, const fedface::v1::GetM
     }
     std::error_code ec;
     fs::create_directories(target.parent_path(), ec);
-    if (absl::Status s = WriteFileAtomically(target.string(), file.content()); !s.ok()) return s;
+    RETURN_IF_ERROR(WriteFileAtomically(target.string(), file.content()));
   }
   std::error_code ec;
   fs::rename(partial_weights, root / kWeightsFile, ec);
@@ -164,23 +159,19 @@ absl::Status AssembleStaging(const std::string& staging, const fedface::v1::GetM
 
 absl::StatusOr<PullResult> PullModel(const Config& config, const PullRequest& request,
                                      std::ostream* progress) {
-  absl::StatusOr<Ed25519PublicKey> pinned_key =
-      Ed25519PublicKey::LoadPem(config.GetPath("vendor.signing_key"));
-  if (!pinned_key.ok()) return pinned_key.status();
-  absl::StatusOr<ModelCache> cache = ModelCache::Open(config.GetPath("model_cache.dir"));
-  if (!cache.ok()) return cache.status();
-  absl::StatusOr<ModelCacheLock> lock = ModelCacheLock::Acquire(cache->dir());
-  if (!lock.ok()) return lock.status();
+  ASSIGN_OR_RETURN(Ed25519PublicKey pinned_key,
+                   Ed25519PublicKey::LoadPem(config.GetPath("vendor.signing_key")));
+  ASSIGN_OR_RETURN(ModelCache cache, ModelCache::Open(config.GetPath("model_cache.dir")));
+  ASSIGN_OR_RETURN(ModelCacheLock lock, ModelCacheLock::Acquire(cache.dir()));
   PullResult result;
-  if (absl::StatusOr<std::string> active = cache->ActiveVersion(); active.ok()) {
+  if (absl::StatusOr<std::string> active = cache.ActiveVersion(); active.ok()) {
     result.previous_active = *active;
   } else if (progress) {
     *progress << "warning: " << active.status().message() << std::endl;
   }
 
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = OpenVendorChannel(config);
-  if (!channel.ok()) return channel.status();
-  std::unique_ptr<ModelRegistry::Stub> stub = ModelRegistry::NewStub(*channel);
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel, OpenVendorChannel(config));
+  std::unique_ptr<ModelRegistry::Stub> stub = ModelRegistry::NewStub(channel);
   const std::string vendor = config.GetString("vendor.address");
   const absl::Duration rpc_deadline =
       absl::Seconds(config.GetInt("model_cache.rpc_deadline_seconds"));
@@ -194,23 +185,22 @@ absl::StatusOr<PullResult> PullModel(const Config& config, const PullRequest& re
   }
   const std::string wanted =
       request.version.empty() ? config.GetString("model_cache.pinned_version") : request.version;
-  absl::StatusOr<std::string> version = ChooseVersion(listing, wanted);
-  if (!version.ok()) return version.status();
-  result.version = *version;
+  ASSIGN_OR_RETURN(std::string version, ChooseVersion(listing, wanted));
+  result.version = version;
 
-  if (cache->IsInstalled(*version)) {
+  if (cache.IsInstalled(version)) {
     if (!request.make_active) {
-      if (progress) *progress << "version " << *version << " is installed" << std::endl;
+      if (progress) *progress << "version " << version << " is installed" << std::endl;
       return result;
     }
-    if (result.previous_active == *version) {
-      if (progress) *progress << "version " << *version << " is installed and active" << std::endl;
+    if (result.previous_active == version) {
+      if (progress) *progress << "version " << version << " is installed and active" << std::endl;
       return result;
     }
-    if (progress) *progress << "version " << *version << " is installed; re-verifying" << std::endl;
-    absl::StatusOr<LoadedModel> model = cache->Activate(*version, *pinned_key);
+    if (progress) *progress << "version " << version << " is installed; re-verifying" << std::endl;
+    absl::StatusOr<LoadedModel> model = cache.Activate(version, pinned_key);
     if (!model.ok()) {
-      return Refuse(*version, model.status().code(),
+      return Refuse(version, model.status().code(),
                     absl::StrCat("installed copy fails verification: ", model.status().message()));
     }
     result.weights_bytes = model->manifest.weights.bytes;
@@ -223,62 +213,61 @@ absl::StatusOr<PullResult> PullModel(const Config& config, const PullRequest& re
     grpc::ClientContext context;
     SetDeadline(&context, rpc_deadline);
     fedface::v1::GetManifestRequest manifest_request;
-    manifest_request.set_version(*version);
+    manifest_request.set_version(version);
     grpc::Status s = stub->GetManifest(&context, manifest_request, &manifest_response);
     if (!s.ok()) {
-      return FromGrpc(s, absl::StrCat("vendor ", vendor, ": GetManifest ", *version, " failed"));
+      return FromGrpc(s, absl::StrCat("vendor ", vendor, ": GetManifest ", version, " failed"));
     }
   }
-  absl::StatusOr<ModelManifest> manifest =
-      CheckManifestResponse(manifest_response, *version, *pinned_key,
-                            static_cast<uint64_t>(config.GetInt("model_cache.max_weights_bytes")));
-  if (!manifest.ok()) return manifest.status();
-  result.weights_bytes = manifest->weights.bytes;
+  ASSIGN_OR_RETURN(
+      ModelManifest manifest,
+      CheckManifestResponse(manifest_response, version, pinned_key,
+                            static_cast<uint64_t>(config.GetInt("model_cache.max_weights_bytes"))));
+  result.weights_bytes = manifest.weights.bytes;
 
-  const std::string partial = cache->PartialWeightsPath(manifest->weights.sha256);
+  const std::string partial = cache.PartialWeightsPath(manifest.weights.sha256);
   const absl::Time download_start = absl::Now();
   absl::StatusOr<WeightsDownload> download = DownloadWeightsResumably(
-      *stub, *version, manifest->weights.bytes, partial,
+      *stub, version, manifest.weights.bytes, partial,
       absl::Seconds(config.GetInt("model_cache.download_deadline_seconds")), progress);
   if (!download.ok()) {
     if (absl::IsUnavailable(download.status()) || absl::IsDeadlineExceeded(download.status()) ||
         absl::IsCancelled(download.status())) {
       return absl::Status(download.status().code(),
-                          absl::StrCat("version ", *version, ": ", download.status().message(),
+                          absl::StrCat("version ", version, ": ", download.status().message(),
                                        "; the next pull resumes"));
     }
-    return Refuse(*version, download.status().code(), download.status().message());
+    return Refuse(version, download.status().code(), download.status().message());
   }
   result.downloaded = true;
   result.download_seconds = absl::ToDoubleSeconds(absl::Now() - download_start);
   result.resumed_from = download->resumed_from;
   result.received = download->received;
 
-  absl::StatusOr<std::string> staging = cache->MakeStagingDir(*version);
-  if (!staging.ok()) return staging.status();
-  if (absl::Status s = AssembleStaging(*staging, manifest_response, partial); !s.ok()) {
-    RemoveTreeQuietly(*staging);
+  ASSIGN_OR_RETURN(std::string staging, cache.MakeStagingDir(version));
+  if (absl::Status s = AssembleStaging(staging, manifest_response, partial); !s.ok()) {
+    RemoveTreeQuietly(staging);
     return s;
   }
   if (progress)
-    *progress << "verifying " << *version << " (signature, sha256, self-test)" << std::endl;
+    *progress << "verifying " << version << " (signature, sha256, self-test)" << std::endl;
   // The shipped path: the complete verification of core/package, on the exact files installed.
   const absl::Time verify_start = absl::Now();
-  absl::StatusOr<LoadedModel> model = LoadVerifiedModel(*staging, *pinned_key);
+  absl::StatusOr<LoadedModel> model = LoadVerifiedModel(staging, pinned_key);
   result.verify_seconds = absl::ToDoubleSeconds(absl::Now() - verify_start);
-  if (!model.ok() || model->manifest.version != *version) {
-    RemoveTreeQuietly(*staging);  // includes the weights: resuming from bad bytes cannot help
-    return Refuse(*version, model.ok() ? absl::StatusCode::kDataLoss : model.status().code(),
+  if (!model.ok() || model->manifest.version != version) {
+    RemoveTreeQuietly(staging);  // includes the weights: resuming from bad bytes cannot help
+    return Refuse(version, model.ok() ? absl::StatusCode::kDataLoss : model.status().code(),
                   model.ok() ? "the package names another version" : model.status().message());
   }
   result.self_test_max_distance = model->self_test_max_distance;
   model->net.reset();
-  if (absl::Status s = cache->Install(*staging, *version); !s.ok()) {
-    RemoveTreeQuietly(*staging);
+  if (absl::Status s = cache.Install(staging, version); !s.ok()) {
+    RemoveTreeQuietly(staging);
     return s;
   }
   if (request.make_active) {
-    if (absl::Status s = cache->PointActiveAt(*version); !s.ok()) return s;
+    RETURN_IF_ERROR(cache.PointActiveAt(version));
   }
   return result;
 }

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::partner {
 namespace {
@@ -63,15 +64,14 @@ absl::StatusOr<WeightsDownload> DownloadWeightsResumably(
     uint64_t expected_bytes, const std::string& partial_path, absl::Duration deadline,
     std::ostream* progress) {
   PartialFile file;
-  absl::StatusOr<uint64_t> held = file.Open(partial_path, expected_bytes);
-  if (!held.ok()) return held.status();
+  ASSIGN_OR_RETURN(uint64_t held, file.Open(partial_path, expected_bytes));
   WeightsDownload result;
-  result.resumed_from = *held;
-  if (*held == expected_bytes) return result;  // complete already; the caller verifies it
+  result.resumed_from = held;
+  if (held == expected_bytes) return result;  // complete already; the caller verifies it
   if (progress) {
-    *progress << "downloading " << expected_bytes - *held << " of " << expected_bytes
+    *progress << "downloading " << expected_bytes - held << " of " << expected_bytes
               << " weight bytes of " << version;
-    if (*held > 0) *progress << " (resuming at byte " << *held << ")";
+    if (held > 0) *progress << " (resuming at byte " << held << ")";
     *progress << std::endl;
   }
 
@@ -79,10 +79,10 @@ absl::StatusOr<WeightsDownload> DownloadWeightsResumably(
   context.set_deadline(std::chrono::system_clock::now() + absl::ToChronoMilliseconds(deadline));
   fedface::v1::DownloadWeightsRequest request;
   request.set_version(version);
-  request.set_start_offset(*held);
+  request.set_start_offset(held);
   std::unique_ptr<grpc::ClientReaderInterface<fedface::v1::WeightsChunk>> reader =
       stub.DownloadWeights(&context, request);
-  uint64_t offset = *held;
+  uint64_t offset = held;
   uint64_t unsynced = 0;
   fedface::v1::WeightsChunk chunk;
   absl::Status violation;

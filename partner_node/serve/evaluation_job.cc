@@ -5,6 +5,7 @@
 #include <shared_mutex>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "partner_node/serve/evaluation_cohort.h"
 #include "partner_node/serve/evaluation_protocols.h"
 #include "partner_node/serve/serve_log.h"
@@ -102,7 +103,7 @@ absl::StatusOr<EvaluationCohort> ActiveCohort(const EvaluationJobContext& contex
     }
     reading.lock();
     if (interrupted) {
-      if (absl::Status s = interrupted(); !s.ok()) return s;
+      RETURN_IF_ERROR(interrupted());
     }
   }
   absl::StatusOr<EvaluationCohort> cohort = LoadCohort(*context.gallery, version);
@@ -154,14 +155,13 @@ absl::StatusOr<EvaluationAggregate> EvaluateOnPartner(
     const EvaluationJobContext& context, const fedface::v1::RunEvaluationRequest& request,
     const std::function<absl::Status()>& interrupted) {
   std::shared_ptr<const LoadedServingModel> model = context.model->current();
-  absl::StatusOr<EvaluationCohort> cohort = request.model_version() == model->version
+  ASSIGN_OR_RETURN(EvaluationCohort cohort, request.model_version() == model->version
                                                 ? ActiveCohort(context, request, interrupted)
-                                                : OtherVersionCohort(context, request, &model);
-  if (!cohort.ok()) return cohort.status();
+                                                : OtherVersionCohort(context, request, &model));
   if (interrupted) {
-    if (absl::Status s = interrupted(); !s.ok()) return s;
+    RETURN_IF_ERROR(interrupted());
   }
-  return RunProtocol(context, *cohort, *model, request, interrupted);
+  return RunProtocol(context, cohort, *model, request, interrupted);
 }
 
 }  // namespace fedface::partner

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/common/status_macros.h"
 #include "core/package/model_manifest.h"
 #include "partner_node/model_cache/model_cache.h"
 #include "partner_node/model_cache/model_puller.h"
@@ -22,27 +23,24 @@ absl::StatusOr<std::shared_ptr<const LoadedServingModel>> EvaluationOnlyModels::
   loaded_.reset();  // one evaluation-only engine at a time
 
   const auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<ModelCache> cache = ModelCache::Open(config_.GetPath("model_cache.dir"));
-  if (!cache.ok()) return cache.status();
+  ASSIGN_OR_RETURN(ModelCache cache, ModelCache::Open(config_.GetPath("model_cache.dir")));
   std::string how = "installed";
-  if (!cache->IsInstalled(version)) {
+  if (!cache.IsInstalled(version)) {
     std::ostringstream progress;
     PullRequest request;
     request.version = version;
     request.make_active = false;
-    absl::StatusOr<PullResult> pulled = PullModel(config_, request, &progress);
-    if (!pulled.ok()) return pulled.status();
-    how = pulled->downloaded ? "downloaded" : "installed";
+    ASSIGN_OR_RETURN(PullResult pulled, PullModel(config_, request, &progress));
+    how = pulled.downloaded ? "downloaded" : "installed";
   }
-  absl::StatusOr<std::shared_ptr<const LoadedServingModel>> model =
-      LoadServingModel(config_, engine_options_, version, log_);
-  if (!model.ok()) return model.status();
+  ASSIGN_OR_RETURN(std::shared_ptr<const LoadedServingModel> model,
+                   LoadServingModel(config_, engine_options_, version, log_));
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   ServeLog(log_, absl::StrFormat("model %s loaded for evaluation only (%s, verified against the "
                                  "pinned key, NOT active) in %.2f s",
                                  version, how, seconds));
-  loaded_ = *std::move(model);
+  loaded_ = std::move(model);
   return loaded_;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "core/metrics/identification_metrics.h"
 #include "partner_node/egress/differential_privacy.h"
 
@@ -131,7 +132,7 @@ absl::StatusOr<EvaluationAggregate> VerificationExact(const EvaluationCohort& co
   for (size_t s = 0; s < cohort.subjects.size(); ++s) {
     for (uint64_t i = begin[s]; i < begin[s + 1]; ++i) {
       for (uint64_t j = i + 1; j < begin[s + 1]; ++j) {
-        if (absl::Status st = poll.Step(); !st.ok()) return st;
+        RETURN_IF_ERROR(poll.Step());
         a.genuine.Add(Distance(*image[i], *image[j]));
         mated_subject[s] = true;
       }
@@ -161,7 +162,7 @@ absl::StatusOr<EvaluationAggregate> VerificationExact(const EvaluationCohort& co
     }
     for (uint64_t i = 0; i < n; ++i) {
       for (uint64_t j = begin[owner[i] + 1]; j < n; ++j) {
-        if (absl::Status st = poll.Step(); !st.ok()) return st;
+        RETURN_IF_ERROR(poll.Step());
         a.impostor.Add(Distance(*image[i], *image[j]));
         non_mated_subject[owner[i]] = true;
         non_mated_subject[owner[j]] = true;
@@ -183,7 +184,7 @@ absl::StatusOr<EvaluationAggregate> VerificationExact(const EvaluationCohort& co
     std::vector<uint64_t> pairs(chosen.begin(), chosen.end());
     std::sort(pairs.begin(), pairs.end());
     for (uint64_t p : pairs) {
-      if (absl::Status st = poll.Step(); !st.ok()) return st;
+      RETURN_IF_ERROR(poll.Step());
       compare(p);
     }
     a.cohort.non_mated_comparisons = static_cast<int64_t>(pairs.size());
@@ -227,7 +228,7 @@ absl::StatusOr<EvaluationAggregate> VerificationBounded(const EvaluationCohort& 
     std::vector<AttributedScore> out;
     out.reserve(plan_side.size());
     for (const AttributedComparison& c : plan_side) {
-      if (absl::Status st = poll.Step(); !st.ok()) return st;
+      RETURN_IF_ERROR(poll.Step());
       const Embedding* x = embedding(c.subject_x, c.image_x);
       const Embedding* y = embedding(c.subject_y, c.image_y);
       if (x == nullptr || y == nullptr) {
@@ -239,12 +240,10 @@ absl::StatusOr<EvaluationAggregate> VerificationBounded(const EvaluationCohort& 
     }
     return out;
   };
-  absl::StatusOr<std::vector<AttributedScore>> genuine = score(plan.mated, mated_subject);
-  if (!genuine.ok()) return genuine.status();
-  absl::StatusOr<std::vector<AttributedScore>> impostor = score(plan.non_mated, non_mated_subject);
-  if (!impostor.ok()) return impostor.status();
+  ASSIGN_OR_RETURN(std::vector<AttributedScore> genuine, score(plan.mated, mated_subject));
+  ASSIGN_OR_RETURN(std::vector<AttributedScore> impostor, score(plan.non_mated, non_mated_subject));
   absl::StatusOr<ContributionBoundedHistograms> bounded =
-      ContributionBoundedHistograms::Build(options.contribution_bound, *genuine, *impostor);
+      ContributionBoundedHistograms::Build(options.contribution_bound, genuine, impostor);
   if (!bounded.ok()) return absl::InternalError(bounded.status().message());
   a.genuine = bounded->genuine();
   a.impostor = bounded->impostor();
@@ -347,7 +346,7 @@ absl::StatusOr<EvaluationAggregate> Identification(const EvaluationCohort& cohor
 
   // Rank-1 searches, all in one exact FAISS call (one parallel region, BLAS for large batches);
   // the winner's distance is then recomputed exactly, so bins do not depend on FAISS rounding.
-  if (absl::Status st = poll.Now(); !st.ok()) return st;
+  RETURN_IF_ERROR(poll.Now());
   std::vector<Search> searches = mated_searches;
   searches.insert(searches.end(), non_mated_searches.begin(), non_mated_searches.end());
   std::vector<int64_t> nearest(searches.size(), -1);  // gallery row, -1: empty gallery
@@ -370,7 +369,7 @@ absl::StatusOr<EvaluationAggregate> Identification(const EvaluationCohort& cohor
     }
     for (size_t i = 0; i < searches.size(); ++i) nearest[i] = labels[i];
   }
-  if (absl::Status st = poll.Now(); !st.ok()) return st;
+  RETURN_IF_ERROR(poll.Now());
 
   std::vector<metrics::MatedSearch> mated;
   std::vector<metrics::NonMatedSearch> non_mated;

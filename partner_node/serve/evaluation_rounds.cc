@@ -6,6 +6,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "core/common/sha256.h"
+#include "core/common/status_macros.h"
 #include "partner_node/serve/serve_log.h"
 
 namespace fedface::partner {
@@ -77,9 +78,8 @@ absl::StatusOr<std::string> EvaluationRounds::Answer(
     if (!replay.ok()) return Refuse(vendor, request.round_id(), replay.status());
     const bool other_version = request.model_version() != job_.model->current()->version;
     if (*replay || other_version) {
-      absl::Status s = RateLimited(
-          vendor, *replay ? RateLimitKind::kReplays : RateLimitKind::kOtherVersionRounds);
-      if (!s.ok()) return s;
+      RETURN_IF_ERROR(RateLimited(
+          vendor, *replay ? RateLimitKind::kReplays : RateLimitKind::kOtherVersionRounds));
     }
   }
   // 1. What the guard decides before any work.

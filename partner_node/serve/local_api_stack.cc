@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/common/status_macros.h"
 #include "partner_node/enroll/enroller.h"
 #include "partner_node/gallery/gallery_store_config.h"
 #include "partner_node/serve/serve_log.h"
@@ -13,9 +14,9 @@ absl::StatusOr<std::unique_ptr<LocalApiStack>> LocalApiStack::Start(
   std::unique_ptr<LocalApiStack> stack(new LocalApiStack(config, log));
   if (config.IsSet("gallery.dir")) stack->gallery_dir_ = config.GetPath("gallery.dir");
   const std::string listen = config.GetString("local_api.listen");
-  if (absl::Status s = ValidateLocalListenAddress(listen); !s.ok()) return s;
+  RETURN_IF_ERROR(ValidateLocalListenAddress(listen));
   std::lock_guard<std::mutex> lock(stack->mu_);
-  if (absl::Status s = stack->Open(std::move(model), listen); !s.ok()) return s;
+  RETURN_IF_ERROR(stack->Open(std::move(model), listen));
   return stack;
 }
 
@@ -25,23 +26,19 @@ LocalApiStack::~LocalApiStack() {
 
 absl::Status LocalApiStack::Open(std::shared_ptr<const LoadedServingModel> model,
                                  const std::string& listen) {
-  absl::StatusOr<GalleryStoreSpec> spec = GalleryStoreSpecFrom(config_);
-  if (!spec.ok()) return spec.status();
-  absl::StatusOr<std::unique_ptr<LiveGallery>> gallery =
-      LiveGallery::Open(*spec, model->version, FaceIndexOptionsFromConfig(config_));
-  if (!gallery.ok()) return gallery.status();
-  absl::StatusOr<LocalMatchOptions> options = LocalMatchOptionsFromConfig(config_, model->manifest);
-  if (!options.ok()) return options.status();
-  absl::StatusOr<std::unique_ptr<LocalMatchService>> service =
-      LocalMatchService::Create(*model->engine, (*gallery)->writer(), *options);
-  if (!service.ok()) return service.status();
-  absl::StatusOr<LocalApiListener> listener = StartLocalApiListener(listen, **service);
-  if (!listener.ok()) return listener.status();
+  ASSIGN_OR_RETURN(GalleryStoreSpec spec, GalleryStoreSpecFrom(config_));
+  ASSIGN_OR_RETURN(std::unique_ptr<LiveGallery> gallery,
+                   LiveGallery::Open(spec, model->version, FaceIndexOptionsFromConfig(config_)));
+  ASSIGN_OR_RETURN(LocalMatchOptions options,
+                   LocalMatchOptionsFromConfig(config_, model->manifest));
+  ASSIGN_OR_RETURN(std::unique_ptr<LocalMatchService> service,
+                   LocalMatchService::Create(*model->engine, gallery->writer(), options));
+  ASSIGN_OR_RETURN(LocalApiListener listener, StartLocalApiListener(listen, *service));
   model_ = std::move(model);
-  gallery_ = *std::move(gallery);
-  service_ = *std::move(service);
-  server_ = std::move(listener->server);
-  address_ = listener->address;
+  gallery_ = std::move(gallery);
+  service_ = std::move(service);
+  server_ = std::move(listener.server);
+  address_ = listener.address;
   return absl::OkStatus();
 }
 
@@ -52,15 +49,14 @@ absl::Status LocalApiStack::ReembedStale(const std::function<absl::Status(int64_
   options.commit_batch_images = static_cast<int>(config_.GetInt("gallery.commit_batch_images"));
   options.before_embedding = admit;
   Enroller enroller(*model_->engine, gallery_->writer(), model_->version);
-  absl::StatusOr<EnrollSummary> summary = enroller.EnrollFolder(gallery_dir_, options);
-  if (!summary.ok()) return summary.status();
+  ASSIGN_OR_RETURN(EnrollSummary summary, enroller.EnrollFolder(gallery_dir_, options));
   reembedded_ = true;
   ServeLog(log_, absl::StrFormat(
                      "gallery re-embedded with the active model %s: %d image(s) processed, %d "
                      "enrolled, %d failed to enrol, %d removed, %d local-API upload(s) left "
                      "stale, %.1f s",
-                     model_->version, summary->processed, summary->enrolled, summary->failed,
-                     summary->removed, summary->stale_uploads, summary->seconds));
+                     model_->version, summary.processed, summary.enrolled, summary.failed,
+                     summary.removed, summary.stale_uploads, summary.seconds));
   return absl::OkStatus();
 }
 

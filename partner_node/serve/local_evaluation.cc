@@ -5,6 +5,7 @@
 #include <shared_mutex>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "partner_node/egress/vendor_request.h"
 #include "partner_node/enroll/enroll_config.h"
 #include "partner_node/gallery/gallery_store.h"
@@ -18,30 +19,29 @@ namespace fedface::partner {
 absl::StatusOr<LocalEvaluation> EvaluateLocally(const Config& config,
                                                 const EgressGuardConfig& guard,
                                                 fedface::v1::RunEvaluationRequest* request) {
-  absl::StatusOr<GalleryStoreSpec> gallery_spec = GalleryStoreSpecFrom(config, /*must_exist=*/true);
-  if (!gallery_spec.ok()) return gallery_spec.status();
-  absl::StatusOr<std::unique_ptr<GalleryStore>> gallery = OpenGalleryStore(*gallery_spec);
+  ASSIGN_OR_RETURN(GalleryStoreSpec gallery_spec,
+                   GalleryStoreSpecFrom(config, /*must_exist=*/true));
+  absl::StatusOr<std::unique_ptr<GalleryStore>> gallery = OpenGalleryStore(gallery_spec);
   if (!gallery.ok()) {
     if (!absl::IsNotFound(gallery.status())) return gallery.status();
     return absl::FailedPreconditionError(absl::StrCat(
         gallery.status().message(), "; no gallery store: run `partner_node enroll` first"));
   }
-  absl::StatusOr<std::unique_ptr<ServingModel>> model =
-      ServingModel::Open(config, EngineOptionsFromConfig(config), &std::cerr);
-  if (!model.ok()) return model.status();
+  ASSIGN_OR_RETURN(std::unique_ptr<ServingModel> model,
+                   ServingModel::Open(config, EngineOptionsFromConfig(config), &std::cerr));
   LocalEvaluation out;
-  out.active_version = (*model)->current()->version;
+  out.active_version = model->current()->version;
   if (request->model_version().empty()) request->set_model_version(out.active_version);
   if (request->model_version() != out.active_version) {
     return absl::FailedPreconditionError(
         absl::StrCat("model ", request->model_version(), " is not the active model (",
                      out.active_version, "); a local evaluation uses the active model only"));
   }
-  if (absl::Status s = CheckRequest(*request); !s.ok()) return s;
+  RETURN_IF_ERROR(CheckRequest(*request));
 
   std::shared_mutex model_lock;
   EvaluationJobContext job;
-  job.model = model->get();
+  job.model = model.get();
   job.gallery = gallery->get();
   job.evaluation = EvaluationSettingsFrom(config);
   job.contribution_bound = guard.dp.enabled ? guard.dp.contribution_bound : 0;
@@ -51,10 +51,8 @@ absl::StatusOr<LocalEvaluation> EvaluateLocally(const Config& config,
   job.model_lock = &model_lock;
   job.log = &std::cerr;
   const auto start = std::chrono::steady_clock::now();
-  absl::StatusOr<EvaluationAggregate> aggregate = EvaluateOnPartner(job, *request, {});
-  if (!aggregate.ok()) return aggregate.status();
+  ASSIGN_OR_RETURN(out.aggregate, EvaluateOnPartner(job, *request, {}));
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  out.aggregate = *std::move(aggregate);
   return out;
 }
 

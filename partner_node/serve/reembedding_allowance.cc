@@ -1,6 +1,7 @@
 #include "partner_node/serve/reembedding_allowance.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "partner_node/gallery/sqlite_db.h"
 
 namespace fedface::partner {
@@ -20,14 +21,8 @@ CREATE TABLE usage (
 
 std::string UtcDay(absl::Time t) { return absl::FormatTime("%Y-%m-%d", t, absl::UTCTimeZone()); }
 
-// SQLite failures become INTERNAL (UNAVAILABLE when busy), so that RESOURCE_EXHAUSTED only ever
-// means the refusal documented in the header.
-absl::Status Local(const absl::Status& s) {
-  if (s.ok()) return s;
-  return absl::Status(
-      s.code() == absl::StatusCode::kUnavailable ? s.code() : absl::StatusCode::kInternal,
-      s.message());
-}
+// RESOURCE_EXHAUSTED only ever means the refusal documented in the header.
+absl::Status Local(const absl::Status& s) { return sqlite::InternalUnlessBusy(s); }
 
 }  // namespace
 
@@ -36,11 +31,11 @@ absl::StatusOr<std::unique_ptr<ReembeddingAllowance>> ReembeddingAllowance::Open
   if (limits.max_per_round < 0 || limits.max_per_day < 0) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": re-embedding limits must be >= 0"));
   }
-  absl::StatusOr<sqlite3*> db =
-      sqlite::OpenWithSchema(path, sqlite::OpenOptions{}, kAllowanceApplicationId,
-                             kAllowanceSchemaVersion, kSchema, "a re-embedding allowance database");
-  if (!db.ok()) return db.status();
-  return std::unique_ptr<ReembeddingAllowance>(new ReembeddingAllowance(path, *db, limits));
+  ASSIGN_OR_RETURN(sqlite3 * db,
+                   sqlite::OpenWithSchema(path, sqlite::OpenOptions{}, kAllowanceApplicationId,
+                                          kAllowanceSchemaVersion, kSchema,
+                                          "a re-embedding allowance database"));
+  return std::unique_ptr<ReembeddingAllowance>(new ReembeddingAllowance(path, db, limits));
 }
 
 ReembeddingAllowance::~ReembeddingAllowance() { sqlite::Close(db_); }
@@ -71,13 +66,12 @@ absl::Status ReembeddingAllowance::Admit(int64_t images, absl::Time now) {
   std::lock_guard<std::mutex> lock(mu_);
   absl::StatusOr<std::unique_ptr<sqlite::Transaction>> tx = sqlite::Transaction::Begin(db_);
   if (!tx.ok()) return Local(tx.status());
-  absl::StatusOr<int64_t> used = UsedLocked(day);
-  if (!used.ok()) return used.status();
-  if (*used + images > limits_.max_per_day) {
+  ASSIGN_OR_RETURN(int64_t used, UsedLocked(day));
+  if (used + images > limits_.max_per_day) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "re-embedding ", images, " image(s) would exceed the limit of ", limits_.max_per_day,
-        " per day (evaluation.max_reembed_images_per_day): ", *used, " already re-embedded on ",
-        day, " UTC (", path_, ")"));
+        " per day (evaluation.max_reembed_images_per_day): ", used, " already re-embedded on ", day,
+        " UTC (", path_, ")"));
   }
   absl::StatusOr<sqlite::Statement> upsert = sqlite::Statement::Prepare(
       db_,

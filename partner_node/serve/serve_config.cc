@@ -5,6 +5,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "core/config/listen_address.h"
 #include "core/config/tls_key_log_file.h"
 #include "partner_node/egress/egress_ledger.h"
@@ -297,9 +298,8 @@ absl::StatusOr<EgressSettings> EgressSettingsFrom(const Config& config) {
         ": egress.differential_privacy: false is refused: every release toward a vendor carries "
         "differential privacy (exact figures stay on this machine: `partner_node evaluate`)"));
   }
-  absl::StatusOr<double> eps = ReadEpsilon(config, "egress.epsilon_per_release", false);
-  if (!eps.ok()) return eps.status();
-  s.guard.dp.epsilon_per_release = *eps;
+  ASSIGN_OR_RETURN(double eps, ReadEpsilon(config, "egress.epsilon_per_release", false));
+  s.guard.dp.epsilon_per_release = eps;
   s.guard.dp.contribution_bound = static_cast<int>(config.GetInt("egress.contribution_bound"));
   s.guard.dp.genuine_contribution_bound =
       static_cast<int>(config.GetInt("egress.genuine_contribution_bound"));
@@ -319,9 +319,8 @@ absl::StatusOr<EgressSettings> EgressSettingsFrom(const Config& config) {
         kMinImpostorEpsilonShare, ", ", kMaxImpostorEpsilonShare, "], got '", share_text, "'"));
   }
   s.guard.dp.impostor_epsilon_share = share;
-  absl::StatusOr<double> budget = ReadEpsilon(config, "egress.epsilon_budget", true);
-  if (!budget.ok()) return budget.status();
-  s.epsilon_budget = *budget;
+  ASSIGN_OR_RETURN(double budget, ReadEpsilon(config, "egress.epsilon_budget", true));
+  s.epsilon_budget = budget;
   s.budget_path = config.GetPath("egress.budget_path");
   s.held_releases_path = config.GetPath("egress.held_releases_path");
   s.guard.require_approval = config.GetBool("egress.require_approval");

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "partner_node/gallery/sqlite_db.h"
 
 namespace fedface::partner {
@@ -14,17 +15,16 @@ namespace fedface::partner {
 absl::Status OnlineCopy(const std::string& from, const std::string& to) {
   struct stat st;
   if (::stat(to.c_str(), &st) == 0) return absl::AlreadyExistsError(absl::StrCat(to, ": exists"));
-  absl::StatusOr<sqlite3*> src = sqlite::Open(from, {.create_if_missing = false});
-  if (!src.ok()) return src.status();
+  ASSIGN_OR_RETURN(sqlite3 * src, sqlite::Open(from, {.create_if_missing = false}));
   sqlite3* dst = nullptr;
   if (sqlite3_open_v2(to.c_str(), &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
       SQLITE_OK) {
     absl::Status s = sqlite::Error(dst, "cannot create the copy");
     sqlite3_close(dst);
-    sqlite::Close(*src);
+    sqlite::Close(src);
     return s;
   }
-  sqlite3_backup* backup = sqlite3_backup_init(dst, "main", *src, "main");
+  sqlite3_backup* backup = sqlite3_backup_init(dst, "main", src, "main");
   absl::Status status;
   if (backup == nullptr) {
     status = sqlite::Error(dst, absl::StrCat("cannot back up ", from));
@@ -38,7 +38,7 @@ absl::Status OnlineCopy(const std::string& from, const std::string& to) {
     if (rc != SQLITE_DONE) status = sqlite::Error(dst, absl::StrCat("backing up ", from));
   }
   sqlite3_close(dst);
-  sqlite::Close(*src);
+  sqlite::Close(src);
   return status;
 }
 

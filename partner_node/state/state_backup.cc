@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "core/common/files.h"
 #include "core/common/sha256.h"
+#include "core/common/status_macros.h"
 #include "partner_node/egress/egress_ledger.h"
 #include "partner_node/egress/privacy_budget.h"
 #include "partner_node/gallery/gallery_store.h"
@@ -145,7 +146,7 @@ absl::Status MakePrivateDirs(const fs::path& dir) {
     if (::mkdir(it->c_str(), 0700) != 0 && errno != EEXIST)
       return ErrnoError(it->string(), "mkdir");
     if (::chmod(it->c_str(), 0700) != 0) return ErrnoError(it->string(), "chmod");
-    if (absl::Status s = OwnLikeParent(*it); !s.ok()) return s;
+    RETURN_IF_ERROR(OwnLikeParent(*it));
   }
   return absl::OkStatus();
 }
@@ -154,7 +155,7 @@ absl::Status MakePrivateDirs(const fs::path& dir) {
 // crash leaves the old file or the new one. A store's -wal/-shm beside `to` belong to the file
 // being replaced and are removed first (SQLite would replay that journal into the new file).
 absl::Status PlaceFile(const std::string& from, const std::string& to, bool store) {
-  if (absl::Status s = MakePrivateDirs(fs::path(to).parent_path()); !s.ok()) return s;
+  RETURN_IF_ERROR(MakePrivateDirs(fs::path(to).parent_path()));
   const std::string tmp = absl::StrCat(to, ".restore-", ::getpid());
   std::error_code ec;
   fs::copy_file(from, tmp, fs::copy_options::overwrite_existing, ec);
@@ -168,7 +169,7 @@ absl::Status PlaceFile(const std::string& from, const std::string& to, bool stor
     return s;
   }
   ::close(fd);
-  if (absl::Status s = OwnLikeParent(tmp); !s.ok()) return s;
+  RETURN_IF_ERROR(OwnLikeParent(tmp));
   if (store) {
     fs::remove(to + "-wal", ec);
     fs::remove(to + "-shm", ec);
@@ -184,38 +185,30 @@ absl::StatusOr<StateFigures> FiguresOf(const std::string& gallery, const std::st
   f.epsilon_budget = epsilon_budget;
   f.ledger_head_hash = std::string(kLedgerGenesisHash);
   if (!gallery.empty() && Exists(gallery)) {
-    auto store = OpenGalleryStore(SqliteGallerySpec(gallery, /*must_exist=*/true));
-    if (!store.ok()) return store.status();
-    auto subjects = (*store)->Subjects();
-    if (!subjects.ok()) return subjects.status();
-    f.subjects = static_cast<int64_t>(subjects->size());
-    for (const SubjectRecord& s : *subjects) f.images += s.enrolled_images;
+    ASSIGN_OR_RETURN(auto store, OpenGalleryStore(SqliteGallerySpec(gallery, /*must_exist=*/true)));
+    ASSIGN_OR_RETURN(auto subjects, store->Subjects());
+    f.subjects = static_cast<int64_t>(subjects.size());
+    for (const SubjectRecord& s : subjects) f.images += s.enrolled_images;
   }
   if (!ledger.empty() && Exists(ledger)) {
-    auto opened = EgressLedger::Open(ledger, EgressLedger::OpenMode::kMustExist);
-    if (!opened.ok()) return opened.status();
-    auto verdict = (*opened)->Verify();
-    if (!verdict.ok()) return verdict.status();
-    auto head = (*opened)->Head();
-    if (!head.ok()) return head.status();
-    f.ledger_entries = verdict->entry_count;
-    f.ledger_head_seq = head->seq;
-    f.ledger_head_hash = head->entry_hash;
+    ASSIGN_OR_RETURN(auto opened, EgressLedger::Open(ledger, EgressLedger::OpenMode::kMustExist));
+    ASSIGN_OR_RETURN(auto verdict, opened->Verify());
+    ASSIGN_OR_RETURN(auto head, opened->Head());
+    f.ledger_entries = verdict.entry_count;
+    f.ledger_head_seq = head.seq;
+    f.ledger_head_hash = head.entry_hash;
   }
   if (!budget.empty() && Exists(budget)) {
-    auto opened = PrivacyBudget::Open(budget, epsilon_budget);
-    if (!opened.ok()) return opened.status();
-    auto spent = (*opened)->SpentByAll();
-    if (!spent.ok()) return spent.status();
-    f.epsilon_spent = *spent;
+    ASSIGN_OR_RETURN(auto opened, PrivacyBudget::Open(budget, epsilon_budget));
+    ASSIGN_OR_RETURN(auto spent, opened->SpentByAll());
+    f.epsilon_spent = spent;
   }
   return f;
 }
 
 absl::StatusOr<double> EpsilonBudget(const Config& config) {
-  absl::StatusOr<EgressSettings> egress = EgressSettingsFrom(config);
-  if (!egress.ok()) return egress.status();
-  return egress->epsilon_budget;
+  ASSIGN_OR_RETURN(EgressSettings egress, EgressSettingsFrom(config));
+  return egress.epsilon_budget;
 }
 
 // A manifest name or sub-path must stay inside its folder.
@@ -267,10 +260,9 @@ std::string FormatFigures(const StateFigures& f) {
 }
 
 absl::StatusOr<StateFigures> ReadFigures(const Config& config) {
-  absl::StatusOr<double> budget = EpsilonBudget(config);
-  if (!budget.ok()) return budget.status();
+  ASSIGN_OR_RETURN(double budget, EpsilonBudget(config));
   return FiguresOf(config.GetPath(kGalleryKey), config.GetPath(kLedgerKey),
-                   config.GetPath(kBudgetKey), *budget);
+                   config.GetPath(kBudgetKey), budget);
 }
 
 absl::StatusOr<StateFigures> BackupState(const Config& config, const std::string& config_path,
@@ -282,21 +274,20 @@ absl::StatusOr<StateFigures> BackupState(const Config& config, const std::string
         "gallery.store is postgresql: back the gallery up with pg_dump; `state backup` copies a "
         "partner whose stores are all SQLite");
   }
-  absl::StatusOr<double> epsilon_budget = EpsilonBudget(config);
-  if (!epsilon_budget.ok()) return epsilon_budget.status();
+  ASSIGN_OR_RETURN(double epsilon_budget, EpsilonBudget(config));
   std::error_code ec;
   if (Exists(to) && !fs::is_empty(to, ec)) {
     return absl::AlreadyExistsError(absl::StrCat(to, ": not empty; back up into a new folder"));
   }
-  if (absl::Status s = MakePrivateDirs(to); !s.ok()) return s;
+  RETURN_IF_ERROR(MakePrivateDirs(to));
   if (::chmod(to.c_str(), 0700) != 0) return ErrnoError(to, "chmod");  // also an empty one given
   const fs::path root = to;
   std::vector<Item> items = Stores(config);
   std::string gallery_copy, ledger_copy, budget_copy;
   for (const Item& item : items) {
     const fs::path dest = root / item.name;
-    if (absl::Status s = MakePrivateDirs(dest.parent_path()); !s.ok()) return s;
-    if (absl::Status s = OnlineCopy(item.source, dest.string()); !s.ok()) return s;
+    RETURN_IF_ERROR(MakePrivateDirs(dest.parent_path()));
+    RETURN_IF_ERROR(OnlineCopy(item.source, dest.string()));
     if (item.key == kGalleryKey) gallery_copy = dest.string();
     if (item.key == kLedgerKey) ledger_copy = dest.string();
     if (item.key == kBudgetKey) budget_copy = dest.string();
@@ -304,45 +295,41 @@ absl::StatusOr<StateFigures> BackupState(const Config& config, const std::string
   for (const std::vector<Item>& more : {CacheFiles(config), ConfigFiles(config, config_path)}) {
     for (const Item& item : more) {
       const fs::path dest = root / item.name;
-      if (absl::Status s = MakePrivateDirs(dest.parent_path()); !s.ok()) return s;
+      RETURN_IF_ERROR(MakePrivateDirs(dest.parent_path()));
       fs::copy_file(item.source, dest, ec);
       if (ec) return absl::UnavailableError(absl::StrCat(item.source, ": ", ec.message()));
       items.push_back(item);
     }
   }
   // Figures from the copies (their connections are closed again before the files are hashed).
-  absl::StatusOr<StateFigures> figures =
-      FiguresOf(gallery_copy, ledger_copy, budget_copy, *epsilon_budget);
-  if (!figures.ok()) return figures.status();
+  ASSIGN_OR_RETURN(StateFigures figures,
+                   FiguresOf(gallery_copy, ledger_copy, budget_copy, epsilon_budget));
   nlohmann::json files = nlohmann::json::array();
   for (const Item& item : items) {
     const std::string path = (root / item.name).string();
     if (::chmod(path.c_str(), 0600) != 0) return ErrnoError(path, "chmod");
-    absl::StatusOr<std::string> sha = Sha256HexOfFile(path);
-    if (!sha.ok()) return sha.status();
+    ASSIGN_OR_RETURN(std::string sha, Sha256HexOfFile(path));
     files.push_back({{"name", item.name},
                      {"kind", KindName(item.kind)},
                      {"key", item.key},
                      {"sub", item.sub},
                      {"source", item.source},
                      {"bytes", fs::file_size(path, ec)},
-                     {"sha256", *sha}});
+                     {"sha256", sha}});
   }
   const nlohmann::json manifest = {
       {"format", kFormat},
       {"created_utc", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone())},
       {"partner_node_version", FEDFACE_VERSION},
-      {"ledger_head", {{"seq", figures->ledger_head_seq}, {"hash", figures->ledger_head_hash}}},
+      {"ledger_head", {{"seq", figures.ledger_head_seq}, {"hash", figures.ledger_head_hash}}},
       {"figures",
-       {{"subjects", figures->subjects},
-        {"images", figures->images},
-        {"ledger_entries", figures->ledger_entries},
-        {"epsilon_spent", figures->epsilon_spent}}},
+       {{"subjects", figures.subjects},
+        {"images", figures.images},
+        {"ledger_entries", figures.ledger_entries},
+        {"epsilon_spent", figures.epsilon_spent}}},
       {"files", files}};
   const std::string manifest_path = (root / kManifest).string();
-  if (absl::Status s = WriteFileAtomically(manifest_path, manifest.dump(2) + "\n"); !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(WriteFileAtomically(manifest_path, manifest.dump(2) + "\n"));
   if (::chmod(manifest_path.c_str(), 0600) != 0) return ErrnoError(manifest_path, "chmod");
   return figures;
 }
@@ -350,10 +337,9 @@ absl::StatusOr<StateFigures> BackupState(const Config& config, const std::string
 absl::StatusOr<StateFigures> RestoreState(const Config& config, const std::string& from,
                                           bool force) {
   nlohmann::json manifest;
-  absl::StatusOr<std::vector<Item>> items = ReadManifest(from, &manifest);
-  if (!items.ok()) return items.status();
+  ASSIGN_OR_RETURN(std::vector<Item> items, ReadManifest(from, &manifest));
   // 1. Every file of the backup is what the manifest says, before anything is written.
-  for (const Item& item : *items) {
+  for (const Item& item : items) {
     const std::string path = (fs::path(from) / item.name).string();
     absl::StatusOr<std::string> sha = Sha256HexOfFile(path);
     if (!sha.ok()) {
@@ -372,15 +358,14 @@ absl::StatusOr<StateFigures> RestoreState(const Config& config, const std::strin
   // 2. The targets: refused when they hold state (unless force) or a process has them open.
   std::vector<std::string> old_stores;
   for (const Item& store : Stores(config)) old_stores.push_back(store.source);
-  for (const Item& item : *items) {
+  for (const Item& item : items) {
     if (item.kind == Kind::kStore && Exists(Target(config, item))) {
       old_stores.push_back(Target(config, item));
     }
   }
   for (const std::string& path : old_stores) {
-    absl::StatusOr<bool> open = OpenElsewhere(path);
-    if (!open.ok()) return open.status();
-    if (*open) {
+    ASSIGN_OR_RETURN(bool open, OpenElsewhere(path));
+    if (open) {
       return absl::FailedPreconditionError(absl::StrCat(
           path,
           ": open in another process (partner_node serve, enroll or local-api): stop it "
@@ -395,13 +380,12 @@ absl::StatusOr<StateFigures> RestoreState(const Config& config, const std::strin
   const std::string old_ledger = config.GetPath(kLedgerKey);
   const int64_t backup_seq = manifest["ledger_head"]["seq"].get<int64_t>();
   if (Exists(old_ledger)) {
-    auto opened = EgressLedger::Open(old_ledger, EgressLedger::OpenMode::kMustExist);
-    if (!opened.ok()) return opened.status();
-    auto head = (*opened)->Head();
-    if (!head.ok()) return head.status();
-    if (head->seq > backup_seq) {
+    ASSIGN_OR_RETURN(auto opened,
+                     EgressLedger::Open(old_ledger, EgressLedger::OpenMode::kMustExist));
+    ASSIGN_OR_RETURN(auto head, opened->Head());
+    if (head.seq > backup_seq) {
       return absl::FailedPreconditionError(absl::StrCat(
-          old_ledger, ": has ", head->seq, " entries, the backup ", backup_seq,
+          old_ledger, ": has ", head.seq, " entries, the backup ", backup_seq,
           ": restoring would forget releases sent since and give back their privacy budget; "
           "nothing restored"));
     }
@@ -423,29 +407,25 @@ absl::StatusOr<StateFigures> RestoreState(const Config& config, const std::strin
       if (!absl::StartsWith(it->path().filename().string(), ".")) fs::remove_all(it->path(), ec);
     }
   }
-  for (const Item& item : *items) {
+  for (const Item& item : items) {
     if (item.kind == Kind::kConfig) continue;
-    absl::Status s = PlaceFile((fs::path(from) / item.name).string(), Target(config, item),
-                               item.kind == Kind::kStore);
-    if (!s.ok()) return s;
+    RETURN_IF_ERROR(PlaceFile((fs::path(from) / item.name).string(), Target(config, item),
+                              item.kind == Kind::kStore));
   }
   // 4. The restored ledger's chain holds and ends where it ended at backup time.
-  absl::StatusOr<StateFigures> figures = ReadFigures(config);
-  if (!figures.ok()) return figures.status();
+  ASSIGN_OR_RETURN(StateFigures figures, ReadFigures(config));
   const std::string head = manifest["ledger_head"]["hash"];
-  if (figures->ledger_head_hash != head || figures->ledger_head_seq != backup_seq) {
+  if (figures.ledger_head_hash != head || figures.ledger_head_seq != backup_seq) {
     return absl::DataLossError(absl::StrCat(config.GetPath(kLedgerKey),
                                             ": restored ledger head differs from manifest.json"));
   }
   const std::string ledger = config.GetPath(kLedgerKey);
   if (Exists(ledger)) {
-    auto opened = EgressLedger::Open(ledger, EgressLedger::OpenMode::kMustExist);
-    if (!opened.ok()) return opened.status();
-    auto verdict = (*opened)->Verify();
-    if (!verdict.ok()) return verdict.status();
-    if (!verdict->ok) {
+    ASSIGN_OR_RETURN(auto opened, EgressLedger::Open(ledger, EgressLedger::OpenMode::kMustExist));
+    ASSIGN_OR_RETURN(auto verdict, opened->Verify());
+    if (!verdict.ok) {
       return absl::DataLossError(absl::StrCat(ledger, ": restored ledger BROKEN at entry ",
-                                              verdict->first_bad_seq, ": ", verdict->reason));
+                                              verdict.first_bad_seq, ": ", verdict.reason));
     }
   }
   return figures;

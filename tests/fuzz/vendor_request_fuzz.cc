@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "core/wire/protocol_names.h"
 #include "fedface/v1/evaluation.pb.h"
 #include "google/protobuf/stubs/logging.h"
 #include "partner_node/egress/vendor_request.h"
@@ -31,7 +32,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)fedface::partner::CheckProtocolAllowed(request, dp);
   dp.enabled = true;
   (void)fedface::partner::CheckProtocolAllowed(request, dp);
-  (void)fedface::partner::ProtocolName(request.protocol());
+  (void)fedface::ProtocolName(request.protocol());
   if (fedface::partner::RequestHash(request).size() != 64) __builtin_trap();
   (void)fedface::partner::RoundSummary(request);
   return 0;

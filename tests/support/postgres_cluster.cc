@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "core/common/status_macros.h"
 #include "tests/support/child_process.h"
 
 namespace fedface::testing {
@@ -67,12 +68,9 @@ absl::StatusOr<std::unique_ptr<PostgresCluster>> PostgresCluster::Start() {
     }
   }
   const std::string data = dir + "/data";
-  if (absl::Status s = Run(AsServerUser({bin + "/initdb", "-D", data, "-U", kSuperuser,
-                                         "--auth=trust", "--encoding=UTF8", "--locale=C", "-N"}),
-                           "initdb");
-      !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(Run(AsServerUser({bin + "/initdb", "-D", data, "-U", kSuperuser, "--auth=trust",
+                                    "--encoding=UTF8", "--locale=C", "-N"}),
+                      "initdb"));
   // No TCP port at all; the socket lives in the cluster's own folder.
   const std::string settings = absl::StrCat(
       "\nlisten_addresses = ''\nunix_socket_directories = '", dir,

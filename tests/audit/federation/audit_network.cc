@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/common/status_macros.h"
 #include "tests/integration/distribution/distribution_harness.h"
 
 namespace fedface::audit_test {
@@ -93,7 +94,7 @@ absl::StatusOr<std::unique_ptr<AuditNetwork>> AuditNetwork::CreateNamespaces(
   network->log_dir_ = log_dir;
   network->suffix_ = std::to_string(getpid());
   network->partners_ = partners;
-  if (absl::Status s = network->Build(partners); !s.ok()) return s;  // destructor cleans up
+  RETURN_IF_ERROR(network->Build(partners));  // destructor cleans up
   network->namespaces_ = true;
   return network;
 }
@@ -118,32 +119,27 @@ absl::Status AuditNetwork::Build(int partners) {
     return RunProcess({IpBinary(), "netns", "exec", ns, "/bin/sh", "-c", script}, log_dir_);
   };
   auto add_namespace = [&](const std::string& ns) -> absl::Status {
-    if (absl::Status s = Ip({"netns", "add", ns}); !s.ok()) return s;
+    RETURN_IF_ERROR(Ip({"netns", "add", ns}));
     made_.push_back(ns);
     no_ipv6(ns, "");
     return Ip({"-n", ns, "link", "set", "lo", "up"});
   };
   vendor_ns_ = VendorNamespaceName(suffix_);
-  if (absl::Status s = add_namespace(vendor_ns_); !s.ok()) return s;
+  RETURN_IF_ERROR(add_namespace(vendor_ns_));
   for (int n = 1; n <= partners; ++n) {
     const std::string ns = PartnerNamespaceName(n, suffix_);
     const std::string vendor_end = VethName('v', n, suffix_);
     const std::string partner_end = VethName('p', n, suffix_);
-    if (absl::Status s = add_namespace(ns); !s.ok()) return s;
-    if (absl::Status s = Ip({"link", "add", vendor_end, "netns", vendor_ns_, "type", "veth", "peer",
-                             "name", partner_end, "netns", ns});
-        !s.ok()) {
-      return s;
-    }
+    RETURN_IF_ERROR(add_namespace(ns));
+    RETURN_IF_ERROR(Ip({"link", "add", vendor_end, "netns", vendor_ns_, "type", "veth", "peer",
+                        "name", partner_end, "netns", ns}));
     no_ipv6(vendor_ns_, vendor_end);
     no_ipv6(ns, partner_end);
     for (const auto& [where, iface, ip] :
          {std::tuple{vendor_ns_, vendor_end, absl::StrCat("10.231.", n, ".1")},
           std::tuple{ns, partner_end, absl::StrCat("10.231.", n, ".2")}}) {
-      if (absl::Status s = Ip({"-n", where, "addr", "add", ip + "/30", "dev", iface}); !s.ok()) {
-        return s;
-      }
-      if (absl::Status s = Ip({"-n", where, "link", "set", iface, "up"}); !s.ok()) return s;
+      RETURN_IF_ERROR(Ip({"-n", where, "addr", "add", ip + "/30", "dev", iface}));
+      RETURN_IF_ERROR(Ip({"-n", where, "link", "set", iface, "up"}));
     }
   }
   return absl::OkStatus();

@@ -11,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "core/common/status_macros.h"
 #include "fedface/v1/evaluation.pb.h"
 #include "fedface/v1/model_registry.pb.h"
 #include "partner_node/gallery/gallery_store_factory.h"
@@ -452,29 +453,26 @@ absl::StatusOr<AuditReport> AuditWorld::AuditCapture(int n, const std::string& p
                                                      const std::string& keys,
                                                      std::optional<int64_t> ledger_from_seq) {
   LeakPatterns patterns;
-  absl::StatusOr<std::vector<std::string>> canaries = partner::audit::LoadCanaries(canaries_path_);
-  if (!canaries.ok()) return canaries.status();
-  for (const std::string& token : *canaries) {
-    if (absl::Status s = patterns.AddCanary(token); !s.ok()) return s;
+  ASSIGN_OR_RETURN(std::vector<std::string> canaries, partner::audit::LoadCanaries(canaries_path_));
+  for (const std::string& token : canaries) {
+    RETURN_IF_ERROR(patterns.AddCanary(token));
   }
   // Every form the gallery store keeps of a face: the embeddings (128 float32, searched in every
   // encoding of embedding_encodings.h) and the images' content digests (hex text and raw bytes).
   // Read through the GalleryStore interface, as `partner_node audit` reads it.
-  absl::StatusOr<std::unique_ptr<partner::GalleryStore>> store =
-      partner::OpenGalleryStore(partner::SqliteGallerySpec(GalleryDb(n), /*must_exist=*/true));
-  if (!store.ok()) return store.status();
-  absl::StatusOr<std::vector<partner::audit::StoredBytes>> embeddings =
-      partner::audit::LoadStoredEmbeddings(**store);
-  if (!embeddings.ok()) return embeddings.status();
-  for (partner::audit::StoredBytes& e : *embeddings) {
-    if (absl::Status s = patterns.AddEmbedding(e.bytes, e.label); !s.ok()) return s;
+  ASSIGN_OR_RETURN(
+      std::unique_ptr<partner::GalleryStore> store,
+      partner::OpenGalleryStore(partner::SqliteGallerySpec(GalleryDb(n), /*must_exist=*/true)));
+  ASSIGN_OR_RETURN(std::vector<partner::audit::StoredBytes> embeddings,
+                   partner::audit::LoadStoredEmbeddings(*store));
+  for (partner::audit::StoredBytes& e : embeddings) {
+    RETURN_IF_ERROR(patterns.AddEmbedding(e.bytes, e.label));
   }
-  absl::StatusOr<std::vector<partner::audit::StoredBytes>> digests =
-      partner::audit::LoadImageDigests(**store);
-  if (!digests.ok()) return digests.status();
-  for (partner::audit::StoredBytes& d : *digests) {
-    if (absl::Status s = patterns.AddCanary(d.bytes); !s.ok()) return s;
-    if (absl::Status s = patterns.AddStoredBytes(Unhex(d.bytes), d.label); !s.ok()) return s;
+  ASSIGN_OR_RETURN(std::vector<partner::audit::StoredBytes> digests,
+                   partner::audit::LoadImageDigests(*store));
+  for (partner::audit::StoredBytes& d : digests) {
+    RETURN_IF_ERROR(patterns.AddCanary(d.bytes));
+    RETURN_IF_ERROR(patterns.AddStoredBytes(Unhex(d.bytes), d.label));
   }
   patterns.set_image_signatures(true);
   patterns.Seal();
@@ -490,9 +488,8 @@ absl::StatusOr<AuditReport> AuditWorld::AuditCapture(int n, const std::string& p
   AuditOptions options;
   options.partner_port = static_cast<uint16_t>(VendorPort(n));
   if (network_->namespaces()) {
-    absl::StatusOr<IpAddress> ip = IpAddress::Parse(network_->PartnerIp(n));
-    if (!ip.ok()) return ip.status();
-    options.partner_ips.push_back(*ip);
+    ASSIGN_OR_RETURN(IpAddress ip, IpAddress::Parse(network_->PartnerIp(n)));
+    options.partner_ips.push_back(ip);
   }
   options.patterns = &patterns;
   options.catalog = catalog.get();
@@ -501,26 +498,20 @@ absl::StatusOr<AuditReport> AuditWorld::AuditCapture(int n, const std::string& p
   if (!ledger_from_seq) options.allowed_types = {kPullTypes.begin(), kPullTypes.end()};
   // The peers `partner_node audit --config` takes from the partner's configuration.
   partner::audit::PeerAllowlist peers;
-  if (absl::Status s =
-          partner::audit::AddOutgoingPeer(RegistryAddress(n), "vendor.address", &peers);
-      !s.ok()) {
-    return s;
-  }
+  RETURN_IF_ERROR(partner::audit::AddOutgoingPeer(RegistryAddress(n), "vendor.address", &peers));
   peers.incoming_ports.insert(static_cast<uint16_t>(VendorPort(n)));
   options.peers = std::move(peers);
   options.capture_mode = network_->namespaces() ? partner::audit::CaptureMode::kNamespace
                                                 : partner::audit::CaptureMode::kLoopback;
   if (ledger_from_seq) {
-    absl::StatusOr<partner::audit::LoadedLedger> ledger =
-        partner::audit::LoadLedger(LedgerPath(n), *ledger_from_seq);
-    if (!ledger.ok()) return ledger.status();
-    options.ledger = *std::move(ledger);
+    ASSIGN_OR_RETURN(partner::audit::LoadedLedger ledger,
+                     partner::audit::LoadLedger(LedgerPath(n), *ledger_from_seq));
+    options.ledger = std::move(ledger);
   }
   std::optional<partner::audit::TlsKeyLog> tls_keys;
   if (!keys.empty()) {
-    absl::StatusOr<partner::audit::TlsKeyLog> loaded = partner::audit::TlsKeyLog::Load({keys});
-    if (!loaded.ok()) return loaded.status();
-    tls_keys = *std::move(loaded);
+    ASSIGN_OR_RETURN(partner::audit::TlsKeyLog loaded, partner::audit::TlsKeyLog::Load({keys}));
+    tls_keys = std::move(loaded);
     options.tls_keys = &*tls_keys;
   }
   return partner::audit::AuditCaptures({pcap}, options);

@@ -31,6 +31,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "core/common/status_macros.h"
 #include "partner_node/audit/audit_inputs.h"
 #include "partner_node/audit/tls_key_log.h"
 #include "partner_node/audit/traffic_audit.h"
@@ -187,12 +188,11 @@ DecodedMessages AuditSaw(const AuditReport& r) {
 }
 
 absl::StatusOr<DecodedMessages> TsharkSaw(AuditWorld& world, int n) {
-  absl::StatusOr<std::vector<TsharkMessage>> seen =
-      TsharkGrpcMessages(world.PcapPath(n), world.KeyLogPath(n), world.dir());
-  if (!seen.ok()) return seen.status();
+  ASSIGN_OR_RETURN(std::vector<TsharkMessage> seen,
+                   TsharkGrpcMessages(world.PcapPath(n), world.KeyLogPath(n), world.dir()));
   DecodedMessages out;
-  out.total = seen->size();
-  for (const TsharkMessage& m : *seen) {
+  out.total = seen.size();
+  for (const TsharkMessage& m : seen) {
     if (m.src_port == world.VendorPort(n)) {
       out.sent.push_back(absl::StrCat(m.type, " ", m.length, " ", m.sha256));
     }

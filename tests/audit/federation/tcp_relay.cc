@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "tests/audit/federation/audit_network.h"
 
 namespace fedface::audit_test {
@@ -67,9 +68,8 @@ absl::StatusOr<std::unique_ptr<TcpRelay>> TcpRelay::Start(const std::string& ns,
     bound.set_value(static_cast<int>(ntohs(addr.sin_port)));
     self->Run(fd);
   });
-  absl::StatusOr<int> port = bound_future.get();
-  if (!port.ok()) return port.status();  // the thread has returned; ~TcpRelay joins it
-  relay->port_ = *port;
+  ASSIGN_OR_RETURN(int port, bound_future.get());  // the thread has returned; ~TcpRelay joins it
+  relay->port_ = port;
   return relay;
 }
 

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/common/sha256.h"
+#include "core/common/status_macros.h"
 #include "partner_node/audit/audit_inputs.h"
 #include "partner_node/egress/egress_ledger.h"
 #include "partner_node/gallery/gallery_store.h"
@@ -67,22 +68,20 @@ absl::StatusOr<Capture> CaptureExchange(const std::string& name, ProbePlan plan,
   c.dir = testing::MakeTempDir(name);
   if (c.dir.empty()) return absl::InternalError("no temporary directory");
   c.pcap = c.dir + "/" + name + ".pcap";
-  auto partner = ProbePartner::Start(std::move(plan));
-  if (!partner.ok()) return partner.status();
-  c.port = (*partner)->port();
-  auto tcpdump = testing::PacketCapture::Start({}, "lo", c.pcap, absl::StrCat("tcp port ", c.port));
-  if (!tcpdump.ok()) return tcpdump.status();
+  ASSIGN_OR_RETURN(auto partner, ProbePartner::Start(std::move(plan)));
+  c.port = partner->port();
+  ASSIGN_OR_RETURN(auto tcpdump, testing::PacketCapture::Start({}, "lo", c.pcap,
+                                                               absl::StrCat("tcp port ", c.port)));
   {
     ProbeVendor vendor(c.port);
     exchange(vendor);
     vendor.Close();
   }
-  auto summary = (*tcpdump)->Stop();
-  if (!summary.ok()) return summary.status();
-  std::cout << "tcpdump: " << summary->text;
-  c.dropped = summary->dropped_by_kernel;
+  ASSIGN_OR_RETURN(auto summary, tcpdump->Stop());
+  std::cout << "tcpdump: " << summary.text;
+  c.dropped = summary.dropped_by_kernel;
   testing::RecordCheckMode("loopback capture of a probe partner's port, plaintext");
-  c.sent_replies = (*partner)->SentReplies();
+  c.sent_replies = partner->SentReplies();
   return c;
 }
 

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 #include "model_vendor/cli/vendor_config.h"
 #include "tests/support/test_env.h"
 
@@ -26,9 +27,8 @@ class RoundSettingsTest : public ::testing::Test {
         "server:\n  ca_cert: ca.crt\n  cert: vendor.crt\n  key: vendor.key\n"
         "  partners: [acme]\nregistry:\n  dir: .\ncoordinator:\n",
         coordinator_section);
-    absl::StatusOr<Config> config = Config::Parse(yaml, "vendor.yaml", dir_, VendorConfigSchema());
-    if (!config.ok()) return config.status();
-    return LoadCoordinatorSettings(*config);
+    ASSIGN_OR_RETURN(Config config, Config::Parse(yaml, "vendor.yaml", dir_, VendorConfigSchema()));
+    return LoadCoordinatorSettings(config);
   }
   std::string dir_;
 };

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "core/common/status_macros.h"
 #include "core/engine/face_engine.h"
 #include "core/package/tfjs_weights.h"
 #include "tests/support/status_matchers.h"
@@ -18,18 +19,16 @@ using ::testing::HasSubstr;
 
 // The face-api network with the final fully connected layer multiplied by `fc_scale`.
 absl::StatusOr<std::unique_ptr<FaceResNet>> FaceApiNetworkWithScaledFc(float fc_scale) {
-  absl::StatusOr<TfjsWeights> tfjs = ReadTfjsRecognitionWeights(testing::FaceApiDir() + "/model");
-  if (!tfjs.ok()) return tfjs.status();
+  ASSIGN_OR_RETURN(TfjsWeights tfjs, ReadTfjsRecognitionWeights(testing::FaceApiDir() + "/model"));
   bool scaled = false;
-  for (NamedTensor& t : tfjs->tensors) {
+  for (NamedTensor& t : tfjs.tensors) {
     if (t.name != "fc") continue;
     for (float& v : t.values) v *= fc_scale;
     scaled = true;
   }
   if (!scaled) return absl::NotFoundError("face-api weights without an fc tensor");
-  absl::StatusOr<std::string> serialized = FaceResNet::SerializeFromTfjs(tfjs->tensors);
-  if (!serialized.ok()) return serialized.status();
-  return FaceResNet::FromSerialized(*serialized);
+  ASSIGN_OR_RETURN(std::string serialized, FaceResNet::SerializeFromTfjs(tfjs.tensors));
+  return FaceResNet::FromSerialized(serialized);
 }
 
 ImageAnalysis AnalyzeObama(std::unique_ptr<FaceResNet> net) {

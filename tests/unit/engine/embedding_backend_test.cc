@@ -16,6 +16,7 @@
 #include <limits>
 
 #include "absl/strings/str_join.h"
+#include "core/common/status_macros.h"
 #include "core/config/config_file.h"
 #include "core/engine/face_engine.h"
 #include "core/engine/face_resnet_onednn.h"
@@ -42,10 +43,9 @@ float MaxAbsDiff(const std::vector<Embedding>& a, const std::vector<Embedding>& 
 
 // The signed test package, verified against the test vendor key.
 absl::StatusOr<VerifiedPackage> TestPackage() {
-  absl::StatusOr<Ed25519PublicKey> key =
-      Ed25519PublicKey::LoadPem(testing::TestVendorKey() + ".pub");
-  if (!key.ok()) return key.status();
-  return VerifyModelPackage(testing::TestPackageDir(), *key);
+  ASSIGN_OR_RETURN(Ed25519PublicKey key,
+                   Ed25519PublicKey::LoadPem(testing::TestVendorKey() + ".pub"));
+  return VerifyModelPackage(testing::TestPackageDir(), key);
 }
 
 // The package's self-test chips and the largest face of every face_recognition test photo and

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "core/common/status_macros.h"
 #include "partner_node/gallery/face_index.h"
 
 namespace fedface::partner {
@@ -155,7 +156,7 @@ TEST_F(FaceIndexIvfTest, BuildFromAnySourceMatchesApply) {
   auto index = FaceIndex::Build(
       [&all](const EmbeddingVisitor& each) {
         for (const StoredEmbedding& e : all.added) {
-          if (absl::Status s = each(e); !s.ok()) return s;
+          RETURN_IF_ERROR(each(e));
         }
         StoredEmbedding other = all.added.front();  // another model's row is skipped
         other.id = 1 << 30;
