@@ -107,7 +107,9 @@ absl::StatusOr<std::string> EgressGuard::Record(std::string_view vendor, std::st
 absl::StatusOr<std::string> EgressGuard::Seal(std::string_view vendor, std::string_view summary,
                                               const google::protobuf::Message& message) {
   if (absl::Status s = CheckVendorIdentity(vendor); !s.ok()) return s;
-  if (absl::Status s = CheckAllowlisted(message, config_.allowlist); !s.ok()) return s;
+  if (absl::Status s = CheckAllowlisted(message, config_.allowlist, &config_.dp); !s.ok()) {
+    return s;
+  }
   return Record(vendor, summary, message.GetDescriptor()->full_name(),
                 SerializeDeterministically(message));
 }
