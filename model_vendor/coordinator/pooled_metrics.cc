@@ -86,8 +86,9 @@ void WithholdNotPooled(MetricCell* c) {
 }
 
 std::string TooFewImpostors(const char* what, double target, double total) {
-  return absl::StrCat("too few impostor comparisons: ", what, TargetText(target), " needs at least ",
-                      metrics::MinimumTrialsFor(target), ", the pool has ", Count(total));
+  return absl::StrCat("too few impostor comparisons: ", what, TargetText(target),
+                      " needs at least ", metrics::MinimumTrialsFor(target), ", the pool has ",
+                      Count(total));
 }
 
 // A figure of DeriveVerificationMetrics as a cell (withheld with the reason when it is).
@@ -489,8 +490,8 @@ RoundReport BuildRoundReport(const RoundRecord& record) {
     if (row.layout_two) {
       const metrics::ReleasedPair pair = ReleasedPairOfLayoutTwo(*o.release, *row.layout_two);
       if (absl::StatusOr<metrics::DerivedMetrics> d = DerivePooled(std::span(&pair, 1)); d.ok()) {
-        row.det = DetCurveOfLayout(*metrics::LayoutOf(metrics::kBinLayoutV2), d->genuine,
-                                   d->impostor);
+        row.det =
+            DetCurveOfLayout(*metrics::LayoutOf(metrics::kBinLayoutV2), d->genuine, d->impostor);
       }
       AttachIntervals(metrics::kBinLayoutV2, metrics::Consistency::kAfterPooling,
                       std::span(&pair, 1), seed ^ std::hash<std::string>{}(o.partner.name),
@@ -568,8 +569,8 @@ RoundReport BuildRoundReport(const RoundRecord& record) {
     pooled.metrics = MetricsFromDerived(*d);
     AttachIntervals(metrics::kBinLayoutV2, metrics::Consistency::kAfterPooling, released, seed,
                     &pooled.metrics);
-    pooled.det = DetCurveOfLayout(*metrics::LayoutOf(metrics::kBinLayoutV2), d->genuine,
-                                  d->impostor);
+    pooled.det =
+        DetCurveOfLayout(*metrics::LayoutOf(metrics::kBinLayoutV2), d->genuine, d->impostor);
     pooled.recommended = RecommendFromDerived(*d, record.target_fmr);
     pooled.layout_two = LayoutTwoCounts{d->genuine, d->impostor};
     return report;

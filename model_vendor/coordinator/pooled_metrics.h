@@ -80,11 +80,11 @@ struct LayoutTwoCounts {
 
 struct PartnerRow {
   PartnerOutcome outcome;
-  std::vector<MetricCell> metrics;          // empty when the partner sent no release
-  int layout_version = 0;                   // the release's bin_edges_version (0: none)
-  std::optional<HistogramPair> histograms;  // both released, layout 1
+  std::vector<MetricCell> metrics;            // empty when the partner sent no release
+  int layout_version = 0;                     // the release's bin_edges_version (0: none)
+  std::optional<HistogramPair> histograms;    // both released, layout 1
   std::optional<LayoutTwoCounts> layout_two;  // both released, layout 2 (raw)
-  std::vector<DetPoint> det;                // from `histograms`; empty without them
+  std::vector<DetPoint> det;                  // from `histograms`; empty without them
 };
 
 struct RecommendedThresholdCell {
@@ -103,7 +103,7 @@ struct PooledRow {
   double genuine_total = 0;           // pooled histogram masses (noisy when DP is on)
   double impostor_total = 0;
   std::vector<MetricCell> metrics;
-  int layout_version = 0;  // of the pooled releases (0: nothing pooled)
+  int layout_version = 0;                     // of the pooled releases (0: nothing pooled)
   std::optional<HistogramPair> histograms;    // layout 1
   std::optional<LayoutTwoCounts> layout_two;  // layout 2: the pooled counts made consistent
   std::vector<DetPoint> det;

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/metrics/release_derivation.h"
 #include "core/metrics/score_histogram.h"
 
@@ -121,8 +122,8 @@ absl::Status CheckLayoutPrivacy(const fedface::v1::EvaluationRelease& r, int lay
     return Bad("privacy", "layout 2 needs positive epsilon and noise scales");
   }
   // epsilon_g = c_g / scale_g, epsilon_i = 3 floor(c_i / 2) / scale_i (differential_privacy.h).
-  const double spent = p.genuine_contribution_bound() / gs +
-                       3.0 * (p.impostor_contribution_bound() / 2) / is;
+  const double spent =
+      p.genuine_contribution_bound() / gs + 3.0 * (p.impostor_contribution_bound() / 2) / is;
   if (spent > p.epsilon() * (1 + 1e-9)) {
     return Bad("privacy", absl::StrCat("noise scales that spend epsilon ", spent,
                                        ", more than the release's ", p.epsilon()));
@@ -236,6 +237,14 @@ PartnerStatus ClassifyRelease(const fedface::v1::EvaluationRelease& release, std
   }
   reason->clear();
   return PartnerStatus::kContributed;
+}
+
+std::string LayoutTwoPrivacyText(const fedface::v1::PrivacyAccounting& p) {
+  return absl::StrFormat(
+      "epsilon %g, bin layout 2: at most %u mated and %u impostor comparisons per person, noise "
+      "scales %.3g (genuine) and %.3g (impostor) per bin",
+      p.epsilon(), p.genuine_contribution_bound(), p.impostor_contribution_bound(),
+      p.genuine_noise_scale(), p.impostor_noise_scale());
 }
 
 std::string SuppressionReason(fedface::v1::Suppression suppression) {

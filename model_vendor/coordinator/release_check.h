@@ -29,6 +29,11 @@ absl::Status CheckRelease(const fedface::v1::EvaluationRelease& release,
 // hold some mass), else kWithheld with the reason in *reason (for a person).
 PartnerStatus ClassifyRelease(const fedface::v1::EvaluationRelease& release, std::string* reason);
 
+// The public noise parameters of a layout-2 release, for people: "epsilon 80, bin layout 2: at
+// most 10 mated and 6 impostor comparisons per person, noise scales 1.25 (genuine) and 0.281
+// (impostor) per bin".
+std::string LayoutTwoPrivacyText(const fedface::v1::PrivacyAccounting& privacy);
+
 // A sentence for a suppression code, e.g. SUPPRESSION_COHORT_BELOW_K: "withheld by the
 // partner: fewer than k subjects behind it (k-minimum rule)".
 std::string SuppressionReason(fedface::v1::Suppression suppression);
