@@ -250,9 +250,12 @@ int RunServe(const std::vector<std::string>& args) {
                     : std::string("throughput not measured"))
             << " on " << loaded->engine->workers() << " workers); BLAS " << LoadedBlasDescription()
             << "; k=" << g.k_minimum << "; "
-            << (g.dp.enabled ? absl::StrFormat("DP on (epsilon %g per release, budget %g, c=%d)",
-                                               g.dp.epsilon_per_release, egress->epsilon_budget,
-                                               g.dp.contribution_bound)
+            << (g.dp.enabled ? absl::StrFormat(
+                                   "DP on (epsilon %g per release, budget %g, c=%d; verification "
+                                   "over bin layout 2 with c_g=%d, c_i=%d, impostor share %g)",
+                                   g.dp.epsilon_per_release, egress->epsilon_budget,
+                                   g.dp.contribution_bound, g.dp.genuine_contribution_bound,
+                                   g.dp.impostor_contribution_bound, g.dp.impostor_epsilon_share)
                              : std::string("DP off"))
             << "; approval " << (egress->guard.require_approval ? "required" : "off")
             << "; other versions "
