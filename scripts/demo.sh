@@ -16,7 +16,7 @@
 # (pull, round, ARP, DNS, any other connection) is audited (--capture-mode namespace). Otherwise
 # (or FEDFACE_DEMO_NO_NETNS=1) everything runs on loopback and each partner's capture is port
 # filters (--capture-mode loopback, printed in every verdict line).
-# Differs from production only in k and epsilon (tiny galleries) and in running on one machine.
+# Differs from production only in k, epsilon and c_i (tiny galleries) and in running on one machine.
 # Sets up what is missing first. Everything lives in ./demo-run (recreated on every run); Ctrl-C
 # stops every process it started and deletes the namespaces. The terminal gets the demo's own
 # figures (under 150 lines); what setup, the build, each pull and enrolment and each server print
@@ -200,7 +200,8 @@ coordinator:
 EOF
 
 # The demo's privacy settings (tiny galleries; see the partner file's comment).
-k_minimum=5 epsilon_per_release=40 epsilon_budget=200 contribution_bound=5
+k_minimum=5 epsilon_per_release=80 epsilon_budget=200 contribution_bound=5
+genuine_bound=10 impostor_bound=6
 declare -A eval_port
 for p in "${partners[@]}"; do
   if $netns; then eval_port[$p]=9443 local_port=9444; else eval_port[$p]=$(free_port) local_port=$(free_port); fi
@@ -230,14 +231,17 @@ vendor_api:
   allowed_vendors: [fedface-vendor]
 local_api:
   listen: "127.0.0.1:$local_port"
-# The demo galleries hold 6-8 subjects, so k is 5 (the product default is 10), and epsilon is
-# large: Laplace noise over 201 histogram bins swamps a few hundred comparisons at epsilon ~1.
+# The demo galleries hold 6-8 subjects, so k is 5 (the product default is 10), epsilon is large
+# (a ring of 7 subjects has 21 impostor pairs: at epsilon ~1 noise would swamp them), and
+# c_i is 6 (the product default 64 adds noise, not comparisons, below 65 subjects).
 egress:
   k_minimum: $k_minimum
   differential_privacy: true
   epsilon_per_release: $epsilon_per_release
   epsilon_budget: $epsilon_budget
   contribution_bound: $contribution_bound
+  genuine_contribution_bound: $genuine_bound
+  impostor_contribution_bound: $impostor_bound
 # AUDIT ONLY: TLS session secrets of the vendor listener and the registry channel, so that the
 # partner's audit can decrypt its captures. A secret: delete it after the audit window.
 audit:
@@ -326,8 +330,9 @@ fi
 
 say "vendor: evaluation round (verification protocol, model 1.0.0)"
 echo "privacy (every partner): k-minimum $k_minimum subjects (product default 10), differential" \
-  "privacy epsilon $epsilon_per_release per release of a $epsilon_budget budget, contribution" \
-  "bound c = $contribution_bound; each figure's 95 % interval comes from these public values, and" \
+  "privacy epsilon $epsilon_per_release per release of a $epsilon_budget budget, release layout 2" \
+  "with contribution bounds c_g = $genuine_bound mated and c_i = $impostor_bound impostor" \
+  "comparisons per subject; each figure's 95 % interval comes from these public values, and" \
   "a figure whose interval is wider than 0.10 is shown as \"too noisy\""
 round_status=0
 (cd "$run" && vendor_exec "$vendor_bin" round --config vendor.yaml --model 1.0.0 --protocol verification \

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <functional>
 #include <random>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -73,6 +74,50 @@ void FromSuppression(MetricCell* c, fedface::v1::Suppression s) {
 
 std::string Count(double mass) { return absl::StrFormat("%.0f", mass); }
 
+// The failure-to-enrol rate and throughput have no pooled value.
+void WithholdNotPooled(MetricCell* c) {
+  if (c->name == "failure_to_enrol_rate") {
+    Withhold(c, "not_pooled",
+             "not pooled: partners release their image counts only as bands, so their rates "
+             "cannot be weighted into one");
+  } else {
+    Withhold(c, "not_pooled", "not pooled: each partner measures on its own machines");
+  }
+}
+
+std::string TooFewImpostors(const char* what, double target, double total) {
+  return absl::StrCat("too few impostor comparisons: ", what, TargetText(target),
+                      " needs at least ", metrics::MinimumTrialsFor(target), ", the pool has ",
+                      Count(total));
+}
+
+// A figure of DeriveVerificationMetrics as a cell (withheld with the reason when it is).
+void FromDerived(const metrics::DerivedRate& r, double impostor_total, std::optional<double> target,
+                 MetricCell* c) {
+  switch (r.withheld) {
+    case metrics::Withheld::kNone:
+      Release(c, *r.value);
+      c->threshold = r.threshold;
+      c->achieved_rate = r.achieved;
+      return;
+    case metrics::Withheld::kNoMated:
+      Withhold(c, "no_mated", "no genuine comparisons in the pool");
+      return;
+    case metrics::Withheld::kInsufficientNonMated:
+      Withhold(c, "insufficient_non_mated",
+               target ? TooFewImpostors("a rate of ", *target, impostor_total)
+                      : std::string("no impostor comparisons in the pool"));
+      return;
+    case metrics::Withheld::kTooNoisy:
+      Withhold(c, "too_noisy",
+               absl::StrFormat("too noisy: the privacy noise alone gives it a standard deviation "
+                               "of %.3g at this pool size, above its limit (public values only)",
+                               r.noise_sd));
+      c->too_noisy = true;
+      return;
+  }
+}
+
 // An FNMR@FMR (or FNIR@FPIR) from histograms.
 void FillAtTarget(const HistogramPair& h, double target, MetricCell* c) {
   const metrics::FnmrAtFmr m = metrics::ComputeFnmrAtFmr(h.genuine, h.impostor, target);
@@ -84,14 +129,58 @@ void FillAtTarget(const HistogramPair& h, double target, MetricCell* c) {
       return;
     case metrics::Availability::kInsufficientNonMated:
       Withhold(c, "insufficient_non_mated",
-               absl::StrCat("too few impostor comparisons: a rate of ", TargetText(target),
-                            " needs at least ", m.non_mated_needed, ", the pool has ",
-                            Count(h.impostor.total())));
+               TooFewImpostors("a rate of ", target, h.impostor.total()));
       return;
     case metrics::Availability::kNoMated:
       Withhold(c, "no_mated", "no genuine comparisons in the pool");
       return;
   }
+}
+
+// The recommended threshold over layout 2: the FNMR @ FMR threshold when the target is one of
+// the derived targets, else the largest interpolated threshold whose FMR <= target.
+RecommendedThresholdCell RecommendFromDerived(const metrics::DerivedMetrics& d, double target) {
+  RecommendedThresholdCell cell;
+  cell.target_fmr = target;
+  if (d.impostor_total < static_cast<double>(metrics::MinimumTrialsFor(target))) {
+    cell.reason = TooFewImpostors("calibrating for FMR ", target, d.impostor_total);
+    return cell;
+  }
+  for (std::size_t k = 0; k < metrics::kDerivedFmrTargets.size(); ++k) {
+    if (metrics::kDerivedFmrTargets[k] != target) continue;
+    const metrics::DerivedRate& r = d.fnmr_at_fmr[k];
+    if (!r.value) {
+      cell.reason = "the pooled counts are too noisy to place a threshold for this FMR";
+      return cell;
+    }
+    cell.available = true;
+    cell.threshold = r.threshold;
+    cell.predicted_fmr = r.achieved;
+    cell.predicted_fnmr = r.value;
+    return cell;
+  }
+  const metrics::BinLayout layout = *metrics::LayoutOf(metrics::kBinLayoutV2);
+  auto fmr = [&](double t) {
+    return metrics::SideCdf(layout, d.impostor, d.impostor_total, t,
+                            metrics::CdfReading::kInterpolate);
+  };
+  double low = 0, high = metrics::kLayoutV2Top;
+  if (fmr(high) > target) {
+    for (int step = 0; step < 60; ++step) {
+      const double mid = 0.5 * (low + high);
+      (fmr(mid) <= target ? low : high) = mid;
+    }
+  } else {
+    low = high;
+  }
+  cell.available = true;
+  cell.threshold = low;
+  cell.predicted_fmr = fmr(low);
+  if (d.genuine_total > 0) {
+    cell.predicted_fnmr = 1 - metrics::SideCdf(layout, d.genuine, d.genuine_total, low,
+                                               metrics::CdfReading::kInterpolate);
+  }
+  return cell;
 }
 
 }  // namespace
@@ -150,12 +239,8 @@ std::vector<MetricCell> MetricsFromHistograms(EvaluationProtocol protocol, const
       } else {
         Withhold(&c, "no_mated", "no mated searches in the pool");
       }
-    } else if (name == "failure_to_enrol_rate") {
-      Withhold(&c, "not_pooled",
-               "not pooled: partners release their image counts only as bands, so their rates "
-               "cannot be weighted into one");
     } else {
-      Withhold(&c, "not_pooled", "not pooled: each partner measures on its own machines");
+      WithholdNotPooled(&c);
     }
     cells.push_back(std::move(c));
   }
@@ -225,10 +310,7 @@ RecommendedThresholdCell RecommendFromPool(const HistogramPair& pooled, double t
   cell.target_fmr = target_fmr;
   const metrics::RecommendedThreshold r = metrics::RecommendThreshold(pooled.impostor, target_fmr);
   if (r.availability != metrics::Availability::kAvailable || !r.threshold) {
-    cell.reason =
-        absl::StrCat("too few impostor comparisons: calibrating for FMR ", TargetText(target_fmr),
-                     " needs at least ", metrics::MinimumTrialsFor(target_fmr), ", the pool has ",
-                     Count(pooled.impostor.total()));
+    cell.reason = TooFewImpostors("calibrating for FMR ", target_fmr, pooled.impostor.total());
     return cell;
   }
   cell.available = true;
@@ -272,6 +354,89 @@ metrics::ReleasedPair ReleasedPairOf(const EvaluationRelease& release,
   return pair;
 }
 
+std::optional<LayoutTwoCounts> LayoutTwoCountsOf(const EvaluationRelease& release) {
+  if (release.bin_edges_version() != static_cast<uint32_t>(metrics::kBinLayoutV2) ||
+      release.genuine_histogram().suppression() != fedface::v1::SUPPRESSION_NONE ||
+      release.impostor_histogram().suppression() != fedface::v1::SUPPRESSION_NONE) {
+    return std::nullopt;
+  }
+  const auto& g = release.genuine_histogram().counts();
+  const auto& i = release.impostor_histogram().counts();
+  if (g.size() != metrics::kLayoutV2Bins || i.size() != metrics::kLayoutV2Bins) return std::nullopt;
+  return LayoutTwoCounts{{g.begin(), g.end()}, {i.begin(), i.end()}};
+}
+
+metrics::ReleasedPair ReleasedPairOfLayoutTwo(const EvaluationRelease& release,
+                                              const LayoutTwoCounts& counts) {
+  metrics::ReleasedPair pair;
+  pair.genuine = {counts.genuine, release.privacy().genuine_noise_scale()};
+  pair.impostor = {counts.impostor, release.privacy().impostor_noise_scale()};
+  return pair;
+}
+
+absl::StatusOr<metrics::DerivedMetrics> DerivePooled(std::span<const metrics::ReleasedPair> parts) {
+  std::vector<double> genuine(metrics::kLayoutV2Bins, 0.0), impostor(metrics::kLayoutV2Bins, 0.0);
+  metrics::PublicNoise noise;
+  for (const metrics::ReleasedPair& p : parts) {
+    for (std::size_t k = 0; k < genuine.size() && k < p.genuine.counts.size(); ++k) {
+      genuine[k] += p.genuine.counts[k];
+    }
+    for (std::size_t k = 0; k < impostor.size() && k < p.impostor.counts.size(); ++k) {
+      impostor[k] += p.impostor.counts[k];
+    }
+    noise.genuine.scales.push_back(p.genuine.noise_scale);
+    noise.impostor.scales.push_back(p.impostor.noise_scale);
+  }
+  return metrics::DeriveVerificationMetrics(metrics::kBinLayoutV2, genuine, impostor, noise);
+}
+
+std::vector<DetPoint> DetCurveOfLayout(const metrics::BinLayout& layout,
+                                       std::span<const double> genuine,
+                                       std::span<const double> impostor) {
+  double gt = 0, it = 0;
+  for (double v : genuine) gt += v;
+  for (double v : impostor) it += v;
+  std::vector<DetPoint> points;
+  if (!(gt > 0) || !(it > 0)) return points;
+  double g_below = 0, i_below = 0;
+  for (int k = 0; k <= layout.bins; ++k) {
+    points.push_back(DetPoint{layout.knots[static_cast<std::size_t>(k)],
+                              std::clamp(i_below / it, 0.0, 1.0),
+                              std::clamp((gt - g_below) / gt, 0.0, 1.0)});
+    if (k < layout.bins) {
+      g_below += genuine[static_cast<std::size_t>(k)];
+      i_below += impostor[static_cast<std::size_t>(k)];
+    }
+  }
+  return points;
+}
+
+std::vector<MetricCell> MetricsFromDerived(const metrics::DerivedMetrics& d) {
+  std::vector<MetricCell> cells;
+  for (const Slot& slot : SlotsFor(fedface::v1::EVALUATION_PROTOCOL_VERIFICATION)) {
+    MetricCell c = Cell(slot);
+    const std::string name = slot.name;
+    if (name == "fnmr_at_fmr") {
+      for (std::size_t k = 0; k < metrics::kDerivedFmrTargets.size(); ++k) {
+        if (metrics::kDerivedFmrTargets[k] == *slot.target) {
+          FromDerived(d.fnmr_at_fmr[k], d.impostor_total, slot.target, &c);
+        }
+      }
+    } else if (name == "eer") {
+      FromDerived(d.eer, d.impostor_total, std::nullopt, &c);
+      c.achieved_rate.reset();
+    } else if (name == "roc_auc") {
+      FromDerived(d.roc_auc, d.impostor_total, std::nullopt, &c);
+      c.threshold.reset();
+      c.achieved_rate.reset();
+    } else {
+      WithholdNotPooled(&c);
+    }
+    cells.push_back(std::move(c));
+  }
+  return cells;
+}
+
 void AttachIntervals(int layout_version, metrics::Consistency consistency,
                      std::span<const metrics::ReleasedPair> releases, uint64_t seed,
                      std::vector<MetricCell>* cells) {
@@ -313,11 +478,30 @@ RoundReport BuildRoundReport(const RoundRecord& record) {
   const bool verification = protocol == fedface::v1::EVALUATION_PROTOCOL_VERIFICATION;
   // Stable per round, so a report reads the same each time it is built.
   const uint64_t seed = std::hash<std::string>{}(record.request.round_id);
+  std::set<int> layouts;  // of the contributing releases
   for (const PartnerOutcome& o : record.outcomes) {
     PartnerRow row;
     row.outcome = o;
     if (o.release) {
       row.metrics = MetricsFromRelease(*o.release);
+      row.layout_version = static_cast<int>(o.release->bin_edges_version());
+      row.layout_two = LayoutTwoCountsOf(*o.release);
+    }
+    if (row.layout_two) {
+      const metrics::ReleasedPair pair = ReleasedPairOfLayoutTwo(*o.release, *row.layout_two);
+      if (absl::StatusOr<metrics::DerivedMetrics> d = DerivePooled(std::span(&pair, 1)); d.ok()) {
+        row.det =
+            DetCurveOfLayout(*metrics::LayoutOf(metrics::kBinLayoutV2), d->genuine, d->impostor);
+      }
+      AttachIntervals(metrics::kBinLayoutV2, metrics::Consistency::kAfterPooling,
+                      std::span(&pair, 1), seed ^ std::hash<std::string>{}(o.partner.name),
+                      &row.metrics);
+      if (o.status == PartnerStatus::kContributed) {
+        released.push_back(pair);
+        layouts.insert(metrics::kBinLayoutV2);
+        report.pooled.partners.push_back(o.partner.name);
+      }
+    } else if (o.release) {
       row.histograms = HistogramsOf(*o.release);
       if (row.histograms) row.det = DetCurve(*row.histograms);
       if (row.histograms && verification) {
@@ -336,6 +520,7 @@ RoundReport BuildRoundReport(const RoundRecord& record) {
     if (o.status == PartnerStatus::kContributed && row.histograms) {
       parts.push_back(*row.histograms);
       released.push_back(ReleasedPairOf(*o.release, *row.histograms));
+      layouts.insert(metrics::kScoreBinEdgesVersion);
       report.pooled.partners.push_back(o.partner.name);
     }
     report.partners.push_back(std::move(row));
@@ -351,18 +536,46 @@ RoundReport BuildRoundReport(const RoundRecord& record) {
         "quorum not met: ", report.contributed, " of ", record.outcomes.size(),
         " partners contributed, the round needs ", record.quorum,
         "; pooled figures are withheld so that a few partners are never presented as the whole");
+  } else if (layouts.size() > 1) {
+    withheld =
+        "the contributing partners released over different bin layouts (1 and 2): their "
+        "histograms cannot be added, so nothing is pooled; every partner must run a release "
+        "format that sends layout 2";
   }
   if (!withheld.empty()) {
     pooled.available = false;
     pooled.reason = withheld;
+    const char* code = layouts.size() > 1 && QuorumMet(record) && report.state != "running"
+                           ? "mixed_layouts"
+                           : "quorum_not_met";
     for (const Slot& slot : SlotsFor(protocol)) {
       MetricCell c = Cell(slot);
-      Withhold(&c, "quorum_not_met", withheld);
+      Withhold(&c, code, withheld);
       pooled.metrics.push_back(std::move(c));
     }
     pooled.recommended.reason = withheld;
     return report;
   }
+  if (layouts.count(metrics::kBinLayoutV2)) {
+    pooled.layout_version = metrics::kBinLayoutV2;
+    absl::StatusOr<metrics::DerivedMetrics> d = DerivePooled(released);
+    if (!d.ok()) {  // lengths were checked by CheckRelease: cannot happen
+      pooled.reason = std::string(d.status().message());
+      return report;
+    }
+    pooled.available = true;
+    pooled.genuine_total = d->genuine_total;
+    pooled.impostor_total = d->impostor_total;
+    pooled.metrics = MetricsFromDerived(*d);
+    AttachIntervals(metrics::kBinLayoutV2, metrics::Consistency::kAfterPooling, released, seed,
+                    &pooled.metrics);
+    pooled.det =
+        DetCurveOfLayout(*metrics::LayoutOf(metrics::kBinLayoutV2), d->genuine, d->impostor);
+    pooled.recommended = RecommendFromDerived(*d, record.target_fmr);
+    pooled.layout_two = LayoutTwoCounts{d->genuine, d->impostor};
+    return report;
+  }
+  pooled.layout_version = metrics::kScoreBinEdgesVersion;
   const HistogramPair h = PoolHistograms(parts);
   pooled.available = true;
   pooled.genuine_total = h.genuine.total();

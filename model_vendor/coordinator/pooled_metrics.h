@@ -13,6 +13,15 @@
 // recommended global threshold for the round's target FMR (federated threshold calibration).
 // The pooled row is withheld, with the reason, when the round's quorum is not met.
 //
+// Bin layout 2 (verification under differential privacy, release_derivation.h): partners
+// release RAW noisy counts over 21 fixed bins with their public noise scales. The pool is the
+// bin-by-bin sum of the raw counts (unbiased: nobody clamped), its noise one discrete Laplace
+// scale per partner per side (metrics::PublicNoise), and every figure comes from
+// metrics::DeriveVerificationMetrics (consistency step, interpolation, the public too-noisy rule)
+// with its interval from metric_intervals (consistency after pooling). A round whose
+// contributing partners released over different layouts is not pooled (their bins cannot be
+// added); the pooled row says so.
+//
 // Thread safety: pure functions over value types.
 #pragma once
 
@@ -22,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "core/metrics/metric_intervals.h"
 #include "core/metrics/score_histogram.h"
 #include "model_vendor/coordinator/round_record.h"
@@ -61,11 +71,20 @@ struct HistogramPair {
   metrics::ScoreHistogram impostor;
 };
 
+// Both histograms of a layout-2 release (raw noisy counts, may be negative), or of the pool
+// after the consistency step.
+struct LayoutTwoCounts {
+  std::vector<double> genuine;
+  std::vector<double> impostor;
+};
+
 struct PartnerRow {
   PartnerOutcome outcome;
-  std::vector<MetricCell> metrics;          // empty when the partner sent no release
-  std::optional<HistogramPair> histograms;  // both released
-  std::vector<DetPoint> det;                // from `histograms`; empty without them
+  std::vector<MetricCell> metrics;            // empty when the partner sent no release
+  int layout_version = 0;                     // the release's bin_edges_version (0: none)
+  std::optional<HistogramPair> histograms;    // both released, layout 1
+  std::optional<LayoutTwoCounts> layout_two;  // both released, layout 2 (raw)
+  std::vector<DetPoint> det;                  // from `histograms`; empty without them
 };
 
 struct RecommendedThresholdCell {
@@ -84,7 +103,9 @@ struct PooledRow {
   double genuine_total = 0;           // pooled histogram masses (noisy when DP is on)
   double impostor_total = 0;
   std::vector<MetricCell> metrics;
-  std::optional<HistogramPair> histograms;
+  int layout_version = 0;                     // of the pooled releases (0: nothing pooled)
+  std::optional<HistogramPair> histograms;    // layout 1
+  std::optional<LayoutTwoCounts> layout_two;  // layout 2: the pooled counts made consistent
   std::vector<DetPoint> det;
   RecommendedThresholdCell recommended;
 };
@@ -126,6 +147,22 @@ metrics::ReleasedPair ReleasedPairOf(const fedface::v1::EvaluationRelease& relea
 void AttachIntervals(int layout_version, metrics::Consistency consistency,
                      std::span<const metrics::ReleasedPair> releases, uint64_t seed,
                      std::vector<MetricCell>* cells);
+
+// ---- Bin layout 2 ----
+// The raw counts of a layout-2 release that passed CheckRelease with both histograms released;
+// nullopt otherwise.
+std::optional<LayoutTwoCounts> LayoutTwoCountsOf(const fedface::v1::EvaluationRelease& release);
+// Its public description for the intervals: the counts and the scales fields 6 and 7 state.
+metrics::ReleasedPair ReleasedPairOfLayoutTwo(const fedface::v1::EvaluationRelease& release,
+                                              const LayoutTwoCounts& counts);
+// The pool: raw counts summed bin by bin, one public scale per release per side, derived.
+absl::StatusOr<metrics::DerivedMetrics> DerivePooled(std::span<const metrics::ReleasedPair> parts);
+// The DET curve of consistent counts over `layout`: one point per knot.
+std::vector<DetPoint> DetCurveOfLayout(const metrics::BinLayout& layout,
+                                       std::span<const double> genuine,
+                                       std::span<const double> impostor);
+// The verification cells of derived metrics (FTE and throughput are not pooled).
+std::vector<MetricCell> MetricsFromDerived(const metrics::DerivedMetrics& derived);
 
 // Everything the report shows.
 RoundReport BuildRoundReport(const RoundRecord& record);

@@ -3,7 +3,9 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/common/status_macros.h"
+#include "core/metrics/release_derivation.h"
 #include "core/metrics/score_histogram.h"
 
 namespace fedface::vendor {
@@ -65,18 +67,23 @@ absl::Status CheckFnir(const fedface::v1::FnirAtFpir& m, const std::string& fiel
   return CheckFinite(m.threshold(), field + ".threshold");
 }
 
-absl::Status CheckHistogram(const fedface::v1::ScoreHistogram& h, const std::string& field) {
+// Layout 1: kScoreBinCount counts >= 0. Layout 2: kLayoutV2Bins raw noisy integers (negative
+// allowed: nobody clamped them).
+absl::Status CheckHistogram(const fedface::v1::ScoreHistogram& h, int layout,
+                            const std::string& field) {
   RETURN_IF_ERROR(CheckSuppression(h.suppression(), field));
   if (h.suppression() != fedface::v1::SUPPRESSION_NONE) {
     if (h.counts_size() != 0) return Bad(field, "withheld but carries counts");
     return absl::OkStatus();
   }
-  if (h.counts_size() != metrics::kScoreBinCount) {
-    return Bad(field, absl::StrCat(h.counts_size(), " bins, the fixed edges have ",
-                                   metrics::kScoreBinCount));
+  const bool v2 = layout == metrics::kBinLayoutV2;
+  const int bins = v2 ? metrics::kLayoutV2Bins : metrics::kScoreBinCount;
+  if (h.counts_size() != bins) {
+    return Bad(field, absl::StrCat(h.counts_size(), " bins, bin layout ", layout, " has ", bins));
   }
   for (int k = 0; k < h.counts_size(); ++k) {
-    if (!std::isfinite(h.counts(k)) || h.counts(k) < 0) {
+    const double v = h.counts(k);
+    if (!std::isfinite(v) || (v2 ? v != std::round(v) : v < 0)) {
       return Bad(field, absl::StrCat("bin ", k, " holds ", h.counts(k)));
     }
   }
@@ -87,6 +94,40 @@ absl::Status CheckBand(const fedface::v1::CountBand& b, const std::string& field
   RETURN_IF_ERROR(CheckSuppression(b.suppression(), field));
   if (b.suppression() == fedface::v1::SUPPRESSION_NONE && b.below() < b.at_least()) {
     return Bad(field, "band ends before it starts");
+  }
+  return absl::OkStatus();
+}
+
+// Layout 2 states its noise (fields 4-7) and the vendor's intervals rest on it: the scales must be
+// those of the stated bounds with the two sides' epsilons adding up to at most the release's.
+// Layout 1 states none.
+absl::Status CheckLayoutPrivacy(const fedface::v1::EvaluationRelease& r, int layout) {
+  const fedface::v1::PrivacyAccounting& p = r.privacy();
+  if (layout != metrics::kBinLayoutV2) {
+    if (p.genuine_contribution_bound() != 0 || p.impostor_contribution_bound() != 0 ||
+        p.genuine_noise_scale() != 0 || p.impostor_noise_scale() != 0) {
+      return Bad("privacy", "a bin layout 1 release states layout-2 noise parameters");
+    }
+    return absl::OkStatus();
+  }
+  if (r.protocol() != fedface::v1::EVALUATION_PROTOCOL_VERIFICATION || !p.differential_privacy()) {
+    return Bad("bin_edges_version", "layout 2 is for verification under differential privacy");
+  }
+  if (p.genuine_contribution_bound() < 1 || p.impostor_contribution_bound() < 2 ||
+      p.impostor_contribution_bound() % 2 != 0) {
+    return Bad("privacy", "layout 2 needs c_g >= 1 and an even c_i >= 2");
+  }
+  const double gs = p.genuine_noise_scale(), is = p.impostor_noise_scale();
+  if (!std::isfinite(gs) || !(gs > 0) || !std::isfinite(is) || !(is > 0) ||
+      !std::isfinite(p.epsilon()) || !(p.epsilon() > 0)) {
+    return Bad("privacy", "layout 2 needs positive epsilon and noise scales");
+  }
+  // epsilon_g = c_g / scale_g, epsilon_i = 3 floor(c_i / 2) / scale_i (differential_privacy.h).
+  const double spent =
+      p.genuine_contribution_bound() / gs + 3.0 * (p.impostor_contribution_bound() / 2) / is;
+  if (spent > p.epsilon() * (1 + 1e-9)) {
+    return Bad("privacy", absl::StrCat("noise scales that spend epsilon ", spent,
+                                       ", more than the release's ", p.epsilon()));
   }
   return absl::OkStatus();
 }
@@ -102,11 +143,13 @@ absl::Status CheckRelease(const fedface::v1::EvaluationRelease& r, const RoundRe
                                              request.model_version, "'"));
   }
   if (r.protocol() != request.protocol) return Bad("protocol", "not the protocol asked for");
-  if (r.bin_edges_version() != static_cast<uint32_t>(metrics::kScoreBinEdgesVersion)) {
+  const int layout = static_cast<int>(r.bin_edges_version());
+  if (r.bin_edges_version() != static_cast<uint32_t>(metrics::kScoreBinEdgesVersion) &&
+      r.bin_edges_version() != static_cast<uint32_t>(metrics::kBinLayoutV2)) {
     return Bad("bin_edges_version",
-               absl::StrCat(r.bin_edges_version(), ", this vendor pools version ",
-                            metrics::kScoreBinEdgesVersion));
+               absl::StrCat(r.bin_edges_version(), ", this vendor pools versions 1 and 2"));
   }
+  RETURN_IF_ERROR(CheckLayoutPrivacy(r, layout));
   const fedface::v1::Counts& c = r.counts();
   for (auto [band, name] :
        {std::pair{&c.subjects(), "counts.subjects"}, std::pair{&c.images(), "counts.images"},
@@ -134,8 +177,8 @@ absl::Status CheckRelease(const fedface::v1::EvaluationRelease& r, const RoundRe
       RETURN_IF_ERROR(CheckFnir(*m, name));
     }
   }
-  RETURN_IF_ERROR(CheckHistogram(r.genuine_histogram(), "genuine_histogram"));
-  RETURN_IF_ERROR(CheckHistogram(r.impostor_histogram(), "impostor_histogram"));
+  RETURN_IF_ERROR(CheckHistogram(r.genuine_histogram(), layout, "genuine_histogram"));
+  RETURN_IF_ERROR(CheckHistogram(r.impostor_histogram(), layout, "impostor_histogram"));
   if (r.has_throughput()) {
     const auto& t = r.throughput();
     RETURN_IF_ERROR(CheckSuppression(t.suppression(), "throughput"));
@@ -168,6 +211,12 @@ PartnerStatus ClassifyRelease(const fedface::v1::EvaluationRelease& release, std
                            SuppressionReason(genuine_missing ? g.suppression() : i.suppression()));
     return PartnerStatus::kWithheld;
   }
+  // Layout 2's raw noisy counts are pooled as they are (a partner's total near zero, even
+  // negative, is noise around a small count; dropping it would bias the pool).
+  if (release.bin_edges_version() == static_cast<uint32_t>(metrics::kBinLayoutV2)) {
+    reason->clear();
+    return PartnerStatus::kContributed;
+  }
   double g_total = 0, i_total = 0;
   for (double v : g.counts()) g_total += v;
   for (double v : i.counts()) i_total += v;
@@ -178,6 +227,14 @@ PartnerStatus ClassifyRelease(const fedface::v1::EvaluationRelease& release, std
   }
   reason->clear();
   return PartnerStatus::kContributed;
+}
+
+std::string LayoutTwoPrivacyText(const fedface::v1::PrivacyAccounting& p) {
+  return absl::StrFormat(
+      "epsilon %g, bin layout 2: at most %u mated and %u impostor comparisons per person, noise "
+      "scales %.3g (genuine) and %.3g (impostor) per bin",
+      p.epsilon(), p.genuine_contribution_bound(), p.impostor_contribution_bound(),
+      p.genuine_noise_scale(), p.impostor_noise_scale());
 }
 
 std::string SuppressionReason(fedface::v1::Suppression suppression) {

@@ -14,10 +14,13 @@
 
 namespace fedface::vendor {
 
-// OK when `release` echoes the request's round id, model version and protocol; has
-// bin_edges_version == metrics::kScoreBinEdgesVersion; every metric the protocol defines has a
-// suppression set; released rates lie in [0, 1]; released histograms have exactly
-// metrics::kScoreBinCount finite non-negative counts and withheld ones none.
+// OK when `release` echoes the request's round id, model version and protocol; has a known
+// bin_edges_version: 1 (released histograms exactly metrics::kScoreBinCount finite non-negative
+// counts, no layout-2 noise fields) or 2 (verification under differential privacy only; exactly
+// metrics::kLayoutV2Bins whole, possibly negative counts; bounds c_g >= 1, even c_i >= 2 and
+// positive noise scales whose epsilons c_g / scale_g + 3 floor(c_i / 2) / scale_i add up to at
+// most the release's epsilon); every metric the protocol defines has a suppression set;
+// released rates lie in [0, 1]; withheld histograms carry no counts.
 // InvalidArgument naming the first offending field otherwise.
 absl::Status CheckRelease(const fedface::v1::EvaluationRelease& release,
                           const RoundRequest& request);
@@ -25,6 +28,11 @@ absl::Status CheckRelease(const fedface::v1::EvaluationRelease& release,
 // For a release that passed CheckRelease: kContributed when both histograms are released (and
 // hold some mass), else kWithheld with the reason in *reason (for a person).
 PartnerStatus ClassifyRelease(const fedface::v1::EvaluationRelease& release, std::string* reason);
+
+// The public noise parameters of a layout-2 release, for people: "epsilon 80, bin layout 2: at
+// most 10 mated and 6 impostor comparisons per person, noise scales 1.25 (genuine) and 0.281
+// (impostor) per bin".
+std::string LayoutTwoPrivacyText(const fedface::v1::PrivacyAccounting& privacy);
 
 // A sentence for a suppression code, e.g. SUPPRESSION_COHORT_BELOW_K: "withheld by the
 // partner: fewer than k subjects behind it (k-minimum rule)".

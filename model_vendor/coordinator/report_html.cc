@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "model_vendor/coordinator/release_check.h"
 #include "model_vendor/coordinator/svg_charts.h"
 
 namespace fedface::vendor {
@@ -325,6 +326,12 @@ std::string DetSection(const RoundReport& r) {
   return out;
 }
 
+// Layout-2 releases are not drawn as 0.01-wide bins (they have 21 bins of unequal width).
+constexpr char kLayoutTwoNote[] =
+    "<p class=\"small\">released over bin layout 2 (21 bins: 19 of equal width over [0.45, "
+    "0.79) plus the two open ends); the counts are in report.json, the curves above come from "
+    "them</p>\n";
+
 std::string HistogramSection(const RoundReport& r) {
   std::string out =
       "<h2>Score distributions</h2>\n<p class=\"explain\">How far apart the faces were. Green: "
@@ -338,12 +345,17 @@ std::string HistogramSection(const RoundReport& r) {
     out += "<h3>All partners (pooled)</h3>\n";
     out += HistogramChartSvg(r.pooled.histograms->genuine, r.pooled.histograms->impostor, threshold,
                              false);
+  } else if (r.pooled.available && r.pooled.layout_two) {
+    out += "<h3>All partners (pooled)</h3>\n";
+    out += kLayoutTwoNote;
   }
   out += "<div class=\"grid\">\n";
   for (const PartnerRow& row : r.partners) {
     absl::StrAppend(&out, "<figure><figcaption>", E(row.outcome.partner.name), "</figcaption>\n");
     if (row.histograms) {
       out += HistogramChartSvg(row.histograms->genuine, row.histograms->impostor, threshold, true);
+    } else if (row.layout_two) {
+      out += kLayoutTwoNote;
     } else {
       out += "<p class=\"small\">no histograms released</p>\n";
     }
@@ -415,7 +427,9 @@ std::string PrivacySection(const RoundReport& r) {
     absl::StrAppend(&out, "<td>", BandText(c.subjects()), "</td><td>", BandText(c.images()),
                     "</td><td>", BandText(c.mated_comparisons()), "</td><td>",
                     BandText(c.non_mated_comparisons()), "</td><td>",
-                    p.differential_privacy()
+                    o.release->bin_edges_version() == metrics::kBinLayoutV2
+                        ? absl::StrCat("on: ", LayoutTwoPrivacyText(p))
+                    : p.differential_privacy()
                         ? absl::StrFormat("on: epsilon %.3g, at most %u comparisons per person",
                                           p.epsilon(), p.contribution_bound())
                         : std::string("off: exact histograms"),

@@ -76,7 +76,11 @@ Json ReleaseJson(const fedface::v1::EvaluationRelease& r) {
                       {"non_mated_comparisons", BandJson(c.non_mated_comparisons())}}},
       {"privacy", Json{{"differential_privacy", r.privacy().differential_privacy()},
                        {"epsilon", r.privacy().epsilon()},
-                       {"contribution_bound", r.privacy().contribution_bound()}}},
+                       {"contribution_bound", r.privacy().contribution_bound()},
+                       {"genuine_contribution_bound", r.privacy().genuine_contribution_bound()},
+                       {"impostor_contribution_bound", r.privacy().impostor_contribution_bound()},
+                       {"genuine_noise_scale", r.privacy().genuine_noise_scale()},
+                       {"impostor_noise_scale", r.privacy().impostor_noise_scale()}}},
       {"histograms", Json{{"genuine", ReleasedHistogramJson(r.genuine_histogram())},
                           {"impostor", ReleasedHistogramJson(r.impostor_histogram())}}},
   };
@@ -115,9 +119,12 @@ std::string RoundReportJson(const RoundReport& report) {
                                      {"predicted_fmr", Optional(rt.predicted_fmr)},
                                      {"predicted_fnmr", Optional(rt.predicted_fnmr)},
                                      {"reason", rt.available ? Json(nullptr) : Json(rt.reason)}}},
-      {"histograms", p.histograms ? Json{{"genuine", CountsArray(p.histograms->genuine)},
+      {"bin_edges_version", p.layout_version > 0 ? Json(p.layout_version) : Json(nullptr)},
+      {"histograms", p.histograms   ? Json{{"genuine", CountsArray(p.histograms->genuine)},
                                          {"impostor", CountsArray(p.histograms->impostor)}}
-                                  : Json(nullptr)},
+                     : p.layout_two ? Json{{"genuine", p.layout_two->genuine},
+                                           {"impostor", p.layout_two->impostor}}
+                                    : Json(nullptr)},
       {"det", DetJson(p.det)}};
 
   Json partners = Json::array();
@@ -133,7 +140,8 @@ std::string RoundReportJson(const RoundReport& report) {
              {"address", o.partner.address},
              {"certificate_name", o.partner.certificate_name},
              {"status", PartnerStatusName(o.status)},
-             {"in_pool", o.status == PartnerStatus::kContributed && row.histograms.has_value()},
+             {"in_pool", o.status == PartnerStatus::kContributed &&
+                             (row.histograms.has_value() || row.layout_two.has_value())},
              {"reason", TextOrNull(o.reason)},
              {"grpc_code", o.grpc_code},
              {"attempts", o.attempts},
@@ -153,7 +161,10 @@ std::string RoundReportJson(const RoundReport& report) {
            {"score_bins", Json{{"edges_version", metrics::kScoreBinEdgesVersion},
                                {"bin_count", metrics::kScoreBinCount},
                                {"bin_width", metrics::kScoreBinWidth},
-                               {"overflow_from", metrics::kScoreBinEdges.back()}}},
+                               {"overflow_from", metrics::kScoreBinEdges.back()},
+                               {"layout_2", Json{{"edges_version", metrics::kBinLayoutV2},
+                                                 {"bin_count", metrics::kLayoutV2Bins},
+                                                 {"inner_edges", metrics::kLayoutV2Edges}}}}},
            {"too_noisy_interval_width", metrics::kTooNoisyIntervalWidth},
            {"pooled", pooled},
            {"partners", partners},

@@ -12,7 +12,7 @@
 namespace fedface::vendor {
 
 // The schema version report.json declares ("schema_version"); bump with docs/report_schema.json.
-inline constexpr int kReportSchemaVersion = 2;  // 2: metric intervals and too_noisy
+inline constexpr int kReportSchemaVersion = 3;  // 2: intervals, too_noisy; 3: bin layout 2
 
 // The report as pretty-printed JSON text (2-space indent, trailing newline).
 std::string RoundReportJson(const RoundReport& report);

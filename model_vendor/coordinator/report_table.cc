@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/wire/protocol_names.h"
+#include "model_vendor/coordinator/release_check.h"
 
 namespace fedface::vendor {
 namespace {
@@ -37,7 +38,9 @@ std::string PrivacyLines(const RoundReport& r) {
     if (!p.outcome.release) continue;
     const fedface::v1::PrivacyAccounting& a = p.outcome.release->privacy();
     absl::StrAppend(&out, "  ", p.outcome.partner.name, ": ",
-                    a.differential_privacy()
+                    p.layout_version == metrics::kBinLayoutV2
+                        ? absl::StrCat("differential privacy, ", LayoutTwoPrivacyText(a))
+                    : a.differential_privacy()
                         ? absl::StrFormat("differential privacy, epsilon %g, contribution bound "
                                           "c = %d per subject per histogram",
                                           a.epsilon(), a.contribution_bound())
@@ -95,6 +98,8 @@ std::string RoundReportTable(const RoundReport& report) {
     for (const MetricCell& c : metrics) {
       if (c.released) {
         cells.push_back(Value(c));
+      } else if (c.too_noisy || c.suppression == "too_noisy") {
+        cells.push_back("too noisy");  // the legend says what it means
       } else if (collapse_reason) {
         cells.push_back("-");
       } else {

@@ -523,7 +523,9 @@ void Connection::OnMessage(const GrpcMessage& m) {
   if (type_name == partner::kEvaluationReleaseType && !m.compressed) {
     fedface::v1::EvaluationRelease release;
     if (release.ParseFromArray(m.bytes.data(), static_cast<int>(m.bytes.size()))) {
-      const absl::Status shape = partner::CheckAllowlisted(release, {type_name});
+      const auto& privacy = auditor_.options().release_privacy;
+      const absl::Status shape =
+          partner::CheckAllowlisted(release, {type_name}, privacy ? &*privacy : nullptr);
       if (!shape.ok()) {
         auditor_.AddViolation(ViolationKind::kReleaseShape, std::string(shape.message()), where);
       }

@@ -41,6 +41,7 @@
 #include "partner_node/audit/peer_allowlist.h"
 #include "partner_node/audit/tcp_reassembler.h"
 #include "partner_node/audit/tls_key_log.h"
+#include "partner_node/egress/egress_config.h"
 
 namespace fedface::partner::audit {
 
@@ -69,6 +70,10 @@ struct AuditOptions {
   // Full protobuf names that may leave the partner. nullopt: only the declared-type check runs
   // (the report says so).
   std::optional<std::set<std::string>> allowed_types;
+  // The partner's differential privacy configuration (egress.*): a release over bin layout 2
+  // must state exactly the bounds, epsilon and noise scales it implies (release_shape.h).
+  // nullopt: every layout-2 release is a release-shape violation (it cannot be checked).
+  std::optional<partner::DifferentialPrivacyConfig> release_privacy;
   // The ledger to match (see LoadLedger); nullopt: no ledger check.
   std::optional<LoadedLedger> ledger;
   // TLS session secrets to decrypt TLS connections with; null: a TLS connection that sends

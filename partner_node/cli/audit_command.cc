@@ -22,6 +22,7 @@
 #include "partner_node/cli/command.h"
 #include "partner_node/cli/partner_config.h"
 #include "partner_node/gallery/gallery_store_config.h"
+#include "partner_node/serve/serve_config.h"
 
 namespace fedface::partner {
 namespace {
@@ -63,6 +64,8 @@ constexpr char kUsage[] =
     "                         that cannot be decrypted to its end is a violation\n"
     "  --config FILE          the partner's configuration; without --tls-keylog, its\n"
     "                         audit.tls_key_log is the key log; it also sets the peers below\n"
+    "                         and the egress.* privacy settings a layout-2 release must state\n"
+    "                         (without it, such a release is a release-shape violation)\n"
     "Who the partner may talk to (without these, peers are not checked):\n"
     "  --config FILE          outgoing only to vendor.address (the registry; a host name is\n"
     "                         resolved here, now), incoming only on vendor_api.listen's port\n"
@@ -274,6 +277,10 @@ int RunAudit(const std::vector<std::string>& raw_args) {
   if (auto path = args.Get("config")) {
     absl::StatusOr<Config> config = Config::Load(*path, PartnerConfigSchema());
     if (!config.ok()) return Fail(config.status());
+    // Layout-2 releases must state the noise this configuration implies (release_shape.h).
+    absl::StatusOr<EgressSettings> egress = EgressSettingsFrom(*config);
+    if (!egress.ok()) return Fail(egress.status());
+    options.release_privacy = egress->guard.dp;
     if (key_log_paths.empty() && config->IsSet("audit.tls_key_log")) {
       key_log_paths.push_back(config->GetPath("audit.tls_key_log"));
     }

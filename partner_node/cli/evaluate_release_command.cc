@@ -148,7 +148,8 @@ int RunEvaluateRelease(const std::vector<std::string>& raw) {
             << g.k_minimum << "\n";
   if (g.dp.enabled) {
     std::cout << "privacy  differential privacy ON (epsilon " << g.dp.epsilon_per_release
-              << " per release, c=" << g.dp.contribution_bound
+              << " per release; verification over bin layout 2 with c_g="
+              << g.dp.genuine_contribution_bound << ", c_i=" << g.dp.impostor_contribution_bound
               << "). The noise in this preview was drawn freshly and is NOT stored: the real "
                  "release of a round carries different noise.\n";
     if (std::filesystem::exists(egress->budget_path)) {

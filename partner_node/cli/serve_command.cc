@@ -30,6 +30,7 @@
 #include "core/config/tls_credentials.h"
 #include "core/config/tls_key_log_file.h"
 #include "partner_node/cli/command.h"
+#include "partner_node/cli/partner_config.h"
 #include "partner_node/egress/egress_guard.h"
 #include "partner_node/egress/egress_ledger.h"
 #include "partner_node/egress/held_release_store.h"
@@ -38,7 +39,6 @@
 #include "partner_node/gallery/gallery_store.h"
 #include "partner_node/gallery/gallery_store_config.h"
 #include "partner_node/local_api/local_api_listener.h"
-#include "partner_node/cli/partner_config.h"
 #include "partner_node/serve/evaluation_galleries.h"
 #include "partner_node/serve/evaluation_only_models.h"
 #include "partner_node/serve/evaluation_rounds.h"
@@ -189,6 +189,7 @@ int RunServe(const std::vector<std::string>& args) {
   job.gallery = gallery->get();
   job.evaluation = evaluation;
   job.contribution_bound = egress->guard.dp.enabled ? egress->guard.dp.contribution_bound : 0;
+  job.verification_bounds = VerificationBoundsOf(egress->guard.dp);
   job.refresh_stale = [stack = local->get()](const ReembeddingAdmission& admit) {
     return stack->ReembedStale(admit);
   };
@@ -249,9 +250,12 @@ int RunServe(const std::vector<std::string>& args) {
                     : std::string("throughput not measured"))
             << " on " << loaded->engine->workers() << " workers); BLAS " << LoadedBlasDescription()
             << "; k=" << g.k_minimum << "; "
-            << (g.dp.enabled ? absl::StrFormat("DP on (epsilon %g per release, budget %g, c=%d)",
-                                               g.dp.epsilon_per_release, egress->epsilon_budget,
-                                               g.dp.contribution_bound)
+            << (g.dp.enabled ? absl::StrFormat(
+                                   "DP on (epsilon %g per release, budget %g, c=%d; verification "
+                                   "over bin layout 2 with c_g=%d, c_i=%d, impostor share %g)",
+                                   g.dp.epsilon_per_release, egress->epsilon_budget,
+                                   g.dp.contribution_bound, g.dp.genuine_contribution_bound,
+                                   g.dp.impostor_contribution_bound, g.dp.impostor_epsilon_share)
                              : std::string("DP off"))
             << "; approval " << (egress->guard.require_approval ? "required" : "off")
             << "; other versions "

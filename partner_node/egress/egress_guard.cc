@@ -109,7 +109,7 @@ absl::StatusOr<std::string> EgressGuard::Record(std::string_view vendor, std::st
 absl::StatusOr<std::string> EgressGuard::Seal(std::string_view vendor, std::string_view summary,
                                               const google::protobuf::Message& message) {
   RETURN_IF_ERROR(CheckVendorIdentity(vendor));
-  RETURN_IF_ERROR(CheckAllowlisted(message, config_.allowlist));
+  RETURN_IF_ERROR(CheckAllowlisted(message, config_.allowlist, &config_.dp));
   return Record(vendor, summary, message.GetDescriptor()->full_name(),
                 SerializeDeterministically(message));
 }

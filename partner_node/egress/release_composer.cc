@@ -99,20 +99,78 @@ void SetFnirAtFpir(fedface::v1::FnirAtFpir* out, double target, const metrics::S
 // Step 3: the release's epsilon is split only when the failure-to-enrol rate can be released
 // (its noise small enough at this public subject count); otherwise all of it goes to the
 // histograms. Both shares are whole micro-epsilons, so the charge is exactly epsilon.
+// Verification goes out over bin layout 2, identification over layout 1.
 PrivateValues PrivateNoise(const DifferentialPrivacyConfig& dp, const EvaluationAggregate& a,
                            const KMinimumDecision& k_minimum, NoiseSource& noise) {
   PrivateValues out;
   out.epsilon = dp.epsilon_per_release;
-  const double fte_epsilon =
-      std::round(dp.epsilon_per_release * kFailureRateEpsilonShare * 1e6) / 1e6;
+  const double fte_epsilon = FailureRateEpsilon(dp);
   const bool fte =
       k_minimum.cohort && a.failure_rates.subjects() > 0 && fte_epsilon > 0 &&
       FailureRateNoiseSd(a.failure_rates.subjects(), fte_epsilon) <= kFailureRateMaxNoiseSd;
   const double histogram_epsilon =
       fte ? dp.epsilon_per_release - fte_epsilon : dp.epsilon_per_release;
-  out.histograms = AddDiscreteLaplaceNoise(*a.bounded, histogram_epsilon, noise);
+  if (a.protocol == fedface::v1::EVALUATION_PROTOCOL_VERIFICATION) {
+    out.layout_v2 =
+        AddLayoutV2Noise(*a.bounded, histogram_epsilon, dp.impostor_epsilon_share, noise);
+  } else {
+    out.histograms = AddDiscreteLaplaceNoise(*a.bounded, histogram_epsilon, noise);
+  }
   if (fte) out.failure_to_enrol_rate = NoisyMeanFailureRate(a.failure_rates, fte_epsilon, noise);
   return out;
+}
+
+Suppression ReasonOf(metrics::Withheld w) {
+  switch (w) {
+    case metrics::Withheld::kNone:
+      return fedface::v1::SUPPRESSION_NONE;
+    case metrics::Withheld::kNoMated:
+      return fedface::v1::SUPPRESSION_NO_MATED;
+    case metrics::Withheld::kInsufficientNonMated:
+      return fedface::v1::SUPPRESSION_INSUFFICIENT_NON_MATED;
+    case metrics::Withheld::kTooNoisy:
+      return fedface::v1::SUPPRESSION_TOO_NOISY;
+  }
+  return fedface::v1::SUPPRESSION_NOT_MEASURED;
+}
+
+// The raw noisy layout-2 counts, as they are (a count may be negative).
+void SetRawCounts(fedface::v1::ScoreHistogram* out, const std::vector<double>& counts,
+                  bool allowed) {
+  if (!allowed) {
+    out->set_suppression(fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+    return;
+  }
+  out->set_suppression(fedface::v1::SUPPRESSION_NONE);
+  for (double c : counts) out->add_counts(c);
+}
+
+// Verification metrics of a layout-2 release: metrics::DeriveVerificationMetrics over the
+// partner's own noisy counts (post-processing; the vendor derives the pooled ones the same way).
+void SetLayoutV2Verification(fedface::v1::EvaluationRelease& r, const metrics::DerivedMetrics& d,
+                             bool both) {
+  fedface::v1::FnmrAtFmr* fnmr[] = {r.mutable_fnmr_at_fmr_1e2(), r.mutable_fnmr_at_fmr_1e3(),
+                                    r.mutable_fnmr_at_fmr_1e4()};
+  for (std::size_t k = 0; k < metrics::kDerivedFmrTargets.size(); ++k) {
+    fedface::v1::FnmrAtFmr* out = fnmr[k];
+    out->set_fmr_target(metrics::kDerivedFmrTargets[k]);
+    const metrics::DerivedRate& rate = d.fnmr_at_fmr[k];
+    out->set_suppression(both ? ReasonOf(rate.withheld) : fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+    if (!both || !rate.value) continue;
+    out->set_threshold(OnRateGrid(*rate.threshold));
+    out->set_fnmr(OnRateGrid(*rate.value));
+    out->set_fmr(OnRateGrid(*rate.achieved));
+  }
+  fedface::v1::EqualErrorRate* eer = r.mutable_eer();
+  fedface::v1::Rate* auc = r.mutable_roc_auc();
+  eer->set_suppression(both ? ReasonOf(d.eer.withheld) : fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+  auc->set_suppression(both ? ReasonOf(d.roc_auc.withheld)
+                            : fedface::v1::SUPPRESSION_COHORT_BELOW_K);
+  if (both && d.eer.value) {
+    eer->set_eer(OnRateGrid(*d.eer.value));
+    eer->set_threshold(OnRateGrid(*d.eer.threshold));
+  }
+  if (both && d.roc_auc.value) auc->set_value(OnRateGrid(*d.roc_auc.value));
 }
 
 Suppression MissingSideReason(const metrics::ScoreHistogram& g) {
@@ -147,6 +205,33 @@ Band CountBandOf(int64_t count) {
   }
 }
 
+VerificationBounds VerificationBoundsOf(const DifferentialPrivacyConfig& dp) {
+  return VerificationBounds{dp.genuine_contribution_bound, dp.impostor_contribution_bound};
+}
+
+double FailureRateEpsilon(const DifferentialPrivacyConfig& dp) {
+  return std::round(dp.epsilon_per_release * kFailureRateEpsilonShare * 1e6) / 1e6;
+}
+
+fedface::v1::PrivacyAccounting LayoutV2Accounting(const DifferentialPrivacyConfig& dp,
+                                                  bool failure_rate_released) {
+  const VerificationBounds bounds = VerificationBoundsOf(dp);
+  const double histogram_epsilon = failure_rate_released
+                                       ? dp.epsilon_per_release - FailureRateEpsilon(dp)
+                                       : dp.epsilon_per_release;
+  const LayoutV2Noise noise =
+      LayoutV2NoiseFor(bounds, histogram_epsilon, dp.impostor_epsilon_share);
+  fedface::v1::PrivacyAccounting p;
+  p.set_differential_privacy(true);
+  p.set_epsilon(dp.epsilon_per_release);
+  p.set_contribution_bound(static_cast<uint32_t>(std::max(bounds.genuine, bounds.impostor)));
+  p.set_genuine_contribution_bound(static_cast<uint32_t>(bounds.genuine));
+  p.set_impostor_contribution_bound(static_cast<uint32_t>(bounds.impostor));
+  p.set_genuine_noise_scale(noise.genuine_scale.value());
+  p.set_impostor_noise_scale(noise.impostor_scale.value());
+  return p;
+}
+
 EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
                                const EvaluationAggregate& aggregate,
                                const KMinimumDecision& k_minimum,
@@ -157,12 +242,26 @@ EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
   r.set_round_id(request.round_id());
   r.set_model_version(request.model_version());
   r.set_protocol(request.protocol());
-  r.set_bin_edges_version(metrics::kScoreBinEdgesVersion);
+  const PrivateHistograms* v2 =
+      private_values && private_values->layout_v2 ? &*private_values->layout_v2 : nullptr;
+  r.set_bin_edges_version(
+      static_cast<uint32_t>(v2 ? metrics::kBinLayoutV2 : metrics::kScoreBinEdgesVersion));
 
   const metrics::ScoreHistogram& g =
       private_values ? private_values->histograms.genuine : aggregate.genuine;
   const metrics::ScoreHistogram& i =
       private_values ? private_values->histograms.impostor : aggregate.impostor;
+  // Layout 2: the partner's own figures come from its raw noisy counts through the one
+  // derivation the vendor uses too (lengths are the layout's by construction: it cannot fail).
+  std::optional<metrics::DerivedMetrics> derived;
+  if (v2) {
+    const metrics::PublicNoise noise{{{v2->noise.genuine_scale.value()}},
+                                     {{v2->noise.impostor_scale.value()}}};
+    derived = *metrics::DeriveVerificationMetrics(metrics::kBinLayoutV2, v2->genuine, v2->impostor,
+                                                  noise);
+  }
+  const double genuine_total = derived ? derived->genuine_total : g.total();
+  const double impostor_total = derived ? derived->impostor_total : i.total();
 
   // Counts. The number of subjects is public to the mechanism (differential_privacy.h); under
   // differential privacy the comparison counts are those of the noisy histograms
@@ -176,8 +275,9 @@ EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
     } else {
       SetBand(counts->mutable_images(), 0, false);
     }
-    SetBand(counts->mutable_mated_comparisons(), std::llround(g.total()), k_minimum.mated);
-    SetBand(counts->mutable_non_mated_comparisons(), std::llround(i.total()), k_minimum.non_mated);
+    SetBand(counts->mutable_mated_comparisons(), std::llround(genuine_total), k_minimum.mated);
+    SetBand(counts->mutable_non_mated_comparisons(), std::llround(impostor_total),
+            k_minimum.non_mated);
   } else {
     SetBand(counts->mutable_images(), c.images, k_minimum.cohort);
     SetBand(counts->mutable_mated_comparisons(), c.mated_comparisons, k_minimum.mated);
@@ -210,7 +310,9 @@ EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
   auto not_in_protocol = [](auto* m) {
     m->set_suppression(fedface::v1::SUPPRESSION_NOT_IN_PROTOCOL);
   };
-  if (verification) {
+  if (verification && derived) {
+    SetLayoutV2Verification(r, *derived, both);
+  } else if (verification) {
     SetFnmrAtFmr(r.mutable_fnmr_at_fmr_1e2(), 1e-2, g, i, both);
     SetFnmrAtFmr(r.mutable_fnmr_at_fmr_1e3(), 1e-3, g, i, both);
     SetFnmrAtFmr(r.mutable_fnmr_at_fmr_1e4(), 1e-4, g, i, both);
@@ -230,6 +332,8 @@ EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
       auc->set_suppression(a ? fedface::v1::SUPPRESSION_NONE : MissingSideReason(g));
       if (a) auc->set_value(OnRateGrid(*a));
     }
+  }
+  if (verification) {
     not_in_protocol(r.mutable_rank1_identification_rate());
     not_in_protocol(r.mutable_fnir_at_fpir_1e2());
     r.mutable_fnir_at_fpir_1e2()->set_fpir_target(1e-2);
@@ -257,8 +361,13 @@ EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
     SetFnirAtFpir(r.mutable_fnir_at_fpir_1e1(), 1e-1, g, i, both);
   }
 
-  SetHistogram(r.mutable_genuine_histogram(), g, k_minimum.mated);
-  SetHistogram(r.mutable_impostor_histogram(), i, k_minimum.non_mated);
+  if (v2) {
+    SetRawCounts(r.mutable_genuine_histogram(), v2->genuine, k_minimum.mated);
+    SetRawCounts(r.mutable_impostor_histogram(), v2->impostor, k_minimum.non_mated);
+  } else {
+    SetHistogram(r.mutable_genuine_histogram(), g, k_minimum.mated);
+    SetHistogram(r.mutable_impostor_histogram(), i, k_minimum.non_mated);
+  }
 
   // Measured on the vendor's own self-test chips when the model loads (serving_model.cc), never
   // on the partner's photos: it says how fast the partner's machine is, nothing about its faces.
@@ -273,6 +382,13 @@ EvaluationRelease BuildRelease(const RunEvaluationRequest& request,
         RoundSignificant(*aggregate.embeddings_per_second, kThroughputSignificantDigits));
   }
 
+  if (v2) {
+    // From the partner's configuration alone (never the request); ComposeRelease checks that the
+    // noise drawn had these scales.
+    *r.mutable_privacy() =
+        LayoutV2Accounting(config.dp, fte->suppression() == fedface::v1::SUPPRESSION_NONE);
+    return r;
+  }
   fedface::v1::PrivacyAccounting* privacy = r.mutable_privacy();
   privacy->set_differential_privacy(private_values != nullptr);
   privacy->set_epsilon(private_values ? private_values->epsilon : 0.0);
@@ -298,8 +414,14 @@ absl::StatusOr<ComposedRelease> ComposeRelease(const EgressGuardConfig& config,
   // Step 3.
   std::optional<PrivateValues> private_values;
   if (config.dp.enabled) {
-    if (!aggregate.bounded ||
-        aggregate.bounded->contribution_bound() != config.dp.contribution_bound) {
+    const bool verification = aggregate.protocol == fedface::v1::EVALUATION_PROTOCOL_VERIFICATION;
+    const VerificationBounds want = VerificationBoundsOf(config.dp);
+    const bool bounded_as_configured =
+        aggregate.bounded &&
+        (verification ? aggregate.bounded->bounds().genuine == want.genuine &&
+                            aggregate.bounded->bounds().impostor == want.impostor
+                      : aggregate.bounded->contribution_bound() == config.dp.contribution_bound);
+    if (!bounded_as_configured) {
       return absl::FailedPreconditionError(
           "egress guard: differential privacy is on but the evaluation did not bound each "
           "subject's contributions with the configured bound");
@@ -313,7 +435,15 @@ absl::StatusOr<ComposedRelease> ComposeRelease(const EgressGuardConfig& config,
                    config, ledger_head);
 
   // Step 5.
-  if (absl::Status s = CheckAllowlisted(release, config.allowlist); !s.ok()) {
+  if (private_values && private_values->layout_v2) {
+    const LayoutV2Noise& drawn = private_values->layout_v2->noise;
+    if (drawn.genuine_scale.value() != release.privacy().genuine_noise_scale() ||
+        drawn.impostor_scale.value() != release.privacy().impostor_noise_scale()) {
+      return absl::InternalError(
+          "egress guard: the layout-2 noise drawn differs from the scales the release states");
+    }
+  }
+  if (absl::Status s = CheckAllowlisted(release, config.allowlist, &config.dp); !s.ok()) {
     return absl::InternalError(s.message());
   }
   return ComposedRelease{SerializeDeterministically(release),

@@ -72,6 +72,26 @@ struct Band {
 };
 Band CountBandOf(int64_t count);
 
+// ---- Release layout 2 -------------------------------------------------------------------------
+// Under differential privacy a VERIFICATION release is over bin layout 2 (21 bins,
+// core/metrics/release_derivation.h) with the raw noisy counts and the public noise parameters
+// in PrivacyAccounting fields 4-7; identification releases and releases without differential
+// privacy (local and test use only: the guard refuses to run toward a vendor without it) keep
+// layout 1.
+
+// The partner's verification bounds (c_g, c_i).
+VerificationBounds VerificationBoundsOf(const DifferentialPrivacyConfig& dp);
+
+// The epsilon spent on the failure-to-enrol rate when it is released (whole micro-epsilons).
+double FailureRateEpsilon(const DifferentialPrivacyConfig& dp);
+
+// The privacy accounting of a layout-2 release: every field follows from the partner's
+// configuration and from whether the failure-to-enrol rate took its share of epsilon (which the
+// release shows). The composer writes it and the shape check (release_shape.h) requires it, so
+// no request can choose a bound, a split or a scale.
+fedface::v1::PrivacyAccounting LayoutV2Accounting(const DifferentialPrivacyConfig& dp,
+                                                  bool failure_rate_released);
+
 // ---- Step 4: the typed release ----------------------------------------------------------------
 
 // Builds the release from histograms (noisy ones when `noisy` is given, else the aggregate's
@@ -79,7 +99,9 @@ Band CountBandOf(int64_t count);
 // `ledger_head` is the ledger's head before this release is recorded (the vendor's anchor).
 // What differential privacy lets out of one release.
 struct PrivateValues {
-  NoisyHistograms histograms;
+  NoisyHistograms histograms;  // bin layout 1 (identification)
+  // Bin layout 2 (verification): the raw noisy counts and their public scales.
+  std::optional<PrivateHistograms> layout_v2;
   // The noisy mean failure-to-enrol rate; nullopt when too noisy at this size or not measured.
   std::optional<double> failure_to_enrol_rate;
   double epsilon = 0;  // the whole release's: histograms plus the failure rate when released

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/common/sha256.h"
 #include "core/common/status_macros.h"
+#include "core/metrics/release_derivation.h"
 #include "core/metrics/score_histogram.h"
 #include "fedface/v1/evaluation.pb.h"
 #include "partner_node/egress/egress_config.h"
@@ -37,7 +38,15 @@ absl::Status Refuse(const std::string& type, const std::string& why) {
       absl::StrCat("egress guard: refusing to send ", type, ": ", why));
 }
 
-absl::Status CheckShape(const pb::Message& m, const std::string& root_type, int depth) {
+// The bin layout of the release being checked (bin_edges_version 1 or 2).
+struct Layout {
+  int version = 1;
+  int bins = metrics::kScoreBinCount;
+  bool negative_counts = false;  // layout 2: raw noisy counts
+};
+
+absl::Status CheckShape(const pb::Message& m, const std::string& root_type, int depth,
+                        const Layout& layout) {
   if (depth > 4) return Refuse(root_type, "message nesting too deep");
   const pb::Descriptor* d = m.GetDescriptor();
   const pb::Reflection* r = m.GetReflection();
@@ -62,13 +71,14 @@ absl::Status CheckShape(const pb::Message& m, const std::string& root_type, int 
         return Refuse(root_type, absl::StrCat("repeated field ", name));
       }
       const int n = r->FieldSize(m, f);
-      const int expected = state == fedface::v1::SUPPRESSION_NONE ? metrics::kScoreBinCount : 0;
+      const int expected = state == fedface::v1::SUPPRESSION_NONE ? layout.bins : 0;
       if (n != expected) {
-        return Refuse(root_type, absl::StrCat(name, " has ", n, " values, expected ", expected));
+        return Refuse(root_type, absl::StrCat(name, " has ", n, " values, expected ", expected,
+                                              " (bin layout ", layout.version, ")"));
       }
       for (int j = 0; j < n; ++j) {
         const double v = r->GetRepeatedDouble(m, f, j);
-        if (!std::isfinite(v) || v < 0) {
+        if (!std::isfinite(v) || (v < 0 && !layout.negative_counts)) {
           return Refuse(root_type, absl::StrCat(name, " holds a negative or non-finite count"));
         }
       }
@@ -86,7 +96,7 @@ absl::Status CheckShape(const pb::Message& m, const std::string& root_type, int 
       }
       case pb::FieldDescriptor::CPPTYPE_MESSAGE: {
         if (!r->HasField(m, f)) return Refuse(root_type, absl::StrCat(name, " is missing"));
-        RETURN_IF_ERROR(CheckShape(r->GetMessage(m, f), root_type, depth + 1));
+        RETURN_IF_ERROR(CheckShape(r->GetMessage(m, f), root_type, depth + 1, layout));
         break;
       }
       case pb::FieldDescriptor::CPPTYPE_DOUBLE:
@@ -144,13 +154,23 @@ absl::Status CheckBand(const fedface::v1::CountBand& b, const std::string& root)
   return absl::OkStatus();
 }
 
+// Layout 1: a bin edge; layout 2 (interpolated): on kRateStep in [0, kLayoutV2Top].
+bool IsThreshold(double x, const Layout& layout) {
+  if (layout.version == metrics::kBinLayoutV2) {
+    return x >= 0 && x <= metrics::kLayoutV2Top && OnGrid(x, kRateStep);
+  }
+  return IsBinEdge(x);
+}
+
 template <typename M>
 absl::Status CheckRateAtTarget(const M& m, double achieved_false, double miss, double threshold,
-                               const std::string& root, const char* name) {
+                               const Layout& layout, const std::string& root, const char* name) {
   if (!Released(m)) return CheckWithheldEmpty(m, root);
-  if (!IsRate(achieved_false, kRateStep) || !IsRate(miss, kRateStep) || !IsBinEdge(threshold)) {
+  if (!IsRate(achieved_false, kRateStep) || !IsRate(miss, kRateStep) ||
+      !IsThreshold(threshold, layout)) {
     return Refuse(root, absl::StrCat(name, " is off its grid (rates in steps of ", kRateStep,
-                                     ", thresholds at bin edges)"));
+                                     ", thresholds at bin edges of layout 1 or on that grid in "
+                                     "layout 2)"));
   }
   return absl::OkStatus();
 }
@@ -164,7 +184,49 @@ absl::Status CheckRate(const fedface::v1::Rate& rate, double step, const std::st
   return absl::OkStatus();
 }
 
-absl::Status CheckOnGrid(const fedface::v1::EvaluationRelease& r, const std::string& root) {
+// Layout 1 carries no layout-2 noise parameters; layout 2 carries exactly those the partner's
+// configuration implies (a vendor's request cannot move a bound, the split or a scale).
+absl::Status CheckPrivacyOfLayout(const fedface::v1::EvaluationRelease& r, const Layout& layout,
+                                  const DifferentialPrivacyConfig* dp, const std::string& root) {
+  const fedface::v1::PrivacyAccounting& p = r.privacy();
+  if (layout.version != metrics::kBinLayoutV2) {
+    if (p.genuine_contribution_bound() != 0 || p.impostor_contribution_bound() != 0 ||
+        p.genuine_noise_scale() != 0 || p.impostor_noise_scale() != 0) {
+      return Refuse(root, "a bin layout 1 release carries layout-2 noise parameters");
+    }
+    return absl::OkStatus();
+  }
+  if (r.protocol() != fedface::v1::EVALUATION_PROTOCOL_VERIFICATION || !p.differential_privacy()) {
+    return Refuse(root, "bin layout 2 is for verification under differential privacy only");
+  }
+  if (dp == nullptr) {
+    return Refuse(root,
+                  "a bin layout 2 release is checked against the partner's differential privacy "
+                  "configuration, and none was given");
+  }
+  const fedface::v1::PrivacyAccounting want = LayoutV2Accounting(
+      *dp, r.failure_to_enrol_rate().suppression() == fedface::v1::SUPPRESSION_NONE);
+  const pb::Descriptor* d = want.GetDescriptor();
+  const pb::Reflection* reflection = want.GetReflection();
+  for (int k = 0; k < d->field_count(); ++k) {
+    const pb::FieldDescriptor* f = d->field(k);
+    const bool same = f->cpp_type() == pb::FieldDescriptor::CPPTYPE_DOUBLE
+                          ? reflection->GetDouble(p, f) == reflection->GetDouble(want, f)
+                      : f->cpp_type() == pb::FieldDescriptor::CPPTYPE_UINT32
+                          ? reflection->GetUInt32(p, f) == reflection->GetUInt32(want, f)
+                      : f->cpp_type() == pb::FieldDescriptor::CPPTYPE_BOOL
+                          ? reflection->GetBool(p, f) == reflection->GetBool(want, f)
+                          : false;
+    if (!same) {
+      return Refuse(
+          root, absl::StrCat(f->full_name(), " is not what the partner's configuration implies"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckOnGrid(const fedface::v1::EvaluationRelease& r, const Layout& layout,
+                         const DifferentialPrivacyConfig* dp, const std::string& root) {
   std::vector<absl::Status> checks = {
       CheckBand(r.counts().subjects(), root),
       CheckBand(r.counts().images(), root),
@@ -179,14 +241,14 @@ absl::Status CheckOnGrid(const fedface::v1::EvaluationRelease& r, const std::str
   for (const auto& [m, target] : fnmr) {
     if (m->fmr_target() != target) return Refuse(root, "an FNMR at FMR has another target");
     checks.push_back(
-        CheckRateAtTarget(*m, m->fmr(), m->fnmr(), m->threshold(), root, "fnmr_at_fmr"));
+        CheckRateAtTarget(*m, m->fmr(), m->fnmr(), m->threshold(), layout, root, "fnmr_at_fmr"));
   }
   const std::pair<const fedface::v1::FnirAtFpir*, double> fnir[] = {{&r.fnir_at_fpir_1e2(), 1e-2},
                                                                     {&r.fnir_at_fpir_1e1(), 1e-1}};
   for (const auto& [m, target] : fnir) {
     if (m->fpir_target() != target) return Refuse(root, "an FNIR at FPIR has another target");
     checks.push_back(
-        CheckRateAtTarget(*m, m->fpir(), m->fnir(), m->threshold(), root, "fnir_at_fpir"));
+        CheckRateAtTarget(*m, m->fpir(), m->fnir(), m->threshold(), layout, root, "fnir_at_fpir"));
   }
   const fedface::v1::EqualErrorRate& eer = r.eer();
   if (!Released(eer)) {
@@ -217,6 +279,7 @@ absl::Status CheckOnGrid(const fedface::v1::EvaluationRelease& r, const std::str
   if (!OnGrid(r.privacy().epsilon(), kRateStep) || r.privacy().epsilon() < 0) {
     return Refuse(root, "the privacy accounting's epsilon is off its grid");
   }
+  checks.push_back(CheckPrivacyOfLayout(r, layout, dp, root));
   for (const absl::Status& s : checks) {
     if (!s.ok()) return s;
   }
@@ -225,23 +288,34 @@ absl::Status CheckOnGrid(const fedface::v1::EvaluationRelease& r, const std::str
 
 }  // namespace
 
-absl::Status CheckAllowlisted(const pb::Message& message, const std::set<std::string>& allowlist) {
+absl::Status CheckAllowlisted(const pb::Message& message, const std::set<std::string>& allowlist,
+                              const DifferentialPrivacyConfig* dp) {
   const std::string type(message.GetDescriptor()->full_name());
   if (!allowlist.count(type)) return Refuse(type, "the type is not allowlisted");
   if (type != kEvaluationReleaseType) {
     return Refuse(type, "the guard knows no aggregate-only shape for this type");
   }
-  RETURN_IF_ERROR(CheckShape(message, type, 0));
   // The audit hands in messages parsed through a descriptor pool of its own: same type, other
   // class.
-  if (const auto* typed = dynamic_cast<const fedface::v1::EvaluationRelease*>(&message)) {
-    return CheckOnGrid(*typed, type);
-  }
+  const auto* typed = dynamic_cast<const fedface::v1::EvaluationRelease*>(&message);
   fedface::v1::EvaluationRelease copy;
-  if (!copy.ParseFromString(message.SerializeAsString())) {
-    return Refuse(type, "the message does not parse as its own type");
+  if (typed == nullptr) {
+    if (!copy.ParseFromString(message.SerializeAsString())) {
+      return Refuse(type, "the message does not parse as its own type");
+    }
+    typed = &copy;
   }
-  return CheckOnGrid(copy, type);
+  Layout layout;
+  layout.version = static_cast<int>(typed->bin_edges_version());
+  if (layout.version == metrics::kBinLayoutV2) {
+    layout.bins = metrics::kLayoutV2Bins;
+    layout.negative_counts = true;
+  } else if (layout.version != metrics::kScoreBinEdgesVersion) {
+    return Refuse(type, absl::StrCat("bin layout version ", typed->bin_edges_version(),
+                                     " is not known (1 or 2)"));
+  }
+  RETURN_IF_ERROR(CheckShape(message, type, 0, layout));
+  return CheckOnGrid(*typed, layout, dp, type);
 }
 
 }  // namespace fedface::partner

@@ -57,6 +57,7 @@ absl::StatusOr<EvaluationAggregate> RunProtocol(const EvaluationJobContext& cont
   options.seed = request.seed();
   options.non_mated_sample_size = request.non_mated_sample_size();
   options.contribution_bound = context.contribution_bound;
+  options.verification_bounds = context.verification_bounds;
   options.identification_holdout_percent = context.evaluation.identification_holdout_percent;
   options.max_comparisons = context.evaluation.max_comparisons;
   options.interrupted = interrupted;

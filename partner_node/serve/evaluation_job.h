@@ -49,9 +49,10 @@ struct EvaluationJobContext {
   ServingModel* model = nullptr;    // required: the active model
   GalleryStore* gallery = nullptr;  // required: the production store
   EvaluationSettings evaluation;
-  int contribution_bound = 0;           // c when differential privacy is on, else 0
-  StaleGalleryRefresher refresh_stale;  // may be empty (previews): stale galleries are refused
-  bool can_reembed = false;             // gallery.dir is set
+  int contribution_bound = 0;              // c when differential privacy is on, else 0
+  VerificationBounds verification_bounds;  // c_g, c_i when differential privacy is on
+  StaleGalleryRefresher refresh_stale;     // may be empty (previews): stale galleries are refused
+  bool can_reembed = false;                // gallery.dir is set
   // For rounds naming another version; when either is null such rounds are refused, as when
   // evaluation.evaluate_other_versions is false.
   EvaluationOnlyModels* other_models = nullptr;

@@ -201,8 +201,11 @@ absl::StatusOr<EvaluationAggregate> VerificationBounded(const EvaluationCohort& 
   FillCohortCounts(cohort, a);
   Poller poll(options.interrupted);
   const std::vector<SubjectImages> planner = PlannerSubjects(cohort);
-  ComparisonPlan plan =
-      PlanVerificationComparisons(planner, options.contribution_bound, options.seed);
+  const VerificationBounds bounds =
+      options.verification_bounds.genuine > 0
+          ? options.verification_bounds
+          : VerificationBounds{options.contribution_bound, options.contribution_bound};
+  ComparisonPlan plan = PlanVerificationComparisons(planner, bounds, options.seed);
   // The request's non_mated_sample_size is NOT applied here: a prefix of the ring order (or any
   // cut whose position depends on the others) would let one added or removed subject shift
   // comparisons far from it, beyond the sensitivity the noise covers (differential_privacy.h).
@@ -243,7 +246,7 @@ absl::StatusOr<EvaluationAggregate> VerificationBounded(const EvaluationCohort& 
   ASSIGN_OR_RETURN(std::vector<AttributedScore> genuine, score(plan.mated, mated_subject));
   ASSIGN_OR_RETURN(std::vector<AttributedScore> impostor, score(plan.non_mated, non_mated_subject));
   absl::StatusOr<ContributionBoundedHistograms> bounded =
-      ContributionBoundedHistograms::Build(options.contribution_bound, genuine, impostor);
+      ContributionBoundedHistograms::Build(bounds, genuine, impostor);
   if (!bounded.ok()) return absl::InternalError(bounded.status().message());
   a.genuine = bounded->genuine();
   a.impostor = bounded->impostor();

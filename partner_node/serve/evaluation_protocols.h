@@ -7,8 +7,8 @@
 //   - DP off: every mated pair (two enrolled images of one subject) and every non-mated pair,
 //     or exactly `non_mated_sample_size` distinct non-mated pairs drawn uniformly without
 //     replacement by a generator seeded with `seed` (Floyd's algorithm over the pair index).
-//   - DP on: PlanVerificationComparisons (differential_privacy.h): at most c mated pairs per
-//     subject and the keyed hash ring's non-mated pairs (at most c per subject), chosen from keys
+//   - DP on: PlanVerificationComparisons (differential_privacy.h): at most c_g mated pairs per
+//     subject and the keyed hash ring's non-mated pairs (at most c_i per subject), chosen from keys
 //     and the seed; the request's non-mated sample size is ignored (a cut of the plan would
 //     break the add/remove sensitivity the noise is calibrated to).
 // Identification (1:N, rank 1):
@@ -42,8 +42,12 @@ namespace fedface::partner {
 struct ProtocolOptions {
   uint64_t seed = 0;
   uint64_t non_mated_sample_size = 0;  // 0: all non-mated pairs (verification)
-  // Contribution bounding for differential privacy: 0 = off, else c.
+  // Contribution bounding for differential privacy: 0 = off, else c (identification, and
+  // verification when `verification_bounds` is unset).
   int contribution_bound = 0;
+  // Verification under differential privacy (release layout 2): c_g mated and c_i impostor
+  // comparisons per subject, from the partner's configuration. {0, 0}: c for both.
+  VerificationBounds verification_bounds;
   int identification_holdout_percent = 30;
   // Most comparisons (or searches) per side; more is refused with FAILED_PRECONDITION.
   uint64_t max_comparisons = 20'000'000;

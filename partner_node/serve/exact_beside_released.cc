@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_format.h"
 #include "core/metrics/identification_metrics.h"
+#include "core/metrics/release_derivation.h"
 #include "core/metrics/score_histogram.h"
 
 namespace fedface::partner {
@@ -42,7 +43,14 @@ void PrintExactBesideReleased(const fedface::v1::EvaluationRelease& r, const Eva
       "exact: every comparison here, %.0f mated and %.0f non-mated (bins of "
       "%.2f), no noise, no contribution bound\n",
       a.genuine.total(), a.impostor.total(), metrics::kScoreBinWidth);
-  if (r.privacy().differential_privacy()) {
+  if (r.bin_edges_version() == static_cast<uint32_t>(metrics::kBinLayoutV2)) {
+    out << absl::StrFormat(
+        "released: differential privacy, epsilon %g, bin layout 2, at most %u mated and %u "
+        "impostor comparisons per subject, noise scales %.3g and %.3g per bin\n",
+        r.privacy().epsilon(), r.privacy().genuine_contribution_bound(),
+        r.privacy().impostor_contribution_bound(), r.privacy().genuine_noise_scale(),
+        r.privacy().impostor_noise_scale());
+  } else if (r.privacy().differential_privacy()) {
     out << absl::StrFormat(
         "released: differential privacy, epsilon %g, contribution bound c = "
         "%u per subject per histogram\n",

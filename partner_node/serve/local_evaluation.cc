@@ -45,6 +45,7 @@ absl::StatusOr<LocalEvaluation> EvaluateLocally(const Config& config,
   job.gallery = gallery->get();
   job.evaluation = EvaluationSettingsFrom(config);
   job.contribution_bound = guard.dp.enabled ? guard.dp.contribution_bound : 0;
+  job.verification_bounds = VerificationBoundsOf(guard.dp);
   // Changes nothing: the active version's stored embeddings only (no re-embedding, no other
   // version).
   job.evaluation.evaluate_other_versions = false;

@@ -12,9 +12,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "core/common/status_macros.h"
+#include "core/config/config_file.h"
 #include "fedface/v1/evaluation.pb.h"
 #include "fedface/v1/model_registry.pb.h"
+#include "partner_node/cli/partner_config.h"
 #include "partner_node/gallery/gallery_store_factory.h"
+#include "partner_node/serve/serve_config.h"
 #include "tests/support/test_env.h"
 
 namespace fedface::audit_test {
@@ -501,6 +504,12 @@ absl::StatusOr<AuditReport> AuditWorld::AuditCapture(int n, const std::string& p
   RETURN_IF_ERROR(partner::audit::AddOutgoingPeer(RegistryAddress(n), "vendor.address", &peers));
   peers.incoming_ports.insert(static_cast<uint16_t>(VendorPort(n)));
   options.peers = std::move(peers);
+  // The egress.* privacy settings `partner_node audit --config` reads from the same file: a
+  // release over bin layout 2 must state exactly the noise they imply.
+  ASSIGN_OR_RETURN(const Config config, Config::Load(PartnerDir(n) + "/partner-enroll.yaml",
+                                                     partner::PartnerConfigSchema()));
+  ASSIGN_OR_RETURN(const partner::EgressSettings egress, partner::EgressSettingsFrom(config));
+  options.release_privacy = egress.guard.dp;
   options.capture_mode = network_->namespaces() ? partner::audit::CaptureMode::kNamespace
                                                 : partner::audit::CaptureMode::kLoopback;
   if (ledger_from_seq) {

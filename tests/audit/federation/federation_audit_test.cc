@@ -22,6 +22,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -29,9 +31,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "core/common/status_macros.h"
+#include "fedface/v1/evaluation.pb.h"
 #include "partner_node/audit/audit_inputs.h"
 #include "partner_node/audit/tls_key_log.h"
 #include "partner_node/audit/traffic_audit.h"
@@ -178,6 +182,7 @@ void ExpectFailsWithoutKeyLog(AuditWorld& world, int n, int64_t from_seq,
 struct DecodedMessages {
   std::vector<std::string> sent;
   uint64_t total = 0;
+  int releases_decoded = 0;  // tshark: releases whose layout-2 fields it decoded and matched
 };
 
 DecodedMessages AuditSaw(const AuditReport& r) {
@@ -185,6 +190,48 @@ DecodedMessages AuditSaw(const AuditReport& r) {
   for (const auto& c : r.connections) out.total += c.messages[0] + c.messages[1];
   for (const auto& m : r.sent) out.sent.push_back(absl::StrCat(m.type, " ", m.size, " ", m.sha256));
   return out;
+}
+
+// The wire bytes of a varint or a little-endian double as tshark shows them ("c8:01").
+std::string ColonHex(const std::string& bytes) {
+  std::vector<std::string> parts;
+  for (unsigned char c : bytes) parts.push_back(absl::StrFormat("%02x", c));
+  return absl::StrJoin(parts, ":");
+}
+std::string VarintBytes(uint64_t v) {
+  std::string out;
+  do {
+    out.push_back(static_cast<char>((v & 0x7f) | (v > 0x7f ? 0x80 : 0)));
+    v >>= 7;
+  } while (v != 0);
+  return out;
+}
+std::string DoubleBytes(double d) {
+  uint64_t bits = 0;
+  std::memcpy(&bits, &d, sizeof bits);
+  std::string out;
+  for (int k = 0; k < 8; ++k) out.push_back(static_cast<char>((bits >> (8 * k)) & 0xff));
+  return out;
+}
+
+// tshark decodes a release's bin layout and its layout-2 noise parameters (fields 4-7) by name,
+// with the values the protobuf library parses from the same bytes.
+void ExpectTsharkDecodesTheLayoutTwoFields(const TsharkMessage& m) {
+  fedface::v1::EvaluationRelease r;
+  ASSERT_TRUE(r.ParseFromString(m.data));
+  ASSERT_EQ(r.bin_edges_version(), 2u) << "a release under differential privacy is layout 2";
+  const fedface::v1::PrivacyAccounting& p = r.privacy();
+  const std::pair<const char*, std::string> want[] = {
+      {"bin_edges_version", ColonHex(VarintBytes(r.bin_edges_version()))},
+      {"genuine_contribution_bound", ColonHex(VarintBytes(p.genuine_contribution_bound()))},
+      {"impostor_contribution_bound", ColonHex(VarintBytes(p.impostor_contribution_bound()))},
+      {"genuine_noise_scale", ColonHex(DoubleBytes(p.genuine_noise_scale()))},
+      {"impostor_noise_scale", ColonHex(DoubleBytes(p.impostor_noise_scale()))}};
+  for (const auto& [name, value] : want) {
+    const auto it = m.fields.find(name);
+    ASSERT_NE(it, m.fields.end()) << "tshark did not decode " << name;
+    EXPECT_EQ(it->second, value) << name;
+  }
 }
 
 absl::StatusOr<DecodedMessages> TsharkSaw(AuditWorld& world, int n) {
@@ -195,6 +242,10 @@ absl::StatusOr<DecodedMessages> TsharkSaw(AuditWorld& world, int n) {
   for (const TsharkMessage& m : seen) {
     if (m.src_port == world.VendorPort(n)) {
       out.sent.push_back(absl::StrCat(m.type, " ", m.length, " ", m.sha256));
+      if (m.type == "fedface.v1.EvaluationRelease") {
+        ExpectTsharkDecodesTheLayoutTwoFields(m);
+        ++out.releases_decoded;
+      }
     }
   }
   return out;
@@ -207,10 +258,16 @@ void ExpectTsharkAgrees(AuditWorld& world, int n, const AuditReport& r) {
   const DecodedMessages audit = AuditSaw(r);
   EXPECT_EQ(tshark->total, audit.total) << "tshark and the audit count different gRPC messages";
   EXPECT_EQ(tshark->sent, audit.sent);
+  const int releases = static_cast<int>(std::count_if(
+      audit.sent.begin(), audit.sent.end(),
+      [](const std::string& s) { return absl::StartsWith(s, "fedface.v1.EvaluationRelease "); }));
+  EXPECT_EQ(tshark->releases_decoded, releases) << "tshark decodes every release's fields";
   std::cout << "[audit tshark] " << world.PartnerName(n) << ": tshark decoded " << tshark->total
             << " gRPC message(s), the audit " << audit.total
             << "; sent by the partner: " << (tshark->sent.empty() ? "none" : tshark->sent.front())
-            << (tshark->sent == audit.sent ? " (same)" : " (DIFFERENT)") << std::endl;
+            << (tshark->sent == audit.sent ? " (same)" : " (DIFFERENT)") << "; "
+            << tshark->releases_decoded << " release(s) with layout 2's fields decoded"
+            << std::endl;
 }
 
 // Namespaces: partner n's model pull, captured on its whole interface, passes its audit with

@@ -42,6 +42,20 @@ void Collect(const Json& node, const std::string& key, std::vector<const Json*>*
   }
 }
 
+// Every decoded field (an object with a name and a value) under `node`.
+void CollectFields(const Json& node, std::map<std::string, std::string>* out) {
+  if (node.is_object()) {
+    const auto name = node.find("protobuf.field.name");
+    const auto value = node.find("protobuf.field.value");
+    if (name != node.end() && value != node.end() && name->is_string() && value->is_string()) {
+      (*out)[name->get<std::string>()] = value->get<std::string>();
+    }
+    for (const Json& v : node) CollectFields(v, out);
+  } else if (node.is_array()) {
+    for (const Json& v : node) CollectFields(v, out);
+  }
+}
+
 std::string First(const Json& node, const std::string& key) {
   std::vector<const Json*> values;
   Collect(node, key, &values);
@@ -102,8 +116,12 @@ absl::StatusOr<std::vector<TsharkMessage>> TsharkGrpcMessages(const std::string&
       const std::string data = FromColonHex(First(*grpc[i], "grpc.message_data"));
       m.length = std::strtoull(First(*grpc[i], "grpc.message_length").c_str(), nullptr, 10);
       m.sha256 = Sha256Hex(data);
+      m.data = data;
       // The top-level message's name comes first; nested messages follow inside it.
-      if (grpc.size() == protobuf.size()) m.type = First(*protobuf[i], "protobuf.message.name");
+      if (grpc.size() == protobuf.size()) {
+        m.type = First(*protobuf[i], "protobuf.message.name");
+        CollectFields(*protobuf[i], &m.fields);
+      }
       out.push_back(std::move(m));
     }
   }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,11 @@ struct TsharkMessage {
   std::string type;  // full protobuf name as tshark resolved it ("" when it did not)
   uint64_t length = 0;
   std::string sha256;  // hex, of the message bytes (without the 5-byte gRPC prefix)
+  std::string data;    // the message bytes
+  // Every protobuf field tshark decoded by name (nested ones included; a repeated name keeps
+  // its last value): name -> tshark's value text, the wire bytes as colon hex ("02",
+  // "00:00:00:00:00:00:e4:3f").
+  std::map<std::string, std::string> fields;
 };
 
 // The tshark binary on PATH, or "".

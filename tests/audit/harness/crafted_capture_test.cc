@@ -7,11 +7,13 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <random>
 
 #include "audit_probe.pb.h"
 #include "core/common/sha256.h"
+#include "core/common/status_macros.h"
 #include "partner_node/audit/traffic_audit.h"
 #include "partner_node/egress/release_composer.h"
 #include "partner_node/egress/vendor_status.h"
@@ -58,6 +60,35 @@ class CraftedCaptureTest : public ::testing::Test, public CraftedAudit {
     const std::string path = dir_ + "/" + name + ".pcap";
     EXPECT_TRUE(pcap.Write(path).ok());
     return AuditFile(path);
+  }
+
+  // Audits a capture of one RunEvaluation exchange whose reply is `release` (allowlist: the
+  // release type; `privacy`: the partner's egress.* settings the audit checks layout 2 against).
+  absl::StatusOr<AuditReport> AuditReleaseExchange(
+      const std::string& name, const fedface::v1::RunEvaluationRequest& request,
+      const fedface::v1::EvaluationRelease& release,
+      const std::optional<partner::DifferentialPrivacyConfig>& privacy = std::nullopt) {
+    constexpr char kRunEvaluation[] = "/fedface.v1.EvaluationService/RunEvaluation";
+    const std::unique_ptr<GrpcMethodCatalog> catalog =
+        GrpcMethodCatalog::FromLinkedProtos({"fedface.v1"});
+    if (catalog->Find(kRunEvaluation) == nullptr) {
+      return absl::InternalError("the catalog does not know RunEvaluation");
+    }
+    const Http2Exchange x =
+        MakeUnaryExchange(kRunEvaluation, request.SerializeAsString(), release.SerializeAsString());
+    std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
+    for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 100)) pieces.push_back(p);
+    PcapCrafter pcap(DLT_EN10MB);
+    AddConnection(pcap, vendor_, partner_, pieces, x.client_bytes.size(), x.server_bytes.size());
+    const std::string path = dir_ + "/" + name + ".pcap";
+    RETURN_IF_ERROR(pcap.Write(path));
+    AuditOptions options;
+    options.partner_port = kPartnerPort;
+    options.patterns = &patterns_;
+    options.catalog = catalog.get();
+    options.allowed_types = std::set<std::string>{partner::kEvaluationReleaseType};
+    options.release_privacy = privacy;
+    return AuditCaptures({path}, options);
   }
 
   const Endpoint vendor_ = MakeEndpoint("127.0.0.1", 41000);
@@ -301,10 +332,6 @@ TEST_F(CraftedCaptureTest, UnknownFieldsAndGarbageDoNotPassAsTheDeclaredType) {
 // a face descriptor's component as the ROC AUC) is found on the wire; the same release with the
 // guard's own value passes.
 TEST_F(CraftedCaptureTest, AReleaseValueOffItsGridIsFound) {
-  const std::unique_ptr<GrpcMethodCatalog> catalog =
-      GrpcMethodCatalog::FromLinkedProtos({"fedface.v1"});
-  constexpr char kRunEvaluation[] = "/fedface.v1.EvaluationService/RunEvaluation";
-  ASSERT_NE(catalog->Find(kRunEvaluation), nullptr);
   fedface::v1::RunEvaluationRequest request;
   request.set_round_id("r1");
   request.set_model_version("1.0.0");
@@ -326,20 +353,8 @@ TEST_F(CraftedCaptureTest, AReleaseValueOffItsGridIsFound) {
 
   for (const fedface::v1::EvaluationRelease* release :
        {&good, static_cast<const fedface::v1::EvaluationRelease*>(&bad)}) {
-    const Http2Exchange x = MakeUnaryExchange(kRunEvaluation, request.SerializeAsString(),
-                                              release->SerializeAsString());
-    std::vector<TcpPiece> pieces = CutIntoPieces(true, x.client_bytes, 100);
-    for (TcpPiece& p : CutIntoPieces(false, x.server_bytes, 100)) pieces.push_back(p);
-    PcapCrafter pcap(DLT_EN10MB);
-    AddConnection(pcap, vendor_, partner_, pieces, x.client_bytes.size(), x.server_bytes.size());
-    const std::string path = dir_ + (release == &good ? "/on-grid.pcap" : "/off-grid.pcap");
-    ASSERT_TRUE(pcap.Write(path).ok());
-    AuditOptions options;
-    options.partner_port = kPartnerPort;
-    options.patterns = &patterns_;
-    options.catalog = catalog.get();
-    options.allowed_types = std::set<std::string>{partner::kEvaluationReleaseType};
-    const absl::StatusOr<AuditReport> r = AuditCaptures({path}, options);
+    const absl::StatusOr<AuditReport> r =
+        AuditReleaseExchange(release == &good ? "on-grid" : "off-grid", request, *release);
     ASSERT_TRUE(r.ok()) << r.status();
     if (release == &good) {
       EXPECT_TRUE(r->passed()) << FormatAuditText(*r);
@@ -349,6 +364,87 @@ TEST_F(CraftedCaptureTest, AReleaseValueOffItsGridIsFound) {
           << r->violations[0].detail;
     }
   }
+}
+
+// Bin layout 2 (issue 12) on the wire: a release from a correct partner passes the audit given
+// the partner's configuration; one with 22 bins, a noise scale or a bound other than the
+// configuration's, or any layout-2 release audited without the configuration, is a release-shape
+// violation.
+TEST_F(CraftedCaptureTest, ALayoutTwoReleasePassesOnlyWithThePartnersOwnNoise) {
+  fedface::v1::RunEvaluationRequest request;
+  request.set_round_id("r2");
+  request.set_model_version("1.0.0");
+  request.set_protocol(fedface::v1::EVALUATION_PROTOCOL_VERIFICATION);
+  request.set_seed(5);
+  partner::EgressGuardConfig config;  // the defaults: c_g 10, c_i 64, share 0.8, epsilon 1
+  std::vector<partner::SubjectImages> people;
+  for (int k = 0; k < 40; ++k) people.push_back({k + 1, 4});
+  const partner::ComparisonPlan plan = partner::PlanVerificationComparisons(
+      people, partner::VerificationBoundsOf(config.dp), request.seed());
+  std::vector<partner::AttributedScore> g, i;
+  for (const auto& c : plan.mated)
+    g.push_back({c.subject_x, c.subject_y, 0.40 + 0.001 * c.image_y});
+  for (const auto& c : plan.non_mated) i.push_back({c.subject_x, c.subject_y, 0.80});
+  partner::EvaluationAggregate a;
+  a.protocol = request.protocol();
+  a.cohort = {.subjects = 40, .mated_subjects = 40, .non_mated_subjects = 40, .images = 160};
+  a.bounded = *partner::ContributionBoundedHistograms::Build(
+      partner::VerificationBoundsOf(config.dp), g, i);
+  for (int k = 0; k < 40; ++k) a.failure_rates.Add(4, 0);
+  fedface::v1::LedgerHead head;
+  head.set_seq(0);
+  head.set_entry_hash(std::string(64, '0'));
+  partner::SeededNoiseSource noise(3);
+  const absl::StatusOr<partner::ComposedRelease> composed =
+      partner::ComposeRelease(config, request, a, noise, head);
+  ASSERT_TRUE(composed.ok()) << composed.status();
+  fedface::v1::EvaluationRelease good;
+  ASSERT_TRUE(good.ParseFromString(composed->bytes));
+  ASSERT_EQ(good.bin_edges_version(), 2u);
+
+  const absl::StatusOr<AuditReport> passed =
+      AuditReleaseExchange("layout2-good", request, good, config.dp);
+  ASSERT_TRUE(passed.ok()) << passed.status();
+  EXPECT_TRUE(passed->passed()) << FormatAuditText(*passed);
+
+  struct Case {
+    const char* name;
+    std::function<void(fedface::v1::EvaluationRelease&)> mutate;
+    const char* detail;
+  } cases[] = {
+      {"22-bins", [](auto& r) { r.mutable_genuine_histogram()->add_counts(0); },
+       "has 22 values, expected 21"},
+      {"other-scale",
+       [](auto& r) {
+         r.mutable_privacy()->set_impostor_noise_scale(r.privacy().impostor_noise_scale() / 4);
+       },
+       "impostor_noise_scale is not what the partner's configuration implies"},
+      {"other-bound", [](auto& r) { r.mutable_privacy()->set_impostor_contribution_bound(8); },
+       "impostor_contribution_bound is not what the partner's configuration implies"},
+      {"layout-3", [](auto& r) { r.set_bin_edges_version(3); }, "bin layout version 3"},
+  };
+  for (const Case& c : cases) {
+    fedface::v1::EvaluationRelease bad = good;
+    c.mutate(bad);
+    const absl::StatusOr<AuditReport> r = AuditReleaseExchange(c.name, request, bad, config.dp);
+    ASSERT_TRUE(r.ok()) << r.status();
+    ASSERT_EQ(Count(*r, ViolationKind::kReleaseShape), 1) << c.name << FormatAuditText(*r);
+    EXPECT_NE(r->violations[0].detail.find(c.detail), std::string::npos)
+        << c.name << ": " << r->violations[0].detail;
+  }
+  // The same good release from a partner configured otherwise (another split) fails, and so
+  // does an audit that was not given the configuration at all.
+  partner::DifferentialPrivacyConfig other = config.dp;
+  other.impostor_epsilon_share = 0.5;
+  const absl::StatusOr<AuditReport> other_config =
+      AuditReleaseExchange("layout2-other-config", request, good, other);
+  ASSERT_TRUE(other_config.ok());
+  EXPECT_EQ(Count(*other_config, ViolationKind::kReleaseShape), 1);
+  const absl::StatusOr<AuditReport> no_config =
+      AuditReleaseExchange("layout2-no-config", request, good);
+  ASSERT_TRUE(no_config.ok());
+  ASSERT_EQ(Count(*no_config, ViolationKind::kReleaseShape), 1);
+  EXPECT_NE(no_config->violations[0].detail.find("none was given"), std::string::npos);
 }
 
 // A refusal is part of what leaves: the partner's guard records it in the ledger as the

@@ -157,6 +157,34 @@ TEST(EvaluationProtocolsTest, BoundedVerificationKeepsEverySubjectWithinC) {
   EXPECT_DOUBLE_EQ(a->genuine.total(), static_cast<double>(a->cohort.mated_comparisons));
 }
 
+// Release layout 2: the partner's (c_g, c_i) plan the comparisons; what the vendor's request
+// controls (its seed and non-mated sample size) picks WHICH comparisons, never how many per
+// subject or the bounds the release will state.
+TEST(EvaluationProtocolsTest, TheRequestCannotMoveTheVerificationBounds) {
+  const EvaluationCohort cohort = MakeCohort(std::vector<int>(20, 5));
+  for (uint64_t seed : {1ULL, 99ULL, ~0ULL}) {
+    for (uint64_t sample : {0ULL, 1ULL, 1000000ULL}) {
+      ProtocolOptions options;
+      options.seed = seed;
+      options.non_mated_sample_size = sample;
+      options.contribution_bound = 10;
+      options.verification_bounds = {3, 4};
+      absl::StatusOr<EvaluationAggregate> a =
+          RunEvaluationProtocol(cohort, EVALUATION_PROTOCOL_VERIFICATION, options);
+      ASSERT_TRUE(a.ok()) << a.status();
+      ASSERT_TRUE(a->bounded.has_value());
+      EXPECT_EQ(a->bounded->bounds().genuine, 3);
+      EXPECT_EQ(a->bounded->bounds().impostor, 4);
+      // 3 of each subject's 10 own pairs; the ring's next 2 subjects for each of 20.
+      EXPECT_EQ(a->cohort.mated_comparisons, 20 * 3) << seed << " " << sample;
+      EXPECT_EQ(a->cohort.non_mated_comparisons, 20 * 2) << seed << " " << sample;
+      double layout_two = 0;
+      for (double c : a->bounded->impostor_v2()) layout_two += c;
+      EXPECT_EQ(layout_two, 40);
+    }
+  }
+}
+
 TEST(EvaluationProtocolsTest, IdentificationEnrolsOneImageAndHoldsOutSeededSubjects) {
   const EvaluationCohort cohort = MakeCohort({3, 3, 3, 3, 3, 3, 3, 3, 3, 3});
   ProtocolOptions options;

@@ -24,9 +24,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/common/sha256.h"
+#include "core/config/config_file.h"
 #include "core/package/ed25519.h"
 #include "fedface/v1/evaluation.pb.h"
 #include "fedface/v1/local_match.grpc.pb.h"
+#include "partner_node/cli/partner_config.h"
 #include "partner_node/egress/egress_guard.h"
 #include "partner_node/egress/egress_ledger.h"
 #include "partner_node/egress/held_release_store.h"
@@ -34,6 +36,7 @@
 #include "partner_node/gallery/gallery_store.h"
 #include "partner_node/gallery/gallery_store_factory.h"
 #include "partner_node/serve/reembedding_allowance.h"
+#include "partner_node/serve/serve_config.h"
 #include "tests/integration/partner_serve/serve_harness.h"
 #include "tests/support/proc_stats.h"
 #include "tests/support/test_env.h"
@@ -100,6 +103,26 @@ double Spent(const std::string& budget_path, const std::string& vendor) {
 
 class PartnerServeTest : public ServeTest {};
 
+// The egress.* privacy settings of the partner's configuration file (what `partner_node audit
+// --config` checks a layout-2 release against).
+partner::DifferentialPrivacyConfig PrivacyOf(const PartnerWorld& world) {
+  absl::StatusOr<Config> config = Config::Load(world.config, partner::PartnerConfigSchema());
+  EXPECT_TRUE(config.ok()) << config.status();
+  if (!config.ok()) return {};
+  absl::StatusOr<partner::EgressSettings> egress = partner::EgressSettingsFrom(*config);
+  EXPECT_TRUE(egress.ok()) << egress.status();
+  return egress.ok() ? egress->guard.dp : partner::DifferentialPrivacyConfig{};
+}
+
+// The release passes the partner's own shape check with its configuration.
+::testing::AssertionResult Allowlisted(const EvaluationRelease& release,
+                                       const PartnerWorld& world) {
+  const partner::DifferentialPrivacyConfig dp = PrivacyOf(world);
+  const absl::Status s = partner::CheckAllowlisted(release, {partner::kEvaluationReleaseType}, &dp);
+  if (s.ok()) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << s;
+}
+
 TEST_F(PartnerServeTest, ReleasesAnAllowlistedEvaluationWhoseLedgerDigestIsTheWireBytes) {
   const PartnerWorld world = MakePartnerWorld("release", PartnerSettings{});
   START_PARTNER(server, world, "release");
@@ -117,16 +140,22 @@ TEST_F(PartnerServeTest, ReleasesAnAllowlistedEvaluationWhoseLedgerDigestIsTheWi
 
   EvaluationRelease release;
   ASSERT_TRUE(release.ParseFromString(reply.bytes));
-  EXPECT_TRUE(partner::CheckAllowlisted(release, {partner::kEvaluationReleaseType}).ok());
+  EXPECT_TRUE(Allowlisted(release, world));
   EXPECT_EQ(release.round_id(), "r-1");
   EXPECT_EQ(release.model_version(), "1.0.0");
   EXPECT_EQ(release.counts().subjects().suppression(), fedface::v1::SUPPRESSION_NONE);
   EXPECT_EQ(release.counts().subjects().at_least(), 10u);  // 16 subjects: band [10, 20)
   EXPECT_EQ(release.counts().subjects().below(), 20u);
-  EXPECT_EQ(release.genuine_histogram().counts_size(), 201);
+  // Differential privacy: bin layout 2, 21 raw noisy counts, the noise of the configuration.
+  EXPECT_EQ(release.bin_edges_version(), 2u);
+  EXPECT_EQ(release.genuine_histogram().counts_size(), 21);
   EXPECT_TRUE(release.privacy().differential_privacy());
   EXPECT_EQ(release.privacy().epsilon(), 1.0);
-  EXPECT_EQ(release.privacy().contribution_bound(), 10u);
+  EXPECT_EQ(release.privacy().contribution_bound(), 64u);
+  EXPECT_EQ(release.privacy().genuine_contribution_bound(), 10u);
+  EXPECT_EQ(release.privacy().impostor_contribution_bound(), 64u);
+  EXPECT_GT(release.privacy().genuine_noise_scale(), 0);
+  EXPECT_GT(release.privacy().impostor_noise_scale(), 0);
   EXPECT_EQ(release.throughput().suppression(), fedface::v1::SUPPRESSION_NONE);
   EXPECT_GT(release.throughput().embeddings_per_second(), 0);
 
@@ -596,7 +625,7 @@ TEST_F(PartnerServeTest, EvaluatesAnotherVersionWithoutActivatingItOrChangingThe
   ASSERT_TRUE(reply.status.ok()) << reply.status.error_message() << "\n" << server.log();
   EvaluationRelease release;
   ASSERT_TRUE(release.ParseFromString(reply.bytes));
-  EXPECT_TRUE(partner::CheckAllowlisted(release, {partner::kEvaluationReleaseType}).ok());
+  EXPECT_TRUE(Allowlisted(release, world));
   EXPECT_EQ(release.model_version(), "2.0.0");
   EXPECT_EQ(release.counts().subjects().suppression(), fedface::v1::SUPPRESSION_NONE);
   EXPECT_GT(release.throughput().embeddings_per_second(), 0);
@@ -910,7 +939,7 @@ TEST_F(PartnerServeTest, ReleasePreviewShowsTheReleaseWithoutSendingOrCharging) 
     const std::string bytes = ReadText(out);
     EvaluationRelease release;
     ASSERT_TRUE(release.ParseFromString(bytes));
-    EXPECT_TRUE(partner::CheckAllowlisted(release, {partner::kEvaluationReleaseType}).ok());
+    EXPECT_TRUE(Allowlisted(release, world));
     EXPECT_TRUE(absl::StrContains(preview.out, Sha256Hex(bytes)));
     EXPECT_TRUE(absl::StrContains(preview.out, "genuine_histogram"));
     histograms.insert(release.genuine_histogram().SerializeAsString() +

@@ -364,5 +364,136 @@ TEST(PooledMetricsTest, IdentificationPoolsRank1AndFnirFromHistogramsOfTheUnion)
   }
 }
 
+// ---- Bin layout 2 (issue 12) ----
+
+// Three partners releasing over layout 2 at epsilon 1 (c_g 10, c_i 64): populations of tens of
+// thousands of comparisons, as the mechanism is meant for.
+RoundRecord LayoutTwoRecord(const std::vector<Comparisons>& parts, std::mt19937_64& rng) {
+  RoundRecord rec = RecordOf(parts);
+  for (std::size_t p = 0; p < parts.size(); ++p) {
+    rec.outcomes[p].release =
+        testing::MakeLayoutTwoRelease(rec.request, parts[p].genuine, parts[p].impostor, {}, rng);
+  }
+  return rec;
+}
+
+std::vector<Comparisons> LargePartners(std::mt19937_64& rng) {
+  std::vector<Comparisons> p(3);
+  p[0] = {NormalDistances(rng, 40000, 0.44, 0.07), NormalDistances(rng, 1200000, 0.83, 0.075)};
+  p[1] = {NormalDistances(rng, 30000, 0.46, 0.08), NormalDistances(rng, 1000000, 0.82, 0.08)};
+  p[2] = {NormalDistances(rng, 20000, 0.43, 0.07), NormalDistances(rng, 900000, 0.84, 0.07)};
+  return p;
+}
+
+TEST(PooledMetricsTest, LayoutTwoPoolsRawCountsWithOneScalePerPartnerAndStatesIntervals) {
+  std::mt19937_64 rng(12);
+  const std::vector<Comparisons> parts = LargePartners(rng);
+  RoundRecord rec = LayoutTwoRecord(parts, rng);
+  rec.target_fmr = 1e-2;
+  const RoundReport report = BuildRoundReport(rec);
+  ASSERT_TRUE(report.pooled.available) << report.pooled.reason;
+  EXPECT_EQ(report.pooled.layout_version, 2);
+  EXPECT_EQ(report.pooled.partners.size(), 3u);
+
+  // The pool is DeriveVerificationMetrics over the bin-by-bin sum of the RAW counts, with one
+  // public scale per partner per side.
+  std::vector<double> g(metrics::kLayoutV2Bins, 0.0), i(metrics::kLayoutV2Bins, 0.0);
+  metrics::PublicNoise noise;
+  for (const PartnerOutcome& o : rec.outcomes) {
+    for (int k = 0; k < metrics::kLayoutV2Bins; ++k) {
+      g[k] += o.release->genuine_histogram().counts(k);
+      i[k] += o.release->impostor_histogram().counts(k);
+    }
+    noise.genuine.scales.push_back(o.release->privacy().genuine_noise_scale());
+    noise.impostor.scales.push_back(o.release->privacy().impostor_noise_scale());
+  }
+  const metrics::DerivedMetrics d = *metrics::DeriveVerificationMetrics(2, g, i, noise);
+  EXPECT_EQ(report.pooled.genuine_total, d.genuine_total);
+  EXPECT_EQ(report.pooled.impostor_total, d.impostor_total);
+  ASSERT_TRUE(report.pooled.layout_two.has_value());
+  EXPECT_EQ(report.pooled.layout_two->genuine, d.genuine);
+  const MetricCell& auc = Find(report.pooled.metrics, "roc_auc");
+  ASSERT_TRUE(auc.released);
+  EXPECT_EQ(*auc.value, *d.roc_auc.value);
+  const MetricCell& fnmr = Find(report.pooled.metrics, "fnmr_at_fmr", 1e-2);
+  ASSERT_TRUE(fnmr.released) << fnmr.reason;
+  EXPECT_EQ(*fnmr.value, *d.fnmr_at_fmr[0].value);
+  EXPECT_EQ(*fnmr.threshold, *d.fnmr_at_fmr[0].threshold);
+
+  // Every released verification figure carries an interval that holds the exact figure of the
+  // union of all comparisons.
+  const Comparisons u = Union(parts);
+  const auto all = *metrics::ComparisonScores::FromDistances(u.genuine, u.impostor);
+  const std::pair<const MetricCell*, double> truths[] = {
+      {&auc, *metrics::RocAuc(all)},
+      {&Find(report.pooled.metrics, "eer"), metrics::Eer(all)->eer},
+      {&fnmr, metrics::ComputeFnmrAtFmr(all, 1e-2).point->fnmr}};
+  for (const auto& [cell, truth] : truths) {
+    ASSERT_TRUE(cell->interval.has_value()) << cell->label;
+    EXPECT_FALSE(cell->too_noisy) << cell->label;
+    EXPECT_TRUE(cell->interval->Contains(truth))
+        << cell->label << " " << truth << " not in [" << cell->interval->low << ", "
+        << cell->interval->high << "]";
+  }
+  // Curves come from the consistent counts: one point per knot, the pool's and each partner's.
+  EXPECT_EQ(report.pooled.det.size(), static_cast<std::size_t>(metrics::kLayoutV2Bins + 1));
+  for (const PartnerRow& row : report.partners) {
+    EXPECT_EQ(row.layout_version, 2);
+    EXPECT_TRUE(row.layout_two.has_value());
+    EXPECT_FALSE(row.histograms.has_value());
+    EXPECT_EQ(row.det.size(), static_cast<std::size_t>(metrics::kLayoutV2Bins + 1));
+  }
+  // The recommended threshold for FMR 1e-2 is the pooled FNMR @ FMR 1e-2 operating point.
+  ASSERT_TRUE(report.pooled.recommended.available) << report.pooled.recommended.reason;
+  EXPECT_EQ(*report.pooled.recommended.threshold, *fnmr.threshold);
+  // The table shows value [low, high].
+  const std::string table = RoundReportTable(report);
+  EXPECT_TRUE(absl::StrContains(table, absl::StrFormat("%.4f [", *auc.value))) << table;
+  EXPECT_TRUE(absl::StrContains(table, "bin layout 2")) << table;
+}
+
+TEST(PooledMetricsTest, LayoutTwoFiguresTheNoiseSwampsAreShownAsTooNoisy) {
+  // 600 genuine and 3000 impostor comparisons per partner at epsilon 1: the public rule
+  // withholds the EER.
+  std::mt19937_64 rng(5);
+  std::vector<Comparisons> parts(3);
+  for (Comparisons& c : parts) {
+    c = {NormalDistances(rng, 600, 0.44, 0.07), NormalDistances(rng, 3000, 0.83, 0.075)};
+  }
+  const RoundReport report = BuildRoundReport(LayoutTwoRecord(parts, rng));
+  ASSERT_TRUE(report.pooled.available);
+  const MetricCell& eer = Find(report.pooled.metrics, "eer");
+  EXPECT_FALSE(eer.released);
+  EXPECT_TRUE(eer.too_noisy);
+  EXPECT_EQ(eer.suppression, "too_noisy");
+  const std::string table = RoundReportTable(report);
+  EXPECT_TRUE(absl::StrContains(table, "too noisy")) << table;
+}
+
+TEST(PooledMetricsTest, ARoundMixingLayoutsIsNotPooledAndSaysWhy) {
+  std::mt19937_64 rng(8);
+  const std::vector<Comparisons> parts = ThreePartners();
+  RoundRecord rec = RecordOf(parts, /*quorum=*/2);
+  // acme and globex send layout 2, initech still layout 1.
+  for (int p = 0; p < 2; ++p) {
+    rec.outcomes[p].release =
+        testing::MakeLayoutTwoRelease(rec.request, parts[p].genuine, parts[p].impostor, {}, rng);
+  }
+  const RoundReport report = BuildRoundReport(rec);
+  EXPECT_EQ(report.state, "complete");
+  EXPECT_FALSE(report.pooled.available);
+  EXPECT_TRUE(absl::StrContains(report.pooled.reason, "different bin layouts"))
+      << report.pooled.reason;
+  for (const MetricCell& c : report.pooled.metrics) {
+    EXPECT_FALSE(c.released);
+    EXPECT_EQ(c.suppression, "mixed_layouts");
+  }
+  EXPECT_FALSE(report.pooled.recommended.available);
+  // Each partner's own figures are still shown.
+  EXPECT_TRUE(report.partners[0].layout_two.has_value());
+  EXPECT_TRUE(report.partners[2].histograms.has_value());
+  EXPECT_TRUE(absl::StrContains(RoundReportTable(report), "different bin layouts"));
+}
+
 }  // namespace
 }  // namespace fedface::vendor

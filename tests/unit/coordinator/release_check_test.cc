@@ -46,9 +46,64 @@ TEST(ReleaseCheckTest, RefusesAReleaseThatAnswersAnotherRequest) {
   other_protocol.set_protocol(fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION);
   EXPECT_FALSE(CheckRelease(other_protocol, request).ok());
   auto other_edges = Good(request);
-  other_edges.set_bin_edges_version(2);
+  other_edges.set_bin_edges_version(3);
   EXPECT_NE(CheckRelease(other_edges, request).message().find("bin_edges_version"),
             std::string::npos);
+  // Layout-1 counts declared as layout 2 (201 bins, no noise stated).
+  auto relabelled = Good(request);
+  relabelled.set_bin_edges_version(2);
+  EXPECT_FALSE(CheckRelease(relabelled, request).ok());
+}
+
+fedface::v1::EvaluationRelease GoodLayoutTwo(const RoundRequest& request) {
+  std::mt19937_64 rng(2);
+  return testing::MakeLayoutTwoRelease(request, NormalDistances(rng, 2000, 0.44, 0.07),
+                                       NormalDistances(rng, 20000, 0.83, 0.075), {}, rng);
+}
+
+// Bin layout 2 (issue 12): 21 raw noisy counts (negative allowed) with the noise the release
+// states; anything malformed or mixed is that partner's failure.
+TEST(ReleaseCheckTest, AcceptsALayoutTwoReleaseAndRefusesMalformedOnes) {
+  const RoundRequest request = TestRequest();
+  const auto good = GoodLayoutTwo(request);
+  ASSERT_TRUE(CheckRelease(good, request).ok()) << CheckRelease(good, request);
+  std::string reason = "x";
+  EXPECT_EQ(ClassifyRelease(good, &reason), PartnerStatus::kContributed);
+  auto negative = good;
+  negative.mutable_impostor_histogram()->set_counts(20, -4);  // raw noise: allowed
+  EXPECT_TRUE(CheckRelease(negative, request).ok());
+
+  auto refused = [&](auto mutate, const char* field) {
+    auto r = good;
+    mutate(r);
+    const absl::Status s = CheckRelease(r, request);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << field;
+    EXPECT_NE(s.message().find(field), std::string::npos) << s;
+  };
+  refused([](auto& r) { r.mutable_genuine_histogram()->add_counts(1); }, "genuine_histogram");
+  refused([](auto& r) { r.mutable_impostor_histogram()->mutable_counts()->RemoveLast(); },
+          "impostor_histogram");
+  refused([](auto& r) { r.mutable_genuine_histogram()->set_counts(3, 2.5); }, "genuine_histogram");
+  refused(
+      [](auto& r) {
+        r.mutable_genuine_histogram()->set_counts(3, std::numeric_limits<double>::infinity());
+      },
+      "genuine_histogram");
+  refused([](auto& r) { r.mutable_privacy()->set_differential_privacy(false); },
+          "bin_edges_version");
+  refused([](auto& r) { r.mutable_privacy()->set_genuine_noise_scale(0); }, "privacy");
+  refused([](auto& r) { r.mutable_privacy()->set_impostor_contribution_bound(7); }, "privacy");
+  // Noise too small for the epsilon the release was charged: intervals would be too narrow.
+  refused(
+      [](auto& r) {
+        r.mutable_privacy()->set_impostor_noise_scale(r.privacy().impostor_noise_scale() / 2);
+      },
+      "privacy");
+  refused([](auto& r) { r.mutable_privacy()->set_epsilon(0.5); }, "privacy");
+  // A layout-1 release stating layout-2 noise is mixed: refused too.
+  auto mixed = Good(request);
+  mixed.mutable_privacy()->set_genuine_noise_scale(2);
+  EXPECT_NE(CheckRelease(mixed, request).message().find("privacy"), std::string::npos);
 }
 
 TEST(ReleaseCheckTest, QuotesOnlyPrintableCharactersOfWhatThePartnerSent) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "core/metrics/identification_metrics.h"
+#include "core/metrics/metric_intervals.h"
+#include "core/metrics/release_derivation.h"
 
 namespace fedface::vendor::testing {
 namespace {
@@ -104,6 +106,81 @@ fedface::v1::EvaluationRelease MakeRelease(const RoundRequest& request,
   r.mutable_throughput()->set_suppression(SUPPRESSION_NONE);
   r.mutable_throughput()->set_embeddings_per_second(70);
   r.mutable_privacy()->set_differential_privacy(false);
+  return r;
+}
+
+fedface::v1::EvaluationRelease MakeLayoutTwoRelease(const RoundRequest& request,
+                                                    const std::vector<double>& genuine,
+                                                    const std::vector<double>& impostor,
+                                                    const LayoutTwoNoise& noise,
+                                                    std::mt19937_64& rng) {
+  // Exact histograms only for the shared parts (counts bands, throughput, FTE); then layout 2.
+  fedface::v1::EvaluationRelease r =
+      MakeRelease(request, *metrics::ScoreHistogram::FromDistances(genuine),
+                  *metrics::ScoreHistogram::FromDistances(impostor));
+  r.set_bin_edges_version(metrics::kBinLayoutV2);
+  const double epsilon_i = noise.epsilon * noise.impostor_share;
+  const double epsilon_g = noise.epsilon - epsilon_i;
+  const double genuine_scale = noise.genuine_bound / epsilon_g;
+  const double impostor_scale = 3.0 * (noise.impostor_bound / 2) / epsilon_i;
+  auto noisy = [&](const std::vector<double>& distances, double scale) {
+    std::vector<double> counts(metrics::kLayoutV2Bins, 0.0);
+    for (double d : distances) counts[static_cast<std::size_t>(metrics::LayoutV2BinIndex(d))] += 1;
+    for (double& c : counts) c += static_cast<double>(metrics::DrawDiscreteLaplace(scale, rng));
+    return counts;
+  };
+  const std::vector<double> g = noisy(genuine, genuine_scale);
+  const std::vector<double> i = noisy(impostor, impostor_scale);
+  r.mutable_genuine_histogram()->clear_counts();
+  for (double c : g) r.mutable_genuine_histogram()->add_counts(c);
+  r.mutable_impostor_histogram()->clear_counts();
+  for (double c : i) r.mutable_impostor_histogram()->add_counts(c);
+  fedface::v1::PrivacyAccounting* p = r.mutable_privacy();
+  p->set_differential_privacy(true);
+  p->set_epsilon(noise.epsilon);
+  p->set_contribution_bound(
+      static_cast<uint32_t>(std::max(noise.genuine_bound, noise.impostor_bound)));
+  p->set_genuine_contribution_bound(static_cast<uint32_t>(noise.genuine_bound));
+  p->set_impostor_contribution_bound(static_cast<uint32_t>(noise.impostor_bound));
+  p->set_genuine_noise_scale(genuine_scale);
+  p->set_impostor_noise_scale(impostor_scale);
+  const metrics::DerivedMetrics d = *metrics::DeriveVerificationMetrics(
+      metrics::kBinLayoutV2, g, i, metrics::PublicNoise{{{genuine_scale}}, {{impostor_scale}}});
+  auto why = [](metrics::Withheld w) {
+    switch (w) {
+      case metrics::Withheld::kNone:
+        return SUPPRESSION_NONE;
+      case metrics::Withheld::kNoMated:
+        return fedface::v1::SUPPRESSION_NO_MATED;
+      case metrics::Withheld::kInsufficientNonMated:
+        return fedface::v1::SUPPRESSION_INSUFFICIENT_NON_MATED;
+      case metrics::Withheld::kTooNoisy:
+        break;
+    }
+    return fedface::v1::SUPPRESSION_TOO_NOISY;
+  };
+  fedface::v1::FnmrAtFmr* fnmr[] = {r.mutable_fnmr_at_fmr_1e2(), r.mutable_fnmr_at_fmr_1e3(),
+                                    r.mutable_fnmr_at_fmr_1e4()};
+  for (std::size_t k = 0; k < 3; ++k) {
+    const metrics::DerivedRate& rate = d.fnmr_at_fmr[k];
+    const double target = fnmr[k]->fmr_target();
+    fnmr[k]->Clear();
+    fnmr[k]->set_fmr_target(target);
+    fnmr[k]->set_suppression(why(rate.withheld));
+    if (!rate.value) continue;
+    fnmr[k]->set_fnmr(*rate.value);
+    fnmr[k]->set_threshold(*rate.threshold);
+    fnmr[k]->set_fmr(*rate.achieved);
+  }
+  r.mutable_eer()->Clear();
+  r.mutable_eer()->set_suppression(why(d.eer.withheld));
+  if (d.eer.value) {
+    r.mutable_eer()->set_eer(*d.eer.value);
+    r.mutable_eer()->set_threshold(*d.eer.threshold);
+  }
+  r.mutable_roc_auc()->Clear();
+  r.mutable_roc_auc()->set_suppression(why(d.roc_auc.withheld));
+  if (d.roc_auc.value) r.mutable_roc_auc()->set_value(*d.roc_auc.value);
   return r;
 }
 

@@ -19,6 +19,24 @@ fedface::v1::EvaluationRelease MakeRelease(const RoundRequest& request,
                                            const metrics::ScoreHistogram& genuine,
                                            const metrics::ScoreHistogram& impostor);
 
+// The public noise of a layout-2 release (what the partner's configuration fixes).
+struct LayoutTwoNoise {
+  double epsilon = 1.0;
+  int genuine_bound = 10;   // c_g
+  int impostor_bound = 64;  // c_i
+  double impostor_share = 0.8;
+};
+
+// A verification release over bin layout 2 as a partner's guard sends it under differential
+// privacy: the exact layout-2 counts of `genuine` and `impostor` distances plus discrete Laplace
+// noise (drawn from `rng`) of the scales `noise` implies, not clamped; fields 4-7 set; every
+// metric from metrics::DeriveVerificationMetrics over the noisy counts.
+fedface::v1::EvaluationRelease MakeLayoutTwoRelease(const RoundRequest& request,
+                                                    const std::vector<double>& genuine,
+                                                    const std::vector<double>& impostor,
+                                                    const LayoutTwoNoise& noise,
+                                                    std::mt19937_64& rng);
+
 // A release from a partner whose gallery is below its k-minimum: everything withheld with
 // SUPPRESSION_COHORT_BELOW_K.
 fedface::v1::EvaluationRelease MakeKMinimumRelease(const RoundRequest& request);

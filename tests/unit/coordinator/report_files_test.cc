@@ -39,7 +39,8 @@ std::string ArtefactDir(const std::string& name) {
 // A round with one partner of every kind: three contributed (one with DP on), one withheld by
 // its k-minimum, one unreachable, one refused on its privacy budget; partner texts that need
 // escaping.
-RoundRecord DemoRound(fedface::v1::EvaluationProtocol protocol, int quorum) {
+// The first `layout_two` contributing partners release over bin layout 2 (issue 12).
+RoundRecord DemoRound(fedface::v1::EvaluationProtocol protocol, int quorum, int layout_two = 0) {
   RoundRecord rec;
   rec.request = TestRequest("r20240501T120000Z-0a1b2c3d", protocol);
   rec.quorum = quorum;
@@ -60,7 +61,10 @@ RoundRecord DemoRound(fedface::v1::EvaluationProtocol protocol, int quorum) {
         rec.request,
         *metrics::ScoreHistogram::FromDistances(NormalDistances(rng, 300, 0.42 + shift[p], 0.08)),
         *metrics::ScoreHistogram::FromDistances(NormalDistances(rng, 5000, 0.92, 0.11)));
-    if (p == 2) {
+    if (p < layout_two) {
+      o.release = testing::MakeLayoutTwoRelease(rec.request, NormalDistances(rng, 3000, 0.42, 0.08),
+                                                NormalDistances(rng, 50000, 0.92, 0.11), {}, rng);
+    } else if (p == 2) {
       o.release->mutable_privacy()->set_differential_privacy(true);
       o.release->mutable_privacy()->set_epsilon(1.0);
       o.release->mutable_privacy()->set_contribution_bound(10);
@@ -111,12 +115,15 @@ TEST(ReportJsonTest, ValidatesAgainstTheDocumentedSchemaForEveryKindOfRound) {
     const char* name;
     fedface::v1::EvaluationProtocol protocol;
     int quorum;
+    int layout_two = 0;
   } cases[] = {{"verification", fedface::v1::EVALUATION_PROTOCOL_VERIFICATION, 2},
                {"identification", fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION, 3},
-               {"quorum_not_met", fedface::v1::EVALUATION_PROTOCOL_VERIFICATION, 5}};
+               {"quorum_not_met", fedface::v1::EVALUATION_PROTOCOL_VERIFICATION, 5},
+               {"layout_2", fedface::v1::EVALUATION_PROTOCOL_VERIFICATION, 2, 3},
+               {"mixed_layouts", fedface::v1::EVALUATION_PROTOCOL_VERIFICATION, 2, 1}};
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
-    const RoundReport report = BuildRoundReport(DemoRound(c.protocol, c.quorum));
+    const RoundReport report = BuildRoundReport(DemoRound(c.protocol, c.quorum, c.layout_two));
     absl::StatusOr<ReportFiles> files = WriteReportFiles(report, ArtefactDir(c.name));
     ASSERT_TRUE(files.ok()) << files.status();
     EXPECT_TRUE(ValidatesAgainstSchema(files->json_path));

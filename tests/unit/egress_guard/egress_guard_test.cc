@@ -37,12 +37,16 @@ RunEvaluationRequest Request(
   return r;
 }
 
+// The fixture's verification bounds (c_g, c_i): its configuration's.
+constexpr VerificationBounds kBounds{5, 10};
+
 // A verification run over `subjects` subjects with 5 images each: genuine distances around 0.4,
-// impostor distances around 0.85 (seeded), planned with contribution bound c.
-EvaluationAggregate VerificationAggregate(int subjects, int c, int extra_non_mated = 0) {
+// impostor distances around 0.85 (seeded), planned with the contribution bounds c_g, c_i.
+EvaluationAggregate VerificationAggregate(int subjects, VerificationBounds bounds = kBounds,
+                                          int extra_non_mated = 0) {
   std::vector<SubjectImages> people;
   for (int k = 0; k < subjects; ++k) people.push_back({k + 1, 5});
-  const ComparisonPlan plan = PlanVerificationComparisons(people, c, 11);
+  const ComparisonPlan plan = PlanVerificationComparisons(people, bounds, 11);
   std::mt19937_64 rng(3);
   std::normal_distribution<double> genuine(0.40, 0.08), impostor(0.85, 0.08);
   EvaluationAggregate a;
@@ -57,7 +61,7 @@ EvaluationAggregate VerificationAggregate(int subjects, int c, int extra_non_mat
     a.impostor.Add(i.back().distance);
   }
   for (int k = 0; k < extra_non_mated; ++k) a.impostor.Add(impostor(rng));
-  a.bounded = *ContributionBoundedHistograms::Build(c, g, i);
+  a.bounded = *ContributionBoundedHistograms::Build(bounds, g, i);
   a.cohort.subjects = subjects;
   a.cohort.mated_subjects = subjects;
   a.cohort.non_mated_subjects = subjects;
@@ -79,6 +83,8 @@ class EgressGuardTest : public ::testing::Test {
     config_.dp.enabled = true;
     config_.dp.epsilon_per_release = 1.0;
     config_.dp.contribution_bound = 5;
+    config_.dp.genuine_contribution_bound = kBounds.genuine;
+    config_.dp.impostor_contribution_bound = kBounds.impostor;
     Open(7);
   }
 
@@ -135,7 +141,7 @@ fedface::v1::LedgerHead EmptyLedger() {
 }
 
 TEST_F(EgressGuardTest, RejectsAReleaseOfTheWrongShape) {
-  const EvaluationAggregate a = VerificationAggregate(40, 5);
+  const EvaluationAggregate a = VerificationAggregate(40);
   const EvaluationRelease good =
       BuildRelease(Request("r1"), a, ApplyKMinimum(a.cohort, 10), nullptr, config_, EmptyLedger());
   ASSERT_TRUE(CheckAllowlisted(good, config_.allowlist).ok())
@@ -176,17 +182,21 @@ TEST_F(EgressGuardTest, RejectsAReleaseOfTheWrongShape) {
 // Values on their grid: a number the guard's own arithmetic cannot produce is refused, so an
 // embedding cannot ride in a release's doubles (as a rate, a count, a threshold, ...).
 TEST_F(EgressGuardTest, RefusesValuesOffTheirGrid) {
-  const EvaluationAggregate a = VerificationAggregate(400, 5);
+  // 10000 subjects: enough that layout 2's noise leaves FNMR @ FMR 1e-2 and the AUC released.
+  const EvaluationAggregate a = VerificationAggregate(10000);
   for (const bool dp : {false, true}) {
     SeededNoiseSource noise(4);
-    const std::optional<PrivateValues> p =
-        dp ? std::optional<PrivateValues>(
-                 PrivateValues{AddDiscreteLaplaceNoise(*a.bounded, 1.0, noise), std::nullopt, 1.0})
-           : std::nullopt;
+    std::optional<PrivateValues> p;
+    if (dp) {  // layout 2: what the guard releases under differential privacy
+      p.emplace();
+      p->layout_v2 = AddLayoutV2Noise(*a.bounded, 1.0, config_.dp.impostor_epsilon_share, noise);
+      p->epsilon = 1.0;
+    }
     const EvaluationRelease good = BuildRelease(Request("r1"), a, ApplyKMinimum(a.cohort, 10),
                                                 p ? &*p : nullptr, config_, EmptyLedger());
-    ASSERT_TRUE(CheckAllowlisted(good, config_.allowlist).ok())
-        << CheckAllowlisted(good, config_.allowlist);
+    ASSERT_TRUE(CheckAllowlisted(good, config_.allowlist, &config_.dp).ok())
+        << CheckAllowlisted(good, config_.allowlist, &config_.dp);
+    ASSERT_EQ(good.bin_edges_version(), dp ? 2u : 1u);
     ASSERT_EQ(good.fnmr_at_fmr_1e2().suppression(), fedface::v1::SUPPRESSION_NONE);
     ASSERT_EQ(good.roc_auc().suppression(), fedface::v1::SUPPRESSION_NONE);
 
@@ -194,7 +204,7 @@ TEST_F(EgressGuardTest, RefusesValuesOffTheirGrid) {
     auto refused = [&](auto mutate, const char* what) {
       EvaluationRelease r = good;
       mutate(r);
-      const absl::Status s = CheckAllowlisted(r, config_.allowlist);
+      const absl::Status s = CheckAllowlisted(r, config_.allowlist, &config_.dp);
       EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << what << (dp ? " (DP)" : "");
     };
     refused([](EvaluationRelease& r) { r.mutable_genuine_histogram()->set_counts(7, 3.5); },
@@ -203,8 +213,8 @@ TEST_F(EgressGuardTest, RefusesValuesOffTheirGrid) {
             "a float32 value as a rate");
     refused([&](EvaluationRelease& r) { r.mutable_fnmr_at_fmr_1e2()->set_fnmr(embedding_value); },
             "a float32 value as an FNMR");
-    refused([](EvaluationRelease& r) { r.mutable_fnmr_at_fmr_1e2()->set_threshold(0.123); },
-            "a threshold between bin edges");
+    refused([](EvaluationRelease& r) { r.mutable_fnmr_at_fmr_1e2()->set_threshold(0.1234567); },
+            "a threshold between bin edges (layout 1) or off the rate grid (layout 2)");
     refused([](EvaluationRelease& r) { r.mutable_fnmr_at_fmr_1e3()->set_fmr_target(0.002); },
             "another target");
     refused([](EvaluationRelease& r) { r.mutable_eer()->set_eer(1.5); }, "a rate above 1");
@@ -227,58 +237,84 @@ TEST_F(EgressGuardTest, RefusesValuesOffTheirGrid) {
 TEST_F(EgressGuardTest, ReleasesNoisyVerificationMetricsDerivedFromNoisyHistograms) {
   // 4000 subjects: at epsilon 1 the noise leaves the metrics useful (a few hundred subjects
   // would not be: see differential_privacy.h).
-  const EvaluationAggregate a = VerificationAggregate(4000, 5);
+  const EvaluationAggregate a = VerificationAggregate(4000);
   absl::StatusOr<std::string> bytes = guard_->ReleaseEvaluation(kVendor, Request("r1"), a);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   const EvaluationRelease r = Parse(*bytes);
 
   EXPECT_EQ(r.round_id(), "r1");
-  EXPECT_EQ(r.bin_edges_version(), static_cast<uint32_t>(metrics::kScoreBinEdgesVersion));
+  // Differential privacy: bin layout 2 (21 fixed bins), raw noisy counts.
+  EXPECT_EQ(r.bin_edges_version(), static_cast<uint32_t>(metrics::kBinLayoutV2));
   EXPECT_EQ(r.counts().subjects().at_least(), 2000u);  // 4000 is in [2000, 5000)
   EXPECT_EQ(r.counts().subjects().below(), 5000u);
   // Under DP the image count (one subject can move it arbitrarily) stays home; the comparison
-  // counts are those of the noisy histograms (about 4000 x 5 mated, 4000 x 5 / 2 x 2 non-mated).
+  // counts are those of the noisy histograms (4000 x 5 mated, 4000 x 5 non-mated).
   EXPECT_EQ(r.counts().images().suppression(), fedface::v1::SUPPRESSION_NOT_PRIVATE);
   EXPECT_EQ(r.counts().images().at_least(), 0u);
   EXPECT_EQ(r.counts().mated_comparisons().at_least(), 20000u);
+  EXPECT_EQ(r.counts().non_mated_comparisons().at_least(), 20000u);
   // The failure rate: the noisy mean of the subjects' own rates (3 of 4000 at 17/100: ~0.0001),
   // with noise of s.d. sqrt(2)/(0.1 x 4000) = 0.0035, on its 0.01 grid.
   ASSERT_EQ(r.failure_to_enrol_rate().suppression(), fedface::v1::SUPPRESSION_NONE);
   EXPECT_LE(r.failure_to_enrol_rate().value(), 0.02);
-  EXPECT_TRUE(r.privacy().differential_privacy());
-  EXPECT_DOUBLE_EQ(r.privacy().epsilon(), 1.0);
-  EXPECT_EQ(r.privacy().contribution_bound(), 5u);
+  // The accounting is the partner's configuration: epsilon 1 of which 0.1 on the failure rate,
+  // 0.9 on the histograms split 1:4, so genuine 5 / 0.18 and impostor 3 x 5 / 0.72.
+  const fedface::v1::PrivacyAccounting& p = r.privacy();
+  EXPECT_TRUE(p.differential_privacy());
+  EXPECT_DOUBLE_EQ(p.epsilon(), 1.0);
+  EXPECT_EQ(p.contribution_bound(), 10u);
+  EXPECT_EQ(p.genuine_contribution_bound(), 5u);
+  EXPECT_EQ(p.impostor_contribution_bound(), 10u);
+  EXPECT_NEAR(p.genuine_noise_scale(), 5 / 0.18, 1e-9);
+  EXPECT_NEAR(p.impostor_noise_scale(), 15 / 0.72, 1e-9);
   EXPECT_DOUBLE_EQ(r.throughput().embeddings_per_second(), 71.2);
 
-  // The histograms are noisy: not the bounded ones, but close to them in total.
-  ASSERT_EQ(r.genuine_histogram().counts_size(), metrics::kScoreBinCount);
+  // The histograms are the raw noisy layout-2 counts: whole numbers, not the exact ones, close
+  // in total.
+  ASSERT_EQ(r.genuine_histogram().counts_size(), metrics::kLayoutV2Bins);
+  ASSERT_EQ(r.impostor_histogram().counts_size(), metrics::kLayoutV2Bins);
   const std::vector<double> g(r.genuine_histogram().counts().begin(),
                               r.genuine_histogram().counts().end());
   const std::vector<double> i(r.impostor_histogram().counts().begin(),
                               r.impostor_histogram().counts().end());
-  EXPECT_NE(g, a.bounded->genuine().counts());
-  // And every metric is what the metric library derives from those released histograms.
-  const metrics::ScoreHistogram gh = *metrics::ScoreHistogram::FromCounts(g);
-  const metrics::ScoreHistogram ih = *metrics::ScoreHistogram::FromCounts(i);
-  const metrics::FnmrAtFmr f = metrics::ComputeFnmrAtFmr(gh, ih, 1e-2);
-  ASSERT_EQ(r.fnmr_at_fmr_1e2().suppression(), fedface::v1::SUPPRESSION_NONE);
-  // On the rate grid (1e-6): the metric library's value, rounded.
-  EXPECT_NEAR(r.fnmr_at_fmr_1e2().fnmr(), f.point->fnmr, kRateStep / 2);
-  EXPECT_DOUBLE_EQ(r.fnmr_at_fmr_1e2().threshold(), f.point->threshold);
-  // Thresholds are bin edges, never an individual comparison's distance.
-  const double t = r.fnmr_at_fmr_1e2().threshold();
-  EXPECT_DOUBLE_EQ(t, metrics::kScoreBinEdges[metrics::ScoreBinIndex(t)]);
-  EXPECT_NEAR(r.roc_auc().value(), *metrics::RocAuc(gh, ih), kRateStep / 2);
-  EXPECT_NEAR(r.eer().eer(), metrics::Eer(gh, ih)->eer, kRateStep / 2);
-  // Every count a whole number.
+  EXPECT_NE(g, a.bounded->genuine_v2());
+  EXPECT_NE(i, a.bounded->impostor_v2());
   for (double v : g) EXPECT_EQ(v, std::floor(v));
-  // Useful despite the noise: the exact bounded histograms give AUC ~1 and EER ~0.002; over 50
-  // noise seeds at this size the noisy AUC had median 0.988 and 5th percentile 0.958.
-  EXPECT_GT(r.roc_auc().value(), 0.93);
-  EXPECT_LT(r.eer().eer(), 0.05);
+  double g_total = 0;
+  for (double v : g) g_total += v;
+  EXPECT_NEAR(g_total, 20000, 600);
+  // And every metric is what DeriveVerificationMetrics gives from those released counts with
+  // the stated scales (what the vendor computes too).
+  const metrics::PublicNoise noise{{{p.genuine_noise_scale()}}, {{p.impostor_noise_scale()}}};
+  const metrics::DerivedMetrics d = *metrics::DeriveVerificationMetrics(2, g, i, noise);
+  // At 4000 subjects FNMR @ FMR 1e-2 is withheld as too noisy by the public rule (the FMR's
+  // noise s.d. at its threshold above a third of the target), the same rule the vendor applies.
+  const fedface::v1::FnmrAtFmr* fnmr[] = {&r.fnmr_at_fmr_1e2(), &r.fnmr_at_fmr_1e3(),
+                                          &r.fnmr_at_fmr_1e4()};
+  for (std::size_t k = 0; k < 3; ++k) {
+    const metrics::DerivedRate& want = d.fnmr_at_fmr[k];
+    if (want.value) {
+      ASSERT_EQ(fnmr[k]->suppression(), fedface::v1::SUPPRESSION_NONE) << k;
+      EXPECT_NEAR(fnmr[k]->fnmr(), *want.value, kRateStep / 2);
+      EXPECT_NEAR(fnmr[k]->threshold(), *want.threshold, kRateStep / 2);
+    } else {
+      EXPECT_EQ(fnmr[k]->suppression(), want.withheld == metrics::Withheld::kTooNoisy
+                                            ? fedface::v1::SUPPRESSION_TOO_NOISY
+                                            : fedface::v1::SUPPRESSION_INSUFFICIENT_NON_MATED)
+          << k;
+      EXPECT_EQ(fnmr[k]->fnmr(), 0) << k;
+    }
+  }
+  EXPECT_EQ(r.fnmr_at_fmr_1e2().suppression(), fedface::v1::SUPPRESSION_TOO_NOISY);
+  ASSERT_EQ(r.roc_auc().suppression(), fedface::v1::SUPPRESSION_NONE);
+  EXPECT_NEAR(r.roc_auc().value(), *d.roc_auc.value, kRateStep / 2);
+  EXPECT_NEAR(r.eer().eer(), *d.eer.value, kRateStep / 2);
+  // Useful despite the noise: exact AUC ~1, EER ~0.002.
+  EXPECT_GT(r.roc_auc().value(), 0.97);
+  EXPECT_LT(r.eer().eer(), 0.03);
   EXPECT_EQ(r.rank1_identification_rate().suppression(), fedface::v1::SUPPRESSION_NOT_IN_PROTOCOL);
 
-  // Charged and recorded: the ledger holds the digest of exactly these bytes.
+  // Charged once, exactly epsilon, and recorded: the ledger holds the digest of these bytes.
   EXPECT_DOUBLE_EQ(*budget_->Spent(kVendor), 1.0);
   const std::vector<LedgerEntry> entries = *ledger_->Entries();
   ASSERT_EQ(entries.size(), 1u);
@@ -287,8 +323,142 @@ TEST_F(EgressGuardTest, ReleasesNoisyVerificationMetricsDerivedFromNoisyHistogra
   EXPECT_EQ(entries[0].vendor, kVendor);
 }
 
+// A hostile vendor controls the request only (round id, model version, protocol, seed, sample
+// size, and any unknown field it adds). Nothing in it reaches the bins, the bounds, the split
+// or the noise scales: every release states the same accounting, the partner's.
+TEST_F(EgressGuardTest, ARequestCannotChooseTheBinsBoundsOrNoiseScales) {
+  const EvaluationAggregate a = VerificationAggregate(400);
+  std::vector<RunEvaluationRequest> requests;
+  for (uint64_t seed : {0ULL, 1ULL, 17ULL, ~0ULL}) {
+    for (uint64_t sample : {0ULL, 1ULL, 64ULL, ~0ULL}) {
+      RunEvaluationRequest r = Request(absl::StrCat("r", requests.size()));
+      r.set_seed(seed);
+      r.set_non_mated_sample_size(sample);
+      requests.push_back(r);
+    }
+  }
+  // Unknown fields posing as an epsilon, a bound and a bin layout.
+  RunEvaluationRequest crafted = Request("crafted");
+  auto* unknown = crafted.GetReflection()->MutableUnknownFields(&crafted);
+  unknown->AddFixed64(6, 0x4059000000000000ULL);  // 100.0 as a double
+  unknown->AddVarint(7, 1);
+  unknown->AddVarint(8, 201);
+  requests.push_back(crafted);
+  std::optional<fedface::v1::PrivacyAccounting> first;
+  for (const RunEvaluationRequest& request : requests) {
+    absl::StatusOr<std::string> composed =
+        PreviewRelease(config_, request, a, EmptyLedger());  // charges and records nothing
+    if (!composed.ok()) {
+      // A request the guard does not take changes nothing either.
+      EXPECT_EQ(composed.status().code(), absl::StatusCode::kInvalidArgument) << composed.status();
+      continue;
+    }
+    const EvaluationRelease r = Parse(*composed);
+    EXPECT_EQ(r.bin_edges_version(), 2u);
+    EXPECT_EQ(r.genuine_histogram().counts_size(), metrics::kLayoutV2Bins);
+    EXPECT_EQ(r.impostor_histogram().counts_size(), metrics::kLayoutV2Bins);
+    EXPECT_EQ(r.privacy().SerializeAsString(),
+              LayoutV2Accounting(config_.dp, r.failure_to_enrol_rate().suppression() ==
+                                                 fedface::v1::SUPPRESSION_NONE)
+                  .SerializeAsString());
+    if (!first) first = r.privacy();
+    EXPECT_EQ(r.privacy().SerializeAsString(), first->SerializeAsString());
+  }
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(LedgerSize(), 0u);
+  EXPECT_DOUBLE_EQ(*budget_->Spent(kVendor), 0.0);
+}
+
+// Layout 2 on the allowlist: exactly 21 bins per histogram, raw counts (negative allowed), the
+// accounting exactly the partner's configuration; anything mixed or unknown is refused.
+TEST_F(EgressGuardTest, LayoutTwoShapeIsFixedByThePartnersConfiguration) {
+  const EvaluationAggregate a = VerificationAggregate(400);
+  SeededNoiseSource noise(9);
+  PrivateValues p;
+  p.layout_v2 = AddLayoutV2Noise(*a.bounded, 1.0, config_.dp.impostor_epsilon_share, noise);
+  p.epsilon = 1.0;
+  const EvaluationRelease good =
+      BuildRelease(Request("r1"), a, ApplyKMinimum(a.cohort, 10), &p, config_, EmptyLedger());
+  ASSERT_TRUE(CheckAllowlisted(good, config_.allowlist, &config_.dp).ok())
+      << CheckAllowlisted(good, config_.allowlist, &config_.dp);
+  auto refusal = [&](auto mutate, const DifferentialPrivacyConfig* dp) {
+    EvaluationRelease r = good;
+    mutate(r);
+    return CheckAllowlisted(r, config_.allowlist, dp);
+  };
+  auto refused = [&](auto mutate, const char* what) {
+    const absl::Status s = refusal(mutate, &config_.dp);
+    EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << what;
+  };
+  // Raw noisy counts may be negative.
+  EXPECT_TRUE(
+      refusal([](EvaluationRelease& r) { r.mutable_impostor_histogram()->set_counts(20, -3); },
+              &config_.dp)
+          .ok());
+  refused([](EvaluationRelease& r) { r.mutable_genuine_histogram()->add_counts(0); },
+          "22 genuine bins");
+  refused(
+      [](EvaluationRelease& r) { r.mutable_impostor_histogram()->mutable_counts()->RemoveLast(); },
+      "20 impostor bins");
+  refused(
+      [](EvaluationRelease& r) {
+        r.mutable_genuine_histogram()->clear_counts();
+        for (int k = 0; k < metrics::kScoreBinCount; ++k)
+          r.mutable_genuine_histogram()->add_counts(0);
+      },
+      "a layout-1 histogram in a layout-2 release");
+  refused([](EvaluationRelease& r) { r.set_bin_edges_version(1); },
+          "layout-2 counts declared as layout 1");
+  refused([](EvaluationRelease& r) { r.set_bin_edges_version(3); }, "an unknown layout");
+  refused([](EvaluationRelease& r) { r.set_bin_edges_version(0); }, "no layout");
+  refused([](EvaluationRelease& r) { r.mutable_genuine_histogram()->set_counts(4, 0.5); },
+          "a fractional raw count");
+  // Every accounting field is the configuration's.
+  refused([](EvaluationRelease& r) { r.mutable_privacy()->set_genuine_noise_scale(1.0); },
+          "a genuine noise scale other than the configuration's");
+  refused(
+      [](EvaluationRelease& r) {
+        r.mutable_privacy()->set_impostor_noise_scale(r.privacy().impostor_noise_scale() * 2);
+      },
+      "an impostor noise scale other than the configuration's");
+  refused([](EvaluationRelease& r) { r.mutable_privacy()->set_genuine_contribution_bound(6); },
+          "another c_g");
+  refused([](EvaluationRelease& r) { r.mutable_privacy()->set_impostor_contribution_bound(64); },
+          "another c_i");
+  refused([](EvaluationRelease& r) { r.mutable_privacy()->set_contribution_bound(5); },
+          "another c");
+  refused([](EvaluationRelease& r) { r.mutable_privacy()->set_epsilon(2.0); }, "another epsilon");
+  refused([](EvaluationRelease& r) { r.mutable_privacy()->set_differential_privacy(false); },
+          "layout 2 without differential privacy");
+  refused(
+      [](EvaluationRelease& r) { r.set_protocol(fedface::v1::EVALUATION_PROTOCOL_IDENTIFICATION); },
+      "layout 2 for identification");
+  // The split is the configuration's too: another share gives other scales.
+  DifferentialPrivacyConfig other = config_.dp;
+  other.impostor_epsilon_share = 0.5;
+  EXPECT_EQ(refusal([](EvaluationRelease&) {}, &other).code(), absl::StatusCode::kPermissionDenied);
+  // Nothing to check the scales against: refused.
+  EXPECT_EQ(refusal([](EvaluationRelease&) {}, nullptr).code(),
+            absl::StatusCode::kPermissionDenied);
+
+  // A layout-1 release carries no layout-2 parameters.
+  const EvaluationRelease exact =
+      BuildRelease(Request("r1"), a, ApplyKMinimum(a.cohort, 10), nullptr, config_, EmptyLedger());
+  ASSERT_EQ(exact.bin_edges_version(), 1u);
+  ASSERT_TRUE(CheckAllowlisted(exact, config_.allowlist, &config_.dp).ok());
+  EvaluationRelease mixed = exact;
+  mixed.mutable_privacy()->set_impostor_noise_scale(20.8);
+  EXPECT_EQ(CheckAllowlisted(mixed, config_.allowlist, &config_.dp).code(),
+            absl::StatusCode::kPermissionDenied);
+  mixed = exact;
+  mixed.mutable_genuine_histogram()->clear_counts();
+  for (int k = 0; k < metrics::kLayoutV2Bins; ++k) mixed.mutable_genuine_histogram()->add_counts(0);
+  EXPECT_EQ(CheckAllowlisted(mixed, config_.allowlist, &config_.dp).code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
 TEST_F(EgressGuardTest, SuppressesEverythingFromACohortBelowK) {
-  const EvaluationAggregate a = VerificationAggregate(9, 5);
+  const EvaluationAggregate a = VerificationAggregate(9);
   absl::StatusOr<std::string> bytes = guard_->ReleaseEvaluation(kVendor, Request("small"), a);
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   const EvaluationRelease r = Parse(*bytes);
@@ -326,7 +496,7 @@ TEST(EgressGuardSteps, KMinimumJudgesEachSideOnItsOwnCohort) {
 }
 
 TEST_F(EgressGuardTest, WithholdsGenuineSideWhenMatedCohortIsBelowK) {
-  EvaluationAggregate a = VerificationAggregate(40, 5);
+  EvaluationAggregate a = VerificationAggregate(40);
   a.cohort.mated_subjects = 8;
   const EvaluationRelease r =
       BuildRelease(Request("r1"), a, ApplyKMinimum(a.cohort, 10), nullptr, config_, EmptyLedger());
@@ -341,7 +511,7 @@ TEST_F(EgressGuardTest, WithholdsGenuineSideWhenMatedCohortIsBelowK) {
 // without differential privacy; the rule is the same on noisy ones).
 TEST_F(EgressGuardTest, WithholdsFnmrAtFmrThatTooFewNonMatedCannotSupport) {
   // 40 subjects * c=5 / 2 = 100 planned non-mated plus 400 more: 500 non-mated comparisons.
-  const EvaluationAggregate a = VerificationAggregate(40, 5, 400);
+  const EvaluationAggregate a = VerificationAggregate(40, kBounds, 400);
   ASSERT_GE(a.impostor.total(), 300);
   ASSERT_LT(a.impostor.total(), 3000);
   const EvaluationRelease r =
@@ -359,7 +529,7 @@ TEST_F(EgressGuardTest, WithholdsFnmrAtFmrThatTooFewNonMatedCannotSupport) {
 }
 
 TEST_F(EgressGuardTest, RepeatedRequestReturnsIdenticalBytesEvenAfterRestart) {
-  const EvaluationAggregate a = VerificationAggregate(100, 5);
+  const EvaluationAggregate a = VerificationAggregate(100);
   absl::StatusOr<std::string> first = guard_->ReleaseEvaluation(kVendor, Request("r1"), a);
   ASSERT_TRUE(first.ok()) << first.status();
   absl::StatusOr<std::string> second = guard_->ReleaseEvaluation(kVendor, Request("r1"), a);
@@ -388,7 +558,7 @@ TEST_F(EgressGuardTest, RepeatedRequestReturnsIdenticalBytesEvenAfterRestart) {
 // The vendor's anchor: every release names the ledger head it extends, and with the anchors of
 // all releases the ledger's end cannot be cut off unnoticed.
 TEST_F(EgressGuardTest, EachReleaseCarriesTheLedgerHeadItExtendsAndAnchorsCatchACutEnd) {
-  const EvaluationAggregate a = VerificationAggregate(100, 5);
+  const EvaluationAggregate a = VerificationAggregate(100);
   std::vector<LedgerAnchor> anchors;
   for (const char* round : {"r1", "r2"}) {  // the fixture's budget holds two releases
     const LedgerHeadPosition before = *ledger_->Head();
@@ -422,7 +592,7 @@ TEST_F(EgressGuardTest, EachReleaseCarriesTheLedgerHeadItExtendsAndAnchorsCatchA
 }
 
 TEST_F(EgressGuardTest, RefusesReusedRoundIdWithDifferentParameters) {
-  const EvaluationAggregate a = VerificationAggregate(40, 5);
+  const EvaluationAggregate a = VerificationAggregate(40);
   ASSERT_TRUE(guard_->ReleaseEvaluation(kVendor, Request("r1"), a).ok());
   RunEvaluationRequest changed = Request("r1");
   changed.set_seed(18);
@@ -433,7 +603,7 @@ TEST_F(EgressGuardTest, RefusesReusedRoundIdWithDifferentParameters) {
 }
 
 TEST_F(EgressGuardTest, BudgetRefusalSurvivesRestart) {
-  const EvaluationAggregate a = VerificationAggregate(40, 5);
+  const EvaluationAggregate a = VerificationAggregate(40);
   ASSERT_TRUE(guard_->ReleaseEvaluation(kVendor, Request("r1"), a).ok());
   ASSERT_TRUE(guard_->ReleaseEvaluation(kVendor, Request("r2"), a).ok());
   absl::StatusOr<std::string> refused = guard_->ReleaseEvaluation(kVendor, Request("r3"), a);
@@ -510,7 +680,7 @@ TEST_F(EgressGuardTest, AdmitRefusesBeforeAnyWorkWhatCouldNeverBeReleased) {
   EXPECT_FALSE(admitted->bytes.has_value());
   // Released once: the same request is admitted as its stored bytes, recorded again.
   const absl::StatusOr<std::string> bytes =
-      guard_->ReleaseEvaluation(kVendor, Request("r1"), VerificationAggregate(40, 5));
+      guard_->ReleaseEvaluation(kVendor, Request("r1"), VerificationAggregate(40));
   ASSERT_TRUE(bytes.ok()) << bytes.status();
   admitted = guard_->Admit(kVendor, Request("r1"));
   ASSERT_TRUE(admitted.ok() && admitted->bytes.has_value());
@@ -523,11 +693,14 @@ TEST_F(EgressGuardTest, AdmitRefusesBeforeAnyWorkWhatCouldNeverBeReleased) {
 }
 
 TEST_F(EgressGuardTest, RefusesDpReleaseWithoutContributionBounding) {
-  EvaluationAggregate a = VerificationAggregate(40, 5);
+  EvaluationAggregate a = VerificationAggregate(40);
   a.bounded.reset();
   EXPECT_EQ(guard_->ReleaseEvaluation(kVendor, Request("r1"), a).status().code(),
             absl::StatusCode::kFailedPrecondition);
-  a = VerificationAggregate(40, 3);  // bounded with another c than configured
+  a = VerificationAggregate(40, {3, 10});  // bounded with another c_g than configured
+  EXPECT_EQ(guard_->ReleaseEvaluation(kVendor, Request("r1"), a).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  a = VerificationAggregate(40, {5, 12});  // another c_i
   EXPECT_EQ(guard_->ReleaseEvaluation(kVendor, Request("r1"), a).status().code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(LedgerSize(), 0u);
@@ -535,7 +708,7 @@ TEST_F(EgressGuardTest, RefusesDpReleaseWithoutContributionBounding) {
 }
 
 TEST_F(EgressGuardTest, RefusesInvalidRequestsAndVendorIdentities) {
-  const EvaluationAggregate a = VerificationAggregate(40, 5);
+  const EvaluationAggregate a = VerificationAggregate(40);
   for (const char* bad : {"", "has space", "semi;colon", "../x",
                           "0123456789012345678901234567890123456789012345678901234567890123456"}) {
     EXPECT_EQ(guard_->ReleaseEvaluation(kVendor, Request(bad), a).status().code(),
