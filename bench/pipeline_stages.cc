@@ -74,6 +74,11 @@ nlohmann::json PipelineStageCpuMs(const std::vector<std::string>& photos, int re
   out["detect_total"] =
       MedianMsPerPhoto(n, repeat, [&](size_t i) { boxes[i] = (*detector)->Detect(rgb[i]); });
   out["hog"] = out["detect_total"].get<double>() - out["gray_and_resize"].get<double>();
+  DetectorOptions baseline = fast;  // the same scan, built for baseline x86-64
+  baseline.avx2 = false;
+  auto baseline_detector = MakeHogFaceDetector(baseline);
+  out["detect_total_baseline_build"] =
+      MedianMsPerPhoto(n, repeat, [&](size_t i) { (void)(*baseline_detector)->Detect(rgb[i]); });
   size_t faces = 0;
   for (const auto& b : boxes) faces += b.size();
   out["faces_per_photo"] = double(faces) / n;
