@@ -272,7 +272,9 @@ PipelineRun RunPipeline(const std::string& faceapi, const std::vector<std::strin
   EngineOptions options;
   options.detector = detector;
   options.workers = workers;
-  auto engine = FaceEngine::Create(options, LoadNet(faceapi));
+  // The product's choice: the default backend, dlib with the exact-parity detector.
+  if (detector.min_face_px == 0) options.backend = EmbeddingBackend::kDlib;
+  auto engine = FaceEngine::Create(options, LoadNet(faceapi, options.backend));
   if (!engine.ok()) {
     std::cerr << "engine_bench: " << engine.status().message() << "\n";
     std::exit(1);
@@ -323,6 +325,7 @@ void AddPipelineFigures(const std::string& faceapi, int repeat, nlohmann::json& 
   out["photos_dir"] = dir;
   out["photos"] = "6 sample photos of @vladmandic/face-api 1.7.15 at 1920x1080 (JPEG q92)";
   out["min_face_px"] = fast.min_face_px;
+  out["pipeline_backend"] = EmbeddingBackendName(EngineOptions{}.backend);
   // Wall-clock rates (what this run saw) and CPU-time figures (what the work costs; with two
   // workers and nothing else running, 2000 / cpu_ms_per_photo photos/s).
   out["pipeline_photos_per_s"] = two.photos_per_s;
