@@ -90,11 +90,21 @@ nlohmann::json PipelineStageCpuMs(const std::vector<std::string>& photos, int re
     chips[i].clear();
     for (const Landmarks& m : marks[i]) chips[i].push_back((*aligner)->ExtractChip(rgb[i], m));
   });
+  std::vector<cv::Mat> all;
+  for (const auto& c : chips) all.insert(all.end(), c.begin(), c.end());
   for (const auto& [name, net] : nets) {
     for (size_t i = 0; i < n; ++i) (void)net->Embed(chips[i]);  // warm-up: batch shapes
     out["embed_" + name] = MedianMsPerPhoto(n, repeat, [&](size_t i) {
       if (!chips[i].empty()) (void)net->Embed(chips[i]);
     });
+    // What batching across photos would save: CPU ms per face by batch size.
+    for (size_t batch : {1, 3, 16}) {
+      std::vector<cv::Mat> b;
+      for (size_t i = 0; i < batch; ++i) b.push_back(all[i % all.size()]);
+      (void)net->Embed(b);
+      out["embed_" + name + "_ms_per_face_by_batch"][std::to_string(batch)] =
+          MedianMsPerPhoto(1, repeat, [&](size_t) { (void)net->Embed(b); }) / batch;
+    }
   }
   return out;
 }
