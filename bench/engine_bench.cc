@@ -32,6 +32,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/pipeline_stages.h"
 #include "core/common/blas_info.h"
 #include "core/common/cli_args.h"
 #include "core/engine/embedding_backend.h"
@@ -271,7 +272,9 @@ PipelineRun RunPipeline(const std::string& faceapi, const std::vector<std::strin
   EngineOptions options;
   options.detector = detector;
   options.workers = workers;
-  auto engine = FaceEngine::Create(options, LoadNet(faceapi));
+  // The product's choice: the default backend, dlib with the exact-parity detector.
+  if (detector.min_face_px == 0) options.backend = EmbeddingBackend::kDlib;
+  auto engine = FaceEngine::Create(options, LoadNet(faceapi, options.backend));
   if (!engine.ok()) {
     std::cerr << "engine_bench: " << engine.status().message() << "\n";
     std::exit(1);
@@ -322,6 +325,7 @@ void AddPipelineFigures(const std::string& faceapi, int repeat, nlohmann::json& 
   out["photos_dir"] = dir;
   out["photos"] = "6 sample photos of @vladmandic/face-api 1.7.15 at 1920x1080 (JPEG q92)";
   out["min_face_px"] = fast.min_face_px;
+  out["pipeline_backend"] = EmbeddingBackendName(EngineOptions{}.backend);
   // Wall-clock rates (what this run saw) and CPU-time figures (what the work costs; with two
   // workers and nothing else running, 2000 / cpu_ms_per_photo photos/s).
   out["pipeline_photos_per_s"] = two.photos_per_s;
@@ -348,6 +352,10 @@ void AddPipelineFigures(const std::string& faceapi, int repeat, nlohmann::json& 
   }
   std::sort(decode_runs.begin(), decode_runs.end());
   out["decode_ms_per_photo"] = decode_runs[decode_runs.size() / 2];
+  std::unique_ptr<FaceResNet> dlib = LoadNet(faceapi, EmbeddingBackend::kDlib);
+  std::unique_ptr<FaceResNet> onednn = LoadNet(faceapi, EmbeddingBackend::kOneDnn);
+  out["stage_cpu_ms_per_photo"] =
+      PipelineStageCpuMs(photos, repeat, {{"dlib", dlib.get()}, {"onednn", onednn.get()}});
 }
 
 // ---- end of the photo pipeline figures ----
@@ -358,7 +366,7 @@ void AddPipelineFigures(const std::string& faceapi, int repeat, nlohmann::json& 
 int main(int argc, char** argv) {
   using namespace fedface;
   auto args = CliArgs::Parse({argv + 1, argv + argc}, {"faceapi", "chips", "repeat"},
-                             {"embed-only", "json"});
+                             {"embed-only", "json", "stages"});
   if (!args.ok()) {
     std::cerr << "engine_bench: " << args.status().message() << "\n";
     return 2;
@@ -372,6 +380,17 @@ int main(int argc, char** argv) {
   const int repeat = static_cast<int>(args->GetInt("repeat", 3, 1, 100).value_or(3));
   const std::vector<cv::Mat> sample = SampleChips(faceapi, chips);
 
+  if (args->Has("stages")) {  // only the stage-by-stage CPU profile of the photo pipeline
+    std::string dir;
+    const std::vector<std::string> photos = Bench1080pPhotos(faceapi, &dir);
+    std::unique_ptr<FaceResNet> dlib = LoadNet(faceapi, EmbeddingBackend::kDlib);
+    std::unique_ptr<FaceResNet> onednn = LoadNet(faceapi, EmbeddingBackend::kOneDnn);
+    std::cout << PipelineStageCpuMs(photos, repeat,
+                                    {{"dlib", dlib.get()}, {"onednn", onednn.get()}})
+                     .dump(2)
+              << "\n";
+    return 0;
+  }
   if (args->Has("embed-only")) {  // child mode: one figure on whatever BLAS was loaded
     std::cout << EmbedRate(faceapi, sample, 1, repeat) << "\n";
     return 0;

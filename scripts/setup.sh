@@ -15,6 +15,7 @@ packages=(
   postgresql-15 libpq-dev  # the PostgreSQL gallery store and its tests (a throw-away cluster)
   libfaiss-dev nlohmann-json3-dev libyaml-cpp-dev
   libdnnl-dev  # the onednn embedding backend
+  libjpeg62-turbo-dev  # colour JPEGs decoded straight to RGB (core/engine/jpeg_rgb_decoder.cc)
   libpcap-dev libnghttp2-dev tcpdump tshark iproute2 procps
   chromium
   python3 python3-jsonschema

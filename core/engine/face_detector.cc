@@ -7,8 +7,10 @@
 #include <algorithm>
 #include <cmath>
 #include <opencv2/imgproc.hpp>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "core/engine/hog_avx2.h"
 
 namespace fedface {
 namespace {
@@ -23,10 +25,22 @@ constexpr double kFastMinDetectionPixels = 500'000;
 // no more than the fast path on a large photo.
 constexpr double kExactBelowPixels = 100'000;
 
+// dlib's frontal face detector, serialized once for the AVX2 build to read (hog_avx2.h).
+const std::string& SerializedDetector() {
+  static const std::string bytes = [] {
+    std::ostringstream out;
+    dlib::serialize(dlib::get_frontal_face_detector(), out);
+    return out.str();
+  }();
+  return bytes;
+}
+
 class HogFaceDetector final : public FaceDetector {
  public:
   explicit HogFaceDetector(const DetectorOptions& options)
-      : options_(options), detector_(dlib::get_frontal_face_detector()) {}
+      : options_(options), detector_(dlib::get_frontal_face_detector()) {
+    if (options_.min_face_px > 0 && options_.avx2) avx2_ = MakeAvx2HogScanner(SerializedDetector());
+  }
 
   std::vector<FaceBox> Detect(const cv::Mat& rgb) override {
     if (options_.min_face_px > 0) return DetectFast(rgb);
@@ -71,7 +85,12 @@ class HogFaceDetector final : public FaceDetector {
                  scale < 1.0 ? cv::INTER_AREA : cv::INTER_LINEAR);
       gray = scaled;
     }
-    return ToBoxes(RunGray(gray, 0), scale, rgb);
+    if (avx2_ == nullptr) return ToBoxes(RunGray(gray, 0), scale, rgb);
+    std::vector<dlib::rect_detection> found;
+    for (const HogDetection& d : avx2_->Scan(gray.data, gray.rows, gray.cols, gray.step[0])) {
+      found.push_back({d.confidence, 0, dlib::rectangle(d.left, d.top, d.right, d.bottom)});
+    }
+    return ToBoxes(found, scale, rgb);
   }
 
   std::vector<dlib::rect_detection> RunGray(const cv::Mat& gray, int upsample) {
@@ -117,6 +136,7 @@ class HogFaceDetector final : public FaceDetector {
 
   DetectorOptions options_;
   dlib::frontal_face_detector detector_;
+  std::unique_ptr<HogScanner> avx2_;  // null: the baseline build (detector_)
 };
 
 }  // namespace

@@ -40,6 +40,10 @@ struct DetectorOptions {
   // (see FastDetectionScale); upsample, grayscale and max_side are then ignored. 0: the options
   // above, whose defaults are exactly face_recognition's detector.
   int min_face_px = 0;
+  // With min_face_px: scan with the AVX2 + FMA build of the detector (hog_avx2.h) when the CPU
+  // has both. Its scores differ from the baseline build's in the last bits (fused multiply-adds),
+  // so a box can differ where a score sits at the threshold; false keeps the baseline.
+  bool avx2 = true;
 };
 
 class FaceDetector {

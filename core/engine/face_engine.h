@@ -28,7 +28,7 @@ struct EngineOptions {
   std::string landmark_model = DefaultLandmarkModelPath();
   // How the loaders (LoadVerifiedModel's callers) make the network; FaceEngine itself takes the
   // network made.
-  EmbeddingBackend backend = EmbeddingBackend::kDlib;
+  EmbeddingBackend backend = kDefaultEmbeddingBackend;
 };
 
 struct AnalyzedFace {

@@ -7,6 +7,7 @@
 #include "core/common/files.h"
 #include "core/common/status_macros.h"
 #include "core/engine/image_header.h"
+#include "core/engine/jpeg_rgb_decoder.h"
 
 namespace fedface {
 
@@ -20,6 +21,9 @@ absl::StatusOr<cv::Mat> DecodeImage(std::string_view bytes, const DecodeLimits& 
   RETURN_IF_ERROR(CheckImageSize(dims, limits.max_pixels));
   if (std::string_view(dims.format) == "jpeg" && !JpegIsComplete(bytes)) {
     return absl::InvalidArgumentError("truncated JPEG data (no end-of-image marker)");
+  }
+  if (std::string_view(dims->format) == "jpeg") {
+    if (std::optional<cv::Mat> rgb = DecodeYCbCrJpegToRgb(bytes)) return *std::move(rgb);
   }
   cv::Mat decoded;
   try {

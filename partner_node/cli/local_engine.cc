@@ -35,7 +35,8 @@ const char kEngineFlagsHelp[] = R"(engine flags:
                       detection only (0 = off)
   (--upsample, --gray and --max-side imply --exact-parity's manual HOG detector)
   --workers N         worker threads, one network each (default: one per CPU)
-  --backend NAME      embedding backend: dlib (reference, default) | onednn (fp32, faster)
+  --backend NAME      embedding backend: onednn (fp32, default) | dlib (the reference; always
+                      with --exact-parity, --upsample, --gray or --max-side)
   --max-pixels N      refuse images above N pixels before decoding (default 40000000)
   --json              machine-readable output
 )";
@@ -66,9 +67,17 @@ absl::StatusOr<LocalEngine> LoadLocalEngine(const CliArgs& args, bool need_model
   }
   options.workers = static_cast<int>(workers);
   options.decode.max_pixels = max_pixels;
-  ASSIGN_OR_RETURN(EmbeddingBackend backend,
-                   ParseEmbeddingBackend(args.GetOr("backend", "dlib"), "--backend"));
-  options.backend = backend;
+  ASSIGN_OR_RETURN(
+      EmbeddingBackend backend,
+      ParseEmbeddingBackend(
+          args.GetOr("backend", std::string(EmbeddingBackendName(kDefaultEmbeddingBackend))),
+          "--backend"));
+  if (manual && args.Has("backend") && backend != EmbeddingBackend::kDlib) {
+    return absl::InvalidArgumentError(
+        "--exact-parity (and --upsample, --gray, --max-side) embeds with dlib, the reference; "
+        "--backend can only be dlib with them");
+  }
+  options.backend = manual ? EmbeddingBackend::kDlib : backend;
 
   LocalEngine out;
   std::unique_ptr<FaceResNet> net;

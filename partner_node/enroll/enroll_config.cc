@@ -25,9 +25,13 @@ EngineOptions EngineOptionsFromConfig(const Config& config) {
     options.detector.min_face_px = static_cast<int>(config.GetInt("engine.min_face_px"));
   }
   options.decode.max_pixels = config.GetInt("engine.max_pixels");
-  // Config::Load has already refused any other value (the key's one_of).
-  options.backend = ParseEmbeddingBackend(config.GetString("engine.backend"), "engine.backend")
-                        .value_or(EmbeddingBackend::kDlib);
+  // Config::Load has already refused any other value (the key's one_of). Exact parity means
+  // face_recognition's numbers, so dlib's network too.
+  options.backend =
+      config.GetBool("engine.exact_parity")
+          ? EmbeddingBackend::kDlib
+          : ParseEmbeddingBackend(config.GetString("engine.backend"), "engine.backend")
+                .value_or(kDefaultEmbeddingBackend);
   return options;
 }
 

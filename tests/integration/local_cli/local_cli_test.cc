@@ -126,6 +126,11 @@ TEST_F(LocalCliTest, RefusesAnUnknownBackendNamingTheFlag) {
   EXPECT_NE(r.err.find("--backend: unknown embedding backend 'cuda' (expected dlib | onednn)"),
             std::string::npos)
       << r.err;
+  // Exact parity embeds with dlib, the reference: another backend beside it is refused.
+  auto both = Partner({"compare", "--model", package_, "--vendor-key", key_, "--exact-parity",
+                       "--backend", "onednn", oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
+  EXPECT_EQ(both.exit_code, 1) << both.err;
+  EXPECT_NE(both.err.find("--backend can only be dlib with them"), std::string::npos) << both.err;
 }
 
 TEST_F(LocalCliTest, RefusesPackageWithOneFlippedWeightByte) {

@@ -195,10 +195,14 @@ TEST(EmbeddingBackendNamesTest, TheConfigKeyAcceptsExactlyTheBackendNames) {
   const std::string dir = testing::MakeTempDir("backend_config");
   ConfigSchema schema("test", partner::EngineConfigKeys());
   std::vector<std::string> names;
+  std::string default_name;
   for (const ConfigKey& key : schema.keys()) {
-    if (key.path == "engine.backend") names = key.one_of;
+    if (key.path == "engine.backend") names = key.one_of, default_name = key.default_value;
   }
   EXPECT_EQ(absl::StrJoin(names, " | "), EmbeddingBackendNames());
+  // The config's default is the engine's (onednn; dlib only when asked or with exact parity).
+  EXPECT_EQ(default_name, EmbeddingBackendName(kDefaultEmbeddingBackend));
+  EXPECT_EQ(EngineOptions{}.backend, kDefaultEmbeddingBackend);
   for (const std::string& name : names) {
     std::ofstream(dir + "/ok.yaml") << "engine:\n  backend: " << name << "\n";
     absl::StatusOr<Config> config = Config::Load(dir + "/ok.yaml", schema);

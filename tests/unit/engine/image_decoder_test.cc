@@ -3,10 +3,13 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "core/engine/image_header.h"
+#include "core/engine/jpeg_rgb_decoder.h"
 #include "tests/support/test_env.h"
 
 namespace fedface {
@@ -181,6 +184,85 @@ TEST(ImageDecoderTest, MatchesFaceRecognitionImageShapes) {
   EXPECT_EQ(rgba->rows, 1200);
   EXPECT_EQ(rgba->cols, 626);
   EXPECT_EQ(rgba->channels(), 3);
+}
+
+// OpenCV's decoding of `bytes` as DecodeImage had it before the libjpeg path: imdecode + BGR->RGB.
+std::optional<cv::Mat> OpenCvRgb(const std::string& bytes) {
+  const cv::Mat raw(1, static_cast<int>(bytes.size()), CV_8UC1, const_cast<char*>(bytes.data()));
+  cv::Mat bgr = cv::imdecode(raw, cv::IMREAD_COLOR);
+  if (bgr.empty()) return std::nullopt;
+  cv::Mat rgb;
+  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
+  return rgb;
+}
+
+bool SamePixels(const cv::Mat& a, const cv::Mat& b) {
+  return a.size() == b.size() && a.type() == b.type() && cv::norm(a, b, cv::NORM_INF) == 0;
+}
+
+TEST(JpegRgbDecoderTest, SamePixelsAsOpenCvOnEveryRealJpeg) {
+  const std::string data = testing::DatasetsDir();
+  const std::string faceapi = testing::FaceApiDir();
+  if (data.empty() || faceapi.empty()) {
+    FEDFACE_SKIP_OR_FAIL("../shared/datasets or the face-api cache is absent; skipping test");
+  }
+  int fast = 0, total = 0;
+  for (const std::string& dir : {data, faceapi + "/demo"}) {
+    for (const auto& e : std::filesystem::recursive_directory_iterator(dir)) {
+      const std::string ext = e.path().extension().string();
+      if (ext != ".jpg" && ext != ".jpeg") continue;
+      std::ifstream in(e.path(), std::ios::binary);
+      const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+      const std::optional<cv::Mat> want = OpenCvRgb(bytes);
+      const std::optional<cv::Mat> direct = DecodeYCbCrJpegToRgb(bytes);
+      ++total;
+      if (direct) {
+        ++fast;
+        ASSERT_TRUE(want.has_value()) << e.path();
+        EXPECT_TRUE(SamePixels(*direct, *want)) << e.path();
+      }
+      absl::StatusOr<cv::Mat> product = DecodeImage(bytes);
+      ASSERT_EQ(product.ok(), want.has_value()) << e.path();
+      if (want) {
+        EXPECT_TRUE(SamePixels(*product, *want)) << e.path();
+      }
+    }
+  }
+  std::cout << total << " JPEGs, " << fast << " decoded by libjpeg straight to RGB\n";
+  EXPECT_GT(fast, total / 2);
+}
+
+TEST(JpegRgbDecoderTest, LeavesToOpenCvWhatItDoesNotDecodeTheSame) {
+  cv::Mat noise(48, 64, CV_8UC3);
+  cv::randu(noise, 0, 255);
+  const std::string jpeg = Encode(noise, ".jpg", {cv::IMWRITE_JPEG_QUALITY, 90});
+  // Plain, progressive, and with an EXIF orientation of 1: straight to RGB, OpenCV's pixels.
+  for (const std::string& bytes : {jpeg, Encode(noise, ".jpg", {cv::IMWRITE_JPEG_PROGRESSIVE, 1}),
+                                   WithExifOrientation(jpeg, 1)}) {
+    const std::optional<cv::Mat> direct = DecodeYCbCrJpegToRgb(bytes);
+    ASSERT_TRUE(direct.has_value());
+    EXPECT_TRUE(SamePixels(*direct, *OpenCvRgb(bytes)));
+  }
+  // An orientation to apply, a grayscale JPEG: OpenCV's path (DecodeImage still decodes them).
+  EXPECT_FALSE(DecodeYCbCrJpegToRgb(WithExifOrientation(jpeg, 6)).has_value());
+  const std::string gray = Encode(cv::Mat(16, 16, CV_8UC1, cv::Scalar(90)), ".jpg");
+  EXPECT_FALSE(DecodeYCbCrJpegToRgb(gray).has_value());
+  ASSERT_TRUE(DecodeImage(gray).ok());
+  // Damaged headers and entropy data (libjpeg refuses, or warns and goes on): whatever OpenCV
+  // made of it, DecodeImage makes the same, pixels or refusal.
+  cv::RNG rng(13);
+  for (int round = 0; round < 300; ++round) {
+    std::string bad = jpeg;
+    const size_t at = 2 + rng.uniform(0, static_cast<int>(jpeg.size()) - 12);
+    for (size_t i = at; i < at + rng.uniform(1, 9); ++i)
+      bad[i] = static_cast<char>(rng.uniform(0, 256));
+    const std::optional<cv::Mat> want = OpenCvRgb(bad);
+    absl::StatusOr<cv::Mat> got = DecodeImage(bad);
+    ASSERT_EQ(got.ok(), want.has_value()) << at;
+    if (want) {
+      EXPECT_TRUE(SamePixels(*got, *want)) << at;
+    }
+  }
 }
 
 }  // namespace
