@@ -104,6 +104,64 @@ TEST(EmbeddingBackendTest, OneDnnMatchesDlibWithinOneTenThousandthInEveryBatchSh
   EXPECT_LT(worst, 1e-4f);
 }
 
+// Every face of the npm sample photos, as the vendor's packaging command calibrates by default.
+std::vector<cv::Mat> NpmSampleChips() {
+  std::vector<std::string> photos;
+  for (int i = 1; i <= 6; ++i) {
+    photos.push_back(testing::FaceApiDir() + "/demo/sample" + std::to_string(i) + ".jpg");
+  }
+  auto engine = FaceEngine::Create(EngineOptions{}, nullptr);
+  EXPECT_OK(engine);
+  std::vector<cv::Mat> chips;
+  if (!engine.ok()) return chips;
+  ProcessOptions process;
+  process.embed = false;
+  process.keep_chips = true;
+  for (const ImageAnalysis& a : (*engine)->ProcessFiles(photos, process)) {
+    for (const AnalyzedFace& f : a.faces) chips.push_back(f.chip);
+  }
+  return chips;
+}
+
+TEST(EmbeddingBackendTest, OneDnnInt8StaysCloseToFp32) {
+  FEDFACE_SKIP_IF_MISSING(testing::DatasetsDir(), "../shared/datasets");
+  FEDFACE_SKIP_IF_MISSING(testing::TestPackageDir(), "the test package (scripts/fetch_model.sh)");
+  FEDFACE_SKIP_IF_MISSING(testing::FaceApiDir(), "the face-api folder (scripts/fetch_model.sh)");
+  absl::StatusOr<VerifiedPackage> package = TestPackage();
+  ASSERT_OK(package);
+  absl::StatusOr<FaceResNetParameters> params = FaceResNet::CheckedParameters(package->weights);
+  ASSERT_OK(params);
+  const std::vector<cv::Mat> calibration_chips = NpmSampleChips();
+  ASSERT_GE(calibration_chips.size(), 15u);
+  absl::StatusOr<Int8Calibration> calibration = ComputeInt8Calibration(*params, calibration_chips);
+  ASSERT_OK(calibration);
+  absl::StatusOr<std::unique_ptr<FaceResNet>> fp32 = MakeOneDnnFaceResNet(*params);
+  ASSERT_OK(fp32);
+  absl::StatusOr<std::unique_ptr<FaceResNet>> int8 =
+      MakeOneDnnInt8FaceResNet(*params, *calibration);
+  ASSERT_OK(int8);
+
+  const std::vector<cv::Mat> chips = ReferenceChips();
+  const std::vector<Embedding> reference = (*fp32)->Embed(chips);
+  const std::vector<Embedding> batched = (*int8)->Embed(chips);
+  std::vector<Embedding> single;
+  for (const cv::Mat& chip : chips) single.push_back((*int8)->Embed({chip})[0]);
+  float max_distance = 0.f;
+  double sum_abs = 0;
+  for (size_t i = 0; i < chips.size(); ++i) {
+    max_distance = std::max(max_distance, EuclideanDistance(reference[i], batched[i]));
+    for (int k = 0; k < kEmbeddingDim; ++k) sum_abs += std::fabs(reference[i][k] - batched[i][k]);
+  }
+  std::cout << chips.size() << " chips, calibrated on " << calibration_chips.size()
+            << " npm sample faces: onednn-int8 vs onednn max abs diff "
+            << MaxAbsDiff(reference, batched) << ", mean abs diff "
+            << sum_abs / (chips.size() * kEmbeddingDim) << ", max distance " << max_distance
+            << "\n";
+  // The batch shape does not change int8's numbers (each chip is quantized on its own).
+  EXPECT_EQ(MaxAbsDiff(batched, single), 0.f);
+  EXPECT_LT(max_distance, 0.05f);
+}
+
 // Edits of the package's weights, as a hostile vendor could sign them.
 class CraftedWeightsTest : public ::testing::Test {
  protected:
