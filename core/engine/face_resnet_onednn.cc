@@ -141,7 +141,21 @@ class Plan {
     last_ = x;
   }
 
-  float* input() { return input_.data; }
+  // dlib's input layer: (pixel - channel mean) / 256, RGB.
+  void Fill(int index, const cv::Mat& chip) {
+    float* dst = input_.data + static_cast<size_t>(index) * kChipSize * kChipSize * 3;
+    const float* mean = weights_.mean_rgb;
+    for (int r = 0; r < kChipSize; ++r) {
+      const uint8_t* p = chip.ptr<uint8_t>(r);
+      float* d = dst + r * kChipSize * 3;
+      for (int c = 0; c < kChipSize; ++c, p += 3, d += 3) {
+        // x / 256 == x * (1 / 256) exactly: a power of two.
+        d[0] = (p[0] - mean[0]) * (1.f / 256);
+        d[1] = (p[1] - mean[1]) * (1.f / 256);
+        d[2] = (p[2] - mean[2]) * (1.f / 256);
+      }
+    }
+  }
 
   // Runs the steps over the chips already in input(); writes n embeddings.
   void Run(dnnl::stream& stream, Embedding* out) {
@@ -279,8 +293,6 @@ class Plan {
   Act input_, last_;
 };
 
-constexpr int kMaxBatch = 16;
-
 class OneDnnFaceResNet final : public FaceResNet {
  public:
   explicit OneDnnFaceResNet(std::shared_ptr<const FoldedWeights> weights)
@@ -297,55 +309,15 @@ class OneDnnFaceResNet final : public FaceResNet {
   void ObserveMaxima(std::vector<float>* maxima) { maxima_ = maxima; }
 
   std::vector<Embedding> Embed(const std::vector<cv::Mat>& chips) override {
-    OneOmpThread one_thread;
-    std::vector<Embedding> out(chips.size());
-    size_t done = 0;
-    try {
-      while (done < chips.size()) {
-        // Batches of kMaxBatch, then powers of two: at most five plans per network.
-        int batch = kMaxBatch;
-        while (batch > static_cast<int>(chips.size() - done)) batch /= 2;
-        Plan& plan = PlanFor(batch);
-        for (int i = 0; i < batch; ++i) Fill(chips[done + i], plan.input(), i);
-        plan.Run(stream_, out.data() + done);
-        done += batch;
-      }
-    } catch (const std::exception&) {
-      // A batch shape oneDNN cannot compile or allocate: the faces not embedded get unusable
-      // embeddings (IsUsableEmbedding), a failure of their image, never a crash of the worker.
-      for (size_t i = done; i < out.size(); ++i) out[i].fill(std::nanf(""));
-    }
-    return out;
+    return EmbedInBatches(
+        chips, plans_,
+        [this](int batch) {
+          return std::make_unique<Plan>(batch, *weights_, engine_, weight_cache_, maxima_);
+        },
+        stream_);
   }
 
  private:
-  Plan& PlanFor(int batch) {
-    auto it = plans_.find(batch);
-    if (it == plans_.end()) {
-      it = plans_
-               .emplace(batch,
-                        std::make_unique<Plan>(batch, *weights_, engine_, weight_cache_, maxima_))
-               .first;
-    }
-    return *it->second;
-  }
-
-  // dlib's input layer: (pixel - channel mean) / 256, RGB.
-  void Fill(const cv::Mat& chip, float* input, int index) const {
-    float* dst = input + static_cast<size_t>(index) * kChipSize * kChipSize * 3;
-    const float* mean = weights_->mean_rgb;
-    for (int r = 0; r < kChipSize; ++r) {
-      const uint8_t* p = chip.ptr<uint8_t>(r);
-      float* d = dst + r * kChipSize * 3;
-      for (int c = 0; c < kChipSize; ++c, p += 3, d += 3) {
-        // x / 256 == x * (1 / 256) exactly: a power of two.
-        d[0] = (p[0] - mean[0]) * (1.f / 256);
-        d[1] = (p[1] - mean[1]) * (1.f / 256);
-        d[2] = (p[2] - mean[2]) * (1.f / 256);
-      }
-    }
-  }
-
   std::shared_ptr<const FoldedWeights> weights_;
   dnnl::engine engine_;
   dnnl::stream stream_;

@@ -139,10 +139,7 @@ class Int8Plan {
     AddConv(0, input_, conv0, /*sum=*/false, /*relu=*/true);
     Tensor x =
         NewTensor((conv0.h - 3) / 2 + 1, (conv0.w - 3) / 2 + 1, conv0.c, DataType::u8, conv0.scale);
-    steps_.push_back([this, conv0, x](dnnl::stream& stream) {
-      stream.wait();  // the loops read what the primitives wrote
-      MaxPool3x3Stride2(conv0, x);
-    });
+    AddMaxPool3x3Stride2(conv0, x);
     size_t unit = 1;
     for (const BlockShape& b : kBlocks) {
       const UnitShape& s1 = shapes[unit];
@@ -169,7 +166,13 @@ class Int8Plan {
     last_ = x;
   }
 
-  uint8_t* input() { return input_.u8(); }
+  // The pixels as they are, RGB: the first convolution's bias holds the input layer.
+  void Fill(int index, const cv::Mat& chip) {
+    uint8_t* dst = input_.u8() + static_cast<size_t>(index) * kChipSize * kChipSize * 3;
+    for (int r = 0; r < kChipSize; ++r) {
+      std::memcpy(dst + r * kChipSize * 3, chip.ptr<uint8_t>(r), kChipSize * 3);
+    }
+  }
 
   void Run(dnnl::stream& stream, Embedding* out) {
     for (auto& step : steps_) step(stream);
@@ -245,24 +248,23 @@ class Int8Plan {
     });
   }
 
-  // Same scale in and out: the maximum of the stored values is the stored maximum.
-  void MaxPool3x3Stride2(const Tensor& in, const Tensor& out) const {
-    for (int i = 0; i < n_; ++i) {
-      const uint8_t* src = in.u8() + static_cast<size_t>(i) * in.h * in.w * in.c;
-      uint8_t* dst = out.u8() + static_cast<size_t>(i) * out.h * out.w * out.c;
-      for (int y = 0; y < out.h; ++y) {
-        for (int x = 0; x < out.w; ++x) {
-          uint8_t* o = dst + (y * out.w + x) * out.c;
-          std::fill(o, o + out.c, uint8_t{0});
-          for (int dy = 0; dy < 3; ++dy) {
-            for (int dx = 0; dx < 3; ++dx) {
-              const uint8_t* s = src + ((2 * y + dy) * in.w + (2 * x + dx)) * in.c;
-              for (int c = 0; c < out.c; ++c) o[c] = std::max(o[c], s[c]);
-            }
-          }
-        }
-      }
-    }
+  // Same scale in and out: the maximum of the stored values is the stored maximum. oneDNN's
+  // pooling (the fp32 backend's loop, scalar on u8, cost as much as a convolution).
+  void AddMaxPool3x3Stride2(const Tensor& in, const Tensor& out) {
+    dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference,
+                                     dnnl::algorithm::pooling_max, Md(in), Md(out), {2, 2}, {3, 3},
+                                     {0, 0}, {0, 0});
+    dnnl::primitive_attr attr;
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    dnnl::pooling_forward::primitive_desc pd(desc, attr, engine_);
+    dnnl::pooling_forward prim(pd);
+    memory src_mem(Md(in), engine_, in.data), dst_mem(Md(out), engine_, out.data);
+    memory scratch(pd.scratchpad_desc(), engine_);
+    steps_.push_back([=](dnnl::stream& stream) {
+      prim.execute(
+          stream,
+          {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_DST, dst_mem}, {DNNL_ARG_SCRATCHPAD, scratch}});
+    });
   }
 
   // out = relu(m + avgpool2x2(x)), each read as zero outside its own shape (dlib's add_prev),
@@ -301,8 +303,6 @@ class Int8Plan {
   Tensor input_, last_;
 };
 
-constexpr int kMaxBatch = 16;
-
 class Int8FaceResNet final : public FaceResNet {
  public:
   explicit Int8FaceResNet(std::shared_ptr<const Int8Weights> weights)
@@ -316,43 +316,15 @@ class Int8FaceResNet final : public FaceResNet {
   }
 
   std::vector<Embedding> Embed(const std::vector<cv::Mat>& chips) override {
-    OneOmpThread one_thread;
-    std::vector<Embedding> out(chips.size());
-    size_t done = 0;
-    try {
-      while (done < chips.size()) {
-        // Batches of kMaxBatch, then powers of two: at most five plans per network.
-        int batch = kMaxBatch;
-        while (batch > static_cast<int>(chips.size() - done)) batch /= 2;
-        Int8Plan& plan = PlanFor(batch);
-        for (int i = 0; i < batch; ++i) {
-          // The pixels as they are, RGB: the first convolution's bias holds the input layer.
-          uint8_t* dst = plan.input() + static_cast<size_t>(i) * kChipSize * kChipSize * 3;
-          for (int r = 0; r < kChipSize; ++r) {
-            std::memcpy(dst + r * kChipSize * 3, chips[done + i].ptr<uint8_t>(r), kChipSize * 3);
-          }
-        }
-        plan.Run(stream_, out.data() + done);
-        done += batch;
-      }
-    } catch (const std::exception&) {
-      // As the fp32 backend: the faces not embedded get unusable embeddings, never a crash.
-      for (size_t i = done; i < out.size(); ++i) out[i].fill(std::nanf(""));
-    }
-    return out;
+    return EmbedInBatches(
+        chips, plans_,
+        [this](int batch) {
+          return std::make_unique<Int8Plan>(batch, *weights_, engine_, weight_cache_);
+        },
+        stream_);
   }
 
  private:
-  Int8Plan& PlanFor(int batch) {
-    auto it = plans_.find(batch);
-    if (it == plans_.end()) {
-      it = plans_
-               .emplace(batch, std::make_unique<Int8Plan>(batch, *weights_, engine_, weight_cache_))
-               .first;
-    }
-    return *it->second;
-  }
-
   std::shared_ptr<const Int8Weights> weights_;
   dnnl::engine engine_;
   dnnl::stream stream_;
@@ -371,7 +343,7 @@ absl::StatusOr<std::unique_ptr<FaceResNet>> MakeOneDnnInt8FaceResNet(
     auto net = std::make_unique<Int8FaceResNet>(std::move(quantized));
     // Compile the single-chip plan now, so a oneDNN failure is a load error, not a crash later.
     std::vector<cv::Mat> probe(1, cv::Mat(kChipSize, kChipSize, CV_8UC3, cv::Scalar(0, 0, 0)));
-    if (!IsUsableEmbedding(net->Embed(probe)[0])) {
+    if (std::isnan(net->Embed(probe)[0][0])) {  // what Embed answers when oneDNN threw
       return absl::InternalError("onednn-int8: oneDNN cannot run the int8 network here");
     }
     return std::unique_ptr<FaceResNet>(std::move(net));

@@ -5,7 +5,11 @@
 
 #include <omp.h>
 
+#include <cmath>
+#include <map>
 #include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <opencv2/core/mat.hpp>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -73,6 +77,37 @@ void PoolAndFc(const T* last, int area, float scale, const std::vector<float>& f
     const float* row = fc.data() + static_cast<size_t>(k) * kEmbeddingDim;
     for (int j = 0; j < kEmbeddingDim; ++j) e[j] += pooled[k] * row[j];
   }
+}
+
+inline constexpr int kMaxBatch = 16;
+
+// Embeds `chips` through plans compiled per batch size: batches of kMaxBatch, then powers of two
+// (at most five plans per network), cached in `plans`; make(batch) compiles one. A Plan has
+// Fill(index, chip) and Run(stream, out). A batch oneDNN cannot compile or allocate leaves the
+// faces not embedded with unusable (NaN) embeddings, a failure of their image, never a crash of
+// the worker.
+template <typename Plan, typename Make>
+std::vector<Embedding> EmbedInBatches(const std::vector<cv::Mat>& chips,
+                                      std::map<int, std::unique_ptr<Plan>>& plans, const Make& make,
+                                      dnnl::stream& stream) {
+  OneOmpThread one_thread;
+  std::vector<Embedding> out(chips.size());
+  size_t done = 0;
+  try {
+    while (done < chips.size()) {
+      int batch = kMaxBatch;
+      while (batch > static_cast<int>(chips.size() - done)) batch /= 2;
+      auto it = plans.find(batch);
+      if (it == plans.end()) it = plans.emplace(batch, make(batch)).first;
+      Plan& plan = *it->second;
+      for (int i = 0; i < batch; ++i) plan.Fill(i, chips[done + i]);
+      plan.Run(stream, out.data() + done);
+      done += batch;
+    }
+  } catch (const std::exception&) {
+    for (size_t i = done; i < out.size(); ++i) out[i].fill(std::nanf(""));
+  }
+  return out;
 }
 
 }  // namespace fedface::onednn_internal

@@ -137,8 +137,40 @@ absl::StatusOr<const Json*> GetArray(const Json& obj, absl::string_view where, c
 
 absl::StatusOr<ModelManifest> FromJson(const Json& j) {
   ModelManifest m;
+  // The one optional section: checked below, then the rest must be exactly the fixed keys.
+  Json fixed = j;
+  if (fixed.is_object() && fixed.contains("int8_calibration")) {
+    const Json& c = j.at("int8_calibration");
+    FF_RETURN_IF_ERROR(
+        CheckKeys(c, "int8_calibration", {"activation_scales", "chips", "self_test_tolerance"}));
+    Int8Calibration cal;
+    const Json* scales;
+    FF_ASSIGN(scales, GetArray(c, "int8_calibration", "activation_scales"));
+    if (scales->size() != static_cast<size_t>(kInt8ActivationScaleCount)) {
+      return FieldError(
+          "int8_calibration.activation_scales",
+          absl::StrCat("expected ", kInt8ActivationScaleCount, " numbers, got ", scales->size()));
+    }
+    for (size_t i = 0; i < scales->size(); ++i) {
+      if (!(*scales)[i].is_number()) {
+        return FieldError("int8_calibration.activation_scales",
+                          absl::StrCat("element ", i, " is not a number"));
+      }
+      cal.activation_scales.push_back((*scales)[i].get<double>());
+    }
+    int64_t chips;
+    FF_ASSIGN(chips, GetInteger(c, "int8_calibration", "chips"));
+    if (chips < 1 || chips > kMaxInt8CalibrationChips) {
+      return FieldError("int8_calibration.chips",
+                        absl::StrCat(chips, " is outside [1, ", kMaxInt8CalibrationChips, "]"));
+    }
+    cal.chips = static_cast<int>(chips);
+    FF_ASSIGN(cal.self_test_tolerance, GetNumber(c, "int8_calibration", "self_test_tolerance"));
+    m.int8_calibration = std::move(cal);
+    fixed.erase("int8_calibration");
+  }
   FF_RETURN_IF_ERROR(
-      CheckKeys(j, "",
+      CheckKeys(fixed, "",
                 {"format", "model_id", "version", "architecture", "input", "distance", "weights",
                  "self_test", "source", "signing_key_id", "created_at"}));
   FF_ASSIGN(m.format, GetString(j, "", "format"));
@@ -367,6 +399,9 @@ absl::Status ValidateManifest(const ModelManifest& m) {
     return FieldError("created_at",
                       absl::StrCat(Str(m.created_at), " is not UTC YYYY-MM-DDTHH:MM:SSZ"));
   }
+  if (m.int8_calibration) {
+    return ValidateInt8Calibration(*m.int8_calibration, "manifest: int8_calibration");
+  }
   return absl::OkStatus();
 }
 
@@ -402,6 +437,11 @@ std::string SerializeManifest(const ModelManifest& m) {
       {"signing_key_id", m.signing_key_id},
       {"created_at", m.created_at},
   };
+  if (m.int8_calibration) {
+    j["int8_calibration"] = {{"activation_scales", m.int8_calibration->activation_scales},
+                             {"chips", m.int8_calibration->chips},
+                             {"self_test_tolerance", m.int8_calibration->self_test_tolerance}};
+  }
   return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 

@@ -34,7 +34,8 @@ const char kEngineFlagsHelp[] = R"(engine flags:
                       detection only (0 = off)
   (--upsample, --gray and --max-side imply --exact-parity's manual HOG detector)
   --workers N         worker threads, one network each (default: one per CPU)
-  --backend NAME      embedding backend: dlib (reference, default) | onednn (fp32, faster)
+  --backend NAME      embedding backend: dlib (reference, default) | onednn (fp32, faster) |
+                      onednn-int8 (int8, fastest; needs the package's int8 calibration)
   --max-pixels N      refuse images above N pixels before decoding (default 40000000)
   --json              machine-readable output
 )";

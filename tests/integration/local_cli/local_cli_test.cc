@@ -118,13 +118,26 @@ TEST_F(LocalCliTest, CompareOnTheOneDnnBackendGivesDlibsDistance) {
   EXPECT_NEAR(o["distance"].get<double>(), d["distance"].get<double>(), 1e-4);
 }
 
+TEST_F(LocalCliTest, CompareOnTheInt8BackendStaysNearDlibsDistance) {
+  auto dlib = Compare(oracle_ + "obama.jpg", oracle_ + "obama2.jpg");
+  ASSERT_EQ(dlib.exit_code, 0) << dlib.err;
+  auto int8 = Partner({"compare", "--model", package_, "--vendor-key", key_, "--backend",
+                       "onednn-int8", "--json", oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
+  ASSERT_EQ(int8.exit_code, 0) << int8.err;
+  auto d = nlohmann::json::parse(dlib.out), q = nlohmann::json::parse(int8.out);
+  EXPECT_TRUE(q["match"]);
+  EXPECT_NEAR(q["distance"].get<double>(), d["distance"].get<double>(), 0.05);
+}
+
 TEST_F(LocalCliTest, RefusesAnUnknownBackendNamingTheFlag) {
   auto r = Partner({"compare", "--model", package_, "--vendor-key", key_, "--backend", "cuda",
                     oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_EQ(Lines(r.err), 1u) << r.err;
-  EXPECT_NE(r.err.find("--backend: unknown embedding backend 'cuda' (expected dlib | onednn)"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find(
+          "--backend: unknown embedding backend 'cuda' (expected dlib | onednn | onednn-int8)"),
+      std::string::npos)
       << r.err;
 }
 
