@@ -65,12 +65,14 @@ std::string Str(const T& v) {
 
 // ---- strict JSON reading ----------------------------------------------------------------------
 
-// Requires `obj` at `where` to be an object with exactly `keys`.
+// Requires `obj` at `where` to be an object with exactly `keys`, and perhaps `optional` ones.
 absl::Status CheckKeys(const Json& obj, absl::string_view where,
-                       std::initializer_list<const char*> keys) {
+                       std::initializer_list<const char*> keys,
+                       std::initializer_list<const char*> optional = {}) {
   if (!obj.is_object())
     return FieldError(where, absl::StrCat("expected an object, got ", obj.type_name()));
   std::set<std::string> allowed(keys.begin(), keys.end());
+  allowed.insert(optional.begin(), optional.end());
   for (const auto& [key, value] : obj.items()) {
     if (!allowed.count(key)) {
       return FieldError(where.empty() ? "(top level)" : where,
@@ -137,9 +139,12 @@ absl::StatusOr<const Json*> GetArray(const Json& obj, absl::string_view where, c
 
 absl::StatusOr<ModelManifest> FromJson(const Json& j) {
   ModelManifest m;
-  // The one optional section: checked below, then the rest must be exactly the fixed keys.
-  Json fixed = j;
-  if (fixed.is_object() && fixed.contains("int8_calibration")) {
+  FF_RETURN_IF_ERROR(
+      CheckKeys(j, "",
+                {"format", "model_id", "version", "architecture", "input", "distance", "weights",
+                 "self_test", "source", "signing_key_id", "created_at"},
+                {"int8_calibration"}));
+  if (j.contains("int8_calibration")) {
     const Json& c = j.at("int8_calibration");
     FF_RETURN_IF_ERROR(
         CheckKeys(c, "int8_calibration", {"activation_scales", "chips", "self_test_tolerance"}));
@@ -167,12 +172,7 @@ absl::StatusOr<ModelManifest> FromJson(const Json& j) {
     cal.chips = static_cast<int>(chips);
     FF_ASSIGN(cal.self_test_tolerance, GetNumber(c, "int8_calibration", "self_test_tolerance"));
     m.int8_calibration = std::move(cal);
-    fixed.erase("int8_calibration");
   }
-  FF_RETURN_IF_ERROR(
-      CheckKeys(fixed, "",
-                {"format", "model_id", "version", "architecture", "input", "distance", "weights",
-                 "self_test", "source", "signing_key_id", "created_at"}));
   FF_ASSIGN(m.format, GetString(j, "", "format"));
   FF_ASSIGN(m.model_id, GetString(j, "", "model_id"));
   FF_ASSIGN(m.version, GetString(j, "", "version"));

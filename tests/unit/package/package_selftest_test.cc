@@ -160,7 +160,7 @@ TEST_F(PackageSelfTestTest, RefusesATamperedInt8CalibrationOnEveryBackend) {
        {EmbeddingBackend::kDlib, EmbeddingBackend::kOneDnn, EmbeddingBackend::kOneDnnInt8}) {
     auto loaded = LoadVerifiedModel(copy, key_path_ + ".pub", backend);
     EXPECT_EQ(loaded.status().code(), absl::StatusCode::kPermissionDenied);
-    EXPECT_THAT(loaded.status().message(),
+    EXPECT_THAT(std::string(loaded.status().message()),
                 HasSubstr("manifest.json: signature does not verify against the pinned key"));
   }
 }
@@ -186,8 +186,8 @@ TEST_F(PackageSelfTestTest, RefusesSignedInt8CalibrationsItCannotUseNamingTheFie
        "int8_calibration.activation_scales: element 2 is not a number"},
       {"28 scales", [](auto& c) { c["activation_scales"].erase(0); },
        "int8_calibration.activation_scales: expected 29 numbers, got 28"},
-      {"100000 scales", [](auto& c) { c["activation_scales"] = std::vector<double>(100000, 0.05); },
-       "expected 29 numbers, got 100000"},
+      {"1000 scales", [](auto& c) { c["activation_scales"] = std::vector<double>(1000, 0.05); },
+       "expected 29 numbers, got 1000"},
       {"no scales", [](auto& c) { c.erase("activation_scales"); },
        "int8_calibration: missing key 'activation_scales'"},
       {"zero points", [](auto& c) { c["zero_points"] = std::vector<int>(29, 0); },
@@ -202,9 +202,10 @@ TEST_F(PackageSelfTestTest, RefusesSignedInt8CalibrationsItCannotUseNamingTheFie
     for (EmbeddingBackend backend : {EmbeddingBackend::kDlib, EmbeddingBackend::kOneDnnInt8}) {
       auto loaded = LoadVerifiedModel(copy, key->public_key(), backend);
       EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument) << c.what;
-      EXPECT_THAT(loaded.status().message(), StartsWith(copy + "/manifest.json: ")) << c.what;
-      EXPECT_THAT(loaded.status().message(), HasSubstr(c.message)) << c.what;
-      EXPECT_THAT(loaded.status().message(), Not(HasSubstr("\n"))) << c.what;
+      EXPECT_THAT(std::string(loaded.status().message()), StartsWith(copy + "/manifest.json: "))
+          << c.what;
+      EXPECT_THAT(std::string(loaded.status().message()), HasSubstr(c.message)) << c.what;
+      EXPECT_THAT(std::string(loaded.status().message()), Not(HasSubstr("\n"))) << c.what;
     }
   }
 }
@@ -218,7 +219,7 @@ TEST_F(PackageSelfTestTest, APackageWithoutInt8CalibrationLoadsOnDlibAndOneDnnOn
   EXPECT_TRUE(LoadVerifiedModel(copy, key->public_key(), EmbeddingBackend::kOneDnn).ok());
   auto int8 = LoadVerifiedModel(copy, key->public_key(), EmbeddingBackend::kOneDnnInt8);
   EXPECT_EQ(int8.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(int8.status().message(),
+  EXPECT_THAT(std::string(int8.status().message()),
               StartsWith(copy + "/manifest.json: backend onednn-int8: the package has no int8 "
                                 "calibration"));
 }
@@ -236,7 +237,7 @@ TEST_F(PackageSelfTestTest, ASignedCalibrationThatSaturatesEverythingFailsOnlyTh
   EXPECT_TRUE(LoadVerifiedModel(copy, key->public_key(), EmbeddingBackend::kDlib).ok());
   auto int8 = LoadVerifiedModel(copy, key->public_key(), EmbeddingBackend::kOneDnnInt8);
   EXPECT_EQ(int8.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(int8.status().message(), HasSubstr("self-test failed: selftest/chip"));
+  EXPECT_THAT(std::string(int8.status().message()), HasSubstr("self-test failed: selftest/chip"));
 }
 
 }  // namespace
