@@ -152,6 +152,16 @@ TEST(EmbeddingBackendTest, OneDnnInt8StaysCloseToFp32) {
     max_distance = std::max(max_distance, EuclideanDistance(reference[i], batched[i]));
     for (int k = 0; k < kEmbeddingDim; ++k) sum_abs += std::fabs(reference[i][k] - batched[i][k]);
   }
+  // What a decision sees: the distance between two faces, on each backend.
+  float worst_pair = 0.f;
+  for (size_t i = 0; i < chips.size(); ++i) {
+    for (size_t j = i + 1; j < chips.size(); ++j) {
+      worst_pair = std::max(worst_pair, std::fabs(EuclideanDistance(batched[i], batched[j]) -
+                                                  EuclideanDistance(reference[i], reference[j])));
+    }
+  }
+  std::cout << "pairwise distances: max |int8 - fp32| " << worst_pair << "\n";
+  EXPECT_LT(worst_pair, 0.05f);
   std::cout << chips.size() << " chips, calibrated on " << calibration_chips.size()
             << " npm sample faces: onednn-int8 vs onednn max abs diff "
             << MaxAbsDiff(reference, batched) << ", mean abs diff "
