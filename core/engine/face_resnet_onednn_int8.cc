@@ -268,26 +268,34 @@ class Int8Plan {
   }
 
   // out = relu(m + avgpool2x2(x)), each read as zero outside its own shape (dlib's add_prev),
-  // m in f32, x and out in u8 with their scales.
+  // m in f32, x and out in u8 with their scales. Rounds half up (v >= 0 after the ReLU): the
+  // libm rounding call per value made this loop a sixth of the network's time.
   void AddDownsampled(const Tensor& m, const Tensor& x, const Tensor& out) const {
     const int hs = (x.h - 2) / 2 + 1, ws = (x.w - 2) / 2 + 1;
     const float x_scale = x.scale / 4.f, inv_out = 1.f / out.scale;
+    const int mc = std::min(m.c, out.c), xc = std::min(x.c, out.c);
+    std::vector<float> v(out.c);
     for (int i = 0; i < n_; ++i) {
       const float* mi = m.f32() + static_cast<size_t>(i) * m.h * m.w * m.c;
       const uint8_t* xi = x.u8() + static_cast<size_t>(i) * x.h * x.w * x.c;
       uint8_t* oi = out.u8() + static_cast<size_t>(i) * out.h * out.w * out.c;
       for (int y = 0; y < out.h; ++y) {
         for (int xx = 0; xx < out.w; ++xx) {
-          uint8_t* o = oi + (y * out.w + xx) * out.c;
-          const bool in_m = y < m.h && xx < m.w, in_s = y < hs && xx < ws;
-          for (int c = 0; c < out.c; ++c) {
-            float v = 0.f;
-            if (in_m && c < m.c) v += mi[(y * m.w + xx) * m.c + c];
-            if (in_s && c < x.c) {
-              const uint8_t* s = xi + ((2 * y) * x.w + 2 * xx) * x.c + c;
-              v += (s[0] + s[x.c] + s[x.w * x.c] + s[x.w * x.c + x.c]) * x_scale;
+          std::fill(v.begin(), v.end(), 0.f);
+          if (y < m.h && xx < m.w) {
+            const float* mp = mi + (y * m.w + xx) * m.c;
+            for (int c = 0; c < mc; ++c) v[c] = mp[c];
+          }
+          if (y < hs && xx < ws) {
+            const uint8_t* s0 = xi + ((2 * y) * x.w + 2 * xx) * x.c;
+            const uint8_t* s1 = s0 + x.w * x.c;
+            for (int c = 0; c < xc; ++c) {
+              v[c] += (s0[c] + s0[c + x.c] + s1[c] + s1[c + x.c]) * x_scale;
             }
-            o[c] = static_cast<uint8_t>(std::clamp(std::nearbyint(v * inv_out), 0.f, 255.f));
+          }
+          uint8_t* o = oi + (y * out.w + xx) * out.c;
+          for (int c = 0; c < out.c; ++c) {
+            o[c] = static_cast<uint8_t>(std::min(std::max(v[c], 0.f) * inv_out + 0.5f, 255.f));
           }
         }
       }
