@@ -129,6 +129,65 @@ TEST_F(LocalCliTest, CompareOnTheInt8BackendStaysNearDlibsDistance) {
   EXPECT_NEAR(q["distance"].get<double>(), d["distance"].get<double>(), 0.05);
 }
 
+// The vendor's packaging command: the int8 calibration from the photos it is given (every face),
+// or none; a package without one loads on onednn and refuses onednn-int8 in one line naming the
+// manifest.
+TEST_F(LocalCliTest, PackagingCalibratesTheInt8BackendFromTheGivenPhotosOrLeavesItOut) {
+  if (testing::FaceApiDir().empty()) FEDFACE_SKIP_OR_FAIL("face-api weights absent");
+  auto package = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> args = {Env("FEDFACE_MODEL_VENDOR"),
+                                     "package",
+                                     "--faceapi",
+                                     testing::FaceApiDir(),
+                                     "--version",
+                                     "1.0.1",
+                                     "--key",
+                                     testing::TestVendorKey(),
+                                     "--out",
+                                     out};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunProcess(args);
+  };
+  const std::string none = tmp_ + "/no-int8", one = tmp_ + "/one-photo";
+  auto made = package(none, {"--no-int8-calibration"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_EQ(ReadBytes(none + "/manifest.json").find("int8_calibration"), std::string::npos);
+  auto refused = Partner({"compare", "--model", none, "--vendor-key", key_, "--backend",
+                          "onednn-int8", oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_EQ(Lines(refused.err), 1u) << refused.err;
+  EXPECT_NE(refused.err.find(none + "/manifest.json: backend onednn-int8: the package has no int8 "
+                                    "calibration"),
+            std::string::npos)
+      << refused.err;
+  auto fp32 = Partner({"compare", "--model", none, "--vendor-key", key_, "--backend", "onednn",
+                       oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
+  EXPECT_EQ(fp32.exit_code, 0) << fp32.err;
+
+  // One face is too little to calibrate on: the vendor's command refuses, saying why.
+  made = package(one, {"--calibration-image", oracle_ + "obama.jpg"});
+  EXPECT_EQ(made.exit_code, 1);
+  EXPECT_NE(made.err.find("int8 calibration: the self-test chips embed at distance"),
+            std::string::npos)
+      << made.err;
+  EXPECT_FALSE(fs::exists(one));
+  // Two bbt group photos (every face in them).
+  const std::string group = data_ + "/faceapi-bbt/group/";
+  made = package(
+      one, {"--calibration-image", group + "bbt1.jpg", "--calibration-image", group + "bbt2.jpg"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto manifest = nlohmann::json::parse(ReadBytes(one + "/manifest.json"));
+  const int faces = manifest["int8_calibration"]["chips"].get<int>();
+  EXPECT_GE(faces, 4);
+  EXPECT_NE(made.out.find("int8 calibration from " + std::to_string(faces) + " faces"),
+            std::string::npos)
+      << made.out;
+  auto int8 = Partner({"compare", "--model", one, "--vendor-key", key_, "--backend", "onednn-int8",
+                       "--json", oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
+  ASSERT_EQ(int8.exit_code, 0) << int8.err;
+  EXPECT_TRUE(nlohmann::json::parse(int8.out)["match"]);
+}
+
 TEST_F(LocalCliTest, RefusesAnUnknownBackendNamingTheFlag) {
   auto r = Partner({"compare", "--model", package_, "--vendor-key", key_, "--backend", "cuda",
                     oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
