@@ -22,7 +22,8 @@ absl::StatusOr<std::unique_ptr<FaceResNet>> MakeOneDnnFaceResNet(
 
 // The int8 network: s8 weights with one scale per output channel (from the weights), u8
 // activations with the calibration's scales. Refuses a calibration ValidateInt8Calibration
-// refuses, and scales whose products are not finite, naming the unit.
+// refuses, and scales whose products are not finite, naming the unit; FailedPrecondition on a CPU
+// without VNNI (oneDNN's int8 fallback is not accurate for this network).
 absl::StatusOr<std::unique_ptr<FaceResNet>> MakeOneDnnInt8FaceResNet(
     const FaceResNetParameters& params, const Int8Calibration& calibration);
 

@@ -82,7 +82,13 @@ absl::StatusOr<Int8Calibration> Calibrate(FaceEngine& engine, const std::string&
   ASSIGN_OR_RETURN(FaceResNetParameters params, FaceResNet::CheckedParameters(weights));
   ASSIGN_OR_RETURN(Int8Calibration calibration, ComputeInt8Calibration(params, chips));
   calibration.self_test_tolerance = kMaxInt8SelfTestTolerance;
-  ASSIGN_OR_RETURN(std::unique_ptr<FaceResNet> int8, MakeOneDnnInt8FaceResNet(params, calibration));
+  absl::StatusOr<std::unique_ptr<FaceResNet>> made = MakeOneDnnInt8FaceResNet(params, calibration);
+  if (absl::IsFailedPrecondition(made.status())) {
+    return absl::FailedPreconditionError(
+        "int8 calibration: this CPU has no VNNI, and the int8 self-test tolerance is measured on "
+        "the int8 network: package on a CPU with VNNI, or pass --no-int8-calibration");
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<FaceResNet> int8, std::move(made));
   std::vector<cv::Mat> self_test_chips;
   for (const SelfTestChip& c : self_test) self_test_chips.push_back(c.chip_rgb);
   const std::vector<Embedding> got = int8->Embed(self_test_chips);

@@ -122,6 +122,33 @@ TEST_F(LocalCliTest, CompareOnTheOneDnnBackendsGivesDlibsDistance) {
   }
 }
 
+// A CPU without VNNI (here: oneDNN told to use AVX2 at most) is refused by onednn-int8 in one
+// line, before anything is embedded; onednn still runs; the vendor cannot calibrate on it.
+TEST_F(LocalCliTest, TheInt8BackendRefusesACpuWithoutVnni) {
+  for (const std::string backend : {"onednn-int8", "onednn"}) {
+    auto r = RunProcess({"/usr/bin/env", "ONEDNN_MAX_CPU_ISA=AVX2", Env("FEDFACE_PARTNER_NODE"),
+                         "compare", "--model", package_, "--vendor-key", key_, "--backend", backend,
+                         oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
+    if (backend == "onednn") {
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      continue;
+    }
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(Lines(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find("onednn-int8: this CPU has no VNNI"), std::string::npos) << r.err;
+  }
+  // The vendor's packaging measures the int8 self-test tolerance on the int8 network: refused
+  // there too, naming the way out.
+  auto packaged =
+      RunProcess({"/usr/bin/env", "ONEDNN_MAX_CPU_ISA=AVX2", Env("FEDFACE_MODEL_VENDOR"), "package",
+                  "--faceapi", testing::FaceApiDir(), "--version", "1.0.1", "--key",
+                  testing::TestVendorKey(), "--out", tmp_ + "/avx2"});
+  EXPECT_EQ(packaged.exit_code, 1) << packaged.err;
+  EXPECT_NE(packaged.err.find("this CPU has no VNNI"), std::string::npos) << packaged.err;
+  EXPECT_NE(packaged.err.find("or pass --no-int8-calibration"), std::string::npos) << packaged.err;
+  EXPECT_FALSE(fs::exists(tmp_ + "/avx2"));
+}
+
 // The vendor's packaging command: the int8 calibration from the photos it is given (every face),
 // or none; a package without one loads on onednn and refuses onednn-int8 in one line naming the
 // manifest.
