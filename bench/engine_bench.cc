@@ -1,7 +1,8 @@
 // Engine throughput, printed as figures (no wall-clock assertions anywhere):
 //   - HOG detection ms per image on the npm sample photos at upsample 0 and 1 (colour, grayscale,
 //     and grayscale on a copy downscaled to 960 px);
-//   - embedding faces/s per backend (dlib on OpenBLAS, onednn) with 1 and 2 workers
+//   - embedding faces/s per backend (dlib on OpenBLAS, onednn, onednn-int8 calibrated on the
+//     sample photos' faces) with 1 and 2 workers, and faces per CPU-second
 //     (BenchEmbeddingBackends; with --json, one JSON object {"embedding_faces_per_s": ...});
 //   - the same 1-worker embedding on Debian's reference BLAS, run in a child process in this same
 //     run, reported as a ratio;
@@ -35,8 +36,10 @@
 #include "bench/pipeline_stages.h"
 #include "core/common/blas_info.h"
 #include "core/common/cli_args.h"
+#include "core/common/status_macros.h"
 #include "core/engine/embedding_backend.h"
 #include "core/engine/face_engine.h"
+#include "core/engine/face_resnet_onednn.h"
 #include "core/engine/image_decoder.h"
 #include "core/engine/weights_prewalk.h"
 #include "core/package/tfjs_weights.h"
@@ -50,13 +53,29 @@ double Seconds(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
+std::vector<cv::Mat> SampleChips(const std::string& faceapi, size_t count);
+
+// onednn-int8's activation scales as the vendor's packaging computes them by default: from every
+// face of the npm sample photos.
+absl::StatusOr<Int8Calibration> SampleCalibration(const std::string& faceapi,
+                                                  const std::string& weights) {
+  ASSIGN_OR_RETURN(FaceResNetParameters params, FaceResNet::CheckedParameters(weights));
+  std::vector<cv::Mat> chips = SampleChips(faceapi, 0);
+  return ComputeInt8Calibration(params, chips);
+}
+
 std::unique_ptr<FaceResNet> LoadNet(const std::string& faceapi,
                                     EmbeddingBackend backend = EmbeddingBackend::kDlib) {
   auto tfjs = ReadTfjsRecognitionWeights(faceapi);
   auto bytes = tfjs.ok() ? FaceResNet::SerializeFromTfjs(tfjs->tensors)
                          : absl::StatusOr<std::string>(tfjs.status());
-  auto net = bytes.ok() ? MakeEmbeddingNetwork(*bytes, backend)
-                        : absl::StatusOr<std::unique_ptr<FaceResNet>>(bytes.status());
+  absl::StatusOr<Int8Calibration> calibration = Int8Calibration{};
+  if (bytes.ok() && backend == EmbeddingBackend::kOneDnnInt8) {
+    calibration = SampleCalibration(faceapi, *bytes);
+  }
+  auto net = !bytes.ok()         ? absl::StatusOr<std::unique_ptr<FaceResNet>>(bytes.status())
+             : !calibration.ok() ? absl::StatusOr<std::unique_ptr<FaceResNet>>(calibration.status())
+                                 : MakeEmbeddingNetwork(*bytes, backend, &*calibration);
   if (!net.ok()) {
     std::cerr << "engine_bench: " << net.status().message() << "\n";
     std::exit(1);
@@ -150,6 +169,7 @@ std::vector<cv::Mat> SampleChips(const std::string& faceapi, size_t count) {
     std::cerr << "engine_bench: no faces in the sample photos\n";
     std::exit(1);
   }
+  if (count == 0) return chips;  // each face once
   std::vector<cv::Mat> out;
   for (size_t i = 0; i < count; ++i) out.push_back(chips[i % chips.size()]);
   return out;
@@ -157,27 +177,35 @@ std::vector<cv::Mat> SampleChips(const std::string& faceapi, size_t count) {
 
 // Embedding faces/s per backend with 1 and 2 workers, all from this one run. Prints a table and
 // returns the JSON value of "embedding_faces_per_s": {"dlib": {"1": x, "2": y}, "onednn": ...}.
+// *per_cpu_s (if given) receives the same shape with faces per CPU-second of the process.
 std::string BenchEmbeddingBackends(const std::string& faceapi, const std::vector<cv::Mat>& chips,
-                                   int repeat) {
-  std::ostringstream json;
+                                   int repeat, std::string* per_cpu_s = nullptr) {
+  std::ostringstream json, cpu_json;
   json << std::fixed << std::setprecision(1) << "{";
+  cpu_json << std::fixed << std::setprecision(1) << "{";
   std::cout << "embedding " << chips.size() << " chips, faces/s (best of " << repeat << "):\n";
   double dlib_two = 0;
-  for (EmbeddingBackend backend : {EmbeddingBackend::kDlib, EmbeddingBackend::kOneDnn}) {
-    double per_cpu_second = 0;
+  for (EmbeddingBackend backend :
+       {EmbeddingBackend::kDlib, EmbeddingBackend::kOneDnn, EmbeddingBackend::kOneDnnInt8}) {
+    double per_cpu_second = 0, per_cpu_second_two = 0;
     const double one = EmbedRate(faceapi, chips, 1, repeat, backend, &per_cpu_second);
-    const double two = EmbedRate(faceapi, chips, 2, repeat, backend);
+    const double two = EmbedRate(faceapi, chips, 2, repeat, backend, &per_cpu_second_two);
     if (backend == EmbeddingBackend::kDlib) dlib_two = two;
     const std::string name(EmbeddingBackendName(backend));
     std::cout << std::fixed << std::setprecision(1) << "  " << std::setw(8) << name << "  1 worker "
               << std::setw(7) << one << " (" << 1000 / one << " ms/face)  2 workers "
               << std::setw(7) << two << " (" << two / one << "x)";
     if (backend != EmbeddingBackend::kDlib) std::cout << "  " << two / dlib_two << "x dlib";
-    std::cout << "  [1 worker: " << per_cpu_second << " faces per CPU-second]\n";
+    std::cout << "  [faces per CPU-second: 1 worker " << per_cpu_second << ", 2 workers "
+              << per_cpu_second_two << "]\n";
     json << (backend == EmbeddingBackend::kDlib ? "" : ", ") << "\"" << name
          << "\": {\"1\": " << one << ", \"2\": " << two << "}";
+    cpu_json << (backend == EmbeddingBackend::kDlib ? "" : ", ") << "\"" << name
+             << "\": {\"1\": " << per_cpu_second << ", \"2\": " << per_cpu_second_two << "}";
   }
   json << "}";
+  cpu_json << "}";
+  if (per_cpu_s != nullptr) *per_cpu_s = cpu_json.str();
   return json.str();
 }
 
@@ -398,8 +426,10 @@ int main(int argc, char** argv) {
   if (args->Has("json")) {  // one JSON object, each section adds its keys; tables on stderr
     nlohmann::json report = {{"workers_available", std::thread::hardware_concurrency()}};
     std::streambuf* out = std::cout.rdbuf(std::cerr.rdbuf());
+    std::string per_cpu_s;
     report["embedding_faces_per_s"] =
-        nlohmann::json::parse(BenchEmbeddingBackends(faceapi, sample, repeat));
+        nlohmann::json::parse(BenchEmbeddingBackends(faceapi, sample, repeat, &per_cpu_s));
+    report["embedding_faces_per_cpu_s"] = nlohmann::json::parse(per_cpu_s);
     std::cout.rdbuf(out);
     AddPipelineFigures(faceapi, repeat, report);
     std::cout << report.dump(2) << "\n";

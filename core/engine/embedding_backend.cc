@@ -8,7 +8,9 @@ namespace fedface {
 namespace {
 
 constexpr std::pair<EmbeddingBackend, std::string_view> kNames[] = {
-    {EmbeddingBackend::kDlib, "dlib"}, {EmbeddingBackend::kOneDnn, "onednn"}};
+    {EmbeddingBackend::kDlib, "dlib"},
+    {EmbeddingBackend::kOneDnn, "onednn"},
+    {EmbeddingBackend::kOneDnnInt8, "onednn-int8"}};
 
 }  // namespace
 
@@ -36,14 +38,23 @@ absl::StatusOr<EmbeddingBackend> ParseEmbeddingBackend(std::string_view name,
                                                  EmbeddingBackendNames(), ")"));
 }
 
-absl::StatusOr<std::unique_ptr<FaceResNet>> MakeEmbeddingNetwork(std::string_view weights,
-                                                                 EmbeddingBackend backend) {
+absl::StatusOr<std::unique_ptr<FaceResNet>> MakeEmbeddingNetwork(
+    std::string_view weights, EmbeddingBackend backend, const Int8Calibration* calibration) {
   switch (backend) {
     case EmbeddingBackend::kDlib:
       return FaceResNet::FromSerialized(weights);
     case EmbeddingBackend::kOneDnn: {
       ASSIGN_OR_RETURN(FaceResNetParameters params, FaceResNet::CheckedParameters(weights));
       return MakeOneDnnFaceResNet(params);
+    }
+    case EmbeddingBackend::kOneDnnInt8: {
+      if (calibration == nullptr) {
+        return absl::FailedPreconditionError(
+            "backend onednn-int8: the package has no int8 calibration (manifest "
+            "\"int8_calibration\"); repackage it with this model_vendor, or use backend onednn");
+      }
+      ASSIGN_OR_RETURN(FaceResNetParameters params, FaceResNet::CheckedParameters(weights));
+      return MakeOneDnnInt8FaceResNet(params, *calibration);
     }
   }
   return absl::InternalError("unknown embedding backend");

@@ -1,6 +1,7 @@
 // The one seam through which every engine gets its embedding network: the model package's
 // weights + a backend name. `dlib` is the reference (face_recognition's exact numbers); `onednn`
-// runs the same network on oneDNN (fp32, descriptors within 1e-4 of dlib's).
+// runs the same network on oneDNN (fp32, descriptors within 1e-4 of dlib's); `onednn-int8` runs it
+// with int8 convolutions, quantized with the vendor's signed calibration (int8_calibration.h).
 #pragma once
 
 #include <memory>
@@ -9,10 +10,11 @@
 
 #include "absl/status/statusor.h"
 #include "core/engine/face_resnet.h"
+#include "core/engine/int8_calibration.h"
 
 namespace fedface {
 
-enum class EmbeddingBackend { kDlib, kOneDnn };
+enum class EmbeddingBackend { kDlib, kOneDnn, kOneDnnInt8 };
 
 // The default everywhere an engine is made (engine.backend, --backend): onednn's descriptors are
 // within 1e-4 of dlib's (tests/unit/engine/embedding_backend_test.cc) at about 2.5x less CPU per
@@ -29,8 +31,10 @@ absl::StatusOr<EmbeddingBackend> ParseEmbeddingBackend(std::string_view name, st
 
 // The network for `backend` from dlib-serialized `weights`. Both backends read the weights through
 // FaceResNet's pre-walk and architecture check, so a package one backend refuses the other
-// refuses too, with the same "weights..." message.
-absl::StatusOr<std::unique_ptr<FaceResNet>> MakeEmbeddingNetwork(std::string_view weights,
-                                                                 EmbeddingBackend backend);
+// refuses too, with the same "weights..." message. `calibration` is the package's int8 section:
+// onednn-int8 fails (FailedPrecondition) without one; the other backends ignore it.
+absl::StatusOr<std::unique_ptr<FaceResNet>> MakeEmbeddingNetwork(
+    std::string_view weights, EmbeddingBackend backend,
+    const Int8Calibration* calibration = nullptr);
 
 }  // namespace fedface

@@ -12,32 +12,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/common/status_macros.h"
+#include "core/engine/onednn_folded_weights.h"
 
 namespace fedface {
-namespace {
-
-using dnnl::memory;
-using Tag = memory::format_tag;
-using DataType = memory::data_type;
-
-// One convolution followed by its scale layer, as dlib's anet_type lays them out: dlib pads a
-// convolution by kernel/2 when its stride is 1 and not at all otherwise.
-struct UnitShape {
-  int in, out, kernel, stride;
-  int pad() const { return stride == 1 ? kernel / 2 : 0; }
-};
-
-// A residual block: two 3x3 units; `down` blocks start with stride 2 and add an average-pooled
-// (2x2, stride 2) copy of their input, zero-padded to the larger of the two shapes.
-struct BlockShape {
-  int channels;
-  bool down;
-};
-
-constexpr BlockShape kBlocks[] = {
-    {32, false}, {32, false},  {32, false},  {64, true},  {64, false},  {64, false},  {64, false},
-    {128, true}, {128, false}, {128, false}, {256, true}, {256, false}, {256, false}, {256, true}};
-constexpr int kFcInputs = 256;
+namespace onednn_internal {
 
 std::vector<UnitShape> UnitShapes() {
   std::vector<UnitShape> units = {{3, 32, 7, 2}};
@@ -50,21 +28,15 @@ std::vector<UnitShape> UnitShapes() {
   return units;
 }
 
-// The parameters with every scale layer folded into its convolution (w' = w * gamma, b' = b *
-// gamma + beta), shared read-only by every clone.
-struct FoldedWeights {
-  std::vector<UnitShape> shapes;
-  std::vector<std::vector<float>> filters;  // OIHW
-  std::vector<std::vector<float>> biases;
-  std::vector<float> fc;
-  float mean_rgb[3];
-};
+namespace {
 
 absl::Status CheckSize(const std::string& what, size_t found, size_t need) {
   if (found == need) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat("weights (onednn): ", what, " has ", found,
                                                  " values, the architecture needs ", need));
 }
+
+}  // namespace
 
 absl::StatusOr<std::shared_ptr<const FoldedWeights>> Fold(const FaceResNetParameters& p) {
   auto out = std::make_shared<FoldedWeights>();
@@ -107,6 +79,15 @@ absl::StatusOr<std::shared_ptr<const FoldedWeights>> Fold(const FaceResNetParame
   return std::shared_ptr<const FoldedWeights>(std::move(out));
 }
 
+}  // namespace onednn_internal
+
+namespace {
+
+using dnnl::memory;
+using Tag = memory::format_tag;
+using DataType = memory::data_type;
+using namespace onednn_internal;
+
 // An activation tensor, NHWC, owned by its plan.
 struct Act {
   int h = 0, w = 0, c = 0;
@@ -117,12 +98,14 @@ struct Act {
 class Plan {
  public:
   Plan(int batch, const FoldedWeights& weights, const dnnl::engine& engine,
-       std::vector<std::vector<std::pair<memory::desc, memory>>>& weight_cache)
+       std::vector<std::vector<std::pair<memory::desc, memory>>>& weight_cache,
+       std::vector<float>* maxima)
       : n_(batch), weights_(weights), engine_(engine), weight_cache_(weight_cache) {
     input_ = NewAct(kChipSize, kChipSize, 3);
     const UnitShape& first = weights.shapes[0];
     Act conv0 = NewAct(OutSize(kChipSize, first), OutSize(kChipSize, first), first.out);
     AddConv(0, input_, conv0, Post::kRelu);
+    Observe(maxima, 0, conv0);
     Act x = NewAct((conv0.h - 3) / 2 + 1, (conv0.w - 3) / 2 + 1, conv0.c);
     steps_.push_back([this, conv0, x](dnnl::stream& stream) {
       stream.wait();  // the loops read what the primitives wrote
@@ -133,8 +116,10 @@ class Plan {
       const UnitShape& s1 = weights.shapes[unit];
       Act a = NewAct(OutSize(x.h, s1), OutSize(x.w, s1), s1.out);
       AddConv(unit, x, a, Post::kRelu);
+      Observe(maxima, unit, a);
       if (!b.down) {
         AddConv(unit + 1, a, x, Post::kSumRelu);  // x += conv(a), in place
+        Observe(maxima, unit + 1, x);
       } else {
         Act m = NewAct(a.h, a.w, a.c);
         AddConv(unit + 1, a, m, Post::kNone);
@@ -144,6 +129,7 @@ class Plan {
           stream.wait();
           AddDownsampled(m, x, sum);
         });
+        Observe(maxima, unit + 1, sum);
         x = sum;
       }
       unit += 2;
@@ -151,36 +137,34 @@ class Plan {
     last_ = x;
   }
 
-  float* input() { return input_.data; }
+  // dlib's input layer: (pixel - channel mean) / 256, RGB.
+  void Fill(int index, const cv::Mat& chip) {
+    float* dst = input_.data + static_cast<size_t>(index) * kChipSize * kChipSize * 3;
+    const float* mean = weights_.mean_rgb;
+    for (int r = 0; r < kChipSize; ++r) {
+      const uint8_t* p = chip.ptr<uint8_t>(r);
+      float* d = dst + r * kChipSize * 3;
+      for (int c = 0; c < kChipSize; ++c, p += 3, d += 3) {
+        // x / 256 == x * (1 / 256) exactly: a power of two.
+        d[0] = (p[0] - mean[0]) * (1.f / 256);
+        d[1] = (p[1] - mean[1]) * (1.f / 256);
+        d[2] = (p[2] - mean[2]) * (1.f / 256);
+      }
+    }
+  }
 
   // Runs the steps over the chips already in input(); writes n embeddings.
   void Run(dnnl::stream& stream, Embedding* out) {
     for (auto& step : steps_) step(stream);
     stream.wait();
-    const int area = last_.h * last_.w;
-    std::vector<float> pooled(last_.c);
     for (int i = 0; i < n_; ++i) {
-      std::fill(pooled.begin(), pooled.end(), 0.f);
-      const float* t = last_.data + static_cast<size_t>(i) * area * last_.c;
-      for (int p = 0; p < area; ++p) {
-        for (int c = 0; c < last_.c; ++c) pooled[c] += t[p * last_.c + c];
-      }
-      for (float& v : pooled) v /= area;
-      Embedding& e = out[i];
-      e.fill(0.f);
-      for (int k = 0; k < kFcInputs; ++k) {
-        const float* row = weights_.fc.data() + static_cast<size_t>(k) * kEmbeddingDim;
-        for (int j = 0; j < kEmbeddingDim; ++j) e[j] += pooled[k] * row[j];
-      }
+      const size_t per_chip = static_cast<size_t>(last_.h) * last_.w * last_.c;
+      PoolAndFc(last_.data + i * per_chip, last_.h * last_.w, 1.f, weights_.fc, out[i]);
     }
   }
 
  private:
   enum class Post { kNone, kRelu, kSumRelu };
-
-  static int OutSize(int in, const UnitShape& s) {
-    return (in + 2 * s.pad() - s.kernel) / s.stride + 1;
-  }
 
   Act NewAct(int h, int w, int c) {
     const size_t count = static_cast<size_t>(n_) * h * w * c;
@@ -188,6 +172,18 @@ class Plan {
                           &std::free);
     if (!buffers_.back()) throw std::bad_alloc();
     return {h, w, c, buffers_.back().get()};
+  }
+
+  // Calibration only: (*maxima)[unit] grows to the largest value `act` holds after the step
+  // before (the u8 tensor the int8 backend stores there).
+  void Observe(std::vector<float>* maxima, size_t unit, const Act& act) {
+    if (maxima == nullptr) return;
+    steps_.push_back([this, maxima, unit, act](dnnl::stream& stream) {
+      stream.wait();
+      float& m = (*maxima)[unit];
+      const size_t count = static_cast<size_t>(n_) * act.h * act.w * act.c;
+      for (size_t i = 0; i < count; ++i) m = std::max(m, act.data[i]);
+    });
   }
 
   memory::desc Md(const Act& a, Tag tag = Tag::nhwc) const {
@@ -293,8 +289,6 @@ class Plan {
   Act input_, last_;
 };
 
-constexpr int kMaxBatch = 16;
-
 class OneDnnFaceResNet final : public FaceResNet {
  public:
   explicit OneDnnFaceResNet(std::shared_ptr<const FoldedWeights> weights)
@@ -307,65 +301,25 @@ class OneDnnFaceResNet final : public FaceResNet {
     return std::make_unique<OneDnnFaceResNet>(weights_);
   }
 
+  // Calibration only: later Embed calls record each unit's activation maximum in *maxima.
+  void ObserveMaxima(std::vector<float>* maxima) { maxima_ = maxima; }
+
   std::vector<Embedding> Embed(const std::vector<cv::Mat>& chips) override {
-    // One thread per network, as the dlib backend: the engine's pool supplies the parallelism.
-    // The caller's setting is restored (the thread may run other OpenMP code, e.g. faiss).
-    struct OneOmpThread {
-      const int before = omp_get_max_threads();
-      OneOmpThread() { omp_set_num_threads(1); }
-      ~OneOmpThread() { omp_set_num_threads(before); }
-    } one_thread;
-    std::vector<Embedding> out(chips.size());
-    size_t done = 0;
-    try {
-      while (done < chips.size()) {
-        // Batches of kMaxBatch, then powers of two: at most five plans per network.
-        int batch = kMaxBatch;
-        while (batch > static_cast<int>(chips.size() - done)) batch /= 2;
-        Plan& plan = PlanFor(batch);
-        for (int i = 0; i < batch; ++i) Fill(chips[done + i], plan.input(), i);
-        plan.Run(stream_, out.data() + done);
-        done += batch;
-      }
-    } catch (const std::exception&) {
-      // A batch shape oneDNN cannot compile or allocate: the faces not embedded get unusable
-      // embeddings (IsUsableEmbedding), a failure of their image, never a crash of the worker.
-      for (size_t i = done; i < out.size(); ++i) out[i].fill(std::nanf(""));
-    }
-    return out;
+    return EmbedInBatches(
+        chips, plans_,
+        [this](int batch) {
+          return std::make_unique<Plan>(batch, *weights_, engine_, weight_cache_, maxima_);
+        },
+        stream_);
   }
 
  private:
-  Plan& PlanFor(int batch) {
-    auto it = plans_.find(batch);
-    if (it == plans_.end()) {
-      it = plans_.emplace(batch, std::make_unique<Plan>(batch, *weights_, engine_, weight_cache_))
-               .first;
-    }
-    return *it->second;
-  }
-
-  // dlib's input layer: (pixel - channel mean) / 256, RGB.
-  void Fill(const cv::Mat& chip, float* input, int index) const {
-    float* dst = input + static_cast<size_t>(index) * kChipSize * kChipSize * 3;
-    const float* mean = weights_->mean_rgb;
-    for (int r = 0; r < kChipSize; ++r) {
-      const uint8_t* p = chip.ptr<uint8_t>(r);
-      float* d = dst + r * kChipSize * 3;
-      for (int c = 0; c < kChipSize; ++c, p += 3, d += 3) {
-        // x / 256 == x * (1 / 256) exactly: a power of two.
-        d[0] = (p[0] - mean[0]) * (1.f / 256);
-        d[1] = (p[1] - mean[1]) * (1.f / 256);
-        d[2] = (p[2] - mean[2]) * (1.f / 256);
-      }
-    }
-  }
-
   std::shared_ptr<const FoldedWeights> weights_;
   dnnl::engine engine_;
   dnnl::stream stream_;
   std::vector<std::vector<std::pair<memory::desc, memory>>> weight_cache_;
   std::map<int, std::unique_ptr<Plan>> plans_;
+  std::vector<float>* maxima_ = nullptr;
 };
 
 }  // namespace
@@ -382,6 +336,34 @@ absl::StatusOr<std::unique_ptr<FaceResNet>> MakeOneDnnFaceResNet(
   } catch (const dnnl::error& e) {
     return absl::InternalError(absl::StrCat("onednn: ", e.what()));
   }
+}
+
+absl::StatusOr<Int8Calibration> ComputeInt8Calibration(const FaceResNetParameters& params,
+                                                       const std::vector<cv::Mat>& chips) {
+  if (chips.empty() || chips.size() > static_cast<size_t>(kMaxInt8CalibrationChips)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "int8 calibration: ", chips.size(), " chips; expected 1 to ", kMaxInt8CalibrationChips));
+  }
+  ASSIGN_OR_RETURN(std::shared_ptr<const FoldedWeights> folded, Fold(params));
+  std::vector<float> maxima(kInt8ActivationScaleCount, 0.f);
+  try {
+    OneDnnFaceResNet net(std::move(folded));
+    net.ObserveMaxima(&maxima);
+    for (const Embedding& e : net.Embed(chips)) {
+      if (!IsUsableEmbedding(e)) {
+        return absl::InternalError("int8 calibration: the fp32 network failed on a chip");
+      }
+    }
+  } catch (const dnnl::error& e) {
+    return absl::InternalError(absl::StrCat("onednn: ", e.what()));
+  }
+  Int8Calibration out;
+  out.chips = static_cast<int>(chips.size());
+  for (float m : maxima) {
+    out.activation_scales.push_back(
+        std::clamp(static_cast<double>(m) / 255, kMinInt8ActivationScale, kMaxInt8ActivationScale));
+  }
+  return out;
 }
 
 }  // namespace fedface

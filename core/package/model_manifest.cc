@@ -66,12 +66,14 @@ std::string Str(const T& v) {
 
 // ---- strict JSON reading ----------------------------------------------------------------------
 
-// Requires `obj` at `where` to be an object with exactly `keys`.
+// Requires `obj` at `where` to be an object with exactly `keys`, and perhaps `optional` ones.
 absl::Status CheckKeys(const Json& obj, absl::string_view where,
-                       std::initializer_list<const char*> keys) {
+                       std::initializer_list<const char*> keys,
+                       std::initializer_list<const char*> optional = {}) {
   if (!obj.is_object())
     return FieldError(where, absl::StrCat("expected an object, got ", obj.type_name()));
   std::set<std::string> allowed(keys.begin(), keys.end());
+  allowed.insert(optional.begin(), optional.end());
   for (const auto& [key, value] : obj.items()) {
     if (!allowed.count(key)) {
       return FieldError(where.empty() ? "(top level)" : where,
@@ -127,7 +129,38 @@ absl::StatusOr<ModelManifest> FromJson(const Json& j) {
   ModelManifest m;
   RETURN_IF_ERROR(CheckKeys(j, "",
                             {"format", "model_id", "version", "architecture", "input", "distance",
-                             "weights", "self_test", "source", "signing_key_id", "created_at"}));
+                             "weights", "self_test", "source", "signing_key_id", "created_at"},
+                            {"int8_calibration"}));
+  if (j.contains("int8_calibration")) {
+    const Json& c = j.at("int8_calibration");
+    RETURN_IF_ERROR(
+        CheckKeys(c, "int8_calibration", {"activation_scales", "chips", "self_test_tolerance"}));
+    Int8Calibration cal;
+    const Json* scales;
+    ASSIGN_OR_RETURN(scales, GetArray(c, "int8_calibration", "activation_scales"));
+    if (scales->size() != static_cast<size_t>(kInt8ActivationScaleCount)) {
+      return FieldError(
+          "int8_calibration.activation_scales",
+          absl::StrCat("expected ", kInt8ActivationScaleCount, " numbers, got ", scales->size()));
+    }
+    for (size_t i = 0; i < scales->size(); ++i) {
+      if (!(*scales)[i].is_number()) {
+        return FieldError("int8_calibration.activation_scales",
+                          absl::StrCat("element ", i, " is not a number"));
+      }
+      cal.activation_scales.push_back((*scales)[i].get<double>());
+    }
+    int64_t chips;
+    ASSIGN_OR_RETURN(chips, GetInteger(c, "int8_calibration", "chips"));
+    if (chips < 1 || chips > kMaxInt8CalibrationChips) {
+      return FieldError("int8_calibration.chips",
+                        absl::StrCat(chips, " is outside [1, ", kMaxInt8CalibrationChips, "]"));
+    }
+    cal.chips = static_cast<int>(chips);
+    ASSIGN_OR_RETURN(cal.self_test_tolerance,
+                     GetNumber(c, "int8_calibration", "self_test_tolerance"));
+    m.int8_calibration = std::move(cal);
+  }
   ASSIGN_OR_RETURN(m.format, GetString(j, "", "format"));
   ASSIGN_OR_RETURN(m.model_id, GetString(j, "", "model_id"));
   ASSIGN_OR_RETURN(m.version, GetString(j, "", "version"));
@@ -354,6 +387,9 @@ absl::Status ValidateManifest(const ModelManifest& m) {
     return FieldError("created_at",
                       absl::StrCat(Str(m.created_at), " is not UTC YYYY-MM-DDTHH:MM:SSZ"));
   }
+  if (m.int8_calibration) {
+    return ValidateInt8Calibration(*m.int8_calibration, "manifest: int8_calibration");
+  }
   return absl::OkStatus();
 }
 
@@ -389,6 +425,11 @@ std::string SerializeManifest(const ModelManifest& m) {
       {"signing_key_id", m.signing_key_id},
       {"created_at", m.created_at},
   };
+  if (m.int8_calibration) {
+    j["int8_calibration"] = {{"activation_scales", m.int8_calibration->activation_scales},
+                             {"chips", m.int8_calibration->chips},
+                             {"self_test_tolerance", m.int8_calibration->self_test_tolerance}};
+  }
   return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 

@@ -18,11 +18,17 @@
 //                             "embedding": [128 numbers]}]},
 //    "source": {"npm_package": "@vladmandic/face-api@1.7.15",
 //               "manifest_sha256": "<64 hex>", "bin_sha256": "<64 hex>"},
-//    "signing_key_id": "<16 hex>", "created_at": "2024-05-01T12:00:00Z"}
+//    "signing_key_id": "<16 hex>", "created_at": "2024-05-01T12:00:00Z",
+//    "int8_calibration": {"activation_scales": [29 numbers], "chips": N,
+//                         "self_test_tolerance": 0.05}}
+// int8_calibration is optional: the vendor's activation scales for the onednn-int8 backend
+// (core/engine/int8_calibration.h), signed with the rest; a package without it loads on dlib and
+// onednn, and onednn-int8 refuses it naming the section.
 #pragma once
 
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +36,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/engine/embedding.h"
+#include "core/engine/int8_calibration.h"
 
 namespace fedface {
 
@@ -102,6 +109,7 @@ struct ModelManifest {
   ModelSource source;
   std::string signing_key_id;  // 16 hex (see ed25519.h)
   std::string created_at;      // UTC "YYYY-MM-DDTHH:MM:SSZ"
+  std::optional<Int8Calibration> int8_calibration;
   bool operator==(const ModelManifest&) const = default;
 };
 

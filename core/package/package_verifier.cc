@@ -166,7 +166,8 @@ absl::StatusOr<VerifiedPackage> VerifyModelPackage(const std::string& dir,
   return out;
 }
 
-absl::Status RunSelfTest(const VerifiedPackage& package, FaceResNet& net, float* max_distance) {
+absl::Status RunSelfTest(const VerifiedPackage& package, FaceResNet& net, float* max_distance,
+                         std::optional<double> tolerance_override) {
   const auto& cases = package.manifest.self_test.cases;
   if (package.chips.size() != cases.size() || cases.empty()) {
     return absl::FailedPreconditionError(absl::StrCat(package.dir, ": self-test has ",
@@ -195,7 +196,7 @@ absl::Status RunSelfTest(const VerifiedPackage& package, FaceResNet& net, float*
     }
   }
   if (max_distance) *max_distance = all_finite ? worst : INFINITY;
-  const double tolerance = package.manifest.self_test.tolerance;
+  const double tolerance = tolerance_override.value_or(package.manifest.self_test.tolerance);
   if (!all_finite) {
     return absl::DataLossError(absl::StrCat(package.dir,
                                             ": self-test failed: ", cases[worst_index].chip,

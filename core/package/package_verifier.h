@@ -17,6 +17,7 @@
 
 #include <memory>
 #include <opencv2/core/mat.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,11 +41,13 @@ struct VerifiedPackage {
 absl::StatusOr<VerifiedPackage> VerifyModelPackage(const std::string& dir,
                                                    const Ed25519PublicKey& pinned_key);
 
-// Embeds the package's chips with `net` and requires each embedding within
-// manifest.self_test.tolerance (Euclidean) of the stored one. On failure the error names the
-// worst case and its distance; *max_distance (if given) receives the largest distance seen.
+// Embeds the package's chips with `net` and requires each embedding within `tolerance` (default
+// manifest.self_test.tolerance; the int8 backend passes int8_calibration.self_test_tolerance)
+// Euclidean of the stored one. On failure the error names the worst case and its distance;
+// *max_distance (if given) receives the largest distance seen.
 absl::Status RunSelfTest(const VerifiedPackage& package, FaceResNet& net,
-                         float* max_distance = nullptr);
+                         float* max_distance = nullptr,
+                         std::optional<double> tolerance = std::nullopt);
 
 struct LoadedModel {
   std::unique_ptr<FaceResNet> net;
@@ -52,9 +55,10 @@ struct LoadedModel {
   float self_test_max_distance = 0.f;
 };
 
-// VerifyModelPackage + MakeEmbeddingNetwork(weights, backend) + RunSelfTest (on that backend's
-// network). Returns the net only when all three pass; otherwise the first failure (nothing
-// half-loads).
+// VerifyModelPackage + MakeEmbeddingNetwork(weights, backend, the manifest's int8_calibration) +
+// RunSelfTest (on that backend's network, with the calibration's tolerance for onednn-int8).
+// Returns the net only when all three pass; otherwise the first failure (nothing half-loads);
+// onednn-int8 on a package without int8_calibration is FailedPrecondition naming the manifest.
 absl::StatusOr<LoadedModel> LoadVerifiedModel(const std::string& dir,
                                               const Ed25519PublicKey& pinned_key,
                                               EmbeddingBackend backend = EmbeddingBackend::kDlib);

@@ -92,6 +92,7 @@ absl::StatusOr<ModelManifest> WriteModelPackage(const std::string& out_dir,
   m.source = fields.source;
   m.signing_key_id = key.key_id();
   m.created_at = fields.created_at.empty() ? UtcNowIso8601() : fields.created_at;
+  m.int8_calibration = fields.int8_calibration;
 
   std::vector<std::string> pngs;
   for (size_t i = 0; i < self_test.size(); ++i) {

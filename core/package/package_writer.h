@@ -8,6 +8,7 @@
 #pragma once
 
 #include <opencv2/core/mat.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,7 +33,8 @@ struct PackageFields {
   ModelSource source;
   double default_threshold = 0.6;
   double self_test_tolerance = 1e-4;
-  std::string created_at;  // "" = now (UTC)
+  std::string created_at;                           // "" = now (UTC)
+  std::optional<Int8Calibration> int8_calibration;  // the onednn-int8 backend's, when computed
 };
 
 // Writes the package and returns the manifest it signed. Fails (writing nothing at out_dir)

@@ -36,7 +36,8 @@ const char kEngineFlagsHelp[] = R"(engine flags:
   (--upsample, --gray and --max-side imply --exact-parity's manual HOG detector)
   --workers N         worker threads, one network each (default: one per CPU)
   --backend NAME      embedding backend: onednn (fp32, default) | dlib (the reference; always
-                      with --exact-parity, --upsample, --gray or --max-side)
+                      with --exact-parity, --upsample, --gray or --max-side) | onednn-int8
+                      (int8, fastest; needs the package's int8 calibration)
   --max-pixels N      refuse images above N pixels before decoding (default 40000000)
   --json              machine-readable output
 )";

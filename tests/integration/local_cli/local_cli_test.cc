@@ -107,15 +107,105 @@ TEST_F(LocalCliTest, CompareDecidesSameAndDifferentPeople) {
   EXPECT_GT(d["distance"].get<double>(), s["distance"].get<double>());
 }
 
-TEST_F(LocalCliTest, CompareOnTheOneDnnBackendGivesDlibsDistance) {
+// onednn gives dlib's distance; onednn-int8 (the package's signed calibration) stays near it.
+TEST_F(LocalCliTest, CompareOnTheOneDnnBackendsGivesDlibsDistance) {
   auto dlib = Compare(oracle_ + "obama.jpg", oracle_ + "obama2.jpg");
   ASSERT_EQ(dlib.exit_code, 0) << dlib.err;
-  auto onednn = Partner({"compare", "--model", package_, "--vendor-key", key_, "--backend",
-                         "onednn", "--json", oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
-  ASSERT_EQ(onednn.exit_code, 0) << onednn.err;
-  auto d = nlohmann::json::parse(dlib.out), o = nlohmann::json::parse(onednn.out);
-  EXPECT_TRUE(o["match"]);
-  EXPECT_NEAR(o["distance"].get<double>(), d["distance"].get<double>(), 1e-4);
+  const double dlib_distance = nlohmann::json::parse(dlib.out)["distance"].get<double>();
+  for (const auto& [backend, tolerance] : {std::pair{"onednn", 1e-4}, {"onednn-int8", 0.05}}) {
+    auto r = Partner({"compare", "--model", package_, "--vendor-key", key_, "--backend", backend,
+                      "--json", oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
+    ASSERT_EQ(r.exit_code, 0) << backend << ": " << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_TRUE(j["match"]) << backend;
+    EXPECT_NEAR(j["distance"].get<double>(), dlib_distance, tolerance) << backend;
+  }
+}
+
+// A CPU without VNNI (here: oneDNN told to use AVX2 at most) is refused by onednn-int8 in one
+// line, before anything is embedded; onednn still runs; the vendor cannot calibrate on it.
+TEST_F(LocalCliTest, TheInt8BackendRefusesACpuWithoutVnni) {
+  for (const std::string backend : {"onednn-int8", "onednn"}) {
+    auto r = RunProcess({"/usr/bin/env", "ONEDNN_MAX_CPU_ISA=AVX2", Env("FEDFACE_PARTNER_NODE"),
+                         "compare", "--model", package_, "--vendor-key", key_, "--backend", backend,
+                         oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
+    if (backend == "onednn") {
+      EXPECT_EQ(r.exit_code, 0) << r.err;
+      continue;
+    }
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(Lines(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find("onednn-int8: this CPU has no VNNI"), std::string::npos) << r.err;
+  }
+  // The vendor's packaging measures the int8 self-test tolerance on the int8 network: refused
+  // there too, naming the way out.
+  auto packaged =
+      RunProcess({"/usr/bin/env", "ONEDNN_MAX_CPU_ISA=AVX2", Env("FEDFACE_MODEL_VENDOR"), "package",
+                  "--faceapi", testing::FaceApiDir(), "--version", "1.0.1", "--key",
+                  testing::TestVendorKey(), "--out", tmp_ + "/avx2"});
+  EXPECT_EQ(packaged.exit_code, 1) << packaged.err;
+  EXPECT_NE(packaged.err.find("this CPU has no VNNI"), std::string::npos) << packaged.err;
+  EXPECT_NE(packaged.err.find("or pass --no-int8-calibration"), std::string::npos) << packaged.err;
+  EXPECT_FALSE(fs::exists(tmp_ + "/avx2"));
+}
+
+// The vendor's packaging command: the int8 calibration from the photos it is given (every face),
+// or none; a package without one loads on onednn and refuses onednn-int8 in one line naming the
+// manifest.
+TEST_F(LocalCliTest, PackagingCalibratesTheInt8BackendFromTheGivenPhotosOrLeavesItOut) {
+  if (testing::FaceApiDir().empty()) FEDFACE_SKIP_OR_FAIL("face-api weights absent");
+  auto package = [&](const std::string& out, std::vector<std::string> extra) {
+    std::vector<std::string> args = {Env("FEDFACE_MODEL_VENDOR"),
+                                     "package",
+                                     "--faceapi",
+                                     testing::FaceApiDir(),
+                                     "--version",
+                                     "1.0.1",
+                                     "--key",
+                                     testing::TestVendorKey(),
+                                     "--out",
+                                     out};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return RunProcess(args);
+  };
+  const std::string none = tmp_ + "/no-int8", one = tmp_ + "/one-photo";
+  auto made = package(none, {"--no-int8-calibration"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  EXPECT_EQ(ReadBytes(none + "/manifest.json").find("int8_calibration"), std::string::npos);
+  auto refused = Partner({"compare", "--model", none, "--vendor-key", key_, "--backend",
+                          "onednn-int8", oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.err;
+  EXPECT_EQ(Lines(refused.err), 1u) << refused.err;
+  EXPECT_NE(refused.err.find(none + "/manifest.json: backend onednn-int8: the package has no int8 "
+                                    "calibration"),
+            std::string::npos)
+      << refused.err;
+  auto fp32 = Partner({"compare", "--model", none, "--vendor-key", key_, "--backend", "onednn",
+                       oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
+  EXPECT_EQ(fp32.exit_code, 0) << fp32.err;
+
+  // One face is too little to calibrate on: the vendor's command refuses, saying why.
+  made = package(one, {"--calibration-image", oracle_ + "obama.jpg"});
+  EXPECT_EQ(made.exit_code, 1);
+  EXPECT_NE(made.err.find("int8 calibration: the self-test chips embed at distance"),
+            std::string::npos)
+      << made.err;
+  EXPECT_FALSE(fs::exists(one));
+  // Two bbt group photos (every face in them).
+  const std::string group = data_ + "/faceapi-bbt/group/";
+  made = package(
+      one, {"--calibration-image", group + "bbt1.jpg", "--calibration-image", group + "bbt2.jpg"});
+  ASSERT_EQ(made.exit_code, 0) << made.err;
+  auto manifest = nlohmann::json::parse(ReadBytes(one + "/manifest.json"));
+  const int faces = manifest["int8_calibration"]["chips"].get<int>();
+  EXPECT_GE(faces, 4);
+  EXPECT_NE(made.out.find("int8 calibration from " + std::to_string(faces) + " faces"),
+            std::string::npos)
+      << made.out;
+  auto int8 = Partner({"compare", "--model", one, "--vendor-key", key_, "--backend", "onednn-int8",
+                       "--json", oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
+  ASSERT_EQ(int8.exit_code, 0) << int8.err;
+  EXPECT_TRUE(nlohmann::json::parse(int8.out)["match"]);
 }
 
 TEST_F(LocalCliTest, RefusesAnUnknownBackendNamingTheFlag) {
@@ -123,8 +213,10 @@ TEST_F(LocalCliTest, RefusesAnUnknownBackendNamingTheFlag) {
                     oracle_ + "obama.jpg", oracle_ + "obama2.jpg"});
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_EQ(Lines(r.err), 1u) << r.err;
-  EXPECT_NE(r.err.find("--backend: unknown embedding backend 'cuda' (expected dlib | onednn)"),
-            std::string::npos)
+  EXPECT_NE(
+      r.err.find(
+          "--backend: unknown embedding backend 'cuda' (expected dlib | onednn | onednn-int8)"),
+      std::string::npos)
       << r.err;
   // Exact parity embeds with dlib, the reference: another backend beside it is refused.
   auto both = Partner({"compare", "--model", package_, "--vendor-key", key_, "--exact-parity",

@@ -104,6 +104,74 @@ TEST(EmbeddingBackendTest, OneDnnMatchesDlibWithinOneTenThousandthInEveryBatchSh
   EXPECT_LT(worst, 1e-4f);
 }
 
+// Every face of the npm sample photos, as the vendor's packaging command calibrates by default.
+std::vector<cv::Mat> NpmSampleChips() {
+  std::vector<std::string> photos;
+  for (int i = 1; i <= 6; ++i) {
+    photos.push_back(testing::FaceApiDir() + "/demo/sample" + std::to_string(i) + ".jpg");
+  }
+  auto engine = FaceEngine::Create(EngineOptions{}, nullptr);
+  EXPECT_OK(engine);
+  std::vector<cv::Mat> chips;
+  if (!engine.ok()) return chips;
+  ProcessOptions process;
+  process.embed = false;
+  process.keep_chips = true;
+  for (const ImageAnalysis& a : (*engine)->ProcessFiles(photos, process)) {
+    for (const AnalyzedFace& f : a.faces) chips.push_back(f.chip);
+  }
+  return chips;
+}
+
+TEST(EmbeddingBackendTest, OneDnnInt8StaysCloseToFp32) {
+  FEDFACE_SKIP_IF_MISSING(testing::DatasetsDir(), "../shared/datasets");
+  FEDFACE_SKIP_IF_MISSING(testing::TestPackageDir(), "the test package (scripts/fetch_model.sh)");
+  FEDFACE_SKIP_IF_MISSING(testing::FaceApiDir(), "the face-api folder (scripts/fetch_model.sh)");
+  absl::StatusOr<VerifiedPackage> package = TestPackage();
+  ASSERT_OK(package);
+  absl::StatusOr<FaceResNetParameters> params = FaceResNet::CheckedParameters(package->weights);
+  ASSERT_OK(params);
+  const std::vector<cv::Mat> calibration_chips = NpmSampleChips();
+  ASSERT_GE(calibration_chips.size(), 15u);
+  absl::StatusOr<Int8Calibration> calibration = ComputeInt8Calibration(*params, calibration_chips);
+  ASSERT_OK(calibration);
+  absl::StatusOr<std::unique_ptr<FaceResNet>> fp32 = MakeOneDnnFaceResNet(*params);
+  ASSERT_OK(fp32);
+  absl::StatusOr<std::unique_ptr<FaceResNet>> int8 =
+      MakeOneDnnInt8FaceResNet(*params, *calibration);
+  ASSERT_OK(int8);
+
+  const std::vector<cv::Mat> chips = ReferenceChips();
+  const std::vector<Embedding> reference = (*fp32)->Embed(chips);
+  const std::vector<Embedding> batched = (*int8)->Embed(chips);
+  std::vector<Embedding> single;
+  for (const cv::Mat& chip : chips) single.push_back((*int8)->Embed({chip})[0]);
+  float max_distance = 0.f;
+  double sum_abs = 0;
+  for (size_t i = 0; i < chips.size(); ++i) {
+    max_distance = std::max(max_distance, EuclideanDistance(reference[i], batched[i]));
+    for (int k = 0; k < kEmbeddingDim; ++k) sum_abs += std::fabs(reference[i][k] - batched[i][k]);
+  }
+  // What a decision sees: the distance between two faces, on each backend.
+  float worst_pair = 0.f;
+  for (size_t i = 0; i < chips.size(); ++i) {
+    for (size_t j = i + 1; j < chips.size(); ++j) {
+      worst_pair = std::max(worst_pair, std::fabs(EuclideanDistance(batched[i], batched[j]) -
+                                                  EuclideanDistance(reference[i], reference[j])));
+    }
+  }
+  std::cout << "pairwise distances: max |int8 - fp32| " << worst_pair << "\n";
+  EXPECT_LT(worst_pair, 0.05f);
+  std::cout << chips.size() << " chips, calibrated on " << calibration_chips.size()
+            << " npm sample faces: onednn-int8 vs onednn max abs diff "
+            << MaxAbsDiff(reference, batched) << ", mean abs diff "
+            << sum_abs / (chips.size() * kEmbeddingDim) << ", max distance " << max_distance
+            << "\n";
+  // The batch shape does not change int8's numbers (each chip is quantized on its own).
+  EXPECT_EQ(MaxAbsDiff(batched, single), 0.f);
+  EXPECT_LT(max_distance, 0.05f);
+}
+
 // Edits of the package's weights, as a hostile vendor could sign them.
 class CraftedWeightsTest : public ::testing::Test {
  protected:
@@ -181,14 +249,83 @@ TEST_F(CraftedWeightsTest, OneDnnChecksEverySizeItIndexesBy) {
   }
 }
 
+// The int8 calibration is the vendor's too: counts and ranges refused before use, and scales in
+// range that wreck quantization (everything saturated, everything zero) still give finite
+// descriptors (which the self-test then refuses), never a crash or an out-of-bounds access.
+TEST_F(CraftedWeightsTest, Int8RefusesACalibrationItCannotUseAndSurvivesHostileScales) {
+  absl::StatusOr<std::unique_ptr<FaceResNet>> none =
+      MakeEmbeddingNetwork(*genuine_, EmbeddingBackend::kOneDnnInt8, nullptr);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(none.status().message()),
+              HasSubstr("the package has no int8 calibration"));
+
+  Int8Calibration good;
+  good.activation_scales.assign(kInt8ActivationScaleCount, 0.05);
+  good.chips = 19;
+  ASSERT_OK(MakeEmbeddingNetwork(*genuine_, EmbeddingBackend::kOneDnnInt8, &good));
+  struct Case {
+    const char* what;
+    std::function<void(Int8Calibration&)> edit;
+    const char* message;
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  const Case cases[] = {
+      {"a scale missing", [](auto& c) { c.activation_scales.pop_back(); },
+       "int8_calibration.activation_scales: 28 scales, the architecture needs 29"},
+      {"a scale too many", [](auto& c) { c.activation_scales.push_back(1); }, "30 scales"},
+      {"no scales", [](auto& c) { c.activation_scales.clear(); }, "0 scales"},
+      {"NaN", [nan](auto& c) { c.activation_scales[4] = nan; }, "activation_scales[4]: nan"},
+      {"infinity", [inf](auto& c) { c.activation_scales[0] = inf; }, "activation_scales[0]: inf"},
+      {"zero", [](auto& c) { c.activation_scales[28] = 0; }, "activation_scales[28]: 0 is not"},
+      {"negative", [](auto& c) { c.activation_scales[9] = -0.05; }, "activation_scales[9]: -0.05"},
+      {"too small", [](auto& c) { c.activation_scales[1] = 1e-9; }, "activation_scales[1]"},
+      {"too large", [](auto& c) { c.activation_scales[2] = 1e6; }, "activation_scales[2]"},
+      {"no chips", [](auto& c) { c.chips = 0; }, "int8_calibration.chips: 0 is outside"},
+      {"tolerance 0", [](auto& c) { c.self_test_tolerance = 0; }, "self_test_tolerance: 0"},
+      {"tolerance 0.5", [](auto& c) { c.self_test_tolerance = 0.5; }, "self_test_tolerance: 0.5"},
+      {"tolerance NaN", [nan](auto& c) { c.self_test_tolerance = nan; }, "self_test_tolerance"},
+  };
+  for (const Case& c : cases) {
+    Int8Calibration calibration = good;
+    c.edit(calibration);
+    absl::StatusOr<std::unique_ptr<FaceResNet>> net =
+        MakeEmbeddingNetwork(*genuine_, EmbeddingBackend::kOneDnnInt8, &calibration);
+    ASSERT_FALSE(net.ok()) << c.what;
+    EXPECT_EQ(net.status().code(), absl::StatusCode::kInvalidArgument) << c.what;
+    EXPECT_THAT(std::string(net.status().message()), StartsWith("int8_calibration.")) << c.what;
+    EXPECT_THAT(std::string(net.status().message()), HasSubstr(c.message)) << c.what;
+  }
+
+  // In range but hostile: every activation saturated, every activation zero, alternating.
+  const std::vector<cv::Mat> chips(
+      3, cv::Mat(kChipSize, kChipSize, CV_8UC3, cv::Scalar(90, 140, 200)));
+  for (double scale : {kMinInt8ActivationScale, kMaxInt8ActivationScale, -1.0}) {
+    Int8Calibration hostile = good;
+    for (int i = 0; i < kInt8ActivationScaleCount; ++i) {
+      hostile.activation_scales[i] =
+          scale > 0 ? scale : (i % 2 ? kMinInt8ActivationScale : kMaxInt8ActivationScale);
+    }
+    absl::StatusOr<std::unique_ptr<FaceResNet>> net =
+        MakeEmbeddingNetwork(*genuine_, EmbeddingBackend::kOneDnnInt8, &hostile);
+    ASSERT_OK(net) << scale;
+    for (const Embedding& e : (*net)->Embed(chips)) {
+      for (float v : e) EXPECT_TRUE(std::isfinite(v)) << scale;
+    }
+  }
+}
+
 TEST(EmbeddingBackendNamesTest, ParseNamesTheKeyAndTheChoices) {
   ASSERT_OK(ParseEmbeddingBackend("onednn", "--backend"));
   EXPECT_EQ(*ParseEmbeddingBackend("dlib", "--backend"), EmbeddingBackend::kDlib);
   EXPECT_EQ(*ParseEmbeddingBackend("onednn", "--backend"), EmbeddingBackend::kOneDnn);
+  EXPECT_EQ(*ParseEmbeddingBackend("onednn-int8", "--backend"), EmbeddingBackend::kOneDnnInt8);
   absl::StatusOr<EmbeddingBackend> bad = ParseEmbeddingBackend("tensorrt", "--backend");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().message(),
-            "--backend: unknown embedding backend 'tensorrt' (expected dlib | onednn)");
+            "--backend: unknown embedding backend 'tensorrt' (expected dlib | onednn | "
+            "onednn-int8)");
 }
 
 TEST(EmbeddingBackendNamesTest, TheConfigKeyAcceptsExactlyTheBackendNames) {
@@ -213,7 +350,7 @@ TEST(EmbeddingBackendNamesTest, TheConfigKeyAcceptsExactlyTheBackendNames) {
   absl::StatusOr<Config> bad = Config::Load(dir + "/bad.yaml", schema);
   ASSERT_FALSE(bad.ok());
   EXPECT_THAT(std::string(bad.status().message()),
-              HasSubstr("engine.backend: 'onednn-fp16' is not one of dlib | onednn"));
+              HasSubstr("engine.backend: 'onednn-fp16' is not one of dlib | onednn | onednn-int8"));
 }
 
 }  // namespace

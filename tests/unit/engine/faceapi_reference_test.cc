@@ -1,8 +1,9 @@
 // The converted package against face-api.js's own reference descriptors (TensorFlow.js on the
 // same quantized weights), and face_recognition's same/different decisions at 0.6, on every
-// embedding backend.
+// embedding backend (onednn-int8 with the fixture package's signed calibration).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
@@ -91,9 +92,12 @@ TEST_P(FaceApiReferenceTest, MakesFaceRecognitionsSameAndDifferentDecisions) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, FaceApiReferenceTest,
-                         ::testing::Values(EmbeddingBackend::kDlib, EmbeddingBackend::kOneDnn),
+                         ::testing::Values(EmbeddingBackend::kDlib, EmbeddingBackend::kOneDnn,
+                                           EmbeddingBackend::kOneDnnInt8),
                          [](const auto& info) {
-                           return std::string(EmbeddingBackendName(info.param));
+                           std::string name(EmbeddingBackendName(info.param));
+                           std::replace(name.begin(), name.end(), '-', '_');  // gtest: [A-Za-z0-9_]
+                           return name;
                          });
 
 }  // namespace

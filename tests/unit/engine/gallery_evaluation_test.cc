@@ -3,6 +3,8 @@
 // (the figures printed per backend are the accuracy comparison).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "core/metrics/verification_metrics.h"
 #include "core/package/package_verifier.h"
 #include "partner_node/evaluation/labelled_images.h"
@@ -48,9 +50,12 @@ TEST_P(GalleryEvaluationTest, SeparatesTheEightBbtIdentities) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Backends, GalleryEvaluationTest,
-                         ::testing::Values(EmbeddingBackend::kDlib, EmbeddingBackend::kOneDnn),
+                         ::testing::Values(EmbeddingBackend::kDlib, EmbeddingBackend::kOneDnn,
+                                           EmbeddingBackend::kOneDnnInt8),
                          [](const auto& info) {
-                           return std::string(EmbeddingBackendName(info.param));
+                           std::string name(EmbeddingBackendName(info.param));
+                           std::replace(name.begin(), name.end(), '-', '_');  // gtest: [A-Za-z0-9_]
+                           return name;
                          });
 
 }  // namespace

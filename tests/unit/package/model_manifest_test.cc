@@ -10,6 +10,7 @@ namespace fedface {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using Json = nlohmann::json;
 
 ModelManifest ValidManifest() {
@@ -51,6 +52,25 @@ TEST(ModelManifestTest, SerializationIsDeterministicAndRoundTripsExactly) {
   EXPECT_THAT(a, HasSubstr("\"format\": \"fedface-model-package/1\""));
   EXPECT_THAT(a, HasSubstr("\"mean_rgb\": [\n      122.782,\n      117.001,\n      104.298"));
   EXPECT_EQ(a.back(), '\n');
+}
+
+TEST(ModelManifestTest, TheOptionalInt8CalibrationRoundTripsExactly) {
+  ModelManifest m = ValidManifest();
+  Int8Calibration c;
+  for (int i = 0; i < kInt8ActivationScaleCount; ++i)
+    c.activation_scales.push_back(0.01 + i / 97.0);
+  c.chips = 19;
+  c.self_test_tolerance = 0.031;
+  m.int8_calibration = c;
+  ASSERT_TRUE(ValidateManifest(m).ok()) << ValidateManifest(m);
+  const std::string text = SerializeManifest(m);
+  auto parsed = ParseManifest(text, "manifest.json");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(*parsed, m);
+  EXPECT_EQ(SerializeManifest(*parsed), text);
+  EXPECT_THAT(text, HasSubstr("\"int8_calibration\": {"));
+  // Absent is absent: the manifest of a package without it has no such key.
+  EXPECT_THAT(SerializeManifest(ValidManifest()), Not(HasSubstr("int8_calibration")));
 }
 
 TEST(ModelManifestTest, RefusesUnknownKeysAtAnyLevel) {

@@ -134,5 +134,111 @@ TEST_F(PackageSelfTestTest, RefusesSignedWeightsThatAreNotADlibNetwork) {
   EXPECT_THAT(loaded.status().message(), HasSubstr(dir + "/weights.dat: "));
 }
 
+// ---- the int8 calibration: signed, checked, refused clearly ------------------------------------
+
+TEST_F(PackageSelfTestTest, TheSignedInt8CalibrationLoadsTheInt8BackendAndPassesItsSelfTest) {
+  auto loaded = LoadVerifiedModel(package_, key_path_ + ".pub", EmbeddingBackend::kOneDnnInt8);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  ASSERT_TRUE(loaded->manifest.int8_calibration.has_value());
+  const Int8Calibration& c = *loaded->manifest.int8_calibration;
+  EXPECT_EQ(c.activation_scales.size(), static_cast<size_t>(kInt8ActivationScaleCount));
+  EXPECT_GE(c.chips, 15);  // every face of the npm sample photos
+  EXPECT_LE(loaded->self_test_max_distance, c.self_test_tolerance);
+  std::cout << "onednn-int8 self-test: max distance " << loaded->self_test_max_distance
+            << " (tolerance " << c.self_test_tolerance << ", calibrated on " << c.chips
+            << " faces)\n";
+}
+
+TEST_F(PackageSelfTestTest, RefusesATamperedInt8CalibrationOnEveryBackend) {
+  const std::string copy = CopyPackage(package_, MakeTempDir("int8-tampered"));
+  nlohmann::json j = nlohmann::json::parse(fedface::testing::Slurp(copy + "/manifest.json"));
+  ASSERT_TRUE(j.contains("int8_calibration"));
+  j["int8_calibration"]["activation_scales"][5] =
+      j["int8_calibration"]["activation_scales"][5].get<double>() * 4;
+  fedface::testing::Spit(copy + "/manifest.json", j.dump(2) + "\n");  // not re-signed
+  for (EmbeddingBackend backend :
+       {EmbeddingBackend::kDlib, EmbeddingBackend::kOneDnn, EmbeddingBackend::kOneDnnInt8}) {
+    auto loaded = LoadVerifiedModel(copy, key_path_ + ".pub", backend);
+    EXPECT_EQ(loaded.status().code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_THAT(std::string(loaded.status().message()),
+                HasSubstr("manifest.json: signature does not verify against the pinned key"));
+  }
+}
+
+TEST_F(PackageSelfTestTest, RefusesSignedInt8CalibrationsItCannotUseNamingTheField) {
+  auto key = Ed25519PrivateKey::LoadPem(key_path_);
+  ASSERT_TRUE(key.ok()) << key.status();
+  struct Case {
+    const char* what;
+    std::function<void(nlohmann::json&)> edit;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"zero", [](auto& c) { c["activation_scales"][3] = 0; },
+       "int8_calibration.activation_scales[3]: 0 is not a finite number in [1e-06, 1000]"},
+      {"negative", [](auto& c) { c["activation_scales"][0] = -0.5; },
+       "int8_calibration.activation_scales[0]: -0.5 is not"},
+      {"huge", [](auto& c) { c["activation_scales"][28] = 1e300; },
+       "int8_calibration.activation_scales[28]: 1e+300 is not"},
+      {"a string", [](auto& c) { c["activation_scales"][7] = "0.1"; },
+       "int8_calibration.activation_scales: element 7 is not a number"},
+      {"null (what JSON makes of NaN)", [](auto& c) { c["activation_scales"][2] = nullptr; },
+       "int8_calibration.activation_scales: element 2 is not a number"},
+      {"28 scales", [](auto& c) { c["activation_scales"].erase(0); },
+       "int8_calibration.activation_scales: expected 29 numbers, got 28"},
+      {"1000 scales", [](auto& c) { c["activation_scales"] = std::vector<double>(1000, 0.05); },
+       "expected 29 numbers, got 1000"},
+      {"no scales", [](auto& c) { c.erase("activation_scales"); },
+       "int8_calibration: missing key 'activation_scales'"},
+      {"zero points", [](auto& c) { c["zero_points"] = std::vector<int>(29, 0); },
+       "int8_calibration: unknown key 'zero_points'"},
+      {"chips 0", [](auto& c) { c["chips"] = 0; }, "int8_calibration.chips: 0 is outside"},
+      {"tolerance 0.5", [](auto& c) { c["self_test_tolerance"] = 0.5; },
+       "int8_calibration.self_test_tolerance: 0.5 is outside (0, 0.1]"},
+  };
+  for (const Case& c : cases) {
+    const std::string copy = CopyPackage(package_, MakeTempDir("int8-crafted"));
+    EditAndResign(copy, *key, [&](nlohmann::json& j) { c.edit(j["int8_calibration"]); });
+    for (EmbeddingBackend backend : {EmbeddingBackend::kDlib, EmbeddingBackend::kOneDnnInt8}) {
+      auto loaded = LoadVerifiedModel(copy, key->public_key(), backend);
+      EXPECT_EQ(loaded.status().code(), absl::StatusCode::kInvalidArgument) << c.what;
+      EXPECT_THAT(std::string(loaded.status().message()), StartsWith(copy + "/manifest.json: "))
+          << c.what;
+      EXPECT_THAT(std::string(loaded.status().message()), HasSubstr(c.message)) << c.what;
+      EXPECT_THAT(std::string(loaded.status().message()), Not(HasSubstr("\n"))) << c.what;
+    }
+  }
+}
+
+TEST_F(PackageSelfTestTest, APackageWithoutInt8CalibrationLoadsOnDlibAndOneDnnOnly) {
+  auto key = Ed25519PrivateKey::LoadPem(key_path_);
+  ASSERT_TRUE(key.ok()) << key.status();
+  const std::string copy = CopyPackage(package_, MakeTempDir("int8-absent"));
+  EditAndResign(copy, *key, [](nlohmann::json& j) { j.erase("int8_calibration"); });
+  EXPECT_TRUE(LoadVerifiedModel(copy, key->public_key(), EmbeddingBackend::kDlib).ok());
+  EXPECT_TRUE(LoadVerifiedModel(copy, key->public_key(), EmbeddingBackend::kOneDnn).ok());
+  auto int8 = LoadVerifiedModel(copy, key->public_key(), EmbeddingBackend::kOneDnnInt8);
+  EXPECT_EQ(int8.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(int8.status().message()),
+              StartsWith(copy + "/manifest.json: backend onednn-int8: the package has no int8 "
+                                "calibration"));
+}
+
+TEST_F(PackageSelfTestTest, ASignedCalibrationThatSaturatesEverythingFailsOnlyTheInt8SelfTest) {
+  // In range, so accepted, but every activation saturates: the descriptors collapse (the
+  // vendor's own loss), the int8 self-test refuses the package; dlib is unaffected.
+  auto key = Ed25519PrivateKey::LoadPem(key_path_);
+  ASSERT_TRUE(key.ok()) << key.status();
+  const std::string copy = CopyPackage(package_, MakeTempDir("int8-saturating"));
+  EditAndResign(copy, *key, [](nlohmann::json& j) {
+    j["int8_calibration"]["activation_scales"] =
+        std::vector<double>(kInt8ActivationScaleCount, kMinInt8ActivationScale);
+  });
+  EXPECT_TRUE(LoadVerifiedModel(copy, key->public_key(), EmbeddingBackend::kDlib).ok());
+  auto int8 = LoadVerifiedModel(copy, key->public_key(), EmbeddingBackend::kOneDnnInt8);
+  EXPECT_EQ(int8.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(int8.status().message()), HasSubstr("self-test failed: selftest/chip"));
+}
+
 }  // namespace
 }  // namespace fedface
