@@ -3,7 +3,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <set>
 #include <string>
@@ -25,6 +27,21 @@ namespace fedface::partner {
 namespace {
 
 constexpr size_t kProblemsShown = 20;
+
+// Tests only: FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES=N makes a host of a shared enrolment stop,
+// holding its claim, once N outcomes are committed, and say so on stderr: the kill point of the
+// shared enrolment kill test, reported by the host rather than guessed by polling.
+std::function<void(int64_t, int64_t)> TestPauseAfterClaim() {
+  const char* value = std::getenv("FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES");
+  if (value == nullptr || *value == '\0') return nullptr;
+  const int64_t after = std::atoll(value);
+  return [after](int64_t committed, int64_t claimed) {
+    if (committed < after) return;
+    std::cerr << "enroll: test pause: " << committed << " images committed, " << claimed
+              << " files claimed" << std::endl;
+    while (true) ::pause();
+  };
+}
 
 void PrintEnrollHelp(std::ostream& out) {
   out << "usage: partner_node enroll --config FILE [--gallery DIR] [--retry-failures]\n"
@@ -151,6 +168,7 @@ int Enroll(const Config& config, const std::string& config_path, const std::stri
   options.commit_batch_images = static_cast<int>(config.GetInt("gallery.commit_batch_images"));
   options.retry_failures = retry_failures;
   options.claim_lease = absl::Seconds(config.GetInt("gallery.postgresql.claim_lease_seconds"));
+  options.after_claim = TestPauseAfterClaim();
   EnrollProgressPrinter printer(std::cerr, ::isatty(STDERR_FILENO) == 1);
   absl::StatusOr<EnrollSummary> summary = enroller.EnrollFolder(
       gallery, options, [&printer](const EnrollProgress& p) { printer.Report(p); });

@@ -66,6 +66,17 @@ class BatchCommitter {
     return error_;
   }
 
+  // Commits every outcome added so far, at once (not after max_commit_delay), and returns the
+  // outcomes durably stored by now.
+  int64_t Flush() {
+    std::unique_lock<std::mutex> lock(mu_);
+    flushing_ = true;
+    cv_.notify_one();
+    settled_.wait(lock, [&] { return pending_.empty() && !committing_; });
+    flushing_ = false;
+    return state_.committed;
+  }
+
   // Commits what is left, stops the thread and returns the first store error.
   absl::Status Finish(int64_t* enrolled, int64_t* failed) {
     {
@@ -87,13 +98,14 @@ class BatchCommitter {
     absl::Time last_report = absl::InfinitePast();
     while (true) {
       cv_.wait_for(lock, absl::ToChronoMilliseconds(kProgressInterval), [&] {
-        return finishing_ || static_cast<int>(pending_.size()) >= options_.commit_batch_images;
+        return finishing_ || (flushing_ && !pending_.empty()) ||
+               static_cast<int>(pending_.size()) >= options_.commit_batch_images;
       });
       const absl::Time now = absl::Now();
       const bool due =
-          !pending_.empty() &&
-          (finishing_ || static_cast<int>(pending_.size()) >= options_.commit_batch_images ||
-           now - first_pending_ >= options_.max_commit_delay);
+          !pending_.empty() && (finishing_ || flushing_ ||
+                                static_cast<int>(pending_.size()) >= options_.commit_batch_images ||
+                                now - first_pending_ >= options_.max_commit_delay);
       if (due) {
         const size_t n =
             std::min(pending_.size(), static_cast<size_t>(options_.commit_batch_images));
@@ -102,12 +114,15 @@ class BatchCommitter {
         pending_.erase(pending_.begin(), pending_.begin() + n);
         if (!pending_.empty()) first_pending_ = now;
         const bool write = error_.ok();
+        committing_ = true;
         lock.unlock();
         absl::Status s = write ? writer_.Commit(batch).status() : absl::OkStatus();
         lock.lock();
+        committing_ = false;
         if (!s.ok() && error_.ok()) error_ = s;
         if (write && s.ok()) state_.committed += static_cast<int64_t>(n);
       }
+      if (pending_.empty()) settled_.notify_all();
       if (progress_ && now - last_report >= kProgressInterval) {
         last_report = now;
         EnrollProgress snapshot = state_;
@@ -126,9 +141,12 @@ class BatchCommitter {
   const absl::Time start_;
   std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable settled_;  // pending_ empty, no commit running (Flush)
   std::vector<ImageOutcome> pending_;
   absl::Time first_pending_;
   bool finishing_ = false;
+  bool flushing_ = false;
+  bool committing_ = false;
   EnrollProgress state_;
   int64_t enrolled_ = 0;
   absl::Status error_;
@@ -182,6 +200,9 @@ absl::Status Enroller::EnrolFromPool(EnrolmentPool& pool, const std::string& roo
       if (!remaining.ok() || *remaining == 0) break;
       absl::SleepFor(absl::Milliseconds(250));
       continue;
+    }
+    if (options.after_claim) {
+      options.after_claim(committer.Flush(), static_cast<int64_t>(claimed->size()));
     }
     // The files as this host sees them under the shared folder.
     std::vector<GalleryFile> files;

@@ -507,23 +507,25 @@ TEST_F(SharedEnrolmentTest, AHostKilledMidBatchLosesNothingAndItsClaimReturnsToT
 
   PartnerWorld shared = SharedWorld("shared-kill", 3);
   ASSERT_FALSE(shared.dir.empty());
+  // Kill point reported by the host: it stops, holding its next claim, once 8 images (two
+  // batches) are committed (FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES, enroll_command.cc).
+  ::setenv("FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES", "8", 1);
   std::unique_ptr<ChildProcess> doomed = StartHost(shared, reference.gallery_dir, "doomed");
+  ::unsetenv("FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES");
   ASSERT_GT(doomed->pid(), 0);
-  // Kill point by the store's report: a batch committed and another one claimed (not a time).
-  std::map<std::string, StoredImage> before;
-  bool killed = false;
-  while (doomed->Running()) {
-    auto claimed = cluster_->Psql(
-        database_, "SELECT count(*) FROM enrolment_pool WHERE lease_until > clock_timestamp()");
-    before = ReadGallery(Spec());
-    if (before.size() >= 4 && claimed.ok() && *claimed != "0") {
-      doomed->Kill9();
-      killed = true;
-      break;
-    }
+  const std::string doomed_err = shared.dir + "/doomed.err";
+  while (doomed->Running() &&
+         ReadText(doomed_err).find("enroll: test pause:") == std::string::npos) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  ASSERT_TRUE(killed) << "the host finished before the kill point";
+  ASSERT_TRUE(doomed->Running()) << ReadText(doomed_err);
+  const std::map<std::string, StoredImage> before = ReadGallery(Spec());
+  EXPECT_GE(before.size(), 8u);
+  // The claim it holds (its lease may run out while it stands still: the row keeps its host).
+  EXPECT_EQ(
+      *cluster_->Psql(database_, "SELECT count(*) FROM enrolment_pool WHERE host IS NOT NULL"),
+      "4");
+  doomed->Kill9();
   const std::map<std::string, StoredImage> survived = ReadGallery(Spec());
   ASSERT_GE(survived.size(), before.size());  // every committed batch is still there
 
