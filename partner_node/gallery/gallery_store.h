@@ -90,6 +90,13 @@ struct GalleryCounts {
   int64_t stale_images = 0;     // recorded under another model version (need re-embedding)
 };
 
+// What other writers of a shared store changed (GalleryStore::ChangesAfter).
+struct GalleryFeed {
+  int64_t position = 0;  // pass to the next ChangesAfter
+  // Removed embedding ids, and the embeddings added that are still stored (any model version).
+  GalleryChange change;
+};
+
 // One file waiting in a shared enrolment pool.
 struct PoolFile {
   std::string relative_path;
@@ -204,6 +211,14 @@ class GalleryStore {
 
   // Every image of every model version, ordered by id (the audit's content digests).
   virtual absl::StatusOr<std::vector<ImageRecord>> Images() const = 0;
+
+  // The change log of a store several processes write (PostgreSQL), so that a serving process's
+  // index follows what other hosts enrol: the position of the last change now, then the changes
+  // after a position. Take the position BEFORE building an index from the store: applying a
+  // change the index already holds is harmless (FaceIndex::Apply replaces an id, ignores an
+  // absent one). Unimplemented for a store only one process writes (SQLite). Thread-safe.
+  virtual absl::StatusOr<int64_t> ChangeLogPosition() const;
+  virtual absl::StatusOr<GalleryFeed> ChangesAfter(int64_t position) const;
 
   // The shared enrolment pool, or nullptr for a store that only one host writes (SQLite).
   virtual EnrolmentPool* enrolment_pool() { return nullptr; }

@@ -28,7 +28,8 @@ absl::Status LocalApiStack::Open(std::shared_ptr<const LoadedServingModel> model
   absl::StatusOr<GalleryStoreSpec> spec = GalleryStoreSpecFrom(config_);
   if (!spec.ok()) return spec.status();
   absl::StatusOr<std::unique_ptr<LiveGallery>> gallery =
-      LiveGallery::Open(*spec, model->version, FaceIndexOptionsFromConfig(config_));
+      LiveGallery::Open(*spec, model->version, FaceIndexOptionsFromConfig(config_),
+                        FollowIntervalFromConfig(config_));
   if (!gallery.ok()) return gallery.status();
   absl::StatusOr<LocalMatchOptions> options = LocalMatchOptionsFromConfig(config_, model->manifest);
   if (!options.ok()) return options.status();
