@@ -2,6 +2,7 @@
 // into the gallery store with the active model; `--failures` lists the failures to enrol.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -192,6 +193,19 @@ int Enroll(const Config& config, const std::string& config_path, const std::stri
   if (s.stale_uploads > 0) {
     std::cerr << "enroll: " << s.stale_uploads << " images enrolled through the local API "
               << "under another model version must be enrolled again through the API\n";
+  }
+  if (!s.commit_ms.empty()) {
+    std::vector<double> ms = s.commit_ms;
+    std::sort(ms.begin(), ms.end());
+    double total = 0;
+    for (double m : ms) total += m;
+    char line[160];
+    std::snprintf(line, sizeof(line),
+                  "enroll: %zu batches committed: %.1f ms median, %.1f ms p90, %.2f s of store "
+                  "time in all\n",
+                  ms.size(), ms[ms.size() / 2], ms[std::min(ms.size() - 1, ms.size() * 9 / 10)],
+                  total / 1000);
+    std::cerr << line;
   }
   char rate[96];
   std::snprintf(rate, sizeof(rate), "%.2f s, %.2f images/s", s.embed_seconds, s.ImagesPerSecond());

@@ -78,7 +78,7 @@ class BatchCommitter {
   }
 
   // Commits what is left, stops the thread and returns the first store error.
-  absl::Status Finish(int64_t* enrolled, int64_t* failed) {
+  absl::Status Finish(int64_t* enrolled, int64_t* failed, std::vector<double>* commit_ms) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       finishing_ = true;
@@ -87,6 +87,7 @@ class BatchCommitter {
     thread_.join();
     *enrolled = enrolled_;
     *failed = state_.failed;
+    commit_ms->insert(commit_ms->end(), commit_ms_.begin(), commit_ms_.end());
     state_.seconds = absl::ToDoubleSeconds(absl::Now() - start_);
     if (progress_) progress_(state_);
     return error_;
@@ -116,11 +117,16 @@ class BatchCommitter {
         const bool write = error_.ok();
         committing_ = true;
         lock.unlock();
+        const absl::Time commit_start = absl::Now();
         absl::Status s = write ? writer_.Commit(batch).status() : absl::OkStatus();
+        const double ms = absl::ToDoubleMilliseconds(absl::Now() - commit_start);
         lock.lock();
         committing_ = false;
         if (!s.ok() && error_.ok()) error_ = s;
-        if (write && s.ok()) state_.committed += static_cast<int64_t>(n);
+        if (write && s.ok()) {
+          state_.committed += static_cast<int64_t>(n);
+          commit_ms_.push_back(ms);
+        }
       }
       if (pending_.empty()) settled_.notify_all();
       if (progress_ && now - last_report >= kProgressInterval) {
@@ -149,6 +155,7 @@ class BatchCommitter {
   bool committing_ = false;
   EnrollProgress state_;
   int64_t enrolled_ = 0;
+  std::vector<double> commit_ms_;  // store time of each committed batch
   absl::Status error_;
   std::thread thread_;
 };
@@ -191,7 +198,7 @@ absl::Status Enroller::EnrolFromPool(EnrolmentPool& pool, const std::string& roo
     absl::StatusOr<std::vector<PoolFile>> claimed =
         pool.Claim(model_version_, options.commit_batch_images, options.claim_lease);
     if (!claimed.ok()) {
-      (void)committer.Finish(&summary.enrolled, &summary.failed);
+      (void)committer.Finish(&summary.enrolled, &summary.failed, &summary.commit_ms);
       return claimed.status();
     }
     if (claimed->empty()) {
@@ -221,7 +228,7 @@ absl::Status Enroller::EnrolFromPool(EnrolmentPool& pool, const std::string& roo
     processed += static_cast<int64_t>(files.size());
   }
   summary.processed = processed;
-  absl::Status status = committer.Finish(&summary.enrolled, &summary.failed);
+  absl::Status status = committer.Finish(&summary.enrolled, &summary.failed, &summary.commit_ms);
   if (!status.ok()) return status;
   return remaining.status();
 }
@@ -367,7 +374,7 @@ absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
         committer.Add(OutcomeOf(*item.file, item.content_sha256, std::move(analysis)));
       });
     }
-    status = committer.Finish(&summary.enrolled, &summary.failed);
+    status = committer.Finish(&summary.enrolled, &summary.failed, &summary.commit_ms);
   }
   summary.embed_seconds = absl::ToDoubleSeconds(absl::Now() - embed_start);
   summary.seconds = absl::ToDoubleSeconds(absl::Now() - run_start);

@@ -96,6 +96,8 @@ struct EnrollSummary {
   std::vector<std::string> problems;
   double seconds = 0;        // the whole run
   double embed_seconds = 0;  // the engine phase (step 3 and 4)
+  // Store time of each batch this run committed (GalleryWriter::Commit, in ms), in order.
+  std::vector<double> commit_ms;
   // processed / embed_seconds (0 when nothing was processed).
   double ImagesPerSecond() const;
 };

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -436,19 +437,21 @@ class SharedEnrolmentTest : public EnrollCommandTest {
     ASSERT_TRUE(cluster_->CreateDatabase(database_).ok());
   }
 
-  partner::GalleryStoreSpec Spec() const {
+  partner::GalleryStoreSpec Spec(const std::string& database = "") const {
     partner::GalleryStoreSpec spec;
     spec.kind = partner::GalleryStoreKind::kPostgresql;
-    spec.postgresql_conninfo = cluster_->Conninfo(database_);
+    spec.postgresql_conninfo = cluster_->Conninfo(database.empty() ? database_ : database);
     return spec;
   }
 
-  // A partner world whose gallery is the cluster's database, enrolled in batches of 4 files.
-  PartnerWorld SharedWorld(const std::string& name, int lease_seconds) {
+  // A partner world whose gallery is the cluster's database (default: the test's), enrolled in
+  // batches of `batch` files.
+  PartnerWorld SharedWorld(const std::string& name, int lease_seconds, int batch = 4,
+                           const std::string& database = "") {
     WorldOptions options;
-    options.commit_batch_images = 4;
+    options.commit_batch_images = batch;
     options.gallery_yaml = absl::StrCat("  store: postgresql\n  postgresql:\n    conninfo: \"",
-                                        Spec().postgresql_conninfo,
+                                        Spec(database).postgresql_conninfo,
                                         "\"\n    claim_lease_seconds: ", lease_seconds, "\n");
     return World(name, 0, options);
   }
@@ -538,5 +541,61 @@ TEST_F(SharedEnrolmentTest, AHostKilledMidBatchLosesNothingAndItsClaimReturnsToT
   EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM embeddings"), "40");
   EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM enrolment_pool"), "0");
 }
+
+// The figures of docs/scaling.md: enrolment photos/s of 1, 2 and 3 hosts on one PostgreSQL
+// gallery, and each batch's store time. On this machine every host shares the same 2 cores, so
+// more hosts cannot be faster here: the figures show what the shared store costs, not a
+// speed-up (printed, never asserted).
+TEST_F(SharedEnrolmentTest, ReportsPhotosPerSecondWithOneTwoAndThreeHosts) {
+  PartnerWorld photos = World("shared-bench-photos", 5);
+  ASSERT_FALSE(photos.dir.empty());
+  // 80 photos: the 40 bbt images twice, the copy under other subject names.
+  for (const auto& subject : fs::directory_iterator(photos.gallery_dir)) {
+    fs::copy(subject.path(), subject.path().string() + "-twin", fs::copy_options::recursive);
+  }
+  constexpr int kPhotos = 80;
+  std::cout << "[ figures  ] enrolment of " << kPhotos
+            << " bbt photos on one PostgreSQL gallery, batches of 8, this machine's 2 cores "
+               "shared by every host:"
+            << std::endl;
+  for (int hosts = 1; hosts <= 3; ++hosts) {
+    const std::string database = "bench_" + std::to_string(hosts);
+    ASSERT_TRUE(cluster_->CreateDatabase(database).ok());
+    PartnerWorld w = SharedWorld("shared-bench-" + std::to_string(hosts), 300, 8, database);
+    ASSERT_FALSE(w.dir.empty());
+    const absl::Time start = absl::Now();
+    std::vector<std::unique_ptr<ChildProcess>> running;
+    for (int h = 1; h <= hosts; ++h) {
+      running.push_back(StartHost(w, photos.gallery_dir, "host" + std::to_string(h)));
+    }
+    for (auto& host : running) ASSERT_EQ(host->Wait(absl::Minutes(20)), 0);
+    const double wall = absl::ToDoubleSeconds(absl::Now() - start);
+    double embed_seconds = 0;
+    std::vector<double> medians;
+    std::string per_host;
+    static const std::regex kBatches(R"(enroll: (\d+) batches committed: ([\d.]+) ms median)");
+    for (int h = 1; h <= hosts; ++h) {
+      const std::string base = w.dir + "/host" + std::to_string(h);
+      const Summary summary = ParseSummary(ReadText(base + ".out"));
+      ASSERT_TRUE(summary.parsed) << ReadText(base + ".err");
+      embed_seconds = std::max(embed_seconds, summary.seconds);
+      std::smatch m;
+      const std::string err = ReadText(base + ".err");
+      if (std::regex_search(err, m, kBatches)) medians.push_back(std::stod(m[2]));
+      absl::StrAppend(&per_host, " host", h, " ", summary.processed, " photos");
+    }
+    EXPECT_EQ(*cluster_->Psql(database, "SELECT sum(images) FROM enrolment_batches"),
+              std::to_string(kPhotos));
+    std::sort(medians.begin(), medians.end());
+    char line[320];
+    std::snprintf(line, sizeof(line),
+                  "[ figures  ] %d host(s): %.2f photos/s embedding (%.1f s), %.2f photos/s "
+                  "wall with model loads (%.1f s);%s; median batch store time %.1f ms",
+                  hosts, kPhotos / embed_seconds, embed_seconds, kPhotos / wall, wall,
+                  per_host.c_str(), medians.empty() ? 0.0 : medians[medians.size() / 2]);
+    std::cout << line << std::endl;
+  }
+}
+
 }  // namespace
 }  // namespace fedface::testing
