@@ -616,12 +616,22 @@ TEST_F(LocalApiTest, ServingFromPostgresqlFollowsEnrolmentsOfAnotherHost) {
   ASSERT_TRUE(wait_for_faces(14)) << found.gallery_faces() << "\n" << server.log();
   EXPECT_NE(found.candidates(0).subject(), "raj");
 
+  // The PostgreSQL server restarts (every connection cut): the server reconnects and follows
+  // what is enrolled after it.
+  ASSERT_TRUE((*cluster)->Restart().ok());
+  ASSERT_TRUE(CopyBbtGallery(w.dir + "/again", 2));
+  fs::rename(w.dir + "/again/raj", raj);
+  ProcessResult fourth = PartnerNode({"enroll", "--config", w.config, "--gallery", folder});
+  ASSERT_EQ(fourth.exit_code, 0) << fourth.err;
+  ASSERT_TRUE(wait_for_faces(16)) << found.gallery_faces() << "\n" << server.log();
+  EXPECT_EQ(found.candidates(0).subject(), "raj");
+
   // An enrolment through this server's own API is searched once, not twice, when the server
   // reads it back from the change log.
   ASSERT_TRUE(Enroll(server.stub(), "kripke", ImageBytes("raj", 3)).ok());
   ASSERT_TRUE(Identify(server.stub(), ImageBytes("raj", 3), 1, &found).ok());
-  EXPECT_EQ(found.gallery_faces(), 15);
-  ASSERT_EQ(*(*cluster)->Psql("local_api_follow", "SELECT count(*) FROM embeddings"), "15");
+  EXPECT_EQ(found.gallery_faces(), 17);
+  ASSERT_EQ(*(*cluster)->Psql("local_api_follow", "SELECT count(*) FROM embeddings"), "17");
   EXPECT_EQ(found.candidates(0).subject(), "kripke");
 }
 
