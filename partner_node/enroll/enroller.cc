@@ -160,6 +160,36 @@ class BatchCommitter {
   std::thread thread_;
 };
 
+// Renews a host's claims every third of the lease, from its own thread, until destroyed. A failed
+// renewal is not an error: the claims then simply expire, as a dead host's would.
+class LeaseRenewer {
+ public:
+  LeaseRenewer(EnrolmentPool& pool, const std::string& model_version, absl::Duration lease)
+      : thread_([this, &pool, model_version, lease] {
+          std::unique_lock<std::mutex> lock(mu_);
+          while (!cv_.wait_for(lock, absl::ToChronoMilliseconds(lease / 3),
+                               [this] { return stop_; })) {
+            lock.unlock();
+            (void)pool.Renew(model_version, lease);
+            lock.lock();
+          }
+        }) {}
+  ~LeaseRenewer() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;  // last: started after the members it uses
+};
+
 }  // namespace
 
 ImageOutcome Enroller::OutcomeOf(const GalleryFile& file, std::string content_sha256,
@@ -190,6 +220,9 @@ absl::Status Enroller::EnrolFromPool(EnrolmentPool& pool, const std::string& roo
   if (*remaining == 0) return absl::OkStatus();
 
   BatchCommitter committer(writer_, options, *remaining, progress);
+  // Keeps this host's claims alive while it works (a third of the lease between renewals), so a
+  // batch slower than the lease is not taken by another host; a killed host renews nothing.
+  LeaseRenewer renewer(pool, model_version_, options.claim_lease);
   ProcessOptions process;
   process.largest_face_only = true;
   process.embed = true;

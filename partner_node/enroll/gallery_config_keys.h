@@ -43,7 +43,7 @@ inline std::vector<ConfigKey> GalleryConfigKeys() {
        .default_value = "300",
        .doc = "With several enrolment hosts on a PostgreSQL gallery: how long a batch of files "
               "claimed by one host stays its own; a host killed mid-batch returns its files to "
-              "the pool after this long. Longer than one batch takes to embed.",
+              "the pool after this long (a working host renews its claims every third of it).",
        .min = 1,
        .max = 86400},
       {.path = "gallery.postgresql.follow_interval_ms",

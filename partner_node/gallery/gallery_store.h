@@ -132,6 +132,10 @@ class EnrolmentPool {
   // Claims up to `limit` unclaimed (or lease-expired) files for this process for `lease`.
   virtual absl::StatusOr<std::vector<PoolFile>> Claim(std::string_view model_version, int limit,
                                                       absl::Duration lease) = 0;
+  // Extends to `lease` from now the lease of every file of model_version this process holds, so a
+  // batch slower than its lease stays this host's; returns how many. A file another host took
+  // after this host's lease ran out stays theirs.
+  virtual absl::StatusOr<int64_t> Renew(std::string_view model_version, absl::Duration lease) = 0;
   // Files of model_version still in the pool (claimed or not).
   virtual absl::StatusOr<int64_t> Remaining(std::string_view model_version) const = 0;
   virtual absl::StatusOr<PoolStatus> Status(std::string_view model_version) const = 0;

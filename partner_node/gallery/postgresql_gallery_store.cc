@@ -583,6 +583,19 @@ absl::StatusOr<std::vector<PoolFile>> PostgresqlGalleryStore::Claim(std::string_
   return out;
 }
 
+absl::StatusOr<int64_t> PostgresqlGalleryStore::Renew(std::string_view model_version,
+                                                      absl::Duration lease) {
+  static const std::string host = HostName();
+  std::lock_guard<std::mutex> lock(mu_);
+  // Only files still this host's: one another host took after an expiry is not taken back.
+  ASSIGN_OR_RETURN(
+      auto renewed,
+      db_->Exec("UPDATE enrolment_pool SET lease_until = clock_timestamp() + $2 * "
+                "interval '1 millisecond' WHERE host = $1 AND model_version = $3 RETURNING 1",
+                pg::Params().Text(host).Int(absl::ToInt64Milliseconds(lease)).Text(model_version)));
+  return static_cast<int64_t>(renewed.rows());
+}
+
 absl::StatusOr<int64_t> PostgresqlGalleryStore::Remaining(std::string_view model_version) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto r = db_->Exec("SELECT count(*) FROM enrolment_pool WHERE model_version = $1",

@@ -77,6 +77,7 @@ class PostgresqlGalleryStore final : public GalleryStore, public EnrolmentPool {
   absl::Status Offer(const std::vector<PoolFile>& files, std::string_view model_version) override;
   absl::StatusOr<std::vector<PoolFile>> Claim(std::string_view model_version, int limit,
                                               absl::Duration lease) override;
+  absl::StatusOr<int64_t> Renew(std::string_view model_version, absl::Duration lease) override;
   absl::StatusOr<int64_t> Remaining(std::string_view model_version) const override;
   absl::StatusOr<PoolStatus> Status(std::string_view model_version) const override;
 

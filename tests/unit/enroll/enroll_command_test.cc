@@ -466,6 +466,30 @@ class SharedEnrolmentTest : public EnrollCommandTest {
                                           w.dir + "/" + name + ".err");
   }
 
+  // `reference`: a single-host SQLite enrolment of 5 bbt images per subject, the gallery every
+  // shared enrolment of its folder must equal (returned).
+  std::map<std::string, StoredImage> Reference(const std::string& name, PartnerWorld& reference) {
+    reference = World(name, 5);
+    EXPECT_FALSE(reference.dir.empty());
+    EXPECT_EQ(Enroll(reference).exit_code, 0);
+    return ReadGallery(reference.gallery_db);
+  }
+
+  // A host that stops, holding its next claim, once `after` images are committed, and says so
+  // (FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES, enroll_command.cc): returned once it said so, or
+  // after it exited (the caller checks Running()).
+  std::unique_ptr<ChildProcess> StartPausedHost(const PartnerWorld& w, const std::string& folder,
+                                                const std::string& name, int after) {
+    ::setenv("FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES", std::to_string(after).c_str(), 1);
+    std::unique_ptr<ChildProcess> host = StartHost(w, folder, name);
+    ::unsetenv("FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES");
+    const std::string err = w.dir + "/" + name + ".err";
+    while (host->Running() && ReadText(err).find("enroll: test pause:") == std::string::npos) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return host;
+  }
+
   PostgresCluster* cluster_ = nullptr;  // shared by the test process
   std::string database_;
   static inline int databases_ = 0;
@@ -503,24 +527,17 @@ TEST_F(SharedEnrolmentTest, ThreeHostsEnrolOneGalleryExactlyAsOneSqliteHost) {
 }
 
 TEST_F(SharedEnrolmentTest, AHostKilledMidBatchLosesNothingAndItsClaimReturnsToThePool) {
-  PartnerWorld reference = World("shared-kill-reference", 5);
-  ASSERT_FALSE(reference.dir.empty());
-  ASSERT_EQ(Enroll(reference).exit_code, 0);
-  const std::map<std::string, StoredImage> want = ReadGallery(reference.gallery_db);
+  PartnerWorld reference;
+  const std::map<std::string, StoredImage> want = Reference("shared-kill-reference", reference);
+  ASSERT_EQ(want.size(), 40u);
 
   PartnerWorld shared = SharedWorld("shared-kill", 3);
   ASSERT_FALSE(shared.dir.empty());
   // Kill point reported by the host: it stops, holding its next claim, once 8 images (two
-  // batches) are committed (FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES, enroll_command.cc).
-  ::setenv("FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES", "8", 1);
-  std::unique_ptr<ChildProcess> doomed = StartHost(shared, reference.gallery_dir, "doomed");
-  ::unsetenv("FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES");
-  ASSERT_GT(doomed->pid(), 0);
+  // batches) are committed.
+  std::unique_ptr<ChildProcess> doomed =
+      StartPausedHost(shared, reference.gallery_dir, "doomed", 8);
   const std::string doomed_err = shared.dir + "/doomed.err";
-  while (doomed->Running() &&
-         ReadText(doomed_err).find("enroll: test pause:") == std::string::npos) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
   ASSERT_TRUE(doomed->Running()) << ReadText(doomed_err);
   const std::map<std::string, StoredImage> before = ReadGallery(Spec());
   EXPECT_GE(before.size(), 8u);
@@ -539,6 +556,54 @@ TEST_F(SharedEnrolmentTest, AHostKilledMidBatchLosesNothingAndItsClaimReturnsToT
   // What the killed host committed was kept as it was, not redone.
   for (const auto& [path, image] : survived) EXPECT_EQ(after.at(path).image_id, image.image_id);
   EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM embeddings"), "40");
+  EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM enrolment_pool"), "0");
+}
+
+// A host slower than its lease keeps its claim: it renews it while it works (here: stopped at
+// its first claim by the test hook), so another host takes every other file but not those; once
+// the slow host is killed its renewals stop and the other host finishes its files.
+TEST_F(SharedEnrolmentTest, AHostSlowerThanItsLeaseRenewsItsClaim) {
+  PartnerWorld reference;
+  const std::map<std::string, StoredImage> want = Reference("shared-renew-reference", reference);
+  ASSERT_EQ(want.size(), 40u);
+
+  PartnerWorld shared = SharedWorld("shared-renew", 5);
+  ASSERT_FALSE(shared.dir.empty());
+  std::unique_ptr<ChildProcess> slow = StartPausedHost(shared, reference.gallery_dir, "slow", 0);
+  const std::string slow_err = shared.dir + "/slow.err";
+  ASSERT_TRUE(slow->Running()) << ReadText(slow_err);
+  auto held =
+      cluster_->Psql(database_,
+                     "SELECT host || '|' || max(lease_until) FROM enrolment_pool WHERE host IS NOT "
+                     "NULL GROUP BY host");
+  ASSERT_TRUE(held.ok()) << held.status();
+  const std::string host = held->substr(0, held->find('|'));
+  const std::string first_lease = held->substr(held->find('|') + 1);
+  // The lease moves on while the host stands still (a state of the store, waited on).
+  const std::string renewed_sql = absl::StrCat("SELECT count(*) FROM enrolment_pool WHERE host = '",
+                                               host, "' AND lease_until > '", first_lease, "'");
+  // (A hang bound, not a timing: far above a renewal interval.)
+  const absl::Time give_up = absl::Now() + absl::Minutes(3);
+  for (auto r = cluster_->Psql(database_, renewed_sql); r.ok() && *r != "4";
+       r = cluster_->Psql(database_, renewed_sql)) {
+    ASSERT_TRUE(slow->Running() && absl::Now() < give_up) << "no renewal";
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::unique_ptr<ChildProcess> other = StartHost(shared, reference.gallery_dir, "other");
+  const std::string images_sql = "SELECT count(*) FROM images";
+  for (auto r = cluster_->Psql(database_, images_sql); r.ok() && *r != "36";
+       r = cluster_->Psql(database_, images_sql)) {
+    ASSERT_TRUE(other->Running() && absl::Now() < give_up) << ReadText(shared.dir + "/other.err");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // The other host did every file but the slow host's, which are still the slow host's.
+  EXPECT_EQ(*cluster_->Psql(database_, absl::StrCat("SELECT count(*) FROM enrolment_pool WHERE "
+                                                    "host = '",
+                                                    host, "'")),
+            "4");
+  slow->Kill9();
+  EXPECT_EQ(other->Wait(absl::Minutes(10)), 0) << ReadText(shared.dir + "/other.err");
+  ExpectSameGallery(ReadGallery(Spec()), want);
   EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM enrolment_pool"), "0");
 }
 
