@@ -17,11 +17,21 @@
 # (or FEDFACE_DEMO_NO_NETNS=1) everything runs on loopback and each partner's capture is port
 # filters (--capture-mode loopback, printed in every verdict line).
 # Differs from production only in k, epsilon and c_i (tiny galleries) and in running on one machine.
+# `scripts/demo.sh --postgres`: the same demo with bank-east's gallery in PostgreSQL (a throw-away
+# cluster under /tmp: unix socket only, no TCP port; stopped and removed on exit), enrolled by two
+# `partner_node enroll` hosts at once (both in its namespace) sharing the work through the store;
+# its server and its audit read that store. The default stays on the embedded SQLite store.
 # Sets up what is missing first. Everything lives in ./demo-run (recreated on every run); Ctrl-C
 # stops every process it started and deletes the namespaces. The terminal gets the demo's own
 # figures (under 150 lines); what setup, the build, each pull and enrolment and each server print
 # goes to demo-run/logs/, and a step that fails prints the tail of its log.
 set -euo pipefail
+postgres=false
+case "${1:-}" in
+  "") ;;
+  --postgres) postgres=true ;;
+  *) echo "usage: scripts/demo.sh [--postgres]" >&2; exit 2 ;;
+esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
@@ -37,6 +47,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill -INT "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   delete_namespaces
+  stop_postgres
   exit "$code"
 }
 trap cleanup EXIT
@@ -78,6 +89,31 @@ vendor_exec() { if $netns; then exec ip netns exec "$ns_prefix-vendor" "$@"; els
 partner_exec() {
   local n=$1; shift
   if $netns; then exec ip netns exec "$ns_prefix-p$n" "$@"; else exec "$@"; fi
+}
+
+# --postgres: the throw-away PostgreSQL cluster of the shared gallery (run as `postgres` when
+# root: the server refuses root). pg_dir is its folder, data and unix socket.
+pg_dir=""
+pg_user() { if [ "$(id -u)" -eq 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi; }
+pg_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+start_postgres() {
+  local bin
+  bin=$(pg_bin)
+  [ -x "$bin/initdb" ] || { echo "demo: --postgres needs postgresql-15 (scripts/setup.sh)" >&2; exit 1; }
+  pg_dir=$(mktemp -d /tmp/fedface-demo-pg.XXXXXX)
+  [ "$(id -u)" -ne 0 ] || chown postgres:postgres "$pg_dir"
+  pg_user "$bin/initdb" -D "$pg_dir/data" -U fedface --auth=trust --encoding=UTF8 --locale=C \
+    > "$logs/postgres.log" 2>&1 || fail_log "$logs/postgres.log"
+  printf "listen_addresses = ''\nunix_socket_directories = '%s'\n" "$pg_dir" \
+    | pg_user tee -a "$pg_dir/data/postgresql.conf" > /dev/null
+  pg_user "$bin/pg_ctl" -D "$pg_dir/data" -l "$pg_dir/server.log" -w start >> "$logs/postgres.log" 2>&1 \
+    || fail_log "$logs/postgres.log"
+  "$bin/createdb" -h "$pg_dir" -U fedface fedface >> "$logs/postgres.log" 2>&1 || fail_log "$logs/postgres.log"
+}
+stop_postgres() {
+  [ -n "$pg_dir" ] || return 0
+  pg_user "$(pg_bin)/pg_ctl" -D "$pg_dir/data" -m fast -w stop > /dev/null 2>&1 || true
+  rm -rf "$pg_dir"
 }
 
 # Waits until something listens on TCP port $2, looking from where `$1 ss` runs (vendor_exec,
@@ -199,6 +235,18 @@ coordinator:
   partners:
 EOF
 
+# --postgres: bank-east's gallery lives in PostgreSQL (the other lines of its gallery section).
+pg_partner=bank-east
+if $postgres; then
+  say "bank-east's gallery: PostgreSQL (a throw-away cluster, unix socket only; logs/postgres.log)"
+  start_postgres
+  echo "PostgreSQL $("$(pg_bin)/postgres" --version | awk '{print $3}') at $pg_dir, database fedface"
+fi
+gallery_store() {
+  $postgres && [ "$1" = "$pg_partner" ] || return 0
+  printf '  store: postgresql\n  postgresql:\n    conninfo: "host=%s dbname=fedface user=fedface"\n' "$pg_dir"
+}
+
 # The demo's privacy settings (tiny galleries; see the partner file's comment).
 k_minimum=5 epsilon_per_release=80 epsilon_budget=200 contribution_bound=5
 genuine_bound=10 impostor_bound=6
@@ -220,6 +268,7 @@ model_cache:
 gallery:
   dir: ../../galleries/$p
   db: gallery.db
+$(gallery_store "$p")
 engine:
   upsample: 1
 vendor_api:
@@ -306,6 +355,21 @@ for p in "${partners[@]}"; do
   $netns || stop_captures
   [ "$pull_status" -eq 0 ] || fail_log "$logs/$p-pull.log" "$pull_status"
   printf '%-13s %s\n' "$p" "$(grep '^active:' "$logs/$p-pull.log")"
+  if $postgres && [ "$p" = "$pg_partner" ]; then
+    # Two enrolment hosts at once on the one PostgreSQL gallery: they share the files.
+    in_partner "${num[$p]}" "$partner_bin" enroll --config "$run/partners/$p/partner.yaml" \
+      > "$logs/$p-enroll-host2.log" 2>&1 &
+    host2=$!
+    logged "$logs/$p-enroll.log" in_partner "${num[$p]}" "$partner_bin" enroll \
+      --config "$run/partners/$p/partner.yaml"
+    wait "$host2" || fail_log "$logs/$p-enroll-host2.log"
+    printf '%-13s host 1: %s\n' "" "$(tail -n 1 "$logs/$p-enroll.log")"
+    printf '%-13s host 2: %s\n' "" "$(tail -n 1 "$logs/$p-enroll-host2.log")"
+    "$partner_bin" enroll --config "$run/partners/$p/partner.yaml" --status \
+      > "$logs/$p-enroll-status.log" 2>&1 || fail_log "$logs/$p-enroll-status.log"
+    grep -E '^(pool:|host )' "$logs/$p-enroll-status.log" | sed 's/^/              /'
+    continue
+  fi
   logged "$logs/$p-enroll.log" in_partner "${num[$p]}" "$partner_bin" enroll \
     --config "$run/partners/$p/partner.yaml"
   printf '%-13s %s\n' "" "$(tail -n 1 "$logs/$p-enroll.log")"
@@ -373,9 +437,12 @@ for p in "${partners[@]}"; do
     who=(--pcap "$run/pcap/$p-pull.pcap" --pcap "$run/pcap/$p-round.pcap"
       --registry-port "$registry_port")
   fi
+  # The stored embeddings and digests to look for: from the store its configuration names.
+  store_args=(--embeddings-db "$dir/gallery.db")
+  $postgres && [ "$p" = "$pg_partner" ] && store_args=(--config-gallery)
   if "$partner_bin" audit "${who[@]}" --port "${eval_port[$p]}" --config "$dir/partner.yaml" \
       --capture-mode "$capture_mode" --tls-keylog "$dir/tls-keys.log" \
-      "${canary_args[@]}" --allow-types "$run/allowed_types.txt" --embeddings-db "$dir/gallery.db" \
+      "${canary_args[@]}" --allow-types "$run/allowed_types.txt" "${store_args[@]}" \
       --ledger "$dir/egress_ledger.db" --json-out "$run/logs/audit-$p.json" \
       > "$run/logs/audit-$p.txt" 2>&1; then
     printf '%-13s PASS  %s\n' "$p" "$(left_partner "$run/logs/audit-$p.json")"

@@ -2,8 +2,11 @@
 // into the gallery store with the active model; `--failures` lists the failures to enrol.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <set>
 #include <string>
@@ -25,6 +28,21 @@ namespace fedface::partner {
 namespace {
 
 constexpr size_t kProblemsShown = 20;
+
+// Tests only: FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES=N makes a host of a shared enrolment stop,
+// holding its claim, once N outcomes are committed, and say so on stderr: the kill point of the
+// shared enrolment kill test, reported by the host rather than guessed by polling.
+std::function<void(int64_t, int64_t)> TestPauseAfterClaim() {
+  const char* value = std::getenv("FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES");
+  if (value == nullptr || *value == '\0') return nullptr;
+  const int64_t after = std::atoll(value);
+  return [after](int64_t committed, int64_t claimed) {
+    if (committed < after) return;
+    std::cerr << "enroll: test pause: " << committed << " images committed, " << claimed
+              << " files claimed" << std::endl;
+    while (true) ::pause();
+  };
+}
 
 void PrintEnrollHelp(std::ostream& out) {
   out << "usage: partner_node enroll --config FILE [--gallery DIR] [--retry-failures]\n"
@@ -151,6 +169,7 @@ int Enroll(const Config& config, const std::string& config_path, const std::stri
   options.commit_batch_images = static_cast<int>(config.GetInt("gallery.commit_batch_images"));
   options.retry_failures = retry_failures;
   options.claim_lease = absl::Seconds(config.GetInt("gallery.postgresql.claim_lease_seconds"));
+  options.after_claim = TestPauseAfterClaim();
   EnrollProgressPrinter printer(std::cerr, ::isatty(STDERR_FILENO) == 1);
   absl::StatusOr<EnrollSummary> summary = enroller.EnrollFolder(
       gallery, options, [&printer](const EnrollProgress& p) { printer.Report(p); });
@@ -174,6 +193,19 @@ int Enroll(const Config& config, const std::string& config_path, const std::stri
   if (s.stale_uploads > 0) {
     std::cerr << "enroll: " << s.stale_uploads << " images enrolled through the local API "
               << "under another model version must be enrolled again through the API\n";
+  }
+  if (!s.commit_ms.empty()) {
+    std::vector<double> ms = s.commit_ms;
+    std::sort(ms.begin(), ms.end());
+    double total = 0;
+    for (double m : ms) total += m;
+    char line[160];
+    std::snprintf(line, sizeof(line),
+                  "enroll: %zu batches committed: %.1f ms median, %.1f ms p90, %.2f s of store "
+                  "time in all\n",
+                  ms.size(), ms[ms.size() / 2], ms[std::min(ms.size() - 1, ms.size() * 9 / 10)],
+                  total / 1000);
+    std::cerr << line;
   }
   char rate[96];
   std::snprintf(rate, sizeof(rate), "%.2f s, %.2f images/s", s.embed_seconds, s.ImagesPerSecond());

@@ -84,7 +84,8 @@ int RunLocalApi(const std::vector<std::string>& args) {
   absl::StatusOr<GalleryStoreSpec> spec = GalleryStoreSpecFrom(*config);
   if (!spec.ok()) return fail(spec.status());
   absl::StatusOr<std::unique_ptr<LiveGallery>> gallery =
-      LiveGallery::Open(*spec, model->manifest.version, FaceIndexOptionsFromConfig(*config));
+      LiveGallery::Open(*spec, model->manifest.version, FaceIndexOptionsFromConfig(*config),
+                        FollowIntervalFromConfig(*config));
   if (!gallery.ok()) return fail(gallery.status());
   absl::StatusOr<std::unique_ptr<LocalMatchService>> service =
       LocalMatchService::Create(*model->engine, (*gallery)->writer(), *options);
@@ -103,7 +104,7 @@ int RunLocalApi(const std::vector<std::string>& args) {
                    listener->address, model->manifest.version, model->engine->workers(),
                    (*gallery)->index().size(), (*gallery)->index().options().approximate_from,
                    (*gallery)->index().options().nprobe, (*options).threshold,
-                   config->GetPath("gallery.db"))
+                   (*gallery)->store().location())
             << std::endl;
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

@@ -67,8 +67,19 @@ class BatchCommitter {
     return error_;
   }
 
+  // Commits every outcome added so far, at once (not after max_commit_delay), and returns the
+  // outcomes durably stored by now.
+  int64_t Flush() {
+    std::unique_lock<std::mutex> lock(mu_);
+    flushing_ = true;
+    cv_.notify_one();
+    settled_.wait(lock, [&] { return pending_.empty() && !committing_; });
+    flushing_ = false;
+    return state_.committed;
+  }
+
   // Commits what is left, stops the thread and returns the first store error.
-  absl::Status Finish(int64_t* enrolled, int64_t* failed) {
+  absl::Status Finish(int64_t* enrolled, int64_t* failed, std::vector<double>* commit_ms) {
     {
       std::lock_guard<std::mutex> lock(mu_);
       finishing_ = true;
@@ -77,6 +88,7 @@ class BatchCommitter {
     thread_.join();
     *enrolled = enrolled_;
     *failed = state_.failed;
+    commit_ms->insert(commit_ms->end(), commit_ms_.begin(), commit_ms_.end());
     state_.seconds = absl::ToDoubleSeconds(absl::Now() - start_);
     if (progress_) progress_(state_);
     return error_;
@@ -88,13 +100,14 @@ class BatchCommitter {
     absl::Time last_report = absl::InfinitePast();
     while (true) {
       cv_.wait_for(lock, absl::ToChronoMilliseconds(kProgressInterval), [&] {
-        return finishing_ || static_cast<int>(pending_.size()) >= options_.commit_batch_images;
+        return finishing_ || (flushing_ && !pending_.empty()) ||
+               static_cast<int>(pending_.size()) >= options_.commit_batch_images;
       });
       const absl::Time now = absl::Now();
       const bool due =
-          !pending_.empty() &&
-          (finishing_ || static_cast<int>(pending_.size()) >= options_.commit_batch_images ||
-           now - first_pending_ >= options_.max_commit_delay);
+          !pending_.empty() && (finishing_ || flushing_ ||
+                                static_cast<int>(pending_.size()) >= options_.commit_batch_images ||
+                                now - first_pending_ >= options_.max_commit_delay);
       if (due) {
         const size_t n =
             std::min(pending_.size(), static_cast<size_t>(options_.commit_batch_images));
@@ -103,12 +116,20 @@ class BatchCommitter {
         pending_.erase(pending_.begin(), pending_.begin() + n);
         if (!pending_.empty()) first_pending_ = now;
         const bool write = error_.ok();
+        committing_ = true;
         lock.unlock();
+        const absl::Time commit_start = absl::Now();
         absl::Status s = write ? writer_.Commit(batch).status() : absl::OkStatus();
+        const double ms = absl::ToDoubleMilliseconds(absl::Now() - commit_start);
         lock.lock();
+        committing_ = false;
         if (!s.ok() && error_.ok()) error_ = s;
-        if (write && s.ok()) state_.committed += static_cast<int64_t>(n);
+        if (write && s.ok()) {
+          state_.committed += static_cast<int64_t>(n);
+          commit_ms_.push_back(ms);
+        }
       }
+      if (pending_.empty()) settled_.notify_all();
       if (progress_ && now - last_report >= kProgressInterval) {
         last_report = now;
         EnrollProgress snapshot = state_;
@@ -127,13 +148,47 @@ class BatchCommitter {
   const absl::Time start_;
   std::mutex mu_;
   std::condition_variable cv_;
+  std::condition_variable settled_;  // pending_ empty, no commit running (Flush)
   std::vector<ImageOutcome> pending_;
   absl::Time first_pending_;
   bool finishing_ = false;
+  bool flushing_ = false;
+  bool committing_ = false;
   EnrollProgress state_;
   int64_t enrolled_ = 0;
+  std::vector<double> commit_ms_;  // store time of each committed batch
   absl::Status error_;
   std::thread thread_;
+};
+
+// Renews a host's claims every third of the lease, from its own thread, until destroyed. A failed
+// renewal is not an error: the claims then simply expire, as a dead host's would.
+class LeaseRenewer {
+ public:
+  LeaseRenewer(EnrolmentPool& pool, const std::string& model_version, absl::Duration lease)
+      : thread_([this, &pool, model_version, lease] {
+          std::unique_lock<std::mutex> lock(mu_);
+          while (!cv_.wait_for(lock, absl::ToChronoMilliseconds(lease / 3),
+                               [this] { return stop_; })) {
+            lock.unlock();
+            (void)pool.Renew(model_version, lease);
+            lock.lock();
+          }
+        }) {}
+  ~LeaseRenewer() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;  // last: started after the members it uses
 };
 
 }  // namespace
@@ -166,6 +221,9 @@ absl::Status Enroller::EnrolFromPool(EnrolmentPool& pool, const std::string& roo
   if (*remaining == 0) return absl::OkStatus();
 
   BatchCommitter committer(writer_, options, *remaining, progress);
+  // Keeps this host's claims alive while it works (a third of the lease between renewals), so a
+  // batch slower than the lease is not taken by another host; a killed host renews nothing.
+  LeaseRenewer renewer(pool, model_version_, options.claim_lease);
   ProcessOptions process;
   process.largest_face_only = true;
   process.embed = true;
@@ -174,7 +232,7 @@ absl::Status Enroller::EnrolFromPool(EnrolmentPool& pool, const std::string& roo
     absl::StatusOr<std::vector<PoolFile>> claimed =
         pool.Claim(model_version_, options.commit_batch_images, options.claim_lease);
     if (!claimed.ok()) {
-      (void)committer.Finish(&summary.enrolled, &summary.failed);
+      (void)committer.Finish(&summary.enrolled, &summary.failed, &summary.commit_ms);
       return claimed.status();
     }
     if (claimed->empty()) {
@@ -183,6 +241,9 @@ absl::Status Enroller::EnrolFromPool(EnrolmentPool& pool, const std::string& roo
       if (!remaining.ok() || *remaining == 0) break;
       absl::SleepFor(absl::Milliseconds(250));
       continue;
+    }
+    if (options.after_claim) {
+      options.after_claim(committer.Flush(), static_cast<int64_t>(claimed->size()));
     }
     // The files as this host sees them under the shared folder.
     std::vector<GalleryFile> files;
@@ -201,7 +262,7 @@ absl::Status Enroller::EnrolFromPool(EnrolmentPool& pool, const std::string& roo
     processed += static_cast<int64_t>(files.size());
   }
   summary.processed = processed;
-  absl::Status status = committer.Finish(&summary.enrolled, &summary.failed);
+  absl::Status status = committer.Finish(&summary.enrolled, &summary.failed, &summary.commit_ms);
   if (!status.ok()) return status;
   return remaining.status();
 }
@@ -341,7 +402,7 @@ absl::StatusOr<EnrollSummary> Enroller::EnrollFolder(
         committer.Add(OutcomeOf(*item.file, item.content_sha256, std::move(analysis)));
       });
     }
-    status = committer.Finish(&summary.enrolled, &summary.failed);
+    status = committer.Finish(&summary.enrolled, &summary.failed, &summary.commit_ms);
   }
   summary.embed_seconds = absl::ToDoubleSeconds(absl::Now() - embed_start);
   summary.seconds = absl::ToDoubleSeconds(absl::Now() - run_start);

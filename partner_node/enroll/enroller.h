@@ -59,6 +59,10 @@ struct EnrollOptions {
   // With a shared store (GalleryStore::enrolment_pool): how long a claimed batch stays this
   // host's before another host may take it (a killed host's files return to the pool then).
   absl::Duration claim_lease = absl::Seconds(300);
+  // Tests only (kill points of a shared enrolment): called after each claim, before its files
+  // are embedded, with the outcomes this host has durably committed by then (every earlier
+  // outcome is committed first) and the files it now holds under its lease.
+  std::function<void(int64_t committed, int64_t claimed)> after_claim;
 };
 
 enum class EnrollPhase { kChecking, kEmbedding };
@@ -92,6 +96,8 @@ struct EnrollSummary {
   std::vector<std::string> problems;
   double seconds = 0;        // the whole run
   double embed_seconds = 0;  // the engine phase (step 3 and 4)
+  // Store time of each batch this run committed (GalleryWriter::Commit, in ms), in order.
+  std::vector<double> commit_ms;
   // processed / embed_seconds (0 when nothing was processed).
   double ImagesPerSecond() const;
 };

@@ -43,9 +43,17 @@ inline std::vector<ConfigKey> GalleryConfigKeys() {
        .default_value = "300",
        .doc = "With several enrolment hosts on a PostgreSQL gallery: how long a batch of files "
               "claimed by one host stays its own; a host killed mid-batch returns its files to "
-              "the pool after this long. Longer than one batch takes to embed.",
+              "the pool after this long (a working host renews its claims every third of it).",
        .min = 1,
        .max = 86400},
+      {.path = "gallery.postgresql.follow_interval_ms",
+       .type = T::kInt,
+       .default_value = "1000",
+       .doc = "On a PostgreSQL gallery: how often `serve` and `local-api` read the gallery's "
+              "change log and add to their search index what other hosts enrolled (or remove "
+              "what they removed), without a restart.",
+       .min = 10,
+       .max = 600000},
       {.path = "gallery.dir",
        .type = T::kPath,
        .doc = "Folder tree DIR/<subject>/<images> that `partner_node enroll` reads when no "

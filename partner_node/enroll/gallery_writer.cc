@@ -29,4 +29,13 @@ absl::StatusOr<GalleryChange> GalleryWriter::DeleteSubject(std::string_view subj
   return FollowInIndex(store_.DeleteSubject(subject));
 }
 
+absl::StatusOr<GalleryFeed> GalleryWriter::CatchUp(int64_t position) {
+  std::lock_guard<std::mutex> lock(mu_);
+  absl::StatusOr<GalleryFeed> feed = store_.ChangesAfter(position);
+  if (!feed.ok()) return feed.status();
+  absl::StatusOr<GalleryChange> followed = FollowInIndex(feed->change);
+  if (!followed.ok()) return followed.status();
+  return feed;
+}
+
 }  // namespace fedface::partner

@@ -7,6 +7,7 @@
 // the index directly, which are thread-safe themselves).
 #pragma once
 
+#include <cstdint>
 #include <mutex>
 #include <string_view>
 #include <vector>
@@ -35,6 +36,11 @@ class GalleryWriter {
 
   // GalleryStore::DeleteSubject (NotFound for an unknown subject), then the index.
   absl::StatusOr<GalleryChange> DeleteSubject(std::string_view subject);
+
+  // Applies to the index what any writer of a shared store committed after `position`
+  // (GalleryStore::ChangesAfter) and returns it; under the write lock, so a read of the store
+  // never overtakes a write of this process. Unimplemented for a single-writer store.
+  absl::StatusOr<GalleryFeed> CatchUp(int64_t position);
 
   GalleryStore& store() { return store_; }
   const GalleryStore& store() const { return store_; }

@@ -52,6 +52,14 @@ absl::Status GalleryStore::CheckBatch(const std::vector<ImageOutcome>& batch) co
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> GalleryStore::ChangeLogPosition() const {
+  return absl::UnimplementedError(absl::StrCat(location(), ": no change log (one writer)"));
+}
+
+absl::StatusOr<GalleryFeed> GalleryStore::ChangesAfter(int64_t) const {
+  return absl::UnimplementedError(absl::StrCat(location(), ": no change log (one writer)"));
+}
+
 absl::StatusOr<std::vector<StoredEmbedding>> GalleryStore::Embeddings(
     std::string_view model_version) const {
   std::vector<StoredEmbedding> out;

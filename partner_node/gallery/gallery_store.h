@@ -90,6 +90,13 @@ struct GalleryCounts {
   int64_t stale_images = 0;     // recorded under another model version (need re-embedding)
 };
 
+// What other writers of a shared store changed (GalleryStore::ChangesAfter).
+struct GalleryFeed {
+  int64_t position = 0;  // pass to the next ChangesAfter
+  // Removed embedding ids, and the embeddings added that are still stored (any model version).
+  GalleryChange change;
+};
+
 // One file waiting in a shared enrolment pool.
 struct PoolFile {
   std::string relative_path;
@@ -125,6 +132,10 @@ class EnrolmentPool {
   // Claims up to `limit` unclaimed (or lease-expired) files for this process for `lease`.
   virtual absl::StatusOr<std::vector<PoolFile>> Claim(std::string_view model_version, int limit,
                                                       absl::Duration lease) = 0;
+  // Extends to `lease` from now the lease of every file of model_version this process holds, so a
+  // batch slower than its lease stays this host's; returns how many. A file another host took
+  // after this host's lease ran out stays theirs.
+  virtual absl::StatusOr<int64_t> Renew(std::string_view model_version, absl::Duration lease) = 0;
   // Files of model_version still in the pool (claimed or not).
   virtual absl::StatusOr<int64_t> Remaining(std::string_view model_version) const = 0;
   virtual absl::StatusOr<PoolStatus> Status(std::string_view model_version) const = 0;
@@ -204,6 +215,14 @@ class GalleryStore {
 
   // Every image of every model version, ordered by id (the audit's content digests).
   virtual absl::StatusOr<std::vector<ImageRecord>> Images() const = 0;
+
+  // The change log of a store several processes write (PostgreSQL), so that a serving process's
+  // index follows what other hosts enrol: the position of the last change now, then the changes
+  // after a position. Take the position BEFORE building an index from the store: applying a
+  // change the index already holds is harmless (FaceIndex::Apply replaces an id, ignores an
+  // absent one). Unimplemented for a store only one process writes (SQLite). Thread-safe.
+  virtual absl::StatusOr<int64_t> ChangeLogPosition() const;
+  virtual absl::StatusOr<GalleryFeed> ChangesAfter(int64_t position) const;
 
   // The shared enrolment pool, or nullptr for a store that only one host writes (SQLite).
   virtual EnrolmentPool* enrolment_pool() { return nullptr; }

@@ -106,9 +106,10 @@ absl::Status Connection::ErrorOf(const PGresult* r, std::string_view sql) const 
   std::string why = Trimmed(r ? PQresultErrorMessage(r) : PQerrorMessage(conn_));
   if (why.empty()) why = Trimmed(PQerrorMessage(conn_));
   // A lost connection has no SQLSTATE; it is the server going away.
-  const absl::StatusCode code = state                              ? CodeOf(state)
-                                : PQstatus(conn_) != CONNECTION_OK ? absl::StatusCode::kUnavailable
-                                                                   : absl::StatusCode::kInternal;
+  // No SQLSTATE: libpq itself failed, the connection is gone (PQstatus may only say so at the
+  // next read, e.g. after a failed write): the next statement outside a transaction reconnects.
+  if (state == nullptr) lost_ = true;
+  const absl::StatusCode code = state ? CodeOf(state) : absl::StatusCode::kUnavailable;
   std::string first_words(sql.substr(sql.find_first_not_of(" \n")));
   first_words.resize(std::min(first_words.find_first_of("(\n"), first_words.size()));
   absl::Status status(code, absl::StrCat(location_, ": ", first_words, ": ", why));
@@ -116,7 +117,14 @@ absl::Status Connection::ErrorOf(const PGresult* r, std::string_view sql) const 
   return status;
 }
 
+void Connection::ReconnectIfLost() const {
+  if (in_transaction_ || (!lost_ && PQstatus(conn_) != CONNECTION_BAD)) return;
+  PQreset(conn_);
+  lost_ = PQstatus(conn_) != CONNECTION_OK;
+}
+
 absl::StatusOr<Result> Connection::Exec(std::string_view sql, const Params& params) const {
+  ReconnectIfLost();
   const std::string text(sql);
   PGresult* r = PQexecParams(conn_, text.c_str(), params.size(), nullptr, params.values(),
                              params.lengths(), params.formats(), 1);
@@ -127,6 +135,7 @@ absl::StatusOr<Result> Connection::Exec(std::string_view sql, const Params& para
 }
 
 absl::Status Connection::ExecScript(std::string_view sql) const {
+  ReconnectIfLost();
   const std::string text(sql);
   Result result(PQexec(conn_, text.c_str()));
   const PGresult* r = result.get();
@@ -137,6 +146,7 @@ absl::Status Connection::ExecScript(std::string_view sql) const {
 
 absl::Status Connection::Stream(std::string_view sql, const Params& params,
                                 const std::function<absl::Status(const Result&)>& fn) const {
+  ReconnectIfLost();
   const std::string text(sql);
   if (!PQsendQueryParams(conn_, text.c_str(), params.size(), nullptr, params.values(),
                          params.lengths(), params.formats(), 1) ||
@@ -158,16 +168,19 @@ absl::Status Connection::Stream(std::string_view sql, const Params& params,
 
 absl::StatusOr<std::unique_ptr<Transaction>> Transaction::Begin(const Connection& conn) {
   if (absl::StatusOr<Result> r = conn.Exec("BEGIN"); !r.ok()) return r.status();
+  conn.in_transaction_ = true;
   return std::unique_ptr<Transaction>(new Transaction(conn));
 }
 
 Transaction::~Transaction() {
   if (!done_) (void)conn_.Exec("ROLLBACK");
+  conn_.in_transaction_ = false;
 }
 
 absl::Status Transaction::Commit() {
   absl::StatusOr<Result> r = conn_.Exec("COMMIT");
   done_ = true;  // a failed COMMIT has rolled back already
+  conn_.in_transaction_ = false;
   return r.status();
 }
 

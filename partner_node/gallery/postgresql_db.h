@@ -60,6 +60,10 @@ class Result {
   std::unique_ptr<PGresult, void (*)(PGresult*)> r_;
 };
 
+// A connection lost (the server restarted, a network cut) is re-established by the next statement
+// issued outside a transaction: the statement that met the loss fails (Unavailable), the next one
+// reconnects. Inside a transaction nothing reconnects: its remaining statements fail and it rolls
+// back, as the server already did.
 class Connection {
  public:
   // Connects with `conninfo`; `location` names the store in every error.
@@ -82,10 +86,15 @@ class Connection {
 
  private:
   Connection(PGconn* conn, std::string location) : conn_(conn), location_(std::move(location)) {}
+  friend class Transaction;
   absl::Status ErrorOf(const PGresult* r, std::string_view sql) const;
+  // PQreset when the connection is lost and no transaction is open.
+  void ReconnectIfLost() const;
 
   PGconn* const conn_;
   const std::string location_;
+  mutable bool in_transaction_ = false;
+  mutable bool lost_ = false;  // a statement failed in libpq (no SQLSTATE)
 };
 
 // BEGIN on construction (through Begin); ROLLBACK on destruction unless Commit succeeded.

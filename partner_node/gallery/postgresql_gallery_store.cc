@@ -18,6 +18,12 @@ constexpr char kApplication[] = "fedface gallery";
 // pg_advisory_xact_lock key: "FFGS", so hosts opening a new database create the schema once.
 constexpr int64_t kSchemaLockKey = 0x46464753;
 constexpr int kCommitAttempts = 5;
+// pg_advisory_xact_lock key: "FFGC", held from a writer's change-log row to its COMMIT, so the
+// log's sequence numbers become visible in order (a follower never skips a later-committed
+// lower number).
+constexpr int64_t kChangeLogLockKey = 0x46464743;
+// Change-log rows one ChangesAfter reads at most (a follower far behind catches up in steps).
+constexpr int kChangesPerRead = 1000;
 
 constexpr char kSchemaV1[] = R"sql(
 CREATE TABLE fedface_gallery_meta (key text PRIMARY KEY, value text NOT NULL);
@@ -71,6 +77,15 @@ CREATE TABLE enrolment_pool (
   lease_until    timestamptz
 );
 CREATE INDEX enrolment_pool_by_model ON enrolment_pool(model_version, lease_until);
+)sql",
+      // 2 -> 3: the change log a serving host follows (ChangesAfter).
+      R"sql(
+CREATE TABLE gallery_changes (
+  seq          bigserial PRIMARY KEY,
+  added        bigint[] NOT NULL,
+  removed      bigint[] NOT NULL,
+  committed_at timestamptz NOT NULL DEFAULT now()
+);
 )sql",
   };
   return migrations;
@@ -181,6 +196,30 @@ absl::Status EnsureSchema(const pg::Connection& db, bool must_exist) {
   return tx->Commit();
 }
 
+// "{1,2,3}": a bigint[] parameter in text form.
+std::string IdArray(const std::vector<int64_t>& ids) {
+  std::string out = "{";
+  for (size_t i = 0; i < ids.size(); ++i) absl::StrAppend(&out, i ? "," : "", ids[i]);
+  return out + "}";
+}
+
+// Appends a write's embedding changes to the change log, last in its transaction: the lock is
+// held until COMMIT, so rows commit in sequence order. Nothing is logged when the index is
+// unaffected (a batch of failures to enrol).
+absl::Status LogChange(const pg::Connection& db, const GalleryChange& change) {
+  if (change.added.empty() && change.removed_embedding_ids.empty()) return absl::OkStatus();
+  std::vector<int64_t> added;
+  for (const StoredEmbedding& e : change.added) added.push_back(e.id);
+  RETURN_IF_ERROR(
+      db.Exec("SELECT pg_advisory_xact_lock($1)", pg::Params().Int(kChangeLogLockKey)).status());
+  RETURN_IF_ERROR(
+      db.Exec("INSERT INTO gallery_changes (added, removed) VALUES ($1::bigint[], "
+              "$2::bigint[])",
+              pg::Params().Text(IdArray(added)).Text(IdArray(change.removed_embedding_ids)))
+          .status());
+  return absl::OkStatus();
+}
+
 bool IsRetryable(const absl::Status& s) {
   const std::string state = pg::SqlState(s);
   return state == "40001" || state == "40P01" || state == "23505";
@@ -284,6 +323,7 @@ absl::StatusOr<GalleryChange> PostgresqlGalleryStore::CommitOnce(
       change.added.push_back(AddedEmbedding(row.Int(0, 0), image_id, sid, o, f));
     }
   }
+  RETURN_IF_ERROR(LogChange(*db_, change));
   RETURN_IF_ERROR(tx->Commit());
   return change;
 }
@@ -323,6 +363,7 @@ absl::StatusOr<GalleryChange> PostgresqlGalleryStore::RemoveFiles(
                   pg::Params().Text(p)));
     for (int64_t id : Ids(removed)) change.removed_embedding_ids.push_back(id);
   }
+  RETURN_IF_ERROR(LogChange(*db_, change));
   RETURN_IF_ERROR(tx->Commit());
   return change;
 }
@@ -417,8 +458,43 @@ absl::StatusOr<GalleryChange> PostgresqlGalleryStore::DeleteSubject(std::string_
     return absl::NotFoundError(
         absl::StrCat(location(), ": no subject '", std::string(subject), "'"));
   }
+  RETURN_IF_ERROR(LogChange(*db_, change));
   RETURN_IF_ERROR(tx->Commit());
   return change;
+}
+
+absl::StatusOr<int64_t> PostgresqlGalleryStore::ChangeLogPosition() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(auto r, db_->Exec("SELECT coalesce(max(seq), 0)::bigint FROM gallery_changes"));
+  return r.Int(0, 0);
+}
+
+absl::StatusOr<GalleryFeed> PostgresqlGalleryStore::ChangesAfter(int64_t position) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  GalleryFeed feed;
+  ASSIGN_OR_RETURN(auto last,
+                   db_->Exec("SELECT coalesce(max(seq), $1)::bigint FROM (SELECT seq FROM "
+                             "gallery_changes WHERE seq > $1 ORDER BY seq LIMIT $2) c",
+                             pg::Params().Int(position).Int(kChangesPerRead)));
+  feed.position = last.Int(0, 0);
+  if (feed.position == position) return feed;
+  const pg::Params range = pg::Params().Int(position).Int(feed.position);
+  ASSIGN_OR_RETURN(auto removed, db_->Exec("SELECT unnest(removed)::bigint FROM gallery_changes "
+                                           "WHERE seq > $1 AND seq <= $2",
+                                           range));
+  feed.change.removed_embedding_ids = Ids(removed);
+  // What is still there of what was added: an embedding removed since is in a later row's
+  // `removed`, which the next read applies.
+  ASSIGN_OR_RETURN(auto added,
+                   db_->Exec(absl::StrCat(kEmbeddingColumns,
+                                          "WHERE e.id IN (SELECT unnest(added) FROM "
+                                          "gallery_changes WHERE seq > $1 AND seq <= $2) "
+                                          "ORDER BY e.id"),
+                             range));
+  for (int row = 0; row < added.rows(); ++row) {
+    feed.change.added.push_back(ReadEmbedding(added, row));
+  }
+  return feed;
 }
 
 absl::StatusOr<GalleryCounts> PostgresqlGalleryStore::Counts(std::string_view model_version) const {
@@ -504,6 +580,19 @@ absl::StatusOr<std::vector<PoolFile>> PostgresqlGalleryStore::Claim(std::string_
     out.push_back({claimed.Text(row, 0), claimed.Text(row, 1)});
   }
   return out;
+}
+
+absl::StatusOr<int64_t> PostgresqlGalleryStore::Renew(std::string_view model_version,
+                                                      absl::Duration lease) {
+  static const std::string host = HostName();
+  std::lock_guard<std::mutex> lock(mu_);
+  // Only files still this host's: one another host took after an expiry is not taken back.
+  ASSIGN_OR_RETURN(
+      auto renewed,
+      db_->Exec("UPDATE enrolment_pool SET lease_until = clock_timestamp() + $2 * "
+                "interval '1 millisecond' WHERE host = $1 AND model_version = $3 RETURNING 1",
+                pg::Params().Text(host).Int(absl::ToInt64Milliseconds(lease)).Text(model_version)));
+  return static_cast<int64_t>(renewed.rows());
 }
 
 absl::StatusOr<int64_t> PostgresqlGalleryStore::Remaining(std::string_view model_version) const {

@@ -17,6 +17,9 @@
 //                     (512 bytes, the SQLite store's bytes exactly), UNIQUE (image_id, face_index))
 //   enrolment_pool    (relative_path PRIMARY KEY, model_version, content_sha256, host,
 //                     lease_until): files waiting to be embedded by any enrolment host (version 2)
+//   gallery_changes   (seq bigserial, added bigint[], removed bigint[], committed_at): one row per
+//                     write that changed embeddings, committed in seq order (an advisory lock from
+//                     the row to COMMIT): what a serving host follows (version 3)
 // Opening creates the schema in an empty database (under an advisory lock, so hosts opening a new
 // database together create it once), migrates an older version, and refuses a newer one or a
 // database that holds other tables of these names.
@@ -35,7 +38,7 @@
 
 namespace fedface::partner {
 
-inline constexpr int kPostgresqlGallerySchemaVersion = 2;
+inline constexpr int kPostgresqlGallerySchemaVersion = 3;
 
 class PostgresqlGalleryStore final : public GalleryStore, public EnrolmentPool {
  public:
@@ -67,11 +70,14 @@ class PostgresqlGalleryStore final : public GalleryStore, public EnrolmentPool {
   absl::Status ForEachStoredEmbedding(
       const std::function<absl::Status(const StoredEmbedding&)>& fn) const override;
   absl::StatusOr<std::vector<ImageRecord>> Images() const override;
+  absl::StatusOr<int64_t> ChangeLogPosition() const override;
+  absl::StatusOr<GalleryFeed> ChangesAfter(int64_t position) const override;
   EnrolmentPool* enrolment_pool() override { return this; }
 
   absl::Status Offer(const std::vector<PoolFile>& files, std::string_view model_version) override;
   absl::StatusOr<std::vector<PoolFile>> Claim(std::string_view model_version, int limit,
                                               absl::Duration lease) override;
+  absl::StatusOr<int64_t> Renew(std::string_view model_version, absl::Duration lease) override;
   absl::StatusOr<int64_t> Remaining(std::string_view model_version) const override;
   absl::StatusOr<PoolStatus> Status(std::string_view model_version) const override;
 

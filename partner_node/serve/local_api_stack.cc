@@ -28,7 +28,8 @@ absl::Status LocalApiStack::Open(std::shared_ptr<const LoadedServingModel> model
                                  const std::string& listen) {
   ASSIGN_OR_RETURN(GalleryStoreSpec spec, GalleryStoreSpecFrom(config_));
   ASSIGN_OR_RETURN(std::unique_ptr<LiveGallery> gallery,
-                   LiveGallery::Open(spec, model->version, FaceIndexOptionsFromConfig(config_)));
+                   LiveGallery::Open(spec, model->version, FaceIndexOptionsFromConfig(config_),
+                                     FollowIntervalFromConfig(config_)));
   ASSIGN_OR_RETURN(LocalMatchOptions options,
                    LocalMatchOptionsFromConfig(config_, model->manifest));
   ASSIGN_OR_RETURN(std::unique_ptr<LocalMatchService> service,

@@ -124,6 +124,12 @@ void PostgresCluster::StartWatchdog() {
   watchdog_pid_ = pid;
 }
 
+absl::Status PostgresCluster::Restart() const {
+  return Run(AsServerUser({BinDir() + "/pg_ctl", "-D", dir_ + "/data", "-l", dir_ + "/server.log",
+                           "-m", "immediate", "-w", "-t", "120", "restart"}),
+             "pg_ctl restart");
+}
+
 void PostgresCluster::Stop() {
   if (!running_) return;
   running_ = false;

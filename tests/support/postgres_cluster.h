@@ -52,6 +52,9 @@ class PostgresCluster {
   const std::string& dir() const { return dir_; }
   const std::string& socket_dir() const { return dir_; }
 
+  // Restarts the server (pg_ctl -m immediate restart: every connection is cut, the data stays).
+  absl::Status Restart() const;
+
   // Stops the server (pg_ctl -m immediate); Start()ed clusters stop on destruction anyway.
   void Stop();
 

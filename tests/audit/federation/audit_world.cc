@@ -191,21 +191,28 @@ std::string AuditWorld::Prepare(const WorldOptions& options) {
   // Enrolment of all partners at once (each its own process, as on separate machines).
   const absl::Time enrol_start = absl::Now();
   std::vector<std::unique_ptr<ChildProcess>> enrolments;
+  // A PostgreSQL partner's gallery is enrolled by two hosts sharing the work through its store.
+  std::vector<std::pair<int, std::string>> hosts;  // partner, output name
   for (int n = 1; n <= options.partners; ++n) {
+    hosts.emplace_back(n, "enroll");
+    if (PostgresqlGallery(n)) hosts.emplace_back(n, "enroll-host2");
+  }
+  for (const auto& [n, name] : hosts) {
     enrolments.push_back(std::make_unique<ChildProcess>(
         Concat(network_->InPartner(n), {testing::PartnerNodeBinary(), "enroll", "--config",
                                         PartnerDir(n) + "/partner-enroll.yaml", "--gallery",
                                         dir_ + "/galleries/" + PartnerName(n)}),
-        PartnerDir(n) + "/enroll.out", PartnerDir(n) + "/enroll.err"));
+        PartnerDir(n) + "/" + name + ".out", PartnerDir(n) + "/" + name + ".err"));
   }
-  for (int n = 1; n <= options.partners; ++n) {
-    if (enrolments[n - 1]->Wait(absl::Minutes(10)) != 0) {
-      return absl::StrCat(
-          PartnerName(n), ": enroll failed: ",
-          Tail(ReadText(PartnerDir(n) + "/enroll.out") + ReadText(PartnerDir(n) + "/enroll.err")));
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    const auto& [n, name] = hosts[i];
+    const std::string out = PartnerDir(n) + "/" + name;
+    if (enrolments[i]->Wait(absl::Minutes(10)) != 0) {
+      return absl::StrCat(PartnerName(n), ": ", name,
+                          " failed: ", Tail(ReadText(out + ".out") + ReadText(out + ".err")));
     }
-    absl::StrAppend(&preparation_summary_, PartnerName(n),
-                    " enroll: ", Tail(ReadText(PartnerDir(n) + "/enroll.out"), 300));
+    absl::StrAppend(&preparation_summary_, PartnerName(n), " ", name, ": ",
+                    Tail(ReadText(out + ".out"), 300));
   }
   absl::StrAppendFormat(&preparation_summary_, "enrolment %.1f s; preparation %.1f s\n",
                         SecondsSince(enrol_start), SecondsSince(start));
@@ -268,9 +275,12 @@ std::string AuditWorld::WritePartnerConfig(int n, bool tls, int port,
       network_->namespaces() ? "  server_name: \"localhost\"\n" : "", "  ca_cert: ", pki_,
       "/ca.crt\n  client_cert: ", pki_, "/partners/", name, "/client.crt\n  client_key: ", pki_,
       "/partners/", name, "/client.key\n  signing_key: ", testing::TestVendorKey(),
-      ".pub\nmodel_cache:\n  dir: ", d, "/models\ngallery:\n  db: ", d,
-      "/gallery.db\nengine:\n  workers: 1\nvendor_api:\n  listen: \"", network_->PartnerIp(n), ":",
-      port, "\"\n  tls: ", tls ? "true" : "false", "\n");
+      ".pub\nmodel_cache:\n  dir: ", d, "/models\ngallery:\n  db: ", d, "/gallery.db\n",
+      PostgresqlGallery(n) ? absl::StrCat("  store: postgresql\n  postgresql:\n    conninfo: \"",
+                                          options_.postgresql_conninfo, "\"\n")
+                           : "",
+      "engine:\n  workers: 1\nvendor_api:\n  listen: \"", network_->PartnerIp(n), ":", port,
+      "\"\n  tls: ", tls ? "true" : "false", "\n");
   if (tls) {
     absl::StrAppend(&yaml, "  ca_cert: ", pki_, "/ca.crt\n  cert: ", pki_, "/partners/", name,
                     "/server.crt\n  key: ", pki_, "/partners/", name, "/server.key\n");
@@ -463,9 +473,12 @@ absl::StatusOr<AuditReport> AuditWorld::AuditCapture(int n, const std::string& p
   // Every form the gallery store keeps of a face: the embeddings (128 float32, searched in every
   // encoding of embedding_encodings.h) and the images' content digests (hex text and raw bytes).
   // Read through the GalleryStore interface, as `partner_node audit` reads it.
-  ASSIGN_OR_RETURN(
-      std::unique_ptr<partner::GalleryStore> store,
-      partner::OpenGalleryStore(partner::SqliteGallerySpec(GalleryDb(n), /*must_exist=*/true)));
+  partner::GalleryStoreSpec spec = partner::SqliteGallerySpec(GalleryDb(n), /*must_exist=*/true);
+  if (PostgresqlGallery(n)) {
+    spec.kind = partner::GalleryStoreKind::kPostgresql;
+    spec.postgresql_conninfo = options_.postgresql_conninfo;
+  }
+  ASSIGN_OR_RETURN(std::unique_ptr<partner::GalleryStore> store, partner::OpenGalleryStore(spec));
   ASSIGN_OR_RETURN(std::vector<partner::audit::StoredBytes> embeddings,
                    partner::audit::LoadStoredEmbeddings(*store));
   for (partner::audit::StoredBytes& e : embeddings) {
@@ -538,8 +551,6 @@ ProcessResult AuditWorld::AuditPartnerWithTool(int n, int64_t ledger_from_seq) {
                                    std::to_string(VendorPort(n)),
                                    "--canaries",
                                    canaries_path_,
-                                   "--embeddings-db",
-                                   GalleryDb(n),
                                    "--ledger",
                                    LedgerPath(n),
                                    "--ledger-from-seq",
@@ -550,6 +561,12 @@ ProcessResult AuditWorld::AuditPartnerWithTool(int n, int64_t ledger_from_seq) {
                                    absl::StrCat(PartnerDir(n), "/partner-", phase_.name, ".yaml"),
                                    "--capture-mode",
                                    network_->namespaces() ? "namespace" : "loopback"};
+  // The gallery as the partner's configuration names it (SQLite file or PostgreSQL).
+  if (PostgresqlGallery(n)) {
+    argv.push_back("--config-gallery");
+  } else {
+    argv.insert(argv.end(), {"--embeddings-db", GalleryDb(n)});
+  }
   if (network_->namespaces()) {
     argv.push_back("--partner-ip");
     argv.push_back(network_->PartnerIp(n));

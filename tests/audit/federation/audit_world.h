@@ -62,6 +62,10 @@ struct WorldOptions {
   double epsilon_per_release = 1.0;
   int captures_per_subject = 4;
   int rate_limit_replays = -1;  // vendor_api.rate_limit.replays of every partner; -1: default
+  // Partner (1-based) whose gallery is in PostgreSQL (gallery.store: postgresql, this libpq
+  // connection string), enrolled by two `enroll` processes at once in its namespace; 0: none.
+  int postgresql_partner = 0;
+  std::string postgresql_conninfo;
 };
 
 struct PhaseOptions {
@@ -110,6 +114,7 @@ class AuditWorld {
   std::string PartnerName(int n) const { return "p" + std::to_string(n); }
   std::string PartnerDir(int n) const { return dir_ + "/" + PartnerName(n); }
   std::string GalleryDb(int n) const { return PartnerDir(n) + "/gallery.db"; }
+  bool PostgresqlGallery(int n) const { return n == options_.postgresql_partner; }
   std::string LedgerPath(int n) const { return PartnerDir(n) + "/egress_ledger.db"; }
   std::string PcapPath(int n) const;  // of the current / last phase
   // Partner n's TLS key log of the current / last phase; "" when it writes none.

@@ -42,6 +42,7 @@
 #include "partner_node/gallery/gallery_store_factory.h"
 #include "tests/audit/federation/audit_world.h"
 #include "tests/audit/federation/tshark_messages.h"
+#include "tests/support/postgres_cluster.h"
 #include "tests/support/test_env.h"
 
 namespace fedface::audit_test {
@@ -394,6 +395,54 @@ TEST(FederationAuditTest, RateLimitedReplaysPassTheAuditAgainstOneWindowRowPerWi
     EXPECT_EQ(report->ledger_entries.value_or(0), 3u) << "release, replay, window row";
     EXPECT_EQ(report->ledger_matched, report->ledger_entries.value_or(0));
   }
+}
+
+// Issue 14: a partner whose gallery is in PostgreSQL (a throw-away cluster, never a mock),
+// enrolled by two hosts at once, serves a real round like the others, and its capture passes the
+// same audit - with every embedding and image digest read from its PostgreSQL store as the
+// patterns, and the officer's tool reading the store its configuration names (--config-gallery).
+TEST(FederationAuditTest, APartnerServingFromPostgresqlPassesTheAuditOfARound) {
+  SKIP_WITHOUT_INPUTS();
+  if (testing::PostgresCluster::BinDir().empty()) {
+    FEDFACE_SKIP_OR_FAIL("PostgreSQL (postgresql-15) is not installed");
+  }
+  absl::StatusOr<testing::PostgresCluster*> cluster = testing::PostgresCluster::Shared();
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_TRUE((*cluster)->CreateDatabase("audit_partner").ok());
+  AuditWorld world(ArtifactDir("postgresql_partner"));
+  ASSERT_EQ(
+      world.Prepare(WorldOptions{.partners = 2,
+                                 .postgresql_partner = 1,
+                                 .postgresql_conninfo = (*cluster)->Conninfo("audit_partner")}),
+      "");
+  std::cout << world.preparation_summary() << std::flush;
+  // Both hosts committed batches to the one gallery (or one found the work all taken).
+  absl::StatusOr<std::string> hosts =
+      (*cluster)->Psql("audit_partner", "SELECT count(DISTINCT host) FROM enrolment_batches");
+  ASSERT_TRUE(hosts.ok()) << hosts.status();
+  std::cout << "[ postgresql ] p1's gallery committed by " << *hosts << " host(s)" << std::endl;
+  START_PHASE_OR_SKIP(world, PhaseOptions{.name = "postgresql"});
+  const ProcessResult round = world.RunRound("audit-postgresql", /*plaintext=*/false, "pg");
+  EXPECT_NE(
+      round.out.find(absl::StrCat("Received from partners: ", world.partners(), " message(s)")),
+      std::string::npos)
+      << round.out << round.err;
+  ASSERT_EQ(world.StopPhase(), "");
+  PrintCaptures(world, "postgresql");
+  for (int n = 1; n <= world.partners(); ++n) {
+    absl::StatusOr<AuditReport> report = TimedAudit(world, n, /*ledger_from_seq=*/1);
+    ASSERT_TRUE(report.ok()) << report.status();
+    PrintAudit(world, n, "postgresql", *report);
+    EXPECT_TRUE(report->passed()) << FormatAuditText(*report);
+    ExpectDecrypted(*report);
+    EXPECT_GT(report->stored_patterns, 10u);
+    ASSERT_EQ(report->sent.size(), 1u) << FormatAuditText(*report);
+    EXPECT_EQ(report->sent[0].type, kReleaseType);
+    EXPECT_EQ(report->ledger_matched, 1u);
+  }
+  const ProcessResult tool = world.AuditPartnerWithTool(1, 1);
+  EXPECT_EQ(tool.exit_code, 0) << tool.out << tool.err;
+  EXPECT_NE(tool.out.find("PASS"), std::string::npos) << tool.out;
 }
 
 // Partner n (from inside its namespace) opens a TCP connection to a listener the test opens in

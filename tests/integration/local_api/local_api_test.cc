@@ -24,6 +24,7 @@
 #include "fedface/v1/local_match.grpc.pb.h"
 #include "partner_node/gallery/gallery_store.h"
 #include "partner_node/gallery/gallery_store_factory.h"
+#include "tests/support/postgres_cluster.h"
 #include "tests/support/proc_stats.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/enroll/partner_world.h"
@@ -557,6 +558,81 @@ TEST_F(LocalApiTest, RefusesToStartOnABadAddressWithAOneLineError) {
     EXPECT_NE(r.err.find(listen), std::string::npos) << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   }
+}
+
+// Serving from a PostgreSQL gallery that other hosts keep enrolling (a throw-away cluster, never
+// a mock): the running server follows the store's change log and searches what another
+// `partner_node enroll` process committed, and drops what it removed, without a restart. The
+// waits are on the gallery size the server reports, never on a time.
+TEST_F(LocalApiTest, ServingFromPostgresqlFollowsEnrolmentsOfAnotherHost) {
+  if (PostgresCluster::BinDir().empty()) {
+    FEDFACE_SKIP_OR_FAIL("PostgreSQL (postgresql-15) is not installed");
+  }
+  auto cluster = PostgresCluster::Shared();
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  ASSERT_TRUE((*cluster)->CreateDatabase("local_api_follow").ok());
+  PartnerWorld w = World(
+      "local-api-follow", "",
+      absl::StrCat("  store: postgresql\n  postgresql:\n    conninfo: \"",
+                   (*cluster)->Conninfo("local_api_follow"), "\"\n    follow_interval_ms: 50\n"));
+  ASSERT_FALSE(w.dir.empty());
+  const std::string folder = w.dir + "/gallery";
+  ASSERT_TRUE(CopyBbtGallery(folder, 2));
+  const std::string raj = folder + "/raj";
+  const std::string aside = w.dir + "/raj-aside";
+  fs::rename(raj, aside);
+  ProcessResult first = PartnerNode({"enroll", "--config", w.config, "--gallery", folder});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+
+  LocalApiProcess server(w, "follow", "");
+  ASSERT_TRUE(server.WaitReady()) << server.log();
+  fedface::v1::LocalIdentifyResponse found;
+  ASSERT_TRUE(Identify(server.stub(), ImageBytes("raj", 5), 1, &found).ok());
+  ASSERT_EQ(found.gallery_faces(), 14);
+  EXPECT_NE(found.candidates(0).subject(), "raj");
+
+  // Waits until the server reports `faces` searchable faces (or exits, or 3 minutes pass: a hang
+  // fails the test instead of stalling it).
+  auto wait_for_faces = [&](int64_t faces) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::minutes(3);
+    while (std::chrono::steady_clock::now() < deadline && server.child().Running()) {
+      if (!Identify(server.stub(), ImageBytes("raj", 5), 1, &found).ok()) return false;
+      if (found.gallery_faces() == faces) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  };
+  // Another host enrols raj's folder while the server runs.
+  fs::rename(aside, raj);
+  ProcessResult second = PartnerNode({"enroll", "--config", w.config, "--gallery", folder});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  ASSERT_TRUE(wait_for_faces(16)) << found.gallery_faces() << "\n" << server.log();
+  EXPECT_EQ(found.candidates(0).subject(), "raj");
+
+  // ... then removes it again (its folder gone): the server drops raj's faces.
+  fs::remove_all(raj);
+  ProcessResult third = PartnerNode({"enroll", "--config", w.config, "--gallery", folder});
+  ASSERT_EQ(third.exit_code, 0) << third.err;
+  ASSERT_TRUE(wait_for_faces(14)) << found.gallery_faces() << "\n" << server.log();
+  EXPECT_NE(found.candidates(0).subject(), "raj");
+
+  // The PostgreSQL server restarts (every connection cut): the server reconnects and follows
+  // what is enrolled after it.
+  ASSERT_TRUE((*cluster)->Restart().ok());
+  ASSERT_TRUE(CopyBbtGallery(w.dir + "/again", 2));
+  fs::rename(w.dir + "/again/raj", raj);
+  ProcessResult fourth = PartnerNode({"enroll", "--config", w.config, "--gallery", folder});
+  ASSERT_EQ(fourth.exit_code, 0) << fourth.err;
+  ASSERT_TRUE(wait_for_faces(16)) << found.gallery_faces() << "\n" << server.log();
+  EXPECT_EQ(found.candidates(0).subject(), "raj");
+
+  // An enrolment through this server's own API is searched once, not twice, when the server
+  // reads it back from the change log.
+  ASSERT_TRUE(Enroll(server.stub(), "kripke", ImageBytes("raj", 3)).ok());
+  ASSERT_TRUE(Identify(server.stub(), ImageBytes("raj", 3), 1, &found).ok());
+  EXPECT_EQ(found.gallery_faces(), 17);
+  ASSERT_EQ(*(*cluster)->Psql("local_api_follow", "SELECT count(*) FROM embeddings"), "17");
+  EXPECT_EQ(found.candidates(0).subject(), "kripke");
 }
 
 }  // namespace
