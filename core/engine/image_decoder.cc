@@ -22,7 +22,7 @@ absl::StatusOr<cv::Mat> DecodeImage(std::string_view bytes, const DecodeLimits& 
   if (std::string_view(dims.format) == "jpeg" && !JpegIsComplete(bytes)) {
     return absl::InvalidArgumentError("truncated JPEG data (no end-of-image marker)");
   }
-  if (std::string_view(dims->format) == "jpeg") {
+  if (std::string_view(dims.format) == "jpeg") {
     if (std::optional<cv::Mat> rgb = DecodeYCbCrJpegToRgb(bytes)) return *std::move(rgb);
   }
   cv::Mat decoded;

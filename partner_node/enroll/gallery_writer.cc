@@ -1,6 +1,7 @@
 #include "partner_node/enroll/gallery_writer.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/common/status_macros.h"
 
 namespace fedface::partner {
 
@@ -31,10 +32,8 @@ absl::StatusOr<GalleryChange> GalleryWriter::DeleteSubject(std::string_view subj
 
 absl::StatusOr<GalleryFeed> GalleryWriter::CatchUp(int64_t position) {
   std::lock_guard<std::mutex> lock(mu_);
-  absl::StatusOr<GalleryFeed> feed = store_.ChangesAfter(position);
-  if (!feed.ok()) return feed.status();
-  absl::StatusOr<GalleryChange> followed = FollowInIndex(feed->change);
-  if (!followed.ok()) return followed.status();
+  ASSIGN_OR_RETURN(GalleryFeed feed, store_.ChangesAfter(position));
+  RETURN_IF_ERROR(FollowInIndex(feed.change).status());
   return feed;
 }
 
