@@ -23,7 +23,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/metrics/release_derivation.h"
-#include "core/metrics/score_histogram.h"
 #include "tests/integration/rounds/rounds_world.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/coordinator/report_checks.h"
