@@ -11,7 +11,8 @@
 //   - the photo pipeline (decode, detect, landmarks, chips, embeddings) on 1920x1080 copies of the
 //     sample photos: photos/s of the fast default and of the face_recognition-parity path, and
 //     the default detector's ms per photo.
-// usage: engine_bench [--faceapi DIR] [--chips N] [--repeat N] [--json]
+// usage: engine_bench [--faceapi DIR] [--chips N] [--repeat N] [--json | --backend NAME | --stages]
+//   --backend NAME: only that backend's embedding figures (1 and 2 workers), as JSON.
 //   --json: one JSON object (embedding_faces_per_s per backend and workers, pipeline_photos_per_s,
 //   detection_ms_per_photo, ...) on stdout for bench/peers.sh, which measures face-api.js on the
 //   same photos (photos_dir) in the same run.
@@ -179,14 +180,17 @@ std::vector<cv::Mat> SampleChips(const std::string& faceapi, size_t count) {
 // returns the JSON value of "embedding_faces_per_s": {"dlib": {"1": x, "2": y}, "onednn": ...}.
 // *per_cpu_s (if given) receives the same shape with faces per CPU-second of the process.
 std::string BenchEmbeddingBackends(const std::string& faceapi, const std::vector<cv::Mat>& chips,
-                                   int repeat, std::string* per_cpu_s = nullptr) {
+                                   int repeat, std::string* per_cpu_s = nullptr,
+                                   const std::vector<EmbeddingBackend>& backends = {
+                                       EmbeddingBackend::kDlib, EmbeddingBackend::kOneDnn,
+                                       EmbeddingBackend::kOneDnnInt8}) {
   std::ostringstream json, cpu_json;
   json << std::fixed << std::setprecision(1) << "{";
   cpu_json << std::fixed << std::setprecision(1) << "{";
   std::cout << "embedding " << chips.size() << " chips, faces/s (best of " << repeat << "):\n";
   double dlib_two = 0;
-  for (EmbeddingBackend backend :
-       {EmbeddingBackend::kDlib, EmbeddingBackend::kOneDnn, EmbeddingBackend::kOneDnnInt8}) {
+  const char* separator = "";
+  for (EmbeddingBackend backend : backends) {
     double per_cpu_second = 0, per_cpu_second_two = 0;
     const double one = EmbedRate(faceapi, chips, 1, repeat, backend, &per_cpu_second);
     const double two = EmbedRate(faceapi, chips, 2, repeat, backend, &per_cpu_second_two);
@@ -195,13 +199,15 @@ std::string BenchEmbeddingBackends(const std::string& faceapi, const std::vector
     std::cout << std::fixed << std::setprecision(1) << "  " << std::setw(8) << name << "  1 worker "
               << std::setw(7) << one << " (" << 1000 / one << " ms/face)  2 workers "
               << std::setw(7) << two << " (" << two / one << "x)";
-    if (backend != EmbeddingBackend::kDlib) std::cout << "  " << two / dlib_two << "x dlib";
+    if (backend != EmbeddingBackend::kDlib && dlib_two > 0) {
+      std::cout << "  " << two / dlib_two << "x dlib";
+    }
     std::cout << "  [faces per CPU-second: 1 worker " << per_cpu_second << ", 2 workers "
               << per_cpu_second_two << "]\n";
-    json << (backend == EmbeddingBackend::kDlib ? "" : ", ") << "\"" << name
-         << "\": {\"1\": " << one << ", \"2\": " << two << "}";
-    cpu_json << (backend == EmbeddingBackend::kDlib ? "" : ", ") << "\"" << name
-             << "\": {\"1\": " << per_cpu_second << ", \"2\": " << per_cpu_second_two << "}";
+    json << separator << "\"" << name << "\": {\"1\": " << one << ", \"2\": " << two << "}";
+    cpu_json << separator << "\"" << name << "\": {\"1\": " << per_cpu_second
+             << ", \"2\": " << per_cpu_second_two << "}";
+    separator = ", ";
   }
   json << "}";
   cpu_json << "}";
@@ -393,7 +399,7 @@ void AddPipelineFigures(const std::string& faceapi, int repeat, nlohmann::json& 
 
 int main(int argc, char** argv) {
   using namespace fedface;
-  auto args = CliArgs::Parse({argv + 1, argv + argc}, {"faceapi", "chips", "repeat"},
+  auto args = CliArgs::Parse({argv + 1, argv + argc}, {"faceapi", "chips", "repeat", "backend"},
                              {"embed-only", "json", "stages"});
   if (!args.ok()) {
     std::cerr << "engine_bench: " << args.status().message() << "\n";
@@ -408,6 +414,23 @@ int main(int argc, char** argv) {
   const int repeat = static_cast<int>(args->GetInt("repeat", 3, 1, 100).value_or(3));
   const std::vector<cv::Mat> sample = SampleChips(faceapi, chips);
 
+  if (args->Has("backend")) {  // only this backend's embedding figures, as JSON
+    auto backend = ParseEmbeddingBackend(args->GetOr("backend", ""), "--backend");
+    if (!backend.ok()) {
+      std::cerr << "engine_bench: " << backend.status().message() << "\n";
+      return 2;
+    }
+    std::streambuf* out = std::cout.rdbuf(std::cerr.rdbuf());
+    std::string per_cpu_s;
+    const std::string per_s =
+        BenchEmbeddingBackends(faceapi, sample, repeat, &per_cpu_s, {*backend});
+    std::cout.rdbuf(out);
+    std::cout << nlohmann::json{{"embedding_faces_per_s", nlohmann::json::parse(per_s)},
+                                {"embedding_faces_per_cpu_s", nlohmann::json::parse(per_cpu_s)}}
+                     .dump(2)
+              << "\n";
+    return 0;
+  }
   if (args->Has("stages")) {  // only the stage-by-stage CPU profile of the photo pipeline
     std::string dir;
     const std::vector<std::string> photos = Bench1080pPhotos(faceapi, &dir);

@@ -139,7 +139,7 @@ class Int8Plan {
     AddConv(0, input_, conv0, /*sum=*/false, /*relu=*/true);
     Tensor x =
         NewTensor((conv0.h - 3) / 2 + 1, (conv0.w - 3) / 2 + 1, conv0.c, DataType::u8, conv0.scale);
-    AddMaxPool3x3Stride2(conv0, x);
+    steps_.push_back(MaxPool3x3Stride2Step(engine, Md(conv0), conv0.data, Md(x), x.data));
     size_t unit = 1;
     for (const BlockShape& b : kBlocks) {
       const UnitShape& s1 = shapes[unit];
@@ -179,8 +179,8 @@ class Int8Plan {
     stream.wait();
     const size_t per_chip = static_cast<size_t>(last_.h) * last_.w * last_.c;
     for (int i = 0; i < n_; ++i) {
-      PoolAndFc(last_.u8() + i * per_chip, last_.h * last_.w, last_.scale, weights_.folded->fc,
-                out[i]);
+      PoolAndFc(last_.u8() + i * per_chip, last_.h * last_.w, kFcInputs, last_.scale,
+                weights_.folded->fc, out[i]);
     }
   }
 
@@ -245,25 +245,6 @@ class Int8Plan {
                             {DNNL_ARG_BIAS, bias},
                             {DNNL_ARG_DST, dst_mem},
                             {DNNL_ARG_SCRATCHPAD, scratch}});
-    });
-  }
-
-  // Same scale in and out: the maximum of the stored values is the stored maximum. oneDNN's
-  // pooling (the fp32 backend's loop, scalar on u8, cost as much as a convolution).
-  void AddMaxPool3x3Stride2(const Tensor& in, const Tensor& out) {
-    dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference,
-                                     dnnl::algorithm::pooling_max, Md(in), Md(out), {2, 2}, {3, 3},
-                                     {0, 0}, {0, 0});
-    dnnl::primitive_attr attr;
-    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    dnnl::pooling_forward::primitive_desc pd(desc, attr, engine_);
-    dnnl::pooling_forward prim(pd);
-    memory src_mem(Md(in), engine_, in.data), dst_mem(Md(out), engine_, out.data);
-    memory scratch(pd.scratchpad_desc(), engine_);
-    steps_.push_back([=](dnnl::stream& stream) {
-      prim.execute(
-          stream,
-          {{DNNL_ARG_SRC, src_mem}, {DNNL_ARG_DST, dst_mem}, {DNNL_ARG_SCRATCHPAD, scratch}});
     });
   }
 
@@ -344,11 +325,7 @@ class Int8FaceResNet final : public FaceResNet {
 // into 16 bits (vpmaddubsw), and on this network the descriptors come out up to 0.49 from fp32's
 // (measured with ONEDNN_MAX_CPU_ISA=AVX2 and AVX512_CORE): refused rather than used.
 bool HasVnni(dnnl::cpu_isa isa) {
-  const auto bits = static_cast<unsigned>(isa);
-  auto has = [bits](dnnl::cpu_isa want) {
-    return (bits & static_cast<unsigned>(want)) == static_cast<unsigned>(want);
-  };
-  return has(dnnl::cpu_isa::avx512_core_vnni) || has(dnnl::cpu_isa::avx2_vnni);
+  return IsaHas(isa, dnnl::cpu_isa::avx512_core_vnni) || IsaHas(isa, dnnl::cpu_isa::avx2_vnni);
 }
 
 }  // namespace
