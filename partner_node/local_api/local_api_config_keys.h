@@ -31,14 +31,16 @@ inline std::vector<ConfigKey> LocalApiConfigKeys() {
       {.path = "local_api.max_concurrent_requests",
        .type = T::kInt,
        .default_value = "4",
-       .doc = "Requests decoding or analysing an image at once.",
+       .doc = "Requests working at once (analysing an image, reading or writing the gallery): "
+              "the local API's worker threads.",
        .min = 1,
        .max = 256},
       {.path = "local_api.max_queued_requests",
        .type = T::kInt,
        .default_value = "32",
-       .doc = "Requests waiting for one of those slots (until their deadline); any more are "
-              "refused at once with RESOURCE_EXHAUSTED.",
+       .doc = "Requests waiting for one of those slots (one whose caller left meanwhile is "
+              "answered CANCELLED, no work done); any more are refused at once with "
+              "RESOURCE_EXHAUSTED.",
        .min = 0,
        .max = 1024},
       {.path = "local_api.verify_threshold",

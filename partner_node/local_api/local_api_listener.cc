@@ -1,7 +1,6 @@
 #include "partner_node/local_api/local_api_listener.h"
 
 #include <arpa/inet.h>
-#include <grpcpp/resource_quota.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 #include <sys/stat.h>
@@ -110,14 +109,9 @@ absl::StatusOr<LocalApiListener> StartLocalApiListener(const std::string& listen
     builder.RegisterService(&service);
     builder.SetMaxReceiveMessageSize(service.MaxReceiveMessageBytes());
     builder.SetMaxSendMessageSize(4 << 20);
+    // The service is callback-based: no sync thread pool to exhaust; its RequestQueue bounds the
+    // work and answers a burst with its own RESOURCE_EXHAUSTED.
     ApplyServerLimits(builder);
-    // Admitted and queued requests hold a thread each; the rest is for gRPC's pollers and the
-    // quick refusals, so a burst gets RequestAdmission's RESOURCE_EXHAUSTED, never gRPC's
-    // "Server Threadpool Exhausted".
-    const LocalMatchLimits& limits = service.options().limits;
-    grpc::ResourceQuota quota("local_api");
-    quota.SetMaxThreads(limits.max_concurrent_requests + limits.max_queued_requests + 32);
-    builder.SetResourceQuota(quota);
     std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
     const bool unix_socket = absl::StartsWith(address, kUnixPrefix);
     return !unix_socket && *port <= 0 ? nullptr : std::move(server);

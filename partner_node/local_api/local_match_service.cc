@@ -66,9 +66,7 @@ int LocalMatchService::MaxReceiveMessageBytes() const {
   return static_cast<int>(options_.limits.max_image_bytes) + kMessageSlackBytes;
 }
 
-absl::StatusOr<LocalMatchService::Probe> LocalMatchService::Analyze(grpc::ServerContext* context,
-                                                                    const std::string& image,
-                                                                    bool count_all_faces) {
+absl::Status LocalMatchService::CheckImage(const std::string& image) const {
   if (image.empty()) return absl::InvalidArgumentError("image is empty");
   if (static_cast<int64_t>(image.size()) > options_.limits.max_image_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -83,9 +81,11 @@ absl::StatusOr<LocalMatchService::Probe> LocalMatchService::Analyze(grpc::Server
                      " pixels is above the local API's limit of ", options_.limits.max_pixels,
                      " pixels (local_api.max_pixels)"));
   }
-  std::optional<RequestAdmission::Ticket> ticket;
-  RETURN_IF_ERROR(admission_.Enter([context] { return context->IsCancelled(); }, &ticket));
-  if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<LocalMatchService::Probe> LocalMatchService::Analyze(const std::string& image,
+                                                                    bool count_all_faces) {
   ProcessOptions process;
   // Enrolment reports how many faces the image held, so it analyses them all and keeps the
   // largest; a probe needs only the largest.
@@ -115,24 +115,47 @@ absl::StatusOr<LocalMatchService::Probe> LocalMatchService::Analyze(grpc::Server
   return probe;
 }
 
-grpc::Status LocalMatchService::Finish(const char* method, grpc::ServerContext* context,
-                                       absl::Time start, const absl::Status& status) {
+grpc::ServerUnaryReactor* LocalMatchService::Serve(const char* method,
+                                                   grpc::CallbackServerContext* context,
+                                                   const absl::Status& checked,
+                                                   std::function<absl::Status()> work) {
+  const absl::Time start = absl::Now();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (!checked.ok()) {
+    Finish(method, context, start, checked, reactor);
+    return reactor;
+  }
+  absl::Status queued = queue_.Submit([this, method, context, start, reactor, work] {
+    const absl::Status status =
+        context->IsCancelled()
+            ? absl::CancelledError("the caller left (cancelled or deadline passed) while queued")
+            : work();
+    Finish(method, context, start, status, reactor);
+  });
+  if (!queued.ok()) Finish(method, context, start, queued, reactor);
+  return reactor;
+}
+
+void LocalMatchService::Finish(const char* method, grpc::CallbackServerContext* context,
+                               absl::Time start, const absl::Status& status,
+                               grpc::ServerUnaryReactor* reactor) {
   if (options_.log_requests) {
     std::cerr << absl::StrFormat("local-api: %s %s %.1f ms peer=%s\n", method,
                                  absl::StatusCodeToString(status.code()),
                                  absl::ToDoubleMilliseconds(absl::Now() - start), context->peer());
   }
-  if (status.ok()) return grpc::Status::OK;
-  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+  reactor->Finish(status.ok() ? grpc::Status::OK
+                              : grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                                             std::string(status.message())));
 }
 
-grpc::Status LocalMatchService::Enroll(grpc::ServerContext* context,
-                                       const fedface::v1::LocalEnrollRequest* request,
-                                       fedface::v1::LocalEnrollResponse* response) {
-  const absl::Time start = absl::Now();
-  auto run = [&]() -> absl::Status {
-    RETURN_IF_ERROR(ValidateSubjectName(request->subject()));
-    ASSIGN_OR_RETURN(Probe probe, Analyze(context, request->image(), /*count_all_faces=*/true));
+grpc::ServerUnaryReactor* LocalMatchService::Enroll(grpc::CallbackServerContext* context,
+                                                    const fedface::v1::LocalEnrollRequest* request,
+                                                    fedface::v1::LocalEnrollResponse* response) {
+  absl::Status checked = ValidateSubjectName(request->subject());
+  if (checked.ok()) checked = CheckImage(request->image());
+  return Serve("Enroll", context, checked, [this, context, request, response]() -> absl::Status {
+    ASSIGN_OR_RETURN(Probe probe, Analyze(request->image(), /*count_all_faces=*/true));
     if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
     ImageOutcome outcome;
     outcome.subject = request->subject();
@@ -147,20 +170,15 @@ grpc::Status LocalMatchService::Enroll(grpc::ServerContext* context,
     response->set_faces_enrolled(1);
     response->set_model_version(options_.model_version);
     return absl::OkStatus();
-  };
-  return Finish("Enroll", context, start, run());
+  });
 }
 
-grpc::Status LocalMatchService::Verify(grpc::ServerContext* context,
-                                       const fedface::v1::LocalVerifyRequest* request,
-                                       fedface::v1::LocalVerifyResponse* response) {
-  const absl::Time start = absl::Now();
-  auto run = [&]() -> absl::Status {
-    RETURN_IF_ERROR(ValidateSubjectName(request->subject()));
-    if (static_cast<int64_t>(request->image().size()) > options_.limits.max_image_bytes) {
-      return Analyze(context, request->image(), false)
-          .status();  // the size error, before any lookup
-    }
+grpc::ServerUnaryReactor* LocalMatchService::Verify(grpc::CallbackServerContext* context,
+                                                    const fedface::v1::LocalVerifyRequest* request,
+                                                    fedface::v1::LocalVerifyResponse* response) {
+  absl::Status checked = ValidateSubjectName(request->subject());
+  if (checked.ok()) checked = CheckImage(request->image());
+  return Serve("Verify", context, checked, [this, context, request, response]() -> absl::Status {
     absl::StatusOr<std::vector<StoredEmbedding>> enrolled =
         writer_.store().SubjectEmbeddings(request->subject(), options_.model_version);
     if (!enrolled.ok()) return StoreError(enrolled.status());
@@ -168,7 +186,7 @@ grpc::Status LocalMatchService::Verify(grpc::ServerContext* context,
       return absl::NotFoundError(
           absl::StrCat("subject not enrolled for model ", options_.model_version));
     }
-    ASSIGN_OR_RETURN(Probe probe, Analyze(context, request->image(), /*count_all_faces=*/false));
+    ASSIGN_OR_RETURN(Probe probe, Analyze(request->image(), /*count_all_faces=*/false));
     if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
     float best = std::numeric_limits<float>::infinity();
     for (const StoredEmbedding& e : *enrolled) {
@@ -180,20 +198,18 @@ grpc::Status LocalMatchService::Verify(grpc::ServerContext* context,
     response->set_compared_faces(static_cast<int32_t>(enrolled->size()));
     response->set_model_version(options_.model_version);
     return absl::OkStatus();
-  };
-  return Finish("Verify", context, start, run());
+  });
 }
 
-grpc::Status LocalMatchService::Identify(grpc::ServerContext* context,
-                                         const fedface::v1::LocalIdentifyRequest* request,
-                                         fedface::v1::LocalIdentifyResponse* response) {
-  const absl::Time start = absl::Now();
-  auto run = [&]() -> absl::Status {
-    if (request->top_k() < 1 || request->top_k() > options_.limits.max_top_k) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("top_k must be 1..", options_.limits.max_top_k));
-    }
-    ASSIGN_OR_RETURN(Probe probe, Analyze(context, request->image(), /*count_all_faces=*/false));
+grpc::ServerUnaryReactor* LocalMatchService::Identify(
+    grpc::CallbackServerContext* context, const fedface::v1::LocalIdentifyRequest* request,
+    fedface::v1::LocalIdentifyResponse* response) {
+  absl::Status checked =
+      request->top_k() < 1 || request->top_k() > options_.limits.max_top_k
+          ? absl::InvalidArgumentError(absl::StrCat("top_k must be 1..", options_.limits.max_top_k))
+          : CheckImage(request->image());
+  return Serve("Identify", context, checked, [this, context, request, response]() -> absl::Status {
+    ASSIGN_OR_RETURN(Probe probe, Analyze(request->image(), /*count_all_faces=*/false));
     if (context->IsCancelled()) return absl::CancelledError("the client cancelled");
     FaceIndex& index = *writer_.index();
     absl::StatusOr<std::vector<FaceCandidate>> found =
@@ -209,23 +225,23 @@ grpc::Status LocalMatchService::Identify(grpc::ServerContext* context,
     response->set_model_version(options_.model_version);
     response->set_gallery_faces(index.size());
     return absl::OkStatus();
-  };
-  return Finish("Identify", context, start, run());
+  });
 }
 
-grpc::Status LocalMatchService::DeleteSubject(grpc::ServerContext* context,
-                                              const fedface::v1::LocalDeleteSubjectRequest* request,
-                                              fedface::v1::LocalDeleteSubjectResponse* response) {
-  const absl::Time start = absl::Now();
-  auto run = [&]() -> absl::Status {
-    RETURN_IF_ERROR(ValidateSubjectName(request->subject()));
-    absl::StatusOr<GalleryChange> change = writer_.DeleteSubject(request->subject());
-    if (absl::IsNotFound(change.status())) return absl::NotFoundError("subject not enrolled");
-    if (!change.ok()) return StoreError(change.status());
-    response->set_removed_faces(static_cast<int64_t>(change->removed_embedding_ids.size()));
-    return absl::OkStatus();
-  };
-  return Finish("DeleteSubject", context, start, run());
+grpc::ServerUnaryReactor* LocalMatchService::DeleteSubject(
+    grpc::CallbackServerContext* context, const fedface::v1::LocalDeleteSubjectRequest* request,
+    fedface::v1::LocalDeleteSubjectResponse* response) {
+  return Serve(
+      "DeleteSubject", context, ValidateSubjectName(request->subject()),
+      [this, request, response]() -> absl::Status {
+        absl::StatusOr<GalleryChange> change = writer_.DeleteSubject(request->subject());
+        if (absl::IsNotFound(change.status())) {
+          return absl::NotFoundError("subject not enrolled");
+        }
+        if (!change.ok()) return StoreError(change.status());
+        response->set_removed_faces(static_cast<int64_t>(change->removed_embedding_ids.size()));
+        return absl::OkStatus();
+      });
 }
 
 }  // namespace fedface::partner

@@ -9,7 +9,8 @@
 //     the subject name or image bytes;
 //   - every request has a cost bound: images above limits.max_pixels are refused from their
 //     header (RESOURCE_EXHAUSTED); at most limits.max_concurrent_requests requests work at once
-//     and limits.max_queued_requests wait (RequestAdmission), others get RESOURCE_EXHAUSTED;
+//     and limits.max_queued_requests wait (RequestQueue), others get RESOURCE_EXHAUSTED; the
+//     checks above run first, so a bad request gets its own error even when the API is busy;
 //     a request whose caller cancelled or whose deadline passed stops before the next stage;
 //   - the largest face of an image is used (enrolment and probes alike);
 //   - writes go through the GalleryWriter, so the store and the FAISS index stay equal;
@@ -17,22 +18,26 @@
 //     gallery.exact_search_below faces and finds brute force's nearest with recall >= 0.99 above
 //     (FaceIndex::Search), with exact distances either way; its search uses one core.
 //
-// Thread safety: all methods may run concurrently (gRPC's sync server threads); engine work
-// borrows the engine's workers, so at most engine.workers() images are analysed at once, and
-// at most limits.max_concurrent_requests are decoded at once.
+// Threads: gRPC's callback API calls the methods, which only check the request and queue it; the
+// work runs on the RequestQueue's limits.max_concurrent_requests threads and borrows the
+// engine's workers, so at most engine.workers() images are analysed at once and at most
+// limits.max_concurrent_requests decoded at once. A waiting call holds no thread.
 #pragma once
 
 #include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "core/engine/face_engine.h"
 #include "fedface/v1/local_match.grpc.pb.h"
 #include "partner_node/enroll/gallery_writer.h"
-#include "partner_node/local_api/request_admission.h"
+#include "partner_node/local_api/request_queue.h"
 
 namespace fedface::partner {
 
@@ -52,7 +57,7 @@ struct LocalMatchOptions {
   bool log_requests = false;  // one line per request on stderr: method, status code, time
 };
 
-class LocalMatchService final : public fedface::v1::LocalMatch::Service {
+class LocalMatchService final : public fedface::v1::LocalMatch::CallbackService {
  public:
   // REQUIRES: `engine` embeds (has a network) for options.model_version; writer.index() is set and
   // holds options.model_version; threshold finite and > 0; limits in range. Fails with
@@ -66,16 +71,18 @@ class LocalMatchService final : public fedface::v1::LocalMatch::Service {
   int MaxReceiveMessageBytes() const;
   const LocalMatchOptions& options() const { return options_; }
 
-  grpc::Status Enroll(grpc::ServerContext* context, const fedface::v1::LocalEnrollRequest* request,
-                      fedface::v1::LocalEnrollResponse* response) override;
-  grpc::Status Verify(grpc::ServerContext* context, const fedface::v1::LocalVerifyRequest* request,
-                      fedface::v1::LocalVerifyResponse* response) override;
-  grpc::Status Identify(grpc::ServerContext* context,
-                        const fedface::v1::LocalIdentifyRequest* request,
-                        fedface::v1::LocalIdentifyResponse* response) override;
-  grpc::Status DeleteSubject(grpc::ServerContext* context,
-                             const fedface::v1::LocalDeleteSubjectRequest* request,
-                             fedface::v1::LocalDeleteSubjectResponse* response) override;
+  grpc::ServerUnaryReactor* Enroll(grpc::CallbackServerContext* context,
+                                   const fedface::v1::LocalEnrollRequest* request,
+                                   fedface::v1::LocalEnrollResponse* response) override;
+  grpc::ServerUnaryReactor* Verify(grpc::CallbackServerContext* context,
+                                   const fedface::v1::LocalVerifyRequest* request,
+                                   fedface::v1::LocalVerifyResponse* response) override;
+  grpc::ServerUnaryReactor* Identify(grpc::CallbackServerContext* context,
+                                     const fedface::v1::LocalIdentifyRequest* request,
+                                     fedface::v1::LocalIdentifyResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteSubject(
+      grpc::CallbackServerContext* context, const fedface::v1::LocalDeleteSubjectRequest* request,
+      fedface::v1::LocalDeleteSubjectResponse* response) override;
 
  private:
   struct Probe;
@@ -83,18 +90,23 @@ class LocalMatchService final : public fedface::v1::LocalMatch::Service {
       : engine_(engine),
         writer_(writer),
         options_(std::move(options)),
-        admission_(options_.limits.max_concurrent_requests, options_.limits.max_queued_requests) {}
-  // Size and pixel checks, admission, decode, detect, embed the largest face; stops when the
-  // caller is gone.
-  absl::StatusOr<Probe> Analyze(grpc::ServerContext* context, const std::string& image,
-                                bool count_all_faces);
-  grpc::Status Finish(const char* method, grpc::ServerContext* context, absl::Time start,
-                      const absl::Status& status);
+        queue_(options_.limits.max_concurrent_requests, options_.limits.max_queued_requests) {}
+  // The checks an image passes before it is queued: not empty, limits.max_image_bytes, and
+  // limits.max_pixels from its header.
+  absl::Status CheckImage(const std::string& image) const;
+  // Decode, detect, embed the largest face (on a queue worker, after CheckImage).
+  absl::StatusOr<Probe> Analyze(const std::string& image, bool count_all_faces);
+  // Answers `checked` at once when it is an error; otherwise queues `work` (or answers busy),
+  // which runs unless the caller left while it waited.
+  grpc::ServerUnaryReactor* Serve(const char* method, grpc::CallbackServerContext* context,
+                                  const absl::Status& checked, std::function<absl::Status()> work);
+  void Finish(const char* method, grpc::CallbackServerContext* context, absl::Time start,
+              const absl::Status& status, grpc::ServerUnaryReactor* reactor);
 
   FaceEngine& engine_;
   GalleryWriter& writer_;
   const LocalMatchOptions options_;
-  RequestAdmission admission_;
+  RequestQueue queue_;  // last: its destructor runs what it accepted while the rest is alive
 };
 
 }  // namespace fedface::partner

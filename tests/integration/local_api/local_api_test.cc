@@ -493,7 +493,9 @@ TEST_F(LocalApiTest, RefusesAHugePixelCountFromTheHeaderBeforeDecoding) {
 }
 
 // Issue 16: 100 Identify calls at once got 37 "Server Threadpool Exhausted". Now every call is
-// answered or refused by the service itself with a clear RESOURCE_EXHAUSTED naming the keys.
+// answered or refused by the service itself with a clear RESOURCE_EXHAUSTED naming the keys (the
+// service is callback-based: a waiting or refused call holds no server thread). Every tenth call
+// is malformed (top_k 0): it gets its own error, busy or not, because checks run before queueing.
 TEST_F(LocalApiTest, ABurstOfCallsGetsAnswersOrAClearBusyStatusNeverThreadpoolExhaustion) {
   PartnerWorld w = World("local-api-burst");
   ASSERT_FALSE(w.dir.empty());
@@ -520,15 +522,22 @@ TEST_F(LocalApiTest, ABurstOfCallsGetsAnswersOrAClearBusyStatusNeverThreadpoolEx
         << "connection " << i;
     stubs.push_back(LocalMatch::NewStub(channel));
   }
+  auto malformed = [](int i) { return i % 10 == 9; };
   for (int i = 0; i < kCalls; ++i) {
     callers.emplace_back([&, i] {
       fedface::v1::LocalIdentifyResponse r;
-      statuses[i] = Identify(*stubs[i], probe, 1, &r);
+      statuses[i] = Identify(*stubs[i], probe, malformed(i) ? 0 : 1, &r);
     });
   }
   for (std::thread& t : callers) t.join();
   int ok = 0, busy = 0;
-  for (const grpc::Status& s : statuses) {
+  for (int i = 0; i < kCalls; ++i) {
+    const grpc::Status& s = statuses[i];
+    if (malformed(i)) {
+      EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << s.error_message();
+      EXPECT_EQ(s.error_message(), "top_k must be 1..100");
+      continue;
+    }
     if (s.ok()) {
       ++ok;
       continue;
@@ -542,7 +551,8 @@ TEST_F(LocalApiTest, ABurstOfCallsGetsAnswersOrAClearBusyStatusNeverThreadpoolEx
     ++busy;
   }
   std::cout << "[ measured ] " << kCalls << " Identify calls at once: " << ok << " answered, "
-            << busy << " refused as busy" << std::endl;
+            << busy << " refused as busy, " << kCalls / 10 << " malformed refused as such"
+            << std::endl;
   EXPECT_GE(ok, 36) << "every admitted or queued call is answered";
   fedface::v1::LocalIdentifyResponse r;
   EXPECT_TRUE(Identify(server.stub(), probe, 1, &r).ok()) << "still serving after the burst";
