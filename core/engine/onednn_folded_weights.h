@@ -89,7 +89,7 @@ void PoolAndFc(const T* last, int area, int block, float scale, const std::vecto
   }
 }
 
-// dlib's max_pool<3,3,2,2> (no padding) as a oneDNN primitive over NHWC tensors of any data
+// dlib's max_pool<3,3,2,2> (no padding) as a oneDNN primitive over tensors of any layout and data
 // type (one scale in and out: the maximum of stored values is the stored maximum). Returns the
 // step that runs it. A plain loop here cost as much as a convolution on u8 and 3 % of the fp32
 // network.
