@@ -283,10 +283,10 @@ int Main(int argc, char** argv) {
   const Truth truth = TruthOf(*fit);
   const DifferentialPrivacyConfig dp;
   const int c = dp.contribution_bound;
-  // s4/dp's config defaults (c_g 10, c_i 64, impostor share 0.8); egress_config.h on s4/dp does
-  // not have these fields yet at its commit ac036ac: read them from dp when it does.
-  const VerificationBounds bounds{10, 64};
-  constexpr double kImpostorEpsilonShare = 0.8;
+  // The partner's config defaults (egress.genuine_/impostor_contribution_bound, the impostor
+  // share of epsilon), so the bench measures what a partner runs unless told otherwise.
+  const VerificationBounds bounds{dp.genuine_contribution_bound, dp.impostor_contribution_bound};
+  const double impostor_epsilon_share = dp.impostor_epsilon_share;
   std::vector<int64_t> sizes = {1000, 10000, 100000, 1000000};
   std::vector<double> epsilons = {0.25, 0.5, 1, 2, 4};
   std::vector<int> partner_counts = {1, 3, 10};
@@ -342,7 +342,7 @@ int Main(int argc, char** argv) {
           for (int p = 0; p < max_partners; ++p) {
             if (current) {
               current_released.push_back(AddLayoutV2Noise(currents[p].genuine, currents[p].impostor,
-                                                          bounds, eps, kImpostorEpsilonShare,
+                                                          bounds, eps, impostor_epsilon_share,
                                                           *noise));
             } else {
               released.push_back(BaselineNoise(partners[p], eps, *noise));
