@@ -174,17 +174,19 @@ TEST_F(PostgresqlGalleryStoreTest, TwoHostsCommittingTheSameSubjectsAtOnceDuplic
 
 TEST_F(PostgresqlGalleryStoreTest, MigratesAVersionOneGalleryOnOpen) {
   ASSERT_TRUE(Open().ok());
-  // A gallery as version 1 left it: no enrolment pool, no change log.
+  // A gallery as version 1 left it: no enrolment pool, no change log, no followers.
   ASSERT_TRUE(cluster_
                   ->Psql(database_,
-                         "DROP TABLE enrolment_pool; DROP TABLE gallery_changes; UPDATE "
-                         "fedface_gallery_meta SET value = '1' WHERE key = 'schema_version'")
+                         "DROP TABLE enrolment_pool; DROP TABLE gallery_changes; DROP TABLE "
+                         "gallery_followers; DELETE FROM fedface_gallery_meta WHERE key = "
+                         "'changes_pruned_through'; UPDATE fedface_gallery_meta SET value = '1' "
+                         "WHERE key = 'schema_version'")
                   .ok());
   auto store = Open();
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ(*cluster_->Psql(database_,
                             "SELECT value FROM fedface_gallery_meta WHERE key = 'schema_version'"),
-            "3");
+            std::to_string(kPostgresqlGallerySchemaVersion));
   EXPECT_TRUE((*store)->enrolment_pool()->Offer({{"a/1.jpg", std::string(64, 'a')}}, "m1").ok());
   EXPECT_EQ(*(*store)->ChangeLogPosition(), 0);
 }
