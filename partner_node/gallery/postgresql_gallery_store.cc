@@ -8,6 +8,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "core/common/status_macros.h"
 
 namespace fedface::partner {
@@ -283,8 +284,9 @@ auto PostgresqlGalleryStore::Reconnecting(const Fn& fn) const -> decltype(fn()) 
                                                  ", gallery.postgresql.reconnect_timeout_s)"));
     }
     if (!lost) {
-      std::cerr << status.message() << ": reconnecting for up to "
-                << absl::FormatDuration(options_.reconnect_within)
+      // One line: libpq's messages run over several.
+      std::cerr << absl::StrReplaceAll(status.message(), {{"\n\t", " "}, {"\n", " "}})
+                << ": reconnecting for up to " << absl::FormatDuration(options_.reconnect_within)
                 << " (gallery.postgresql.reconnect_timeout_s)" << std::endl;
       lost = true;
     }
