@@ -560,9 +560,6 @@ TEST_F(SharedEnrolmentTest, AHostKilledMidBatchLosesNothingAndItsClaimReturnsToT
   EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM enrolment_pool"), "0");
 }
 
-// A host slower than its lease keeps its claim: it renews it while it works (here: stopped at
-// its first claim by the test hook), so another host takes every other file but not those; once
-// the slow host is killed its renewals stop and the other host finishes its files.
 // The database goes away in the middle of a host's run - stopped at a point the host reports,
 // started again once the host says it is reconnecting - and the host reconnects, retries the
 // batch it was committing and finishes: the run succeeds and holds every image exactly once.
@@ -597,6 +594,9 @@ TEST_F(SharedEnrolmentTest, AHostOutlivesADatabaseRestartMidRun) {
             << said << std::endl;
 }
 
+// A host slower than its lease keeps its claim: it renews it while it works (here: stopped at
+// its first claim by the test hook), so another host takes every other file but not those; once
+// the slow host is killed its renewals stop and the other host finishes its files.
 TEST_F(SharedEnrolmentTest, AHostSlowerThanItsLeaseRenewsItsClaim) {
   PartnerWorld reference;
   const std::map<std::string, StoredImage> want = Reference("shared-renew-reference", reference);

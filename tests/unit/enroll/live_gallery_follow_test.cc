@@ -13,8 +13,7 @@
 
 #include "absl/time/clock.h"
 #include "partner_node/enroll/live_gallery.h"
-#include "tests/support/postgres_cluster.h"
-#include "tests/support/test_env.h"
+#include "tests/support/postgres_database_test.h"
 #include "tests/unit/gallery/gallery_test_util.h"
 
 namespace fedface::partner {
@@ -26,19 +25,12 @@ using testutil::MakeEmbedding;
 
 constexpr absl::Duration kNeverDuringATest = absl::Minutes(10);
 
-class LiveGalleryFollowTest : public ::testing::Test {
+class LiveGalleryFollowTest : public testing::PostgresDatabaseTest {
  protected:
   void SetUp() override {
-    if (testing::PostgresCluster::BinDir().empty()) {
-      FEDFACE_SKIP_OR_FAIL("PostgreSQL (postgresql-15) is not installed");
-    }
-    auto cluster = testing::PostgresCluster::Shared();
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = *cluster;
-    database_ = "live_follow_" + std::to_string(++databases_);
-    ASSERT_TRUE(cluster_->CreateDatabase(database_).ok());
+    PostgresDatabaseTest::SetUp();
     spec_.kind = GalleryStoreKind::kPostgresql;
-    spec_.postgresql_conninfo = cluster_->Conninfo(database_);
+    spec_.postgresql_conninfo = cluster_ ? cluster_->Conninfo(database_) : "";
   }
 
   std::string Sql(const std::string& sql) { return cluster_->Psql(database_, sql).value_or("?"); }
@@ -69,9 +61,6 @@ class LiveGalleryFollowTest : public ::testing::Test {
   }
 
   GalleryStoreSpec spec_;
-  std::string database_;
-  testing::PostgresCluster* cluster_ = nullptr;  // shared by the test process
-  static inline int databases_ = 0;
 };
 
 TEST_F(LiveGalleryFollowTest, AFollowerWhoseChangesWerePrunedReloadsToExactlyTheStore) {

@@ -16,7 +16,7 @@
 #include "core/common/sha256.h"
 #include "partner_node/gallery/gallery_store.h"
 #include "partner_node/gallery/gallery_store_factory.h"
-#include "tests/support/postgres_cluster.h"
+#include "tests/support/postgres_database_test.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/gallery/gallery_test_util.h"
 
@@ -35,26 +35,11 @@ GalleryStoreSpec PostgresSpec(const std::string& conninfo, bool must_exist = fal
   return spec;
 }
 
-class PostgresqlGalleryStoreTest : public ::testing::Test {
+class PostgresqlGalleryStoreTest : public testing::PostgresDatabaseTest {
  protected:
-  void SetUp() override {
-    if (testing::PostgresCluster::BinDir().empty()) {
-      FEDFACE_SKIP_OR_FAIL("PostgreSQL (postgresql-15) is not installed");
-    }
-    auto cluster = testing::PostgresCluster::Shared();
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = *cluster;
-    database_ = "pg_gallery_" + std::to_string(++databases_);
-    ASSERT_TRUE(cluster_->CreateDatabase(database_).ok());
-  }
-
   absl::StatusOr<std::unique_ptr<GalleryStore>> Open(bool must_exist = false) {
     return OpenGalleryStore(PostgresSpec(cluster_->Conninfo(database_), must_exist));
   }
-
-  std::string database_;
-  testing::PostgresCluster* cluster_ = nullptr;  // shared by the test process
-  static inline int databases_ = 0;
 };
 
 TEST(GalleryStoreFactoryTest, RefusesAConnectionStringWithAPasswordNamingTheKey) {
