@@ -56,14 +56,16 @@ inline constexpr int kPostgresqlGallerySchemaVersion = 4;
 
 class PostgresqlGalleryStore final : public GalleryStore, public EnrolmentPool {
  public:
-  // Connects with `conninfo` (no password in it: see gallery_store_factory.h) and checks,
-  // creates or migrates the schema (not when must_exist: an empty database is then NotFound).
-  // Errors name the store: Unavailable (server unreachable), PermissionDenied (authentication,
-  // privileges), FailedPrecondition (another schema version, not a gallery).
+  // GalleryStoreSpec's postgresql_reconnect_within and postgresql_change_log_retention.
   struct Options {
     absl::Duration reconnect_within = absl::ZeroDuration();
     absl::Duration change_log_retention = absl::Hours(24);
   };
+
+  // Connects with `conninfo` (no password in it: see gallery_store_factory.h) and checks,
+  // creates or migrates the schema (not when must_exist: an empty database is then NotFound).
+  // Errors name the store: Unavailable (server unreachable), PermissionDenied (authentication,
+  // privileges), FailedPrecondition (another schema version, not a gallery).
   static absl::StatusOr<std::unique_ptr<GalleryStore>> Open(const std::string& conninfo,
                                                             bool must_exist, Options options);
 
