@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -32,15 +34,22 @@ constexpr size_t kProblemsShown = 20;
 // Tests only: FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES=N makes a host of a shared enrolment stop,
 // holding its claim, once N outcomes are committed, and say so on stderr: the kill point of the
 // shared enrolment kill test, reported by the host rather than guessed by polling.
+// SIGUSR1 resumes it (once), so a test can change the world (stop the database) at that point.
+std::atomic<bool> test_resumed{false};
+
 std::function<void(int64_t, int64_t)> TestPauseAfterClaim() {
   const char* value = std::getenv("FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES");
   if (value == nullptr || *value == '\0') return nullptr;
   const int64_t after = std::atoll(value);
-  return [after](int64_t committed, int64_t claimed) {
-    if (committed < after) return;
+  std::signal(SIGUSR1, [](int) { test_resumed = true; });
+  return [after, paused = false](int64_t committed, int64_t claimed) mutable {
+    if (committed < after || paused) return;
+    paused = true;
     std::cerr << "enroll: test pause: " << committed << " images committed, " << claimed
               << " files claimed" << std::endl;
-    while (true) ::pause();
+    // Any thread may take the signal: wait for its flag, not for this thread to be woken.
+    while (!test_resumed) ::usleep(1000);
+    std::cerr << "enroll: test resume" << std::endl;
   };
 }
 
@@ -153,6 +162,9 @@ int Enroll(const Config& config, const std::string& config_path, const std::stri
     std::cerr << "enroll: " << spec.status().message() << std::endl;
     return 1;
   }
+  // An enrolment host outlives a database restart: it reconnects and retries the batch.
+  spec->postgresql_reconnect_within =
+      absl::Seconds(config.GetInt("gallery.postgresql.reconnect_timeout_s"));
   absl::StatusOr<std::unique_ptr<GalleryStore>> store = OpenGalleryStore(*spec);
   if (!store.ok()) {
     std::cerr << "enroll: " << store.status().message() << std::endl;
@@ -178,6 +190,19 @@ int Enroll(const Config& config, const std::string& config_path, const std::stri
     std::cerr << "enroll: " << summary.status().message()
               << "; batches committed before the error are kept, run again to resume" << std::endl;
     return 1;
+  }
+  // The change log's rows every live follower applied are not needed any more.
+  if (absl::StatusOr<ChangeLogPrune> prune = (*store)->PruneChanges(); prune.ok()) {
+    std::cerr << "enroll: change log pruned through " << prune->pruned_through << ": "
+              << prune->rows_deleted << " rows deleted, " << prune->live_followers
+              << " live followers";
+    if (prune->followers_dropped > 0) {
+      std::cerr << ", " << prune->followers_dropped << " silent ones forgotten";
+    }
+    std::cerr << std::endl;
+  } else if (!absl::IsUnimplemented(prune.status())) {
+    std::cerr << "enroll: cannot prune the change log (the next run tries again): "
+              << prune.status().message() << std::endl;
   }
   const EnrollSummary& s = *summary;
   for (size_t i = 0; i < s.problems.size() && i < kProblemsShown; ++i) {

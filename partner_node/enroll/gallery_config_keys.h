@@ -54,6 +54,24 @@ inline std::vector<ConfigKey> GalleryConfigKeys() {
               "what they removed), without a restart.",
        .min = 10,
        .max = 600000},
+      {.path = "gallery.postgresql.change_log_retention_s",
+       .type = T::kInt,
+       .default_value = "86400",
+       .doc = "On a PostgreSQL gallery: how long a following `serve` or `local-api` may be "
+              "silent (stopped, cut off) and still hold back the change-log rows it has not "
+              "applied. Rows every live follower applied are pruned (by enrolment hosts after a "
+              "run, and by the followers); a follower silent for longer reloads its index from "
+              "the store when it returns.",
+       .min = 3600,
+       .max = 30 * 86400},
+      {.path = "gallery.postgresql.reconnect_timeout_s",
+       .type = T::kInt,
+       .default_value = "300",
+       .doc = "On a PostgreSQL gallery: how long an enrolment host keeps reconnecting (with "
+              "backoff) to a server that went away mid-run - a restart, a failover - and then "
+              "retries the batch it was committing, before the run fails. 0: fail at once.",
+       .min = 0,
+       .max = 86400},
       {.path = "gallery.dir",
        .type = T::kPath,
        .doc = "Folder tree DIR/<subject>/<images> that `partner_node enroll` reads when no "

@@ -42,6 +42,13 @@ class GalleryWriter {
   // never overtakes a write of this process. Unimplemented for a single-writer store.
   absl::StatusOr<GalleryFeed> CatchUp(int64_t position);
 
+  // Brings the index to what the store holds now, for a follower that can no longer catch up
+  // from the change log (it was pruned): registers `follower` at the log's current position
+  // (GalleryStore::StartFollowing), then adds the stored embeddings the index lacks and removes
+  // those the store no longer has (ids are never reused, a stored embedding never changes).
+  // Returns the position to follow from. Searches wait while the index changes.
+  absl::StatusOr<int64_t> Reload(std::string_view follower);
+
   GalleryStore& store() { return store_; }
   const GalleryStore& store() const { return store_; }
   FaceIndex* index() const { return index_; }

@@ -7,6 +7,11 @@
 // searches the shared gallery as it grows, without a restart (polling by change sequence: one
 // indexed query per interval when nothing changed). A read error is logged to stderr once and
 // retried at the next interval; the index keeps serving what it holds.
+//
+// The follower registers with the store under a name of its own and records the position it
+// applied about every quarter of the change-log retention (at most a minute apart), pruning the
+// log as it does; it unregisters when destroyed. One that finds the changes it needs pruned (it
+// was silent longer than the retention) rebuilds its index from the store and says so on stderr.
 #pragma once
 
 #include <condition_variable>
@@ -48,9 +53,22 @@ class LiveGallery {
   FaceIndex& index() { return *index_; }
   GalleryWriter& writer() { return *writer_; }
 
+  // One follow step now (read the change log to its end, reload when it was pruned, record the
+  // position when due): what the thread does every follow_every. OK without a change log.
+  absl::Status CatchUpNow();
+  // The name this process follows the store under (gallery_followers), "" when not following.
+  const std::string& follower() const { return follower_name_; }
+
  private:
   LiveGallery() = default;
-  void Follow(int64_t position, absl::Duration every);
+  void Follow(absl::Duration every);
+  absl::Status FollowStep();  // REQUIRES: step_mu_ held
+
+  std::string follower_name_;
+  absl::Duration heartbeat_;
+  std::mutex step_mu_;  // the thread's steps and CatchUpNow, one at a time
+  int64_t position_ = 0;
+  absl::Time recorded_;  // when the store last had position_
 
   std::unique_ptr<GalleryStore> store_;
   std::unique_ptr<FaceIndex> index_;

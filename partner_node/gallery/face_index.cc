@@ -311,6 +311,14 @@ int64_t FaceIndex::size() const {
   return faiss_->index().ntotal;
 }
 
+std::vector<int64_t> FaceIndex::Ids() const {
+  std::shared_lock<std::shared_mutex> lock(mu_);
+  std::vector<int64_t> ids;
+  ids.reserve(owners_.size());
+  for (const auto& [id, owner] : owners_) ids.push_back(id);
+  return ids;
+}
+
 bool FaceIndex::approximate() const {
   std::shared_lock<std::shared_mutex> lock(mu_);
   return faiss_->ivf != nullptr;

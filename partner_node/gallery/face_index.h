@@ -94,8 +94,9 @@ class FaceIndex {
   // OpenMP is held to one thread: the local API admits one core per request).
   absl::StatusOr<std::vector<FaceCandidate>> Search(const Embedding& probe, int top_k) const;
 
-  int64_t size() const;      // embeddings held
-  bool approximate() const;  // true when the inverted file is in use
+  int64_t size() const;              // embeddings held
+  std::vector<int64_t> Ids() const;  // their store ids, in no order
+  bool approximate() const;          // true when the inverted file is in use
   const std::string& model_version() const { return model_version_; }
   const FaceIndexOptions& options() const { return options_; }
 

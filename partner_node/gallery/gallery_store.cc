@@ -43,6 +43,10 @@ absl::Status CheckOutcome(const ImageOutcome& o, size_t index, const std::string
   return absl::OkStatus();
 }
 
+absl::Status NoChangeLog(const std::string& location) {
+  return absl::UnimplementedError(absl::StrCat(location, ": no change log (one writer)"));
+}
+
 }  // namespace
 
 absl::Status GalleryStore::CheckBatch(const std::vector<ImageOutcome>& batch) const {
@@ -52,13 +56,23 @@ absl::Status GalleryStore::CheckBatch(const std::vector<ImageOutcome>& batch) co
   return absl::OkStatus();
 }
 
-absl::StatusOr<int64_t> GalleryStore::ChangeLogPosition() const {
-  return absl::UnimplementedError(absl::StrCat(location(), ": no change log (one writer)"));
-}
+absl::StatusOr<int64_t> GalleryStore::ChangeLogPosition() const { return NoChangeLog(location()); }
 
 absl::StatusOr<GalleryFeed> GalleryStore::ChangesAfter(int64_t) const {
-  return absl::UnimplementedError(absl::StrCat(location(), ": no change log (one writer)"));
+  return NoChangeLog(location());
 }
+
+absl::StatusOr<int64_t> GalleryStore::StartFollowing(std::string_view) {
+  return NoChangeLog(location());
+}
+
+absl::Status GalleryStore::RecordFollower(std::string_view, int64_t) {
+  return NoChangeLog(location());
+}
+
+absl::Status GalleryStore::ForgetFollower(std::string_view) { return NoChangeLog(location()); }
+
+absl::StatusOr<ChangeLogPrune> GalleryStore::PruneChanges() { return NoChangeLog(location()); }
 
 absl::StatusOr<std::vector<StoredEmbedding>> GalleryStore::Embeddings(
     std::string_view model_version) const {

@@ -97,6 +97,14 @@ struct GalleryFeed {
   GalleryChange change;
 };
 
+// What GalleryStore::PruneChanges did.
+struct ChangeLogPrune {
+  int64_t rows_deleted = 0;
+  int64_t pruned_through = 0;     // every change up to this position is gone
+  int64_t live_followers = 0;     // seen within the retention
+  int64_t followers_dropped = 0;  // silent longer: they reload when they come back
+};
+
 // One file waiting in a shared enrolment pool.
 struct PoolFile {
   std::string relative_path;
@@ -221,8 +229,20 @@ class GalleryStore {
   // after a position. Take the position BEFORE building an index from the store: applying a
   // change the index already holds is harmless (FaceIndex::Apply replaces an id, ignores an
   // absent one). Unimplemented for a store only one process writes (SQLite). Thread-safe.
+  // ChangesAfter a position whose changes were pruned (the follower was silent longer than the
+  // retention) is OutOfRange: the follower must rebuild its index from the store.
   virtual absl::StatusOr<int64_t> ChangeLogPosition() const;
   virtual absl::StatusOr<GalleryFeed> ChangesAfter(int64_t position) const;
+
+  // Change-log pruning. A follower registers under a name unique to its process (StartFollowing
+  // returns the position to follow from, as ChangeLogPosition does) and records what it has
+  // applied at least every quarter of the retention (RecordFollower); PruneChanges deletes the
+  // rows every follower seen within the retention has applied, and forgets the others. Forget
+  // on a clean exit, so a stopped process holds nothing back. Unimplemented for SQLite.
+  virtual absl::StatusOr<int64_t> StartFollowing(std::string_view follower);
+  virtual absl::Status RecordFollower(std::string_view follower, int64_t position);
+  virtual absl::Status ForgetFollower(std::string_view follower);
+  virtual absl::StatusOr<ChangeLogPrune> PruneChanges();
 
   // The shared enrolment pool, or nullptr for a store that only one host writes (SQLite).
   virtual EnrolmentPool* enrolment_pool() { return nullptr; }

@@ -18,6 +18,8 @@ absl::StatusOr<GalleryStoreSpec> GalleryStoreSpecFrom(const Config& config, bool
   spec.kind = GalleryStoreKind::kPostgresql;
   spec.postgresql_conninfo = config.GetString("gallery.postgresql.conninfo");
   spec.must_exist = must_exist;
+  spec.postgresql_change_log_retention =
+      absl::Seconds(config.GetInt("gallery.postgresql.change_log_retention_s"));
   if (spec.postgresql_conninfo.empty()) {
     return absl::InvalidArgumentError(
         "gallery.postgresql.conninfo: required when gallery.store is postgresql (a libpq "

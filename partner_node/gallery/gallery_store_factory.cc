@@ -45,7 +45,9 @@ absl::StatusOr<std::unique_ptr<GalleryStore>> OpenGalleryStore(const GalleryStor
     case GalleryStoreKind::kPostgresql:
       RETURN_IF_ERROR(
           CheckConninfoHasNoPassword(spec.postgresql_conninfo, "gallery.postgresql.conninfo"));
-      return PostgresqlGalleryStore::Open(spec.postgresql_conninfo, spec.must_exist);
+      return PostgresqlGalleryStore::Open(
+          spec.postgresql_conninfo, spec.must_exist,
+          {spec.postgresql_reconnect_within, spec.postgresql_change_log_retention});
   }
   return absl::InvalidArgumentError("gallery.store: unknown store kind");
 }

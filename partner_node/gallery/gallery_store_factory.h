@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "partner_node/gallery/gallery_store.h"
 
 namespace fedface::partner {
@@ -22,6 +23,13 @@ struct GalleryStoreSpec {
   std::string postgresql_conninfo;  // kPostgresql: libpq connection string, never a password
   // A store that does not exist yet is NotFound instead of created (listings, the audit).
   bool must_exist = false;
+  // kPostgresql: how long a statement or transaction that lost the server (a restart, a
+  // failover) is retried, reconnecting with backoff, before it fails (zero: it fails at once;
+  // gallery.postgresql.reconnect_timeout_s, set by `enroll`).
+  absl::Duration postgresql_reconnect_within = absl::ZeroDuration();
+  // kPostgresql: a follower silent for longer no longer holds change-log rows back from
+  // pruning (gallery.postgresql.change_log_retention_s).
+  absl::Duration postgresql_change_log_retention = absl::Hours(24);
 };
 
 // A spec for the SQLite file at path.

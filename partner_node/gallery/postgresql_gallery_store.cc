@@ -4,9 +4,11 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iostream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "core/common/status_macros.h"
 
 namespace fedface::partner {
@@ -22,6 +24,12 @@ constexpr int kCommitAttempts = 5;
 // log's sequence numbers become visible in order (a follower never skips a later-committed
 // lower number).
 constexpr int64_t kChangeLogLockKey = 0x46464743;
+// pg_advisory_xact_lock key: "FFGP", held by PruneChanges and StartFollowing: a follower
+// registers either before a prune reads the followers or after it committed.
+constexpr int64_t kPruneLockKey = 0x46464750;
+// The backoff between reconnection attempts (reconnect_within).
+constexpr absl::Duration kFirstReconnectPause = absl::Milliseconds(100);
+constexpr absl::Duration kLongestReconnectPause = absl::Seconds(5);
 // Change-log rows one ChangesAfter reads at most (a follower far behind catches up in steps).
 constexpr int kChangesPerRead = 1000;
 
@@ -86,6 +94,15 @@ CREATE TABLE gallery_changes (
   removed      bigint[] NOT NULL,
   committed_at timestamptz NOT NULL DEFAULT now()
 );
+)sql",
+      // 3 -> 4: what each follower applied, so the change log can be pruned.
+      R"sql(
+CREATE TABLE gallery_followers (
+  follower text PRIMARY KEY,
+  position bigint NOT NULL,
+  seen_at  timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO fedface_gallery_meta VALUES ('changes_pruned_through', '0');
 )sql",
   };
   return migrations;
@@ -220,6 +237,18 @@ absl::Status LogChange(const pg::Connection& db, const GalleryChange& change) {
   return absl::OkStatus();
 }
 
+const absl::Status& StatusOf(const absl::Status& s) { return s; }
+template <typename T>
+const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+
+// The position every follower starts from and ChangeLogPosition returns: the last change, or
+// the last one pruned when the log is empty after a prune.
+constexpr char kPositionNow[] =
+    "SELECT greatest((SELECT coalesce(max(seq), 0) FROM gallery_changes), "
+    "(SELECT value::bigint FROM fedface_gallery_meta WHERE key = 'changes_pruned_through'))";
+
 bool IsRetryable(const absl::Status& s) {
   const std::string state = pg::SqlState(s);
   return state == "40001" || state == "40P01" || state == "23505";
@@ -228,24 +257,58 @@ bool IsRetryable(const absl::Status& s) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<GalleryStore>> PostgresqlGalleryStore::Open(
-    const std::string& conninfo, bool must_exist) {
+    const std::string& conninfo, bool must_exist, Options options) {
   const std::string location = absl::StrCat("postgresql gallery (", conninfo, ")");
   ASSIGN_OR_RETURN(std::unique_ptr<pg::Connection> db, pg::Connection::Open(conninfo, location));
   RETURN_IF_ERROR(EnsureSchema(*db, must_exist));
-  return std::unique_ptr<GalleryStore>(new PostgresqlGalleryStore(location, std::move(db)));
+  return std::unique_ptr<GalleryStore>(
+      new PostgresqlGalleryStore(location, std::move(db), options));
+}
+
+template <typename Fn>
+auto PostgresqlGalleryStore::Reconnecting(const Fn& fn) const -> decltype(fn()) {
+  const absl::Time give_up = absl::Now() + options_.reconnect_within;
+  absl::Duration pause = kFirstReconnectPause;
+  bool lost = false;
+  while (true) {
+    auto result = fn();
+    const absl::Status& status = StatusOf(result);
+    if (!absl::IsUnavailable(status) || options_.reconnect_within <= absl::ZeroDuration()) {
+      if (lost && status.ok()) std::cerr << location() << ": reconnected" << std::endl;
+      return result;
+    }
+    if (absl::Now() >= give_up) {
+      return absl::UnavailableError(absl::StrCat(status.message(),
+                                                 " (gave up after reconnecting for ",
+                                                 absl::FormatDuration(options_.reconnect_within),
+                                                 ", gallery.postgresql.reconnect_timeout_s)"));
+    }
+    if (!lost) {
+      // One line: libpq's messages run over several.
+      std::cerr << absl::StrReplaceAll(status.message(), {{"\n\t", " "}, {"\n", " "}})
+                << ": reconnecting for up to " << absl::FormatDuration(options_.reconnect_within)
+                << " (gallery.postgresql.reconnect_timeout_s)" << std::endl;
+      lost = true;
+    }
+    absl::SleepFor(std::min(pause, give_up - absl::Now()));
+    pause = std::min(pause * 2, kLongestReconnectPause);
+  }
 }
 
 absl::StatusOr<GalleryChange> PostgresqlGalleryStore::CommitBatch(
     const std::vector<ImageOutcome>& batch) {
   RETURN_IF_ERROR(CheckBatch(batch));
-  std::lock_guard<std::mutex> lock(mu_);
-  absl::StatusOr<GalleryChange> change;
-  // Another host committing the same subject or path at once can make this transaction lose a
-  // race (unique key, deadlock); it rolled back whole, so running it again is safe.
-  for (int attempt = 0; attempt < kCommitAttempts; ++attempt) {
-    change = CommitOnce(batch);
-    if (change.ok() || !IsRetryable(change.status())) break;
-  }
+  absl::StatusOr<GalleryChange> change = Reconnecting([&] {
+    std::lock_guard<std::mutex> lock(mu_);
+    absl::StatusOr<GalleryChange> once;
+    // Another host committing the same subject or path at once can make this transaction lose a
+    // race (unique key, deadlock); it rolled back whole, so running it again is safe.
+    for (int attempt = 0; attempt < kCommitAttempts; ++attempt) {
+      once = CommitOnce(batch);
+      if (once.ok() || !IsRetryable(once.status())) break;
+    }
+    return once;
+  });
   if (!change.ok()) return change.status();
   DropAddedAndRemoved(*change);
   return change;
@@ -331,51 +394,60 @@ absl::StatusOr<GalleryChange> PostgresqlGalleryStore::CommitOnce(
 absl::StatusOr<bool> PostgresqlGalleryStore::IsCurrentFile(std::string_view relative_path,
                                                            std::string_view content_sha256,
                                                            std::string_view model_version) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(
-      auto r, db_->Exec("SELECT 1 FROM images WHERE relative_path = $1 AND content_sha256 = $2 AND "
-                        "model_version = $3",
-                        pg::Params().Text(relative_path).Text(content_sha256).Text(model_version)));
-  return r.rows() > 0;
+  return Reconnecting([&]() -> absl::StatusOr<bool> {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(
+        auto r,
+        db_->Exec("SELECT 1 FROM images WHERE relative_path = $1 AND content_sha256 = $2 AND "
+                  "model_version = $3",
+                  pg::Params().Text(relative_path).Text(content_sha256).Text(model_version)));
+    return r.rows() > 0;
+  });
 }
 
 absl::StatusOr<std::vector<std::string>> PostgresqlGalleryStore::FilePaths() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  // COLLATE "C": byte order, as SQLite sorts.
-  ASSIGN_OR_RETURN(auto r,
-                   db_->Exec("SELECT relative_path FROM images WHERE relative_path IS NOT NULL "
-                             "ORDER BY relative_path COLLATE \"C\""));
-  std::vector<std::string> out;
-  for (int row = 0; row < r.rows(); ++row) out.push_back(r.Text(row, 0));
-  return out;
+  return Reconnecting([&]() -> absl::StatusOr<std::vector<std::string>> {
+    std::lock_guard<std::mutex> lock(mu_);
+    // COLLATE "C": byte order, as SQLite sorts.
+    ASSIGN_OR_RETURN(auto r,
+                     db_->Exec("SELECT relative_path FROM images WHERE relative_path IS NOT NULL "
+                               "ORDER BY relative_path COLLATE \"C\""));
+    std::vector<std::string> out;
+    for (int row = 0; row < r.rows(); ++row) out.push_back(r.Text(row, 0));
+    return out;
+  });
 }
 
 absl::StatusOr<GalleryChange> PostgresqlGalleryStore::RemoveFiles(
     const std::vector<std::string>& relative_paths) {
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(auto tx, pg::Transaction::Begin(*db_));
-  GalleryChange change;
-  for (const std::string& p : relative_paths) {
-    ASSIGN_OR_RETURN(
-        auto removed,
-        db_->Exec("WITH gone AS (DELETE FROM images WHERE relative_path = $1 RETURNING id) "
-                  "SELECT e.id FROM embeddings e JOIN gone ON e.image_id = gone.id",
-                  pg::Params().Text(p)));
-    for (int64_t id : Ids(removed)) change.removed_embedding_ids.push_back(id);
-  }
-  RETURN_IF_ERROR(LogChange(*db_, change));
-  RETURN_IF_ERROR(tx->Commit());
-  return change;
+  return Reconnecting([&]() -> absl::StatusOr<GalleryChange> {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(auto tx, pg::Transaction::Begin(*db_));
+    GalleryChange change;
+    for (const std::string& p : relative_paths) {
+      ASSIGN_OR_RETURN(
+          auto removed,
+          db_->Exec("WITH gone AS (DELETE FROM images WHERE relative_path = $1 RETURNING id) "
+                    "SELECT e.id FROM embeddings e JOIN gone ON e.image_id = gone.id",
+                    pg::Params().Text(p)));
+      for (int64_t id : Ids(removed)) change.removed_embedding_ids.push_back(id);
+    }
+    RETURN_IF_ERROR(LogChange(*db_, change));
+    RETURN_IF_ERROR(tx->Commit());
+    return change;
+  });
 }
 
 absl::StatusOr<std::vector<ImageRecord>> PostgresqlGalleryStore::ImagesWhere(
     std::string_view where_and_order, const pg::Params& params) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(auto r,
-                   db_->Exec(absl::StrCat(kImageColumns, std::string(where_and_order)), params));
-  std::vector<ImageRecord> out;
-  for (int row = 0; row < r.rows(); ++row) out.push_back(ReadImage(r, row));
-  return out;
+  return Reconnecting([&]() -> absl::StatusOr<std::vector<ImageRecord>> {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(auto r,
+                     db_->Exec(absl::StrCat(kImageColumns, std::string(where_and_order)), params));
+    std::vector<ImageRecord> out;
+    for (int row = 0; row < r.rows(); ++row) out.push_back(ReadImage(r, row));
+    return out;
+  });
 }
 
 absl::StatusOr<std::vector<ImageRecord>> PostgresqlGalleryStore::StaleImages(
@@ -463,10 +535,94 @@ absl::StatusOr<GalleryChange> PostgresqlGalleryStore::DeleteSubject(std::string_
   return change;
 }
 
+absl::StatusOr<int64_t> PostgresqlGalleryStore::PositionNow() const {
+  ASSIGN_OR_RETURN(auto r, db_->Exec(absl::StrCat(kPositionNow, "::bigint")));
+  return r.Int(0, 0);
+}
+
 absl::StatusOr<int64_t> PostgresqlGalleryStore::ChangeLogPosition() const {
   std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(auto r, db_->Exec("SELECT coalesce(max(seq), 0)::bigint FROM gallery_changes"));
-  return r.Int(0, 0);
+  return PositionNow();
+}
+
+absl::StatusOr<int64_t> PostgresqlGalleryStore::StartFollowing(std::string_view follower) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(auto tx, pg::Transaction::Begin(*db_));
+  RETURN_IF_ERROR(
+      db_->Exec("SELECT pg_advisory_xact_lock($1)", pg::Params().Int(kPruneLockKey)).status());
+  ASSIGN_OR_RETURN(int64_t position, PositionNow());
+  RETURN_IF_ERROR(db_->Exec("INSERT INTO gallery_followers (follower, position) VALUES ($1, $2) "
+                            "ON CONFLICT (follower) DO UPDATE SET position = EXCLUDED.position, "
+                            "seen_at = now()",
+                            pg::Params().Text(follower).Int(position))
+                      .status());
+  RETURN_IF_ERROR(tx->Commit());
+  return position;
+}
+
+absl::Status PostgresqlGalleryStore::RecordFollower(std::string_view follower, int64_t position) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // An upsert: a follower forgotten while silent is known again (at the position it has; its
+  // next ChangesAfter says whether that was pruned).
+  return db_
+      ->Exec(
+          "INSERT INTO gallery_followers (follower, position) VALUES ($1, $2) "
+          "ON CONFLICT (follower) DO UPDATE SET position = EXCLUDED.position, seen_at = now()",
+          pg::Params().Text(follower).Int(position))
+      .status();
+}
+
+absl::Status PostgresqlGalleryStore::ForgetFollower(std::string_view follower) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return db_->Exec("DELETE FROM gallery_followers WHERE follower = $1", pg::Params().Text(follower))
+      .status();
+}
+
+absl::StatusOr<ChangeLogPrune> PostgresqlGalleryStore::PruneChanges() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSIGN_OR_RETURN(auto tx, pg::Transaction::Begin(*db_));
+  RETURN_IF_ERROR(
+      db_->Exec("SELECT pg_advisory_xact_lock($1)", pg::Params().Int(kPruneLockKey)).status());
+  ChangeLogPrune prune;
+  const pg::Params retention =
+      pg::Params().Int(absl::ToInt64Milliseconds(options_.change_log_retention));
+  ASSIGN_OR_RETURN(auto dropped,
+                   db_->Exec("DELETE FROM gallery_followers WHERE seen_at < now() - $1 * "
+                             "interval '1 millisecond' RETURNING 1",
+                             retention));
+  prune.followers_dropped = dropped.rows();
+  // Up to the lowest live position; with no follower, the whole log (a follower that starts
+  // later reads the store itself, then the log from its end). Rows still uncommitted are above
+  // max(seq): writers take their sequence numbers in commit order (kChangeLogLockKey).
+  ASSIGN_OR_RETURN(auto horizon,
+                   db_->Exec(absl::StrCat(
+                       "SELECT least((SELECT min(position) FROM gallery_followers), (",
+                       kPositionNow, "))::bigint, (SELECT count(*) FROM gallery_followers)")));
+  prune.pruned_through = horizon.Int(0, 0);
+  prune.live_followers = horizon.Int(0, 1);
+  ASSIGN_OR_RETURN(auto deleted,
+                   db_->Exec("DELETE FROM gallery_changes WHERE seq <= $1 RETURNING 1",
+                             pg::Params().Int(prune.pruned_through)));
+  prune.rows_deleted = deleted.rows();
+  RETURN_IF_ERROR(db_->Exec("UPDATE fedface_gallery_meta SET value = greatest(value::bigint, "
+                            "$1)::text WHERE key = 'changes_pruned_through'",
+                            pg::Params().Int(prune.pruned_through))
+                      .status());
+  RETURN_IF_ERROR(tx->Commit());
+  return prune;
+}
+
+// Read after the rows (each statement sees what committed before it): a prune that deleted rows
+// this read needed committed before this check, so it shows here.
+absl::Status PostgresqlGalleryStore::CheckNotPruned(int64_t position) const {
+  ASSIGN_OR_RETURN(auto pruned, db_->Exec("SELECT value::bigint FROM fedface_gallery_meta WHERE "
+                                          "key = 'changes_pruned_through'"));
+  const int64_t through = pruned.rows() > 0 ? pruned.Int(0, 0) : 0;
+  if (through <= position) return absl::OkStatus();
+  return absl::OutOfRangeError(
+      absl::StrCat(location(), ": the change log was pruned through ", through,
+                   ", past this follower's position ", position,
+                   " (silent longer than gallery.postgresql.change_log_retention_s)"));
 }
 
 absl::StatusOr<GalleryFeed> PostgresqlGalleryStore::ChangesAfter(int64_t position) const {
@@ -477,7 +633,10 @@ absl::StatusOr<GalleryFeed> PostgresqlGalleryStore::ChangesAfter(int64_t positio
                              "gallery_changes WHERE seq > $1 ORDER BY seq LIMIT $2) c",
                              pg::Params().Int(position).Int(kChangesPerRead)));
   feed.position = last.Int(0, 0);
-  if (feed.position == position) return feed;
+  if (feed.position == position) {
+    RETURN_IF_ERROR(CheckNotPruned(position));
+    return feed;
+  }
   const pg::Params range = pg::Params().Int(position).Int(feed.position);
   ASSIGN_OR_RETURN(auto removed, db_->Exec("SELECT unnest(removed)::bigint FROM gallery_changes "
                                            "WHERE seq > $1 AND seq <= $2",
@@ -494,6 +653,7 @@ absl::StatusOr<GalleryFeed> PostgresqlGalleryStore::ChangesAfter(int64_t positio
   for (int row = 0; row < added.rows(); ++row) {
     feed.change.added.push_back(ReadEmbedding(added, row));
   }
+  RETURN_IF_ERROR(CheckNotPruned(position));
   return feed;
 }
 
@@ -518,88 +678,98 @@ absl::StatusOr<GalleryCounts> PostgresqlGalleryStore::Counts(std::string_view mo
 
 absl::Status PostgresqlGalleryStore::Offer(const std::vector<PoolFile>& files,
                                            std::string_view model_version) {
-  std::lock_guard<std::mutex> lock(mu_);
-  // Arrays of up to 1000 files per statement; a file already current (another host committed it
-  // since this host looked) is not offered again.
-  for (size_t begin = 0; begin < files.size(); begin += 1000) {
-    const size_t end = std::min(files.size(), begin + 1000);
-    std::string paths = "{", hashes = "{";
-    for (size_t i = begin; i < end; ++i) {
-      auto quoted = [](const std::string& s) {
-        std::string q = "\"";
-        for (char c : s) {
-          if (c == '"' || c == '\\') q.push_back('\\');
-          q.push_back(c);
-        }
-        return q + "\"";
-      };
-      absl::StrAppend(&paths, i > begin ? "," : "", quoted(files[i].relative_path));
-      absl::StrAppend(&hashes, i > begin ? "," : "", quoted(files[i].content_sha256));
+  return Reconnecting([&]() -> absl::Status {
+    std::lock_guard<std::mutex> lock(mu_);
+    // Arrays of up to 1000 files per statement; a file already current (another host committed it
+    // since this host looked) is not offered again.
+    for (size_t begin = 0; begin < files.size(); begin += 1000) {
+      const size_t end = std::min(files.size(), begin + 1000);
+      std::string paths = "{", hashes = "{";
+      for (size_t i = begin; i < end; ++i) {
+        auto quoted = [](const std::string& s) {
+          std::string q = "\"";
+          for (char c : s) {
+            if (c == '"' || c == '\\') q.push_back('\\');
+            q.push_back(c);
+          }
+          return q + "\"";
+        };
+        absl::StrAppend(&paths, i > begin ? "," : "", quoted(files[i].relative_path));
+        absl::StrAppend(&hashes, i > begin ? "," : "", quoted(files[i].content_sha256));
+      }
+      paths += "}";
+      hashes += "}";
+      ASSIGN_OR_RETURN(
+          auto offered,
+          db_->Exec(
+              "INSERT INTO enrolment_pool (relative_path, model_version, content_sha256) "
+              "SELECT f.path, $3, f.sha FROM unnest($1::text[], $2::text[]) AS f(path, sha) "
+              "WHERE NOT EXISTS (SELECT 1 FROM images i WHERE i.relative_path = f.path AND "
+              "i.content_sha256 = f.sha AND i.model_version = $3) "
+              // A row left by another model version or older content is this offer's now.
+              "ON CONFLICT (relative_path) DO UPDATE SET model_version = EXCLUDED.model_version, "
+              "content_sha256 = EXCLUDED.content_sha256, host = NULL, lease_until = NULL "
+              "WHERE enrolment_pool.model_version <> EXCLUDED.model_version OR "
+              "enrolment_pool.content_sha256 <> EXCLUDED.content_sha256",
+              pg::Params().Text(paths).Text(hashes).Text(model_version)));
     }
-    paths += "}";
-    hashes += "}";
-    ASSIGN_OR_RETURN(
-        auto offered,
-        db_->Exec(
-            "INSERT INTO enrolment_pool (relative_path, model_version, content_sha256) "
-            "SELECT f.path, $3, f.sha FROM unnest($1::text[], $2::text[]) AS f(path, sha) "
-            "WHERE NOT EXISTS (SELECT 1 FROM images i WHERE i.relative_path = f.path AND "
-            "i.content_sha256 = f.sha AND i.model_version = $3) "
-            // A row left by another model version or older content is this offer's now.
-            "ON CONFLICT (relative_path) DO UPDATE SET model_version = EXCLUDED.model_version, "
-            "content_sha256 = EXCLUDED.content_sha256, host = NULL, lease_until = NULL "
-            "WHERE enrolment_pool.model_version <> EXCLUDED.model_version OR "
-            "enrolment_pool.content_sha256 <> EXCLUDED.content_sha256",
-            pg::Params().Text(paths).Text(hashes).Text(model_version)));
-  }
-  return absl::OkStatus();
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::vector<PoolFile>> PostgresqlGalleryStore::Claim(std::string_view model_version,
                                                                     int limit,
                                                                     absl::Duration lease) {
-  static const std::string host = HostName();
-  std::lock_guard<std::mutex> lock(mu_);
-  // SKIP LOCKED: hosts claiming at once take disjoint files without waiting on each other.
-  ASSIGN_OR_RETURN(
-      auto claimed,
-      db_->Exec(
-          "UPDATE enrolment_pool p SET host = $1, "
-          "lease_until = clock_timestamp() + $2 * interval '1 millisecond' "
-          "WHERE p.relative_path IN (SELECT relative_path FROM enrolment_pool "
-          "WHERE model_version = $3 AND (lease_until IS NULL OR lease_until < clock_timestamp()) "
-          "ORDER BY relative_path LIMIT $4 FOR UPDATE SKIP LOCKED) "
-          "RETURNING p.relative_path, p.content_sha256",
-          pg::Params()
-              .Text(host)
-              .Int(absl::ToInt64Milliseconds(lease))
-              .Text(model_version)
-              .Int(limit)));
-  std::vector<PoolFile> out;
-  for (int row = 0; row < claimed.rows(); ++row) {
-    out.push_back({claimed.Text(row, 0), claimed.Text(row, 1)});
-  }
-  return out;
+  return Reconnecting([&]() -> absl::StatusOr<std::vector<PoolFile>> {
+    static const std::string host = HostName();
+    std::lock_guard<std::mutex> lock(mu_);
+    // SKIP LOCKED: hosts claiming at once take disjoint files without waiting on each other.
+    ASSIGN_OR_RETURN(
+        auto claimed,
+        db_->Exec(
+            "UPDATE enrolment_pool p SET host = $1, "
+            "lease_until = clock_timestamp() + $2 * interval '1 millisecond' "
+            "WHERE p.relative_path IN (SELECT relative_path FROM enrolment_pool "
+            "WHERE model_version = $3 AND (lease_until IS NULL OR lease_until < clock_timestamp()) "
+            "ORDER BY relative_path LIMIT $4 FOR UPDATE SKIP LOCKED) "
+            "RETURNING p.relative_path, p.content_sha256",
+            pg::Params()
+                .Text(host)
+                .Int(absl::ToInt64Milliseconds(lease))
+                .Text(model_version)
+                .Int(limit)));
+    std::vector<PoolFile> out;
+    for (int row = 0; row < claimed.rows(); ++row) {
+      out.push_back({claimed.Text(row, 0), claimed.Text(row, 1)});
+    }
+    return out;
+  });
 }
 
 absl::StatusOr<int64_t> PostgresqlGalleryStore::Renew(std::string_view model_version,
                                                       absl::Duration lease) {
-  static const std::string host = HostName();
-  std::lock_guard<std::mutex> lock(mu_);
-  // Only files still this host's: one another host took after an expiry is not taken back.
-  ASSIGN_OR_RETURN(
-      auto renewed,
-      db_->Exec("UPDATE enrolment_pool SET lease_until = clock_timestamp() + $2 * "
-                "interval '1 millisecond' WHERE host = $1 AND model_version = $3 RETURNING 1",
-                pg::Params().Text(host).Int(absl::ToInt64Milliseconds(lease)).Text(model_version)));
-  return static_cast<int64_t>(renewed.rows());
+  return Reconnecting([&]() -> absl::StatusOr<int64_t> {
+    static const std::string host = HostName();
+    std::lock_guard<std::mutex> lock(mu_);
+    // Only files still this host's: one another host took after an expiry is not taken back.
+    ASSIGN_OR_RETURN(
+        auto renewed,
+        db_->Exec(
+            "UPDATE enrolment_pool SET lease_until = clock_timestamp() + $2 * "
+            "interval '1 millisecond' WHERE host = $1 AND model_version = $3 RETURNING 1",
+            pg::Params().Text(host).Int(absl::ToInt64Milliseconds(lease)).Text(model_version)));
+    return static_cast<int64_t>(renewed.rows());
+  });
 }
 
 absl::StatusOr<int64_t> PostgresqlGalleryStore::Remaining(std::string_view model_version) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  ASSIGN_OR_RETURN(auto r, db_->Exec("SELECT count(*) FROM enrolment_pool WHERE model_version = $1",
-                                     pg::Params().Text(model_version)));
-  return r.Int(0, 0);
+  return Reconnecting([&]() -> absl::StatusOr<int64_t> {
+    std::lock_guard<std::mutex> lock(mu_);
+    ASSIGN_OR_RETURN(auto r,
+                     db_->Exec("SELECT count(*) FROM enrolment_pool WHERE model_version = $1",
+                               pg::Params().Text(model_version)));
+    return r.Int(0, 0);
+  });
 }
 
 absl::StatusOr<PoolStatus> PostgresqlGalleryStore::Status(std::string_view model_version) const {

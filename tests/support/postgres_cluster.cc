@@ -130,6 +130,18 @@ absl::Status PostgresCluster::Restart() const {
              "pg_ctl restart");
 }
 
+absl::Status PostgresCluster::StopServer() const {
+  return Run(AsServerUser({BinDir() + "/pg_ctl", "-D", dir_ + "/data", "-m", "immediate", "-w",
+                           "-t", "120", "stop"}),
+             "pg_ctl stop");
+}
+
+absl::Status PostgresCluster::StartServer() const {
+  return Run(AsServerUser({BinDir() + "/pg_ctl", "-D", dir_ + "/data", "-l", dir_ + "/server.log",
+                           "-w", "-t", "120", "start"}),
+             "pg_ctl start");
+}
+
 void PostgresCluster::Stop() {
   if (!running_) return;
   running_ = false;

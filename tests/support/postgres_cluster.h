@@ -55,6 +55,12 @@ class PostgresCluster {
   // Restarts the server (pg_ctl -m immediate restart: every connection is cut, the data stays).
   absl::Status Restart() const;
 
+  // Stops the server (pg_ctl -m immediate: every connection cut, like a crash) and starts it
+  // again on the same data: an outage of a length the test decides. The cluster is still the
+  // test's (removed on destruction or by the watchdog).
+  absl::Status StopServer() const;
+  absl::Status StartServer() const;
+
   // Stops the server (pg_ctl -m immediate); Start()ed clusters stop on destruction anyway.
   void Stop();
 

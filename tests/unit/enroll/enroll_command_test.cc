@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -557,6 +558,40 @@ TEST_F(SharedEnrolmentTest, AHostKilledMidBatchLosesNothingAndItsClaimReturnsToT
   for (const auto& [path, image] : survived) EXPECT_EQ(after.at(path).image_id, image.image_id);
   EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM embeddings"), "40");
   EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM enrolment_pool"), "0");
+}
+
+// The database goes away in the middle of a host's run - stopped at a point the host reports,
+// started again once the host says it is reconnecting - and the host reconnects, retries the
+// batch it was committing and finishes: the run succeeds and holds every image exactly once.
+TEST_F(SharedEnrolmentTest, AHostOutlivesADatabaseRestartMidRun) {
+  PartnerWorld reference;
+  const std::map<std::string, StoredImage> want = Reference("shared-restart-reference", reference);
+  ASSERT_EQ(want.size(), 40u);
+
+  PartnerWorld shared = SharedWorld("shared-restart", 300);
+  ASSERT_FALSE(shared.dir.empty());
+  std::unique_ptr<ChildProcess> host = StartPausedHost(shared, reference.gallery_dir, "host", 8);
+  const std::string err = shared.dir + "/host.err";
+  ASSERT_TRUE(host->Running()) << ReadText(err);
+  ASSERT_TRUE(cluster_->StopServer().ok());
+  host->Signal(SIGUSR1);  // on with its claimed batch, against a server that is gone
+  while (host->Running() && ReadText(err).find("reconnecting for up to") == std::string::npos) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const bool was_waiting = host->Running();
+  ASSERT_TRUE(cluster_->StartServer().ok());
+  ASSERT_TRUE(was_waiting) << ReadText(err);
+  EXPECT_EQ(host->Wait(absl::Minutes(10)), 0) << ReadText(err);
+  const std::string said = ReadText(err);
+  EXPECT_NE(said.find("gallery.postgresql.reconnect_timeout_s"), std::string::npos) << said;
+  EXPECT_NE(said.find(": reconnected"), std::string::npos) << said;
+
+  ExpectSameGallery(ReadGallery(Spec()), want);
+  EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM images"), "40");
+  EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM embeddings"), "40");
+  EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM enrolment_pool"), "0");
+  std::cout << "[ figures  ] enrolment across a database stop/start, the host's stderr:\n"
+            << said << std::endl;
 }
 
 // A host slower than its lease keeps its claim: it renews it while it works (here: stopped at

@@ -16,7 +16,7 @@
 #include "core/common/sha256.h"
 #include "partner_node/gallery/gallery_store.h"
 #include "partner_node/gallery/gallery_store_factory.h"
-#include "tests/support/postgres_cluster.h"
+#include "tests/support/postgres_database_test.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/gallery/gallery_test_util.h"
 
@@ -35,26 +35,11 @@ GalleryStoreSpec PostgresSpec(const std::string& conninfo, bool must_exist = fal
   return spec;
 }
 
-class PostgresqlGalleryStoreTest : public ::testing::Test {
+class PostgresqlGalleryStoreTest : public testing::PostgresDatabaseTest {
  protected:
-  void SetUp() override {
-    if (testing::PostgresCluster::BinDir().empty()) {
-      FEDFACE_SKIP_OR_FAIL("PostgreSQL (postgresql-15) is not installed");
-    }
-    auto cluster = testing::PostgresCluster::Shared();
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = *cluster;
-    database_ = "pg_gallery_" + std::to_string(++databases_);
-    ASSERT_TRUE(cluster_->CreateDatabase(database_).ok());
-  }
-
   absl::StatusOr<std::unique_ptr<GalleryStore>> Open(bool must_exist = false) {
     return OpenGalleryStore(PostgresSpec(cluster_->Conninfo(database_), must_exist));
   }
-
-  std::string database_;
-  testing::PostgresCluster* cluster_ = nullptr;  // shared by the test process
-  static inline int databases_ = 0;
 };
 
 TEST(GalleryStoreFactoryTest, RefusesAConnectionStringWithAPasswordNamingTheKey) {
@@ -174,17 +159,19 @@ TEST_F(PostgresqlGalleryStoreTest, TwoHostsCommittingTheSameSubjectsAtOnceDuplic
 
 TEST_F(PostgresqlGalleryStoreTest, MigratesAVersionOneGalleryOnOpen) {
   ASSERT_TRUE(Open().ok());
-  // A gallery as version 1 left it: no enrolment pool, no change log.
+  // A gallery as version 1 left it: no enrolment pool, no change log, no followers.
   ASSERT_TRUE(cluster_
                   ->Psql(database_,
-                         "DROP TABLE enrolment_pool; DROP TABLE gallery_changes; UPDATE "
-                         "fedface_gallery_meta SET value = '1' WHERE key = 'schema_version'")
+                         "DROP TABLE enrolment_pool; DROP TABLE gallery_changes; DROP TABLE "
+                         "gallery_followers; DELETE FROM fedface_gallery_meta WHERE key = "
+                         "'changes_pruned_through'; UPDATE fedface_gallery_meta SET value = '1' "
+                         "WHERE key = 'schema_version'")
                   .ok());
   auto store = Open();
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ(*cluster_->Psql(database_,
                             "SELECT value FROM fedface_gallery_meta WHERE key = 'schema_version'"),
-            "3");
+            std::to_string(kPostgresqlGallerySchemaVersion));
   EXPECT_TRUE((*store)->enrolment_pool()->Offer({{"a/1.jpg", std::string(64, 'a')}}, "m1").ok());
   EXPECT_EQ(*(*store)->ChangeLogPosition(), 0);
 }
@@ -312,6 +299,99 @@ TEST_F(PostgresqlGalleryStoreTest, HostsClaimDisjointBatchesAndAnExpiredLeaseRet
   ASSERT_TRUE(pool_b->Offer({files[9]}, "m2").ok());
   EXPECT_EQ(*pool_b->Remaining("m2"), 1);
   EXPECT_EQ(*pool_b->Remaining("m1"), 5);
+}
+
+// Pruning deletes the change-log rows every live follower applied and keeps those a live follower
+// behind still needs; a follower silent longer than the retention is forgotten, its rows go, and
+// its next read is OutOfRange (it must reload), never a silent gap.
+TEST_F(PostgresqlGalleryStoreTest, PruningKeepsWhatALiveFollowerNeedsAndDropsASilentOne) {
+  auto writer = Open();
+  auto fast = Open();
+  auto behind = Open();
+  ASSERT_TRUE(writer.ok() && fast.ok() && behind.ok());
+  auto start = (*fast)->StartFollowing("fast");
+  ASSERT_TRUE(start.ok()) << start.status();
+  ASSERT_TRUE((*behind)->StartFollowing("behind").ok());
+  for (int i = 0; i < 6; ++i) {
+    const std::string s = "s" + std::to_string(i);
+    ASSERT_TRUE((*writer)->CommitBatch({Enrolled(s, s + "/1.jpg", s, "m1", 1, i)}).ok());
+  }
+  EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM gallery_changes"), "6");
+  auto all = (*fast)->ChangesAfter(*start);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_TRUE((*fast)->RecordFollower("fast", all->position).ok());
+  // `behind` has applied the first two changes only.
+  const int64_t behind_at = std::stoll(
+      *cluster_->Psql(database_, "SELECT seq FROM gallery_changes ORDER BY seq OFFSET 1 LIMIT 1"));
+  ASSERT_TRUE((*behind)->RecordFollower("behind", behind_at).ok());
+
+  auto prune = (*writer)->PruneChanges();
+  ASSERT_TRUE(prune.ok()) << prune.status();
+  EXPECT_EQ(prune->rows_deleted, 2);
+  EXPECT_EQ(prune->pruned_through, behind_at);
+  EXPECT_EQ(prune->live_followers, 2);
+  EXPECT_EQ(prune->followers_dropped, 0);
+  auto rest = (*behind)->ChangesAfter(behind_at);
+  ASSERT_TRUE(rest.ok()) << rest.status();
+  EXPECT_EQ(rest->change.added.size(), 4u);
+  EXPECT_EQ(rest->position, all->position);
+
+  // `behind` falls silent for longer than the retention (24 h by default).
+  ASSERT_TRUE(cluster_
+                  ->Psql(database_,
+                         "UPDATE gallery_followers SET seen_at = now() - interval '2 days' "
+                         "WHERE follower = 'behind'")
+                  .ok());
+  prune = (*writer)->PruneChanges();
+  ASSERT_TRUE(prune.ok()) << prune.status();
+  EXPECT_EQ(prune->rows_deleted, 4);
+  EXPECT_EQ(prune->followers_dropped, 1);
+  EXPECT_EQ(prune->pruned_through, all->position);
+  EXPECT_EQ(*cluster_->Psql(database_, "SELECT count(*) FROM gallery_changes"), "0");
+  auto gone = (*behind)->ChangesAfter(behind_at);
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kOutOfRange) << gone.status();
+  EXPECT_THAT(std::string(gone.status().message()),
+              HasSubstr("gallery.postgresql.change_log_retention_s"));
+  // The live follower reads on; the position of an emptied log is where its pruning ended.
+  auto none = (*fast)->ChangesAfter(all->position);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->position, all->position);
+  EXPECT_EQ(*(*writer)->ChangeLogPosition(), all->position);
+  auto next = (*writer)->CommitBatch({Enrolled("z", "z/1.jpg", "z", "m1")});
+  ASSERT_TRUE(next.ok());
+  auto later = (*fast)->ChangesAfter(all->position);
+  ASSERT_TRUE(later.ok()) << later.status();
+  ASSERT_EQ(later->change.added.size(), 1u);
+  EXPECT_EQ(later->change.added[0].id, next->added[0].id);
+
+  // A follower that stopped cleanly holds nothing back.
+  ASSERT_TRUE((*fast)->ForgetFollower("fast").ok());
+  prune = (*writer)->PruneChanges();
+  ASSERT_TRUE(prune.ok());
+  EXPECT_EQ(prune->live_followers, 0);
+  EXPECT_EQ(prune->rows_deleted, 1);
+}
+
+// An enrolment host's store (reconnect_within) retries a statement that lost the server until
+// the server is back, and gives up after reconnect_within naming the key; nothing half-written.
+TEST_F(PostgresqlGalleryStoreTest, AnEnrolmentStoreRetriesAcrossAnOutageThenGivesUpNamingTheKey) {
+  GalleryStoreSpec spec = PostgresSpec(cluster_->Conninfo(database_));
+  spec.postgresql_reconnect_within = absl::Seconds(2);
+  auto store = OpenGalleryStore(spec);
+  ASSERT_TRUE(store.ok()) << store.status();
+  ASSERT_TRUE((*store)->CommitBatch({Enrolled("amy", "amy/1.jpg", "a1", "m1")}).ok());
+  ASSERT_TRUE(cluster_->StopServer().ok());
+  auto lost = (*store)->CommitBatch({Enrolled("bob", "bob/1.jpg", "b1", "m1")});
+  EXPECT_EQ(lost.status().code(), absl::StatusCode::kUnavailable) << lost.status();
+  EXPECT_THAT(std::string(lost.status().message()),
+              HasSubstr("gallery.postgresql.reconnect_timeout_s"));
+  ASSERT_TRUE(cluster_->StartServer().ok());
+  auto again = (*store)->CommitBatch({Enrolled("bob", "bob/1.jpg", "b1", "m1")});
+  ASSERT_TRUE(again.ok()) << again.status();
+  auto counts = (*store)->Counts("m1");
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->enrolled_images, 2);
+  EXPECT_EQ(counts->embeddings, 2);
 }
 
 }  // namespace
