@@ -19,15 +19,22 @@
 namespace {
 
 class SkipIsAFailureUnderCi : public ::testing::EmptyTestEventListener {
+  // The test is remembered here: gtest calls OnTestPartResult holding the lock that
+  // UnitTest::current_test_info() takes, so asking there hung every skip until ctest's timeout.
+  void OnTestStart(const ::testing::TestInfo& test) override { current_ = &test; }
+  void OnTestEnd(const ::testing::TestInfo&) override { current_ = nullptr; }
+
   void OnTestPartResult(const ::testing::TestPartResult& result) override {
     if (result.type() != ::testing::TestPartResult::kSkip) return;
-    const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    const ::testing::TestInfo* test = current_;
     std::cout << "[  FAILED  ] " << (test ? test->test_suite_name() : "") << "."
               << (test ? test->name() : "") << ": skipped under CI=true, where every check must "
               << "run: " << result.message() << std::endl;
     std::fflush(nullptr);
     _exit(1);
   }
+
+  const ::testing::TestInfo* current_ = nullptr;
 };
 
 }  // namespace
