@@ -43,6 +43,7 @@
 #include "tests/audit/federation/audit_world.h"
 #include "tests/audit/federation/tshark_messages.h"
 #include "tests/support/postgres_cluster.h"
+#include "tests/support/postgres_database_test.h"
 #include "tests/support/test_env.h"
 
 namespace fedface::audit_test {
@@ -403,22 +404,19 @@ TEST(FederationAuditTest, RateLimitedReplaysPassTheAuditAgainstOneWindowRowPerWi
 // patterns, and the officer's tool reading the store its configuration names (--config-gallery).
 TEST(FederationAuditTest, APartnerServingFromPostgresqlPassesTheAuditOfARound) {
   SKIP_WITHOUT_INPUTS();
-  if (testing::PostgresCluster::BinDir().empty()) {
-    FEDFACE_SKIP_OR_FAIL("PostgreSQL (postgresql-15) is not installed");
-  }
-  absl::StatusOr<testing::PostgresCluster*> cluster = testing::PostgresCluster::Shared();
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
-  ASSERT_TRUE((*cluster)->CreateDatabase("audit_partner").ok());
+  testing::PostgresCluster* cluster = nullptr;
+  std::string database;
+  testing::OpenFreshDatabase("audit_partner_", &cluster, &database);
+  if (::testing::Test::IsSkipped() || ::testing::Test::HasFatalFailure()) return;
   AuditWorld world(ArtifactDir("postgresql_partner"));
-  ASSERT_EQ(
-      world.Prepare(WorldOptions{.partners = 2,
-                                 .postgresql_partner = 1,
-                                 .postgresql_conninfo = (*cluster)->Conninfo("audit_partner")}),
-      "");
+  ASSERT_EQ(world.Prepare(WorldOptions{.partners = 2,
+                                       .postgresql_partner = 1,
+                                       .postgresql_conninfo = cluster->Conninfo(database)}),
+            "");
   std::cout << world.preparation_summary() << std::flush;
   // Both hosts committed batches to the one gallery (or one found the work all taken).
   absl::StatusOr<std::string> hosts =
-      (*cluster)->Psql("audit_partner", "SELECT count(DISTINCT host) FROM enrolment_batches");
+      cluster->Psql(database, "SELECT count(DISTINCT host) FROM enrolment_batches");
   ASSERT_TRUE(hosts.ok()) << hosts.status();
   std::cout << "[ postgresql ] p1's gallery committed by " << *hosts << " host(s)" << std::endl;
   START_PHASE_OR_SKIP(world, PhaseOptions{.name = "postgresql"});

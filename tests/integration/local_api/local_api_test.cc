@@ -25,6 +25,7 @@
 #include "partner_node/gallery/gallery_store.h"
 #include "partner_node/gallery/gallery_store_factory.h"
 #include "tests/support/postgres_cluster.h"
+#include "tests/support/postgres_database_test.h"
 #include "tests/support/proc_stats.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/enroll/partner_world.h"
@@ -575,16 +576,14 @@ TEST_F(LocalApiTest, RefusesToStartOnABadAddressWithAOneLineError) {
 // `partner_node enroll` process committed, and drops what it removed, without a restart. The
 // waits are on the gallery size the server reports, never on a time.
 TEST_F(LocalApiTest, ServingFromPostgresqlFollowsEnrolmentsOfAnotherHost) {
-  if (PostgresCluster::BinDir().empty()) {
-    FEDFACE_SKIP_OR_FAIL("PostgreSQL (postgresql-15) is not installed");
-  }
-  auto cluster = PostgresCluster::Shared();
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
-  ASSERT_TRUE((*cluster)->CreateDatabase("local_api_follow").ok());
-  PartnerWorld w = World(
-      "local-api-follow", "",
-      absl::StrCat("  store: postgresql\n  postgresql:\n    conninfo: \"",
-                   (*cluster)->Conninfo("local_api_follow"), "\"\n    follow_interval_ms: 50\n"));
+  PostgresCluster* cluster = nullptr;
+  std::string database;
+  testing::OpenFreshDatabase("local_api_follow_", &cluster, &database);
+  if (IsSkipped() || HasFatalFailure()) return;
+  PartnerWorld w =
+      World("local-api-follow", "",
+            absl::StrCat("  store: postgresql\n  postgresql:\n    conninfo: \"",
+                         cluster->Conninfo(database), "\"\n    follow_interval_ms: 50\n"));
   ASSERT_FALSE(w.dir.empty());
   const std::string folder = w.dir + "/gallery";
   ASSERT_TRUE(CopyBbtGallery(folder, 2));
@@ -628,7 +627,7 @@ TEST_F(LocalApiTest, ServingFromPostgresqlFollowsEnrolmentsOfAnotherHost) {
 
   // The PostgreSQL server restarts (every connection cut): the server reconnects and follows
   // what is enrolled after it.
-  ASSERT_TRUE((*cluster)->Restart().ok());
+  ASSERT_TRUE(cluster->Restart().ok());
   ASSERT_TRUE(CopyBbtGallery(w.dir + "/again", 2));
   fs::rename(w.dir + "/again/raj", raj);
   ProcessResult fourth = PartnerNode({"enroll", "--config", w.config, "--gallery", folder});
@@ -641,7 +640,7 @@ TEST_F(LocalApiTest, ServingFromPostgresqlFollowsEnrolmentsOfAnotherHost) {
   ASSERT_TRUE(Enroll(server.stub(), "kripke", ImageBytes("raj", 3)).ok());
   ASSERT_TRUE(Identify(server.stub(), ImageBytes("raj", 3), 1, &found).ok());
   EXPECT_EQ(found.gallery_faces(), 17);
-  ASSERT_EQ(*(*cluster)->Psql("local_api_follow", "SELECT count(*) FROM embeddings"), "17");
+  ASSERT_EQ(*cluster->Psql(database, "SELECT count(*) FROM embeddings"), "17");
   EXPECT_EQ(found.candidates(0).subject(), "kripke");
 }
 

@@ -23,6 +23,7 @@
 #include "partner_node/gallery/gallery_store.h"
 #include "partner_node/gallery/gallery_store_factory.h"
 #include "tests/support/postgres_cluster.h"
+#include "tests/support/postgres_database_test.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/enroll/partner_world.h"
 
@@ -428,14 +429,7 @@ class SharedEnrolmentTest : public EnrollCommandTest {
   void SetUp() override {
     EnrollCommandTest::SetUp();
     if (IsSkipped()) return;
-    if (PostgresCluster::BinDir().empty()) {
-      FEDFACE_SKIP_OR_FAIL("PostgreSQL (postgresql-15) is not installed");
-    }
-    auto cluster = PostgresCluster::Shared();
-    ASSERT_TRUE(cluster.ok()) << cluster.status();
-    cluster_ = *cluster;
-    database_ = "shared_" + std::to_string(++databases_);
-    ASSERT_TRUE(cluster_->CreateDatabase(database_).ok());
+    testing::OpenFreshDatabase("shared_", &cluster_, &database_);
   }
 
   partner::GalleryStoreSpec Spec(const std::string& database = "") const {
@@ -484,16 +478,19 @@ class SharedEnrolmentTest : public EnrollCommandTest {
     ::setenv("FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES", std::to_string(after).c_str(), 1);
     std::unique_ptr<ChildProcess> host = StartHost(w, folder, name);
     ::unsetenv("FEDFACE_TEST_ENROLL_PAUSE_AFTER_IMAGES");
-    const std::string err = w.dir + "/" + name + ".err";
-    while (host->Running() && ReadText(err).find("enroll: test pause:") == std::string::npos) {
+    WaitForLine(*host, w.dir + "/" + name + ".err", "enroll: test pause:");
+    return host;
+  }
+
+  // Until the host has written `text` to its stderr file `err`, or has exited.
+  static void WaitForLine(ChildProcess& host, const std::string& err, const std::string& text) {
+    while (host.Running() && ReadText(err).find(text) == std::string::npos) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    return host;
   }
 
   PostgresCluster* cluster_ = nullptr;  // shared by the test process
   std::string database_;
-  static inline int databases_ = 0;
 };
 
 TEST_F(SharedEnrolmentTest, ThreeHostsEnrolOneGalleryExactlyAsOneSqliteHost) {
@@ -575,9 +572,7 @@ TEST_F(SharedEnrolmentTest, AHostOutlivesADatabaseRestartMidRun) {
   ASSERT_TRUE(host->Running()) << ReadText(err);
   ASSERT_TRUE(cluster_->StopServer().ok());
   host->Signal(SIGUSR1);  // on with its claimed batch, against a server that is gone
-  while (host->Running() && ReadText(err).find("reconnecting for up to") == std::string::npos) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  WaitForLine(*host, err, "reconnecting for up to");
   const bool was_waiting = host->Running();
   ASSERT_TRUE(cluster_->StartServer().ok());
   ASSERT_TRUE(was_waiting) << ReadText(err);

@@ -18,6 +18,7 @@
 #include "partner_node/gallery/gallery_store_factory.h"
 #include "partner_node/gallery/sqlite_gallery_store.h"
 #include "tests/support/postgres_cluster.h"
+#include "tests/support/postgres_database_test.h"
 #include "tests/support/test_env.h"
 #include "tests/unit/gallery/gallery_test_util.h"
 
@@ -43,14 +44,8 @@ class GalleryStoreFixture : public ::testing::Test {
     ASSERT_FALSE(dir_.empty());
     path_ = dir_ + "/gallery.db";
     if (kind_ == GalleryStoreKind::kPostgresql) {
-      if (testing::PostgresCluster::BinDir().empty()) {
-        FEDFACE_SKIP_OR_FAIL("PostgreSQL (postgresql-15) is not installed");
-      }
-      auto cluster = testing::PostgresCluster::Shared();
-      ASSERT_TRUE(cluster.ok()) << cluster.status();
-      cluster_ = *cluster;
-      database_ = "gallery_" + std::to_string(++databases_);
-      ASSERT_TRUE(cluster_->CreateDatabase(database_).ok());
+      testing::OpenFreshDatabase("gallery_", &cluster_, &database_);
+      if (IsSkipped() || HasFatalFailure()) return;
     }
     Reopen();
   }
@@ -102,7 +97,6 @@ class GalleryStoreFixture : public ::testing::Test {
   std::string database_;
   std::unique_ptr<GalleryStore> store_;
   testing::PostgresCluster* cluster_ = nullptr;  // shared by the test process
-  static inline int databases_ = 0;
 };
 
 class GalleryStoreTest : public GalleryStoreFixture,
